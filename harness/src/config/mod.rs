@@ -1,0 +1,5 @@
+//! Lab configuration: one TOML file, every value defaulting to the guide's. Main type: [`LabConfig`].
+
+mod imp;
+
+pub use imp::*;

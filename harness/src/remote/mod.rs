@@ -1,0 +1,50 @@
+//! The SSH seam: [`RemoteShell`] runs a bash script as root on a named node.
+//! Real sibling: [`russh_shell::RusshShell`]; recording fake: [`fake::FakeShell`].
+
+pub mod fake;
+pub mod russh_shell;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+
+use crate::errors::RemoteError;
+
+/// A boxed future (the trait must be object-safe).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What one command printed and returned.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecOutput {
+    /// Standard output (lossy UTF-8).
+    pub stdout: String,
+    /// Standard error (lossy UTF-8).
+    pub stderr: String,
+    /// Exit status (255 when the remote side gave none).
+    pub exit_status: u32,
+}
+
+impl ExecOutput {
+    /// Exit status 0.
+    pub fn success(&self) -> bool {
+        self.exit_status == 0
+    }
+    /// A successful output with this stdout.
+    pub fn ok(stdout: impl Into<String>) -> Self {
+        ExecOutput { stdout: stdout.into(), stderr: String::new(), exit_status: 0 }
+    }
+    /// A failed output with this status and stderr.
+    pub fn failed(exit_status: u32, stderr: impl Into<String>) -> Self {
+        ExecOutput { stdout: String::new(), stderr: stderr.into(), exit_status }
+    }
+}
+
+/// Runs scripts on lab nodes.
+///
+/// `script` is bash source; it is executed as root (`sudo -n bash -s`, script on stdin), so
+/// callers never quote. Implementations reuse one connection per node.
+pub trait RemoteShell: Send + Sync {
+    /// Runs `script` on `node` (a node name from the lab config).
+    fn run<'a>(&'a self, node: &'a str, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, RemoteError>>;
+}
