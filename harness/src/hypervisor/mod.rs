@@ -1,1 +1,125 @@
-//! (in progress)
+//! The libvirt seam: [`Hypervisor`] is the narrow, synchronous set of operations kubelab needs.
+//! Real sibling: `libvirt::LibvirtHypervisor` (feature `libvirt`, over the `virt` crate);
+//! recording fake: [`fake::FakeHypervisor`]. Pure XML rendering lives in [`xml`].
+
+pub mod fake;
+#[cfg(feature = "libvirt")]
+pub mod libvirt;
+pub mod xml;
+
+use serde::Serialize;
+
+use crate::errors::HypervisorError;
+
+/// Result alias for hypervisor calls.
+pub type HvResult<T> = Result<T, HypervisorError>;
+
+/// A domain as listed.
+#[derive(Clone, Debug, Serialize)]
+pub struct DomainInfo {
+    /// libvirt name.
+    pub name: String,
+    /// Domain UUID (what the guest sees as SMBIOS product_uuid).
+    pub uuid: String,
+    /// Running or paused.
+    pub active: bool,
+    /// Lab that owns it (from kubelab metadata), if any.
+    pub lab: Option<String>,
+    /// Current XML description.
+    pub xml: String,
+}
+
+/// A network as listed.
+#[derive(Clone, Debug, Serialize)]
+pub struct NetworkInfo {
+    /// libvirt name.
+    pub name: String,
+    /// Active.
+    pub active: bool,
+    /// Lab that owns it (from kubelab metadata), if any.
+    pub lab: Option<String>,
+    /// XML description.
+    pub xml: String,
+}
+
+/// A storage volume as listed.
+#[derive(Clone, Debug, Serialize)]
+pub struct VolumeInfo {
+    /// Volume name.
+    pub name: String,
+    /// Path on the hypervisor host.
+    pub path: String,
+}
+
+/// The operations kubelab performs on a hypervisor. Implementations are blocking; call them
+/// from async code through `spawn_blocking`.
+pub trait Hypervisor: Send + Sync {
+    /// Connection URI.
+    fn uri(&self) -> String;
+    /// All domains, defined or running.
+    fn domains(&self) -> HvResult<Vec<DomainInfo>>;
+    /// Defines a persistent domain.
+    fn define_domain(&self, xml: &str) -> HvResult<()>;
+    /// Starts a defined domain.
+    fn start_domain(&self, name: &str) -> HvResult<()>;
+    /// Powers a domain off at once (no-op when not running).
+    fn stop_domain(&self, name: &str) -> HvResult<()>;
+    /// Hard-resets a running domain (the guide's "reboot the VM").
+    fn reset_domain(&self, name: &str) -> HvResult<()>;
+    /// Removes a domain definition with its snapshot metadata (stops it first).
+    fn undefine_domain(&self, name: &str) -> HvResult<()>;
+    /// Updates a device of a domain (live and config).
+    fn update_device(&self, domain: &str, device_xml: &str) -> HvResult<()>;
+    /// All networks.
+    fn networks(&self) -> HvResult<Vec<NetworkInfo>>;
+    /// Defines and starts a network (no autostart).
+    fn create_network(&self, xml: &str) -> HvResult<()>;
+    /// Stops and undefines a network (no-op when absent).
+    fn remove_network(&self, name: &str) -> HvResult<()>;
+    /// Names of all storage pools.
+    fn pools(&self) -> HvResult<Vec<String>>;
+    /// Defines, builds and starts a storage pool.
+    fn create_pool(&self, xml: &str) -> HvResult<()>;
+    /// Stops and undefines a pool (no-op when absent); its directory is left to the caller.
+    fn remove_pool(&self, name: &str) -> HvResult<()>;
+    /// Rescans a pool for files created outside libvirt.
+    fn refresh_pool(&self, pool: &str) -> HvResult<()>;
+    /// Volumes of a pool.
+    fn volumes(&self, pool: &str) -> HvResult<Vec<VolumeInfo>>;
+    /// Creates a volume (a `<backingStore>` makes it a linked clone).
+    fn create_volume(&self, pool: &str, xml: &str) -> HvResult<VolumeInfo>;
+    /// Deletes a volume.
+    fn delete_volume(&self, pool: &str, name: &str) -> HvResult<()>;
+    /// Names of all network filters.
+    fn nwfilters(&self) -> HvResult<Vec<String>>;
+    /// Defines (or redefines) a network filter.
+    fn define_nwfilter(&self, xml: &str) -> HvResult<()>;
+    /// Undefines a network filter (no-op when absent).
+    fn undefine_nwfilter(&self, name: &str) -> HvResult<()>;
+    /// Snapshot names of a domain.
+    fn snapshots(&self, domain: &str) -> HvResult<Vec<String>>;
+    /// Creates a snapshot from XML.
+    fn create_snapshot(&self, domain: &str, xml: &str) -> HvResult<()>;
+    /// Reverts a domain to a snapshot.
+    fn revert_snapshot(&self, domain: &str, name: &str) -> HvResult<()>;
+    /// Deletes a snapshot.
+    fn delete_snapshot(&self, domain: &str, name: &str) -> HvResult<()>;
+}
+
+/// Opens the real hypervisor for a URI (requires feature `libvirt`), or the fake for `fake://`.
+pub fn open(uri: &str) -> HvResult<std::sync::Arc<dyn Hypervisor>> {
+    if uri.starts_with("fake://") {
+        return Ok(std::sync::Arc::new(fake::FakeHypervisor::new()));
+    }
+    #[cfg(feature = "libvirt")]
+    {
+        Ok(std::sync::Arc::new(libvirt::LibvirtHypervisor::open(uri)?))
+    }
+    #[cfg(not(feature = "libvirt"))]
+    {
+        Err(HypervisorError::Unreachable {
+            uri: uri.to_string(),
+            message: "this kubelab was built without the `libvirt` feature".into(),
+        })
+    }
+}

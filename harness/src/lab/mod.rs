@@ -1,1 +1,6 @@
-//! (in progress)
+//! Lab lifecycle: clone → boot → wait for SSH, status, teardown. Main types: [`Lab`],
+//! [`LabState`], [`LabEvent`].
+
+mod imp;
+
+pub use imp::*;

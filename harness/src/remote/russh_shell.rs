@@ -1,1 +1,243 @@
-//! (in progress)
+//! [`RusshShell`]: the real [`RemoteShell`] over russh. One connection per node, reused for
+//! every command; host keys pinned (a mismatch is an error naming the node); connect timeouts
+//! and retry with exponential backoff.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::client::{self, Handle};
+use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use tokio::sync::Mutex;
+
+use super::{BoxFuture, ExecOutput, RemoteShell};
+use crate::errors::RemoteError;
+
+/// Where and how to reach one node.
+#[derive(Clone, Debug)]
+pub struct SshTarget {
+    /// Node name (for messages).
+    pub node: String,
+    /// address:port.
+    pub addr: SocketAddr,
+    /// Login user.
+    pub user: String,
+    /// The host key the node must present.
+    pub host_key: PublicKey,
+}
+
+/// Timeouts and retry policy.
+#[derive(Clone, Debug)]
+pub struct SshPolicy {
+    /// TCP connect + handshake timeout per attempt.
+    pub connect_timeout: Duration,
+    /// Connect attempts before giving up.
+    pub attempts: u32,
+    /// First backoff delay (doubles, capped at 10 s).
+    pub backoff: Duration,
+    /// Per-command timeout.
+    pub command_timeout: Duration,
+}
+
+impl Default for SshPolicy {
+    fn default() -> Self {
+        SshPolicy { connect_timeout: Duration::from_secs(10), attempts: 4, backoff: Duration::from_millis(500), command_timeout: Duration::from_secs(900) }
+    }
+}
+
+struct Pinned {
+    node: String,
+    expected: PublicKey,
+    mismatch: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl client::Handler for Pinned {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        let presented = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+            PublicKeyOrCertificate::Certificate(c) => PublicKey::from(c.public_key().clone()),
+        };
+        if presented.key_data() == self.expected.key_data() {
+            return Ok(true);
+        }
+        tracing::warn!(node = %self.node, "host key mismatch");
+        *self.mismatch.lock().expect("poisoned") = Some(presented.fingerprint(HashAlg::Sha256).to_string());
+        Ok(false)
+    }
+}
+
+/// SSH to the lab nodes.
+pub struct RusshShell {
+    targets: HashMap<String, SshTarget>,
+    key: Arc<PrivateKey>,
+    key_path: String,
+    policy: SshPolicy,
+    conns: HashMap<String, Mutex<Option<Handle<Pinned>>>>,
+}
+
+impl RusshShell {
+    /// A shell for these targets, authenticating with the private key at `key_path`.
+    pub fn new(targets: Vec<SshTarget>, key_path: &std::path::Path, policy: SshPolicy) -> Result<Self, RemoteError> {
+        let key = russh::keys::load_secret_key(key_path, None).map_err(|e| RemoteError::Session {
+            node: "-".into(),
+            message: format!("cannot load lab key {}: {e}", key_path.display()),
+        })?;
+        let conns = targets.iter().map(|t| (t.node.clone(), Mutex::new(None))).collect();
+        Ok(RusshShell {
+            targets: targets.into_iter().map(|t| (t.node.clone(), t)).collect(),
+            key: Arc::new(key),
+            key_path: key_path.display().to_string(),
+            policy,
+            conns,
+        })
+    }
+
+    /// Changes the policy (e.g. a short connect budget for probing).
+    pub fn set_policy(&mut self, policy: SshPolicy) -> &mut Self {
+        self.policy = policy;
+        self
+    }
+
+    async fn connect_once(&self, t: &SshTarget) -> Result<Handle<Pinned>, RemoteError> {
+        let mismatch = Arc::new(std::sync::Mutex::new(None));
+        let handler = Pinned { node: t.node.clone(), expected: t.host_key.clone(), mismatch: mismatch.clone() };
+        let cfg = Arc::new(client::Config { inactivity_timeout: None, keepalive_interval: Some(Duration::from_secs(15)), keepalive_max: 4, ..Default::default() });
+        let connect = client::connect(cfg, t.addr, handler);
+        let res = tokio::time::timeout(self.policy.connect_timeout, connect).await;
+        let conn_err = |message: String| RemoteError::Connect { node: t.node.clone(), addr: t.addr.to_string(), message };
+        let mut h = match res {
+            Err(_) => return Err(conn_err(format!("timed out after {:?}", self.policy.connect_timeout))),
+            Ok(Err(e)) => {
+                if let Some(found) = mismatch.lock().expect("poisoned").take() {
+                    return Err(RemoteError::HostKeyMismatch {
+                        node: t.node.clone(),
+                        expected: t.host_key.fingerprint(HashAlg::Sha256).to_string(),
+                        found,
+                    });
+                }
+                return Err(conn_err(e.to_string()));
+            }
+            Ok(Ok(h)) => h,
+        };
+        let auth = h
+            .authenticate_publickey(t.user.clone(), PrivateKeyWithHashAlg::new(self.key.clone(), None))
+            .await
+            .map_err(|e| conn_err(format!("authentication exchange: {e}")))?;
+        if !auth.success() {
+            return Err(RemoteError::Auth { node: t.node.clone(), user: t.user.clone(), key: self.key_path.clone() });
+        }
+        Ok(h)
+    }
+
+    /// Connects with retries and backoff. Host-key and auth failures are not retried.
+    async fn connect(&self, t: &SshTarget) -> Result<Handle<Pinned>, RemoteError> {
+        let mut delay = self.policy.backoff;
+        let mut last = None;
+        for attempt in 1..=self.policy.attempts.max(1) {
+            match self.connect_once(t).await {
+                Ok(h) => return Ok(h),
+                Err(e @ (RemoteError::HostKeyMismatch { .. } | RemoteError::Auth { .. })) => return Err(e),
+                Err(e) => {
+                    tracing::debug!(node = %t.node, attempt, error = %e, "ssh connect failed");
+                    last = Some(e);
+                }
+            }
+            if attempt < self.policy.attempts {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    /// Drops the cached connection of `node` (after a reboot, or to measure fresh connects).
+    pub async fn forget(&self, node: &str) {
+        if let Some(m) = self.conns.get(node) {
+            if let Some(h) = m.lock().await.take() {
+                let _ = h.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+            }
+        }
+    }
+
+    async fn exec_on(h: &Handle<Pinned>, node: &str, script: &str) -> Result<ExecOutput, (bool, RemoteError)> {
+        let session_err = |m: String| RemoteError::Session { node: node.to_string(), message: m };
+        // `true` = nothing ran yet, safe to reconnect and retry.
+        let mut ch = h.channel_open_session().await.map_err(|e| (true, session_err(format!("open channel: {e}"))))?;
+        ch.exec(true, "sudo -n /bin/bash -s").await.map_err(|e| (true, session_err(format!("exec: {e}"))))?;
+        ch.data_bytes(script.as_bytes().to_vec()).await.map_err(|e| (false, session_err(format!("send script: {e}"))))?;
+        ch.eof().await.map_err(|e| (false, session_err(format!("eof: {e}"))))?;
+        let (mut out, mut err, mut code) = (Vec::new(), Vec::new(), None);
+        while let Some(msg) = ch.wait().await {
+            match msg {
+                russh::ChannelMsg::Data { data } => out.extend_from_slice(&data),
+                russh::ChannelMsg::ExtendedData { data, ext: 1 } => err.extend_from_slice(&data),
+                russh::ChannelMsg::ExitStatus { exit_status } => code = Some(exit_status),
+                russh::ChannelMsg::ExitSignal { signal_name, .. } => {
+                    err.extend_from_slice(format!("killed by signal {signal_name:?}").as_bytes());
+                    code = Some(255);
+                }
+                _ => {}
+            }
+        }
+        let Some(exit_status) = code else {
+            return Err((false, session_err("connection lost before the command finished".into())));
+        };
+        Ok(ExecOutput { stdout: String::from_utf8_lossy(&out).into_owned(), stderr: String::from_utf8_lossy(&err).into_owned(), exit_status })
+    }
+
+    async fn run_inner(&self, node: &str, script: &str) -> Result<ExecOutput, RemoteError> {
+        let t = self.targets.get(node).ok_or_else(|| RemoteError::UnknownNode(node.to_string()))?;
+        let slot = self.conns.get(node).ok_or_else(|| RemoteError::UnknownNode(node.to_string()))?;
+        for round in 0..2 {
+            let handle = {
+                let mut g = slot.lock().await;
+                if g.as_ref().is_none_or(|h| h.is_closed()) {
+                    *g = Some(self.connect(t).await?);
+                }
+                // Handles are cheap to share by reference only; hold the lock for the command so
+                // one node's commands are serialised on its connection.
+                g
+            };
+            let h = handle.as_ref().expect("connected above");
+            match Self::exec_on(h, node, script).await {
+                Ok(o) => return Ok(o),
+                Err((retryable, e)) => {
+                    drop(handle);
+                    *slot.lock().await = None;
+                    if !retryable || round == 1 {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        unreachable!("loop returns")
+    }
+}
+
+impl RemoteShell for RusshShell {
+    fn run<'a>(&'a self, node: &'a str, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, RemoteError>> {
+        Box::pin(async move {
+            let secs = self.policy.command_timeout.as_secs();
+            match tokio::time::timeout(self.policy.command_timeout, self.run_inner(node, script)).await {
+                Ok(r) => r,
+                Err(_) => {
+                    self.forget(node).await;
+                    Err(RemoteError::Timeout { node: node.to_string(), secs })
+                }
+            }
+        })
+    }
+}
+
+/// Parses an OpenSSH public key line (`ssh-ed25519 AAAA… comment`).
+pub fn parse_public_key(line: &str) -> Result<PublicKey, String> {
+    PublicKey::from_openssh(line.trim()).map_err(|e| e.to_string())
+}
+
+/// SHA256 fingerprint as `ssh-keygen -l` prints it (`SHA256:…`).
+pub fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}

@@ -1,0 +1,245 @@
+//! [`FakeHypervisor`]: an in-memory, recording [`Hypervisor`] for unit tests.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use super::xml::{attr, element, lab_of};
+use super::{DomainInfo, HvResult, Hypervisor, NetworkInfo, VolumeInfo};
+use crate::errors::HypervisorError;
+
+#[derive(Default)]
+struct State {
+    domains: BTreeMap<String, DomainInfo>,
+    networks: BTreeMap<String, NetworkInfo>,
+    pools: BTreeMap<String, BTreeMap<String, VolumeInfo>>,
+    pool_paths: BTreeMap<String, String>,
+    nwfilters: BTreeMap<String, String>,
+    snapshots: BTreeMap<String, Vec<String>>,
+    calls: Vec<String>,
+    fail_on: Option<String>,
+}
+
+/// In-memory hypervisor; every call is recorded as `op name`.
+#[derive(Default)]
+pub struct FakeHypervisor {
+    state: Mutex<State>,
+}
+
+fn call_err(op: &str, message: &str) -> HypervisorError {
+    HypervisorError::Call { op: op.to_string(), message: message.to_string() }
+}
+
+impl FakeHypervisor {
+    /// An empty fake.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Recorded calls, e.g. `define_domain kubelab-node0`.
+    pub fn calls(&self) -> Vec<String> {
+        self.state.lock().expect("poisoned").calls.clone()
+    }
+
+    /// Makes the first call whose record starts with `prefix` fail (e.g. `"start_domain"`).
+    pub fn fail_on(&self, prefix: &str) {
+        self.state.lock().expect("poisoned").fail_on = Some(prefix.to_string());
+    }
+
+    fn record(&self, s: &mut State, call: String) -> HvResult<()> {
+        if let Some(p) = &s.fail_on
+            && call.starts_with(p.as_str())
+        {
+            s.fail_on = None;
+            s.calls.push(format!("{call} (injected failure)"));
+            return Err(call_err(&call, "injected failure"));
+        }
+        s.calls.push(call);
+        Ok(())
+    }
+}
+
+impl Hypervisor for FakeHypervisor {
+    fn uri(&self) -> String {
+        "fake:///".into()
+    }
+
+    fn domains(&self) -> HvResult<Vec<DomainInfo>> {
+        Ok(self.state.lock().expect("poisoned").domains.values().cloned().collect())
+    }
+
+    fn define_domain(&self, xml: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        let name = element(xml, "name").ok_or_else(|| call_err("define_domain", "no <name>"))?;
+        self.record(&mut s, format!("define_domain {name}"))?;
+        let uuid = element(xml, "uuid").unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        if s.domains.values().any(|d| d.uuid == uuid && d.name != name) {
+            return Err(call_err("define_domain", &format!("domain with uuid {uuid} already exists")));
+        }
+        let active = s.domains.get(&name).is_some_and(|d| d.active);
+        s.domains.insert(name.clone(), DomainInfo { name, uuid, active, lab: lab_of(xml), xml: xml.to_string() });
+        Ok(())
+    }
+
+    fn start_domain(&self, name: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        self.record(&mut s, format!("start_domain {name}"))?;
+        let d = s.domains.get_mut(name).ok_or_else(|| call_err("start_domain", "no such domain"))?;
+        d.active = true;
+        Ok(())
+    }
+
+    fn stop_domain(&self, name: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        self.record(&mut s, format!("stop_domain {name}"))?;
+        if let Some(d) = s.domains.get_mut(name) {
+            d.active = false;
+        }
+        Ok(())
+    }
+
+    fn reset_domain(&self, name: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        self.record(&mut s, format!("reset_domain {name}"))
+    }
+
+    fn undefine_domain(&self, name: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        self.record(&mut s, format!("undefine_domain {name}"))?;
+        s.domains.remove(name);
+        s.snapshots.remove(name);
+        Ok(())
+    }
+
+    fn update_device(&self, domain: &str, device_xml: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        let filter = attr(device_xml, "filter").unwrap_or_default();
+        let link = attr(device_xml, "state").unwrap_or_default();
+        self.record(&mut s, format!("update_device {domain} filter={filter} link={link}"))
+    }
+
+    fn networks(&self) -> HvResult<Vec<NetworkInfo>> {
+        Ok(self.state.lock().expect("poisoned").networks.values().cloned().collect())
+    }
+
+    fn create_network(&self, xml: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        let name = element(xml, "name").ok_or_else(|| call_err("create_network", "no <name>"))?;
+        self.record(&mut s, format!("create_network {name}"))?;
+        if s.networks.contains_key(&name) {
+            return Err(call_err("create_network", "network already exists"));
+        }
+        s.networks.insert(name.clone(), NetworkInfo { name, active: true, lab: lab_of(xml), xml: xml.to_string() });
+        Ok(())
+    }
+
+    fn remove_network(&self, name: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        self.record(&mut s, format!("remove_network {name}"))?;
+        s.networks.remove(name);
+        Ok(())
+    }
+
+    fn pools(&self) -> HvResult<Vec<String>> {
+        Ok(self.state.lock().expect("poisoned").pools.keys().cloned().collect())
+    }
+
+    fn create_pool(&self, xml: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        let name = element(xml, "name").ok_or_else(|| call_err("create_pool", "no <name>"))?;
+        self.record(&mut s, format!("create_pool {name}"))?;
+        s.pool_paths.insert(name.clone(), element(xml, "path").unwrap_or_default());
+        s.pools.entry(name).or_default();
+        Ok(())
+    }
+
+    fn remove_pool(&self, name: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        self.record(&mut s, format!("remove_pool {name}"))?;
+        s.pools.remove(name);
+        Ok(())
+    }
+
+    fn refresh_pool(&self, pool: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        self.record(&mut s, format!("refresh_pool {pool}"))?;
+        let Some(dir) = s.pool_paths.get(pool).cloned() else { return Ok(()) };
+        let files: Vec<String> = std::fs::read_dir(&dir)
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        let vols = s.pools.entry(pool.to_string()).or_default();
+        for f in files {
+            let path = format!("{dir}/{f}");
+            vols.entry(f.clone()).or_insert(VolumeInfo { name: f, path });
+        }
+        Ok(())
+    }
+
+    fn volumes(&self, pool: &str) -> HvResult<Vec<VolumeInfo>> {
+        let s = self.state.lock().expect("poisoned");
+        Ok(s.pools.get(pool).map(|v| v.values().cloned().collect()).unwrap_or_default())
+    }
+
+    fn create_volume(&self, pool: &str, xml: &str) -> HvResult<VolumeInfo> {
+        let mut s = self.state.lock().expect("poisoned");
+        let name = element(xml, "name").ok_or_else(|| call_err("create_volume", "no <name>"))?;
+        self.record(&mut s, format!("create_volume {pool}/{name}"))?;
+        let path = format!("{}/{name}", s.pool_paths.get(pool).cloned().unwrap_or_default());
+        let v = VolumeInfo { name: name.clone(), path };
+        s.pools.get_mut(pool).ok_or_else(|| call_err("create_volume", "no such pool"))?.insert(name, v.clone());
+        Ok(v)
+    }
+
+    fn delete_volume(&self, pool: &str, name: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        self.record(&mut s, format!("delete_volume {pool}/{name}"))?;
+        if let Some(p) = s.pools.get_mut(pool) {
+            p.remove(name);
+        }
+        Ok(())
+    }
+
+    fn nwfilters(&self) -> HvResult<Vec<String>> {
+        Ok(self.state.lock().expect("poisoned").nwfilters.keys().cloned().collect())
+    }
+
+    fn define_nwfilter(&self, xml: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        let name = attr(xml, "name").ok_or_else(|| call_err("define_nwfilter", "no name"))?;
+        self.record(&mut s, format!("define_nwfilter {name}"))?;
+        s.nwfilters.insert(name, xml.to_string());
+        Ok(())
+    }
+
+    fn undefine_nwfilter(&self, name: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        self.record(&mut s, format!("undefine_nwfilter {name}"))?;
+        s.nwfilters.remove(name);
+        Ok(())
+    }
+
+    fn snapshots(&self, domain: &str) -> HvResult<Vec<String>> {
+        Ok(self.state.lock().expect("poisoned").snapshots.get(domain).cloned().unwrap_or_default())
+    }
+
+    fn create_snapshot(&self, domain: &str, xml: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        let name = element(xml, "name").ok_or_else(|| call_err("create_snapshot", "no <name>"))?;
+        self.record(&mut s, format!("create_snapshot {domain}/{name}"))?;
+        s.snapshots.entry(domain.to_string()).or_default().push(name);
+        Ok(())
+    }
+
+    fn revert_snapshot(&self, domain: &str, name: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        self.record(&mut s, format!("revert_snapshot {domain}/{name}"))
+    }
+
+    fn delete_snapshot(&self, domain: &str, name: &str) -> HvResult<()> {
+        let mut s = self.state.lock().expect("poisoned");
+        self.record(&mut s, format!("delete_snapshot {domain}/{name}"))?;
+        if let Some(v) = s.snapshots.get_mut(domain) {
+            v.retain(|n| n != name);
+        }
+        Ok(())
+    }
+}

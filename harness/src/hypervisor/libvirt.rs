@@ -1,0 +1,279 @@
+//! [`LibvirtHypervisor`]: the real [`Hypervisor`] over the `virt` crate (libvirt's own bindings).
+
+use virt::connect::Connect;
+use virt::domain::Domain;
+use virt::storage_pool::StoragePool;
+use virt::storage_vol::StorageVol;
+use virt::sys;
+
+use super::xml::lab_of;
+use super::{DomainInfo, HvResult, Hypervisor, NetworkInfo, VolumeInfo};
+use crate::errors::HypervisorError;
+
+/// A libvirt connection.
+pub struct LibvirtHypervisor {
+    uri: String,
+    conn: Connect,
+}
+
+fn err(op: impl Into<String>) -> impl FnOnce(virt::error::Error) -> HypervisorError {
+    let op = op.into();
+    move |e| HypervisorError::Call { op, message: e.message().to_string() }
+}
+
+fn is_missing(e: &virt::error::Error) -> bool {
+    use virt::error::ErrorNumber::*;
+    matches!(e.code(), virt::enumutil::Enum::Known(NoDomain | NoNetwork | NoStoragePool | NoStorageVolume | NoNwfilter | NoDomainSnapshot))
+}
+
+impl LibvirtHypervisor {
+    /// Opens a read-write connection.
+    pub fn open(uri: &str) -> HvResult<Self> {
+        virt::error::clear_error_callback();
+        let conn = Connect::open(Some(uri))
+            .map_err(|e| HypervisorError::Unreachable { uri: uri.to_string(), message: e.message().to_string() })?;
+        Ok(LibvirtHypervisor { uri: uri.to_string(), conn })
+    }
+
+    fn domain(&self, name: &str) -> HvResult<Domain> {
+        self.conn.lookup_domain_by_name(name).map_err(err(format!("lookup domain {name}")))
+    }
+
+    fn pool(&self, name: &str) -> HvResult<StoragePool> {
+        self.conn.lookup_storage_pool_by_name(name).map_err(err(format!("lookup pool {name}")))
+    }
+}
+
+impl Hypervisor for LibvirtHypervisor {
+    fn uri(&self) -> String {
+        self.uri.clone()
+    }
+
+    fn domains(&self) -> HvResult<Vec<DomainInfo>> {
+        let doms = self.conn.list_all_domains(0).map_err(err("list domains"))?;
+        let mut out = Vec::new();
+        for d in doms {
+            let name = d.name().map_err(err("domain name"))?;
+            let xml = d.xml_desc(0).map_err(err(format!("dumpxml {name}")))?;
+            out.push(DomainInfo {
+                uuid: d.uuid_string().map_err(err(format!("uuid of {name}")))?,
+                active: d.is_active().map_err(err(format!("state of {name}")))?,
+                lab: lab_of(&xml),
+                name,
+                xml,
+            });
+        }
+        Ok(out)
+    }
+
+    fn define_domain(&self, xml: &str) -> HvResult<()> {
+        self.conn.define_domain_xml(xml).map(|_| ()).map_err(err("define domain"))
+    }
+
+    fn start_domain(&self, name: &str) -> HvResult<()> {
+        self.domain(name)?.create().map_err(err(format!("start domain {name}")))
+    }
+
+    fn stop_domain(&self, name: &str) -> HvResult<()> {
+        let d = match self.conn.lookup_domain_by_name(name) {
+            Ok(d) => d,
+            Err(e) if is_missing(&e) => return Ok(()),
+            Err(e) => return Err(err(format!("lookup domain {name}"))(e)),
+        };
+        if d.is_active().unwrap_or(false) {
+            d.destroy().map_err(err(format!("destroy domain {name}")))?;
+        }
+        Ok(())
+    }
+
+    fn reset_domain(&self, name: &str) -> HvResult<()> {
+        self.domain(name)?.reset().map_err(err(format!("reset domain {name}")))
+    }
+
+    fn undefine_domain(&self, name: &str) -> HvResult<()> {
+        let d = match self.conn.lookup_domain_by_name(name) {
+            Ok(d) => d,
+            Err(e) if is_missing(&e) => return Ok(()),
+            Err(e) => return Err(err(format!("lookup domain {name}"))(e)),
+        };
+        if d.is_active().unwrap_or(false) {
+            d.destroy().map_err(err(format!("destroy domain {name}")))?;
+        }
+        let flags = sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | sys::VIR_DOMAIN_UNDEFINE_NVRAM;
+        d.undefine_flags(flags).map_err(err(format!("undefine domain {name}")))
+    }
+
+    fn update_device(&self, domain: &str, device_xml: &str) -> HvResult<()> {
+        let d = self.domain(domain)?;
+        let mut flags = sys::VIR_DOMAIN_AFFECT_CONFIG;
+        if d.is_active().unwrap_or(false) {
+            flags |= sys::VIR_DOMAIN_AFFECT_LIVE;
+        }
+        d.update_device_flags(device_xml, flags).map_err(err(format!("update device of {domain}")))
+    }
+
+    fn networks(&self) -> HvResult<Vec<NetworkInfo>> {
+        let nets = self.conn.list_all_networks(0).map_err(err("list networks"))?;
+        let mut out = Vec::new();
+        for n in nets {
+            let name = n.name().map_err(err("network name"))?;
+            let xml = n.xml_desc(0).map_err(err(format!("net-dumpxml {name}")))?;
+            out.push(NetworkInfo { active: n.is_active().unwrap_or(false), lab: lab_of(&xml), name, xml });
+        }
+        Ok(out)
+    }
+
+    fn create_network(&self, xml: &str) -> HvResult<()> {
+        let n = self.conn.define_network_xml(xml).map_err(err("define network"))?;
+        if let Err(e) = n.create() {
+            let _ = n.undefine();
+            return Err(err("start network")(e));
+        }
+        Ok(())
+    }
+
+    fn remove_network(&self, name: &str) -> HvResult<()> {
+        let n = match self.conn.lookup_network_by_name(name) {
+            Ok(n) => n,
+            Err(e) if is_missing(&e) => return Ok(()),
+            Err(e) => return Err(err(format!("lookup network {name}"))(e)),
+        };
+        if n.is_active().unwrap_or(false) {
+            n.destroy().map_err(err(format!("destroy network {name}")))?;
+        }
+        if n.is_persistent().unwrap_or(true) {
+            n.undefine().map_err(err(format!("undefine network {name}")))?;
+        }
+        Ok(())
+    }
+
+    fn pools(&self) -> HvResult<Vec<String>> {
+        let pools = self.conn.list_all_storage_pools(0).map_err(err("list pools"))?;
+        pools.iter().map(|p| p.name().map_err(err("pool name"))).collect()
+    }
+
+    fn create_pool(&self, xml: &str) -> HvResult<()> {
+        let p = self.conn.define_storage_pool_xml(xml, 0).map_err(err("define pool"))?;
+        let started = p.build(0).and_then(|_| p.create(0));
+        if let Err(e) = started {
+            let _ = p.undefine();
+            return Err(err("start pool")(e));
+        }
+        Ok(())
+    }
+
+    fn remove_pool(&self, name: &str) -> HvResult<()> {
+        let p = match self.conn.lookup_storage_pool_by_name(name) {
+            Ok(p) => p,
+            Err(e) if is_missing(&e) => return Ok(()),
+            Err(e) => return Err(err(format!("lookup pool {name}"))(e)),
+        };
+        if p.is_active().unwrap_or(false) {
+            p.destroy().map_err(err(format!("destroy pool {name}")))?;
+        }
+        if p.is_persistent().unwrap_or(true) {
+            p.undefine().map_err(err(format!("undefine pool {name}")))?;
+        }
+        Ok(())
+    }
+
+    fn refresh_pool(&self, pool: &str) -> HvResult<()> {
+        self.pool(pool)?.refresh(0).map_err(err(format!("refresh pool {pool}")))
+    }
+
+    fn volumes(&self, pool: &str) -> HvResult<Vec<VolumeInfo>> {
+        let p = match self.conn.lookup_storage_pool_by_name(pool) {
+            Ok(p) => p,
+            Err(e) if is_missing(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(err(format!("lookup pool {pool}"))(e)),
+        };
+        if !p.is_active().unwrap_or(false) {
+            return Ok(Vec::new());
+        }
+        let vols = p.list_all_volumes(0).map_err(err(format!("list volumes of {pool}")))?;
+        vols.iter()
+            .map(|v| Ok(VolumeInfo { name: v.name().map_err(err("volume name"))?, path: v.path().map_err(err("volume path"))? }))
+            .collect()
+    }
+
+    fn create_volume(&self, pool: &str, xml: &str) -> HvResult<VolumeInfo> {
+        let p = self.pool(pool)?;
+        let v = StorageVol::create_xml(&p, xml, 0).map_err(err(format!("create volume in {pool}")))?;
+        Ok(VolumeInfo { name: v.name().map_err(err("volume name"))?, path: v.path().map_err(err("volume path"))? })
+    }
+
+    fn delete_volume(&self, pool: &str, name: &str) -> HvResult<()> {
+        let p = self.pool(pool)?;
+        match p.lookup_storage_vol_by_name(name) {
+            Ok(v) => v.delete(0).map_err(err(format!("delete volume {pool}/{name}"))),
+            Err(e) if is_missing(&e) => Ok(()),
+            Err(e) => Err(err(format!("lookup volume {pool}/{name}"))(e)),
+        }
+    }
+
+    fn nwfilters(&self) -> HvResult<Vec<String>> {
+        let f = self.conn.list_all_nw_filters(0).map_err(err("list nwfilters"))?;
+        f.iter().map(|f| f.name().map_err(err("nwfilter name"))).collect()
+    }
+
+    fn define_nwfilter(&self, xml: &str) -> HvResult<()> {
+        self.conn.define_nwfilter_xml(xml).map(|_| ()).map_err(err("define nwfilter"))
+    }
+
+    fn undefine_nwfilter(&self, name: &str) -> HvResult<()> {
+        match self.conn.lookup_nwfilter_by_name(name) {
+            Ok(f) => f.undefine().map_err(err(format!("undefine nwfilter {name}"))),
+            Err(e) if is_missing(&e) => Ok(()),
+            Err(e) => Err(err(format!("lookup nwfilter {name}"))(e)),
+        }
+    }
+
+    fn snapshots(&self, domain: &str) -> HvResult<Vec<String>> {
+        let d = self.domain(domain)?;
+        let s = d.list_all_snapshots(0).map_err(err(format!("list snapshots of {domain}")))?;
+        s.iter().map(|s| s.name().map_err(err("snapshot name"))).collect()
+    }
+
+    fn create_snapshot(&self, domain: &str, xml: &str) -> HvResult<()> {
+        self.domain(domain)?.create_snapshot_xml(xml, 0).map(|_| ()).map_err(err(format!("snapshot {domain}")))
+    }
+
+    fn revert_snapshot(&self, domain: &str, name: &str) -> HvResult<()> {
+        let d = self.domain(domain)?;
+        let s = Domain::lookup_snapshot_by_name(&d, name, 0).map_err(err(format!("lookup snapshot {domain}/{name}")))?;
+        s.revert(0).map_err(err(format!("revert {domain} to {name}")))
+    }
+
+    fn delete_snapshot(&self, domain: &str, name: &str) -> HvResult<()> {
+        let d = self.domain(domain)?;
+        match Domain::lookup_snapshot_by_name(&d, name, 0) {
+            Ok(s) => s.delete(0).map_err(err(format!("delete snapshot {domain}/{name}"))),
+            Err(e) if is_missing(&e) => Ok(()),
+            Err(e) => Err(err(format!("lookup snapshot {domain}/{name}"))(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Fast tier: libvirt's in-process `test:///default` driver (no daemon).
+    use super::*;
+    use crate::hypervisor::xml;
+
+    #[test]
+    fn test_driver_network_pool_volume_domain_lifecycle() {
+        let hv = LibvirtHypervisor::open("test:///default").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let net = xml::network_xml("kl-unit-net", "kl-unit", "10.77.0.1".parse().unwrap(), "10.77.0.0/24".parse().unwrap());
+        hv.create_network(&net).unwrap();
+        let found = hv.networks().unwrap().into_iter().find(|n| n.name == "kl-unit-net").unwrap();
+        assert!(found.active);
+        hv.remove_network("kl-unit-net").unwrap();
+        assert!(hv.networks().unwrap().iter().all(|n| n.name != "kl-unit-net"));
+        hv.remove_network("kl-unit-net").unwrap(); // idempotent
+        hv.create_pool(&xml::pool_xml("kl-unit-pool", dir.path())).unwrap();
+        assert!(hv.pools().unwrap().contains(&"kl-unit-pool".to_string()));
+        hv.remove_pool("kl-unit-pool").unwrap();
+        assert!(!hv.pools().unwrap().contains(&"kl-unit-pool".to_string()));
+    }
+}

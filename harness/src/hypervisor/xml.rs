@@ -1,0 +1,330 @@
+//! Pure rendering and reading of libvirt XML (domains, networks, pools, volumes, filters).
+//! Everything kubelab creates carries a `<kubelab:lab name=…>` metadata tag (or a name prefix
+//! where libvirt has no metadata), so `kubelab down` finds it even after a crash.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+
+/// XML namespace of kubelab's metadata element.
+pub const METADATA_NS: &str = "https://kubelab.invalid/xmlns/lab/1";
+
+/// Escapes text for XML attribute or element content.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
+}
+
+fn metadata(lab: &str, node: Option<&str>) -> String {
+    let node = node.map(|n| format!(" node=\"{}\"", esc(n))).unwrap_or_default();
+    format!("<metadata><kubelab:lab xmlns:kubelab=\"{METADATA_NS}\" name=\"{}\"{node}/></metadata>", esc(lab))
+}
+
+/// The lab that owns a resource, read from its metadata tag.
+pub fn lab_of(xml: &str) -> Option<String> {
+    let i = xml.find("<kubelab:lab ")?;
+    attr(&xml[i..], "name")
+}
+
+/// The node a domain belongs to, read from its metadata tag.
+pub fn node_of(xml: &str) -> Option<String> {
+    let i = xml.find("<kubelab:lab ")?;
+    let tag_end = xml[i..].find('>')? + i;
+    attr(&xml[i..tag_end], "node")
+}
+
+/// Value of the first `name="…"` (or `name='…'`) attribute in `s`.
+pub fn attr(s: &str, name: &str) -> Option<String> {
+    for q in ['"', '\''] {
+        let pat = format!(" {name}={q}");
+        if let Some(i) = s.find(&pat) {
+            let rest = &s[i + pat.len()..];
+            let end = rest.find(q)?;
+            return Some(unesc(&rest[..end]));
+        }
+    }
+    None
+}
+
+fn unesc(s: &str) -> String {
+    s.replace("&quot;", "\"").replace("&apos;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+/// Text of the first `<tag>…</tag>` element.
+pub fn element(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let i = xml.find(&open)? + open.len();
+    let j = xml[i..].find(&format!("</{tag}>"))? + i;
+    Some(unesc(xml[i..j].trim()))
+}
+
+/// All MAC addresses of a domain's interfaces.
+pub fn macs(xml: &str) -> Vec<String> {
+    xml.match_indices("<mac address=").filter_map(|(i, _)| attr(&xml[i - 1..], "address")).collect()
+}
+
+/// IPv4 subnets a network XML claims (`<ip address=… netmask=…|prefix=…>`).
+pub fn network_subnets(xml: &str) -> Vec<Ipv4Net> {
+    let mut out = Vec::new();
+    for (i, _) in xml.match_indices("<ip ") {
+        let tag = &xml[i..i + xml[i..].find('>').unwrap_or(xml.len() - i)];
+        let Some(addr) = attr(tag, "address").and_then(|a| a.parse::<Ipv4Addr>().ok()) else { continue };
+        let prefix = attr(tag, "prefix")
+            .and_then(|p| p.parse::<u8>().ok())
+            .or_else(|| attr(tag, "netmask").and_then(|m| m.parse::<Ipv4Addr>().ok()).map(|m| u32::from(m).count_ones() as u8));
+        if let Some(net) = prefix.and_then(|p| Ipv4Net::new(addr, p).ok()) {
+            out.push(net.trunc());
+        }
+    }
+    out
+}
+
+/// An isolated lab network: no `<forward>` (nothing is routed or NATed out), no DHCP, no DNS.
+pub fn network_xml(name: &str, lab: &str, gateway: Ipv4Addr, subnet: Ipv4Net) -> String {
+    format!(
+        "<network>\n  <name>{}</name>\n  {}\n  <bridge stp='off' delay='0'/>\n  <dns enable='no'/>\n  <ip address='{gateway}' prefix='{}'/>\n</network>\n",
+        esc(name),
+        metadata(lab, None),
+        subnet.prefix_len()
+    )
+}
+
+/// A directory storage pool.
+pub fn pool_xml(name: &str, path: &Path) -> String {
+    format!(
+        "<pool type='dir'>\n  <name>{}</name>\n  <target>\n    <path>{}</path>\n  </target>\n</pool>\n",
+        esc(name),
+        esc(&path.display().to_string())
+    )
+}
+
+/// A qcow2 linked clone: an empty overlay whose backing store is the base image.
+pub fn overlay_volume_xml(name: &str, base: &Path, base_format: &str, capacity_bytes: u64) -> String {
+    format!(
+        "<volume>\n  <name>{}</name>\n  <capacity unit='bytes'>{capacity_bytes}</capacity>\n  <target>\n    <format type='qcow2'/>\n  </target>\n  <backingStore>\n    <path>{}</path>\n    <format type='{}'/>\n  </backingStore>\n</volume>\n",
+        esc(name),
+        esc(&base.display().to_string()),
+        esc(base_format)
+    )
+}
+
+/// How a guest boots.
+#[derive(Clone, Debug)]
+pub enum Boot {
+    /// Direct kernel boot (the offline image has no bootloader).
+    Kernel {
+        /// vmlinuz path on the hypervisor.
+        kernel: PathBuf,
+        /// initrd path.
+        initrd: PathBuf,
+        /// Kernel command line.
+        cmdline: String,
+    },
+    /// BIOS boot from the first disk (the Ubuntu cloud image).
+    Disk,
+}
+
+/// Everything that makes one lab node's domain.
+#[derive(Clone, Debug)]
+pub struct DomainSpec {
+    /// Domain name.
+    pub name: String,
+    /// Lab name (metadata tag).
+    pub lab: String,
+    /// Node name (metadata tag).
+    pub node: String,
+    /// Domain UUID = SMBIOS product_uuid.
+    pub uuid: String,
+    /// Memory in MiB.
+    pub memory_mib: u64,
+    /// vCPUs.
+    pub vcpus: u32,
+    /// `kvm` or `qemu` (TCG).
+    pub domain_type: String,
+    /// Boot method.
+    pub boot: Boot,
+    /// Root disk (qcow2 overlay).
+    pub disk: PathBuf,
+    /// NoCloud seed (raw ISO, read-only, virtio).
+    pub seed: PathBuf,
+    /// libvirt network to attach to.
+    pub network: String,
+    /// MAC of the lab NIC.
+    pub mac: String,
+    /// Serial console log file (boot-progress detection).
+    pub console_log: PathBuf,
+}
+
+/// Renders a domain. Disks are virtio (the Debian cloud kernel has no AHCI); the seed is a
+/// read-only raw virtio disk with label `cidata`.
+pub fn domain_xml(s: &DomainSpec) -> String {
+    let os = match &s.boot {
+        Boot::Kernel { kernel, initrd, cmdline } => format!(
+            "<os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n    <kernel>{}</kernel>\n    <initrd>{}</initrd>\n    <cmdline>{}</cmdline>\n  </os>",
+            esc(&kernel.display().to_string()),
+            esc(&initrd.display().to_string()),
+            esc(cmdline)
+        ),
+        Boot::Disk => "<os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n    <boot dev='hd'/>\n  </os>".to_string(),
+    };
+    let cpu = if s.domain_type == "kvm" { "<cpu mode='host-passthrough'/>" } else { "<cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>" };
+    format!(
+        r#"<domain type='{dt}'>
+  <name>{name}</name>
+  <uuid>{uuid}</uuid>
+  {meta}
+  <memory unit='MiB'>{mem}</memory>
+  <vcpu>{vcpus}</vcpu>
+  {os}
+  {cpu}
+  <features><acpi/><apic/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2' cache='unsafe'/>
+      <source file='{disk}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw'/>
+      <source file='{seed}'/>
+      <target dev='vdb' bus='virtio'/>
+      <readonly/>
+    </disk>
+    <interface type='network'>
+      <mac address='{mac}'/>
+      <source network='{net}'/>
+      <model type='virtio'/>
+    </interface>
+    <serial type='file'>
+      <source path='{log}'/>
+      <target port='0'/>
+    </serial>
+    <console type='file'>
+      <source path='{log}'/>
+      <target type='serial' port='0'/>
+    </console>
+    <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+"#,
+        dt = esc(&s.domain_type),
+        name = esc(&s.name),
+        uuid = esc(&s.uuid),
+        meta = metadata(&s.lab, Some(&s.node)),
+        mem = s.memory_mib,
+        vcpus = s.vcpus,
+        disk = esc(&s.disk.display().to_string()),
+        seed = esc(&s.seed.display().to_string()),
+        mac = esc(&s.mac),
+        net = esc(&s.network),
+        log = esc(&s.console_log.display().to_string()),
+    )
+}
+
+/// The lab NIC of a domain as a device XML (for `update_device`), optionally behind a filter.
+pub fn interface_xml(mac: &str, network: &str, filter: Option<&str>, link_up: bool) -> String {
+    let filter = filter.map(|f| format!("\n  <filterref filter='{}'/>", esc(f))).unwrap_or_default();
+    let link = if link_up { "up" } else { "down" };
+    format!(
+        "<interface type='network'>\n  <mac address='{}'/>\n  <source network='{}'/>\n  <model type='virtio'/>{filter}\n  <link state='{link}'/>\n</interface>\n",
+        esc(mac),
+        esc(network)
+    )
+}
+
+/// Changes a domain's type (`kvm` ↔ `qemu`) and drops its `<cpu>` element (host-passthrough
+/// is KVM-only), keeping everything else.
+pub fn retype(xml: &str, domain_type: &str) -> String {
+    let mut s = xml.to_string();
+    if let Some(i) = s.find("<domain type=") {
+        let q = s[i + 13..].chars().next().unwrap_or('\'');
+        if let Some(j) = s[i + 14..].find(q) {
+            s.replace_range(i + 14..i + 14 + j, domain_type);
+        }
+    }
+    if let Some(i) = s.find("<cpu") {
+        let open_end = s[i..].find('>').map(|j| i + j).unwrap_or(i);
+        let end = if s[..=open_end].ends_with("/>") { open_end + 1 } else { s[i..].find("</cpu>").map(|j| i + j + 6).unwrap_or(open_end + 1) };
+        s.replace_range(i..end, "");
+    }
+    s
+}
+
+/// A random locally administered MAC in QEMU's 52:54:00 range.
+pub fn random_mac() -> String {
+    let b: [u8; 3] = rand::random();
+    format!("52:54:00:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> DomainSpec {
+        DomainSpec {
+            name: "kubelab-ICE-k8s-machines-node0".into(),
+            lab: "kubelab".into(),
+            node: "ICE-k8s-machines-node0".into(),
+            uuid: "6c1a7a8e-64f1-4b5e-9d59-0d3c1c1f0a01".into(),
+            memory_mib: 2048,
+            vcpus: 2,
+            domain_type: "qemu".into(),
+            boot: Boot::Kernel { kernel: "/img/vmlinuz".into(), initrd: "/img/initrd.img".into(), cmdline: "root=/dev/vda rw console=ttyS0".into() },
+            disk: "/var/lib/kubelab/kubelab/pool/node0.qcow2".into(),
+            seed: "/var/lib/kubelab/kubelab/pool/node0-seed.iso".into(),
+            network: "kubelab-net".into(),
+            mac: "52:54:00:aa:bb:cc".into(),
+            console_log: "/var/lib/kubelab/kubelab/node0.console.log".into(),
+        }
+    }
+
+    #[test]
+    fn domain_xml_snapshot() {
+        insta::assert_snapshot!(domain_xml(&spec()));
+    }
+
+    #[test]
+    fn metadata_round_trips() {
+        let x = domain_xml(&spec());
+        assert_eq!(lab_of(&x).as_deref(), Some("kubelab"));
+        assert_eq!(node_of(&x).as_deref(), Some("ICE-k8s-machines-node0"));
+        assert_eq!(macs(&x), vec!["52:54:00:aa:bb:cc".to_string()]);
+        assert_eq!(element(&x, "uuid").as_deref(), Some("6c1a7a8e-64f1-4b5e-9d59-0d3c1c1f0a01"));
+    }
+
+    #[test]
+    fn network_is_isolated_and_tagged() {
+        let x = network_xml("kubelab-net", "kubelab", Ipv4Addr::new(192, 168, 1, 1), "192.168.1.0/24".parse().unwrap());
+        assert!(!x.contains("<forward"), "lab networks must never route or NAT out");
+        assert!(x.contains("<dns enable='no'/>"));
+        assert_eq!(lab_of(&x).as_deref(), Some("kubelab"));
+        assert_eq!(network_subnets(&x), vec!["192.168.1.0/24".parse::<Ipv4Net>().unwrap()]);
+        let nat = "<network><ip address=\"192.168.122.1\" netmask=\"255.255.255.0\"><dhcp/></ip></network>";
+        assert_eq!(network_subnets(nat), vec!["192.168.122.0/24".parse::<Ipv4Net>().unwrap()]);
+    }
+
+    #[test]
+    fn retype_switches_to_tcg() {
+        let kvm = domain_xml(&DomainSpec { domain_type: "kvm".into(), ..spec() });
+        assert!(kvm.contains("host-passthrough"));
+        let tcg = retype(&kvm, "qemu");
+        assert!(tcg.starts_with("<domain type='qemu'>"), "{tcg}");
+        assert!(!tcg.contains("<cpu"), "{tcg}");
+        let live = "<domain type='kvm' id='3'>\n<cpu mode='host-passthrough' check='none' migratable='on'/>\n<x/></domain>";
+        assert_eq!(retype(live, "qemu"), "<domain type='qemu' id='3'>\n\n<x/></domain>");
+        let nested = "<domain type=\"kvm\"><cpu mode='custom'><model>qemu64</model></cpu><y/></domain>";
+        assert_eq!(retype(nested, "qemu"), "<domain type=\"qemu\"><y/></domain>");
+    }
+
+    #[test]
+    fn macs_are_qemu_range_and_vary() {
+        let a: Vec<String> = (0..20).map(|_| random_mac()).collect();
+        assert!(a.iter().all(|m| m.starts_with("52:54:00:") && m.len() == 17));
+        let uniq: std::collections::HashSet<_> = a.iter().collect();
+        assert!(uniq.len() > 15);
+    }
+}
