@@ -1,1 +1,8 @@
-fn main() {}
+//! The `kubelab` binary: CLI dispatch, exit codes, and (bin-only, because of the cucumber
+//! inventory linker pitfall) the Cucumber World and steps.
+
+mod cli;
+
+fn main() {
+    std::process::exit(cli::main_impl());
+}

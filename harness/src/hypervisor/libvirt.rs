@@ -99,7 +99,7 @@ impl Hypervisor for LibvirtHypervisor {
         if d.is_active().unwrap_or(false) {
             d.destroy().map_err(err(format!("destroy domain {name}")))?;
         }
-        let flags = sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | sys::VIR_DOMAIN_UNDEFINE_NVRAM;
+        let flags = sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE;
         d.undefine_flags(flags).map_err(err(format!("undefine domain {name}")))
     }
 
@@ -212,7 +212,12 @@ impl Hypervisor for LibvirtHypervisor {
     }
 
     fn nwfilters(&self) -> HvResult<Vec<String>> {
-        let f = self.conn.list_all_nw_filters(0).map_err(err("list nwfilters"))?;
+        let f = match self.conn.list_all_nw_filters(0) {
+            Ok(f) => f,
+            // The test driver has no nwfilter driver: nothing can exist there.
+            Err(e) if matches!(e.code(), virt::enumutil::Enum::Known(virt::error::ErrorNumber::NoSupport)) => return Ok(Vec::new()),
+            Err(e) => return Err(err("list nwfilters")(e)),
+        };
         f.iter().map(|f| f.name().map_err(err("nwfilter name"))).collect()
     }
 

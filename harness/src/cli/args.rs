@@ -1,0 +1,135 @@
+//! clap argument definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// kubelab: reproduce, check and explain the three-node kubeadm 1.23.6 guide on libvirt VMs.
+#[derive(Debug, Parser)]
+#[command(name = "kubelab", version = crate::cli::run::VERSION_LONG, about)]
+pub struct Cli {
+    /// Lab config (TOML). Default: ./kubelab.toml if present, else the guide's defaults.
+    #[arg(long, short = 'c', global = true, env = "KUBELAB_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Override the lab name.
+    #[arg(long, global = true, env = "KUBELAB_LAB")]
+    pub lab: Option<String>,
+    /// Override the profile (`guide` or `offline`).
+    #[arg(long, global = true, env = "KUBELAB_PROFILE")]
+    pub profile: Option<String>,
+    /// Override the accelerator (`auto`, `kvm`, `tcg`).
+    #[arg(long, global = true, env = "KUBELAB_ACCEL")]
+    pub accel: Option<String>,
+    /// Override the libvirt URI.
+    #[arg(long, global = true, env = "KUBELAB_LIBVIRT_URI")]
+    pub uri: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Clone, boot and wait for SSH on all nodes (in parallel); then provision.
+    Up {
+        /// Do not provision after boot.
+        #[arg(long)]
+        no_provision: bool,
+    },
+    /// Remove the lab's domains, overlays, seeds, network and state.
+    Down {
+        /// Also remove the cached base images.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Per-node domain state and identity read inside the guests.
+    Status {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Count the lab's resources (domains, volumes, seeds, networks, pools, filters).
+    Inventory {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command (or print how to log in) on a node over the lab's pinned SSH.
+    Ssh {
+        /// Node name, `nodeN` suffix or index.
+        node: String,
+        /// Command to run as root.
+        #[arg(last = true)]
+        cmd: Vec<String>,
+    },
+    /// Base images.
+    Image {
+        /// What to do.
+        #[command(subcommand)]
+        action: ImageAction,
+    },
+    /// Print the lab config with defaults filled in (TOML).
+    Config,
+    /// Benchmarks (ratios against a baseline in the same run).
+    Bench {
+        /// Which benchmark.
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+    /// Shell completions.
+    Completions {
+        /// Shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Image subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImageAction {
+    /// Build a base image (only `offline` can be built).
+    Build {
+        /// Profile.
+        #[arg(value_enum)]
+        which: Which,
+        /// Rebuild even when cached.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Download the guide image (needs internet).
+    Fetch {
+        /// Profile.
+        #[arg(value_enum)]
+        which: Which,
+    },
+    /// Print where the profile's image is cached.
+    Path {
+        /// Profile.
+        #[arg(value_enum)]
+        which: Which,
+    },
+}
+
+/// An image profile.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Which {
+    /// Debian 12 built by kubelab.
+    Offline,
+    /// Ubuntu 20.04 cloud image.
+    Guide,
+}
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Linked clones vs `virt-clone` full copies for two base sizes.
+    Clone(BenchClone),
+}
+
+/// Options of `bench clone`.
+#[derive(Debug, Args)]
+pub struct BenchClone {
+    /// Base sizes in GiB.
+    #[arg(long, value_delimiter = ',', default_value = "1,4")]
+    pub sizes: Vec<u64>,
+}

@@ -1,0 +1,8 @@
+//! Command-line interface: clap arguments, dispatch, and [`errors::ExpectedError`] → exit code.
+
+mod args;
+mod bench;
+mod errors;
+mod run;
+
+pub use run::main_impl;

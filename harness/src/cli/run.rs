@@ -1,0 +1,260 @@
+//! Dispatch of subcommands.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{CommandFactory, Parser};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use kubelab::config::{Accel, LabConfig, Profile};
+use kubelab::errors::ConfigError;
+use kubelab::hypervisor::{self, Hypervisor};
+use kubelab::lab::{Lab, LabEvent};
+use kubelab::remote::RemoteShell;
+
+use super::args::{BenchWhat, Cli, Command, ImageAction, Which};
+use super::errors::ExpectedError;
+
+/// `--version` text: the harness version and the pinned guide versions.
+pub const VERSION_LONG: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nguide: kubeadm/kubelet/kubectl 1.23.6, calico 3.22.2, metrics-server 0.6.1, MetalLB 0.12.1, Helm 3.8.0, cfssl 1.6.1, docker-ce 20.10.24"
+);
+
+/// Entry point: returns the process exit code.
+pub fn main_impl() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { kubelab::exit_codes::USAGE } else { kubelab::exit_codes::OK };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KUBELAB_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match rt.block_on(dispatch(cli)) {
+        Ok(()) => kubelab::exit_codes::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Loads the config: file (explicit, or ./kubelab.toml) then CLI/env overrides, validated.
+pub fn load_config(cli: &Cli) -> Result<LabConfig, ConfigError> {
+    let mut cfg = match &cli.config {
+        Some(p) => LabConfig::load(p)?,
+        None if Path::new("kubelab.toml").exists() => LabConfig::load(Path::new("kubelab.toml"))?,
+        None => LabConfig::default(),
+    };
+    let bad = |key: &str, message: String| ConfigError::Invalid { key: key.into(), message };
+    if let Some(n) = &cli.lab {
+        cfg.name = n.clone();
+    }
+    if let Some(p) = &cli.profile {
+        cfg.profile = p.parse().map_err(|m| bad("profile", m))?;
+    }
+    if let Some(a) = &cli.accel {
+        cfg.accel = match a.as_str() {
+            "auto" => Accel::Auto,
+            "kvm" => Accel::Kvm,
+            "tcg" => Accel::Tcg,
+            o => return Err(bad("accel", format!("unknown accelerator `{o}` (expected auto, kvm or tcg)"))),
+        };
+    }
+    if let Some(u) = &cli.uri {
+        cfg.libvirt_uri = u.clone();
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn open_hv(cfg: &LabConfig) -> Result<Arc<dyn Hypervisor>, ExpectedError> {
+    Ok(hypervisor::open(&cfg.libvirt_uri)?)
+}
+
+/// Renders lab events as progress bars on a terminal, as plain lines otherwise.
+pub struct Progress {
+    multi: Option<MultiProgress>,
+    bars: std::sync::Mutex<std::collections::HashMap<String, ProgressBar>>,
+}
+
+impl Progress {
+    /// Bars when stderr is a terminal.
+    pub fn new() -> Self {
+        Progress { multi: std::io::stderr().is_terminal().then(MultiProgress::new), bars: Default::default() }
+    }
+
+    /// Shows one event.
+    pub fn event(&self, e: LabEvent) {
+        let Some(multi) = &self.multi else {
+            eprintln!("[{:>6.1}s] {:<24} {:<9} {}", e.elapsed, e.node, e.phase, e.message);
+            return;
+        };
+        let mut bars = self.bars.lock().expect("poisoned");
+        let bar = bars.entry(e.node.clone()).or_insert_with(|| {
+            let b = multi.add(ProgressBar::new_spinner());
+            b.set_style(ProgressStyle::with_template("{spinner} {prefix:<24} [{elapsed_precise}] {msg}").expect("template"));
+            b.set_prefix(e.node.clone());
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        });
+        bar.set_message(format!("{}: {}", e.phase, e.message));
+        if e.phase == "ready" {
+            bar.finish_with_message(format!("ready: {}", e.message));
+        }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
+    if let Command::Completions { shell } = &cli.command {
+        clap_complete::generate(*shell, &mut Cli::command(), "kubelab", &mut std::io::stdout());
+        return Ok(());
+    }
+    let cfg = load_config(&cli)?;
+    match cli.command {
+        Command::Completions { .. } => unreachable!("handled above"),
+        Command::Config => {
+            print!("{}", toml::to_string_pretty(&cfg).map_err(|e| ExpectedError::Other(e.into()))?);
+            Ok(())
+        }
+        Command::Image { action } => image(&cfg, action),
+        Command::Up { no_provision } => {
+            let lab = Lab::new(cfg.clone(), open_hv(&cfg)?);
+            let progress = Progress::new();
+            let t0 = Instant::now();
+            let state = lab.up(&|e| progress.event(e)).await?;
+            eprintln!(
+                "lab `{}` up: {} nodes ({}) in {:.1} s",
+                state.name,
+                state.nodes.len(),
+                if state.domain_type == "kvm" { "kvm" } else { "tcg" },
+                t0.elapsed().as_secs_f64()
+            );
+            if !no_provision {
+                eprintln!("(provisioning is run by `kubelab provision`)");
+            }
+            Ok(())
+        }
+        Command::Down { purge } => {
+            let lab = Lab::new(cfg.clone(), open_hv(&cfg)?);
+            let before = lab.down(purge).await?;
+            let after = lab.inventory()?;
+            eprintln!(
+                "lab `{}` down: removed {} domain(s), {} volume(s), {} seed(s), {} network(s), {} pool(s), {} filter(s); left: {}",
+                cfg.name,
+                before.domains,
+                before.volumes,
+                before.seeds,
+                before.networks,
+                before.pools,
+                before.nwfilters,
+                if after.is_empty() { "nothing".to_string() } else { format!("{after:?}") }
+            );
+            Ok(())
+        }
+        Command::Inventory { json } => {
+            let lab = Lab::new(cfg.clone(), open_hv(&cfg)?);
+            let inv = lab.inventory()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&inv).expect("serialisable"));
+            } else {
+                println!("{inv:?}");
+            }
+            Ok(())
+        }
+        Command::Status { json } => {
+            let lab = Lab::new(cfg.clone(), open_hv(&cfg)?);
+            let state = lab.load_state()?;
+            let shell = lab.shell(&state)?;
+            let st = lab.status(&state, &shell).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st).expect("serialisable"));
+            } else {
+                for n in &st {
+                    println!(
+                        "{:<24} {:<9} {:<15} uuid={} product_uuid={} machine-id={} macs={} hostkey={} reachable={} reaches={:?}{}",
+                        n.name,
+                        n.domain_state,
+                        n.ip,
+                        n.domain_uuid,
+                        n.product_uuid.as_deref().unwrap_or("?"),
+                        n.machine_id.as_deref().unwrap_or("?"),
+                        n.macs.join(","),
+                        n.host_key_fingerprint.as_deref().unwrap_or("?"),
+                        n.reachable,
+                        n.reaches,
+                        n.error.as_deref().map(|e| format!(" error: {e}")).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Ssh { node, cmd } => {
+            let lab = Lab::new(cfg.clone(), open_hv(&cfg)?);
+            let state = lab.load_state()?;
+            let n = cfg.node(&node).ok_or_else(|| kubelab::errors::RemoteError::UnknownNode(node.clone()))?;
+            if cmd.is_empty() {
+                println!(
+                    "ssh -i {} -o UserKnownHostsFile={} {}@{}",
+                    state.key_path.display(),
+                    cfg.lab_dir().join("keys").join("known_hosts").display(),
+                    state.user,
+                    n.ip
+                );
+                return Ok(());
+            }
+            let shell = lab.shell(&state)?;
+            let out = shell.run(&n.name, &cmd.join(" ")).await?;
+            print!("{}", out.stdout);
+            eprint!("{}", out.stderr);
+            if out.exit_status != 0 {
+                std::process::exit(out.exit_status as i32);
+            }
+            Ok(())
+        }
+        Command::Bench { what } => match what {
+            BenchWhat::Clone(opts) => super::bench::clone(&cfg, &opts.sizes).await,
+        },
+    }
+}
+
+fn image(cfg: &LabConfig, action: ImageAction) -> Result<(), ExpectedError> {
+    match action {
+        ImageAction::Build { which: Which::Offline, force } => {
+            let t0 = Instant::now();
+            let dir = kubelab::image::build_offline(cfg, force).map_err(|e| ExpectedError::ImageBuild(format!("image build failed: {e}")))?;
+            eprintln!("offline image ready in {} ({:.0} s)", dir.display(), t0.elapsed().as_secs_f64());
+            Ok(())
+        }
+        ImageAction::Build { which: Which::Guide, .. } => Err(ExpectedError::Other(anyhow::anyhow!(
+            "the guide profile uses Ubuntu's official 20.04 cloud image: run `kubelab image fetch guide`"
+        ))),
+        ImageAction::Fetch { which: Which::Guide } => {
+            let p = kubelab::image::fetch_guide(cfg).context("fetch the guide image").map_err(ExpectedError::Other)?;
+            eprintln!("guide image verified at {}", p.display());
+            Ok(())
+        }
+        ImageAction::Fetch { which: Which::Offline } => Err(ExpectedError::Other(anyhow::anyhow!(
+            "the offline image is built, not downloaded: run `kubelab image build offline`"
+        ))),
+        ImageAction::Path { which } => {
+            let c = LabConfig { profile: if matches!(which, Which::Guide) { Profile::Guide } else { Profile::Offline }, ..cfg.clone() };
+            println!("{}", if matches!(which, Which::Guide) { kubelab::image::guide_path(&c) } else { kubelab::image::offline_dir(&c) }.display());
+            Ok(())
+        }
+    }
+}
+

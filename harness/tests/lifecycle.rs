@@ -1,0 +1,123 @@
+//! Lab lifecycle below real VMs: the recording fake (unit tier) and libvirt's in-process
+//! `test:///default` driver (fast tier). Real VMs: `tests/lab.rs` (`--features lab`).
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use kubelab::config::LabConfig;
+use kubelab::errors::{HypervisorError, LabError};
+use kubelab::hypervisor::fake::FakeHypervisor;
+use kubelab::hypervisor::Hypervisor;
+use kubelab::image;
+use kubelab::lab::{Inventory, Lab};
+
+/// A throwaway "offline image" (an empty qcow2 plus placeholder kernel files): enough for the
+/// hypervisor calls, never booted.
+fn fake_image(dir: &Path) -> LabConfig {
+    let img = dir.join("images");
+    let cfg = LabConfig { state_dir: dir.join("state"), image_cache: img.clone(), ..LabConfig::default() };
+    let d = image::offline_dir(&cfg);
+    std::fs::create_dir_all(&d).unwrap();
+    let st = Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(d.join("base.qcow2")).arg("64M").status().unwrap();
+    assert!(st.success());
+    std::fs::write(d.join("vmlinuz"), b"not a kernel (lifecycle test)").unwrap();
+    std::fs::write(d.join("initrd.img"), b"not an initrd (lifecycle test)").unwrap();
+    cfg
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+}
+
+fn create_then_down(hv: Arc<dyn Hypervisor>, cfg: LabConfig) {
+    let lab = Lab::new(cfg.clone(), hv.clone());
+    rt().block_on(async {
+        let base = lab.preflight().unwrap();
+        let state = lab.create(&base, "qemu", &|_| {}).await.unwrap();
+        // Identity: fresh UUIDs, MACs and host keys per clone.
+        let uuids: std::collections::HashSet<_> = state.nodes.iter().map(|n| &n.uuid).collect();
+        let macs: std::collections::HashSet<_> = state.nodes.iter().map(|n| &n.mac).collect();
+        let keys: std::collections::HashSet<_> = state.nodes.iter().map(|n| &n.host_key_fingerprint).collect();
+        assert_eq!((uuids.len(), macs.len(), keys.len()), (3, 3, 3));
+        let inv = lab.inventory().unwrap();
+        assert_eq!((inv.domains, inv.networks, inv.pools, inv.seeds), (3, 1, 1, 3), "{inv:?}");
+        assert!(inv.volumes >= 3, "{inv:?}");
+        // A second lab of the same name is refused before anything is created.
+        match lab.preflight() {
+            Err(LabError::Hypervisor(HypervisorError::LabExists { .. })) => {}
+            other => panic!("expected LabExists, got {other:?}"),
+        }
+        // Same subnet under another name is refused too.
+        let other = Lab::new(LabConfig { name: "other".into(), ..cfg.clone() }, hv.clone());
+        match other.preflight() {
+            Err(LabError::Hypervisor(HypervisorError::SubnetInUse { network, .. })) => assert_eq!(network, cfg.network_name()),
+            o => panic!("expected SubnetInUse, got {o:?}"),
+        }
+        lab.down(false).await.unwrap();
+        assert_eq!(lab.inventory().unwrap(), Inventory::default());
+    });
+}
+
+#[test]
+fn fake_hypervisor_create_and_down_leave_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = fake_image(d.path());
+    let hv = Arc::new(FakeHypervisor::new());
+    create_then_down(hv.clone(), cfg);
+    let calls = hv.calls();
+    assert!(calls.iter().any(|c| c.starts_with("create_volume kubelab-pool/ICE-k8s-machines-node0.qcow2")), "{calls:?}");
+    assert_eq!(calls.iter().filter(|c| c.starts_with("start_domain")).count(), 3);
+    assert_eq!(calls.iter().filter(|c| c.starts_with("undefine_domain")).count(), 3);
+}
+
+#[test]
+fn failure_mid_up_removes_everything() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = fake_image(d.path());
+    let hv = Arc::new(FakeHypervisor::new());
+    hv.fail_on("start_domain kubelab-ICE-k8s-machines-node1");
+    let lab = Lab::new(cfg, hv.clone());
+    let err = rt().block_on(lab.up(&|_| {})).unwrap_err();
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    assert_eq!(lab.inventory().unwrap(), Inventory::default(), "calls: {:?}", hv.calls());
+}
+
+#[test]
+fn down_after_a_crash_finds_resources_by_tag() {
+    // Simulates a harness killed mid-`up`: resources exist, the state file does not.
+    let d = tempfile::tempdir().unwrap();
+    let cfg = fake_image(d.path());
+    let hv = Arc::new(FakeHypervisor::new());
+    let lab = Lab::new(cfg.clone(), hv.clone());
+    rt().block_on(async {
+        let base = lab.preflight().unwrap();
+        lab.create(&base, "qemu", &|_| {}).await.unwrap();
+        std::fs::remove_file(cfg.lab_dir().join("lab.json")).unwrap();
+        assert!(lab.load_state().is_err());
+        lab.down(false).await.unwrap();
+    });
+    assert_eq!(lab.inventory().unwrap(), Inventory::default());
+}
+
+#[test]
+fn missing_base_image_creates_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = LabConfig { state_dir: d.path().join("state"), image_cache: d.path().join("nothing-here"), ..LabConfig::default() };
+    let hv = Arc::new(FakeHypervisor::new());
+    let lab = Lab::new(cfg.clone(), hv.clone());
+    let err = rt().block_on(lab.up(&|_| {})).unwrap_err();
+    assert!(matches!(err, LabError::Hypervisor(HypervisorError::BaseImage { .. })), "{err}");
+    assert!(hv.calls().is_empty(), "{:?}", hv.calls());
+    assert!(!cfg.lab_dir().exists());
+}
+
+#[cfg(feature = "libvirt")]
+#[test]
+fn test_driver_create_and_down_leave_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let cfg = LabConfig { name: "kl-testdrv".into(), ..fake_image(d.path()) };
+    let hv: Arc<dyn Hypervisor> = Arc::new(kubelab::hypervisor::libvirt::LibvirtHypervisor::open("test:///default").unwrap());
+    // test:///default ships a NAT network on 192.168.122.0/24; ours must not collide.
+    create_then_down(hv, cfg);
+}
