@@ -93,25 +93,33 @@ pub fn check_well_formed(doc: &str) -> Result<String, String> {
         }
         let rest = &doc[i..];
         if rest.starts_with("<?") {
-            let Some(n) = rest.find("?>") else { return err(i, "unterminated processing instruction") };
+            let Some(n) = rest.find("?>") else {
+                return err(i, "unterminated processing instruction");
+            };
             if !(stack.is_empty() && root.is_none()) {
                 return err(i, "processing instruction after the root element started");
             }
             i += n + 2;
-        } else if rest.starts_with("<!--") {
-            let Some(n) = rest[4..].find("-->") else { return err(i, "unterminated comment") };
-            if rest[4..4 + n].contains("--") {
+        } else if let Some(body) = rest.strip_prefix("<!--") {
+            let Some(n) = body.find("-->") else {
+                return err(i, "unterminated comment");
+            };
+            if body[..n].contains("--") {
                 return err(i, "`--` inside a comment");
             }
             i += 4 + n + 3;
         } else if rest.starts_with("<![CDATA[") {
-            let Some(n) = rest.find("]]>") else { return err(i, "unterminated CDATA") };
+            let Some(n) = rest.find("]]>") else {
+                return err(i, "unterminated CDATA");
+            };
             if stack.is_empty() {
                 return err(i, "CDATA outside the root element");
             }
             i += n + 3;
         } else if let Some(close) = rest.strip_prefix("</") {
-            let Some(n) = close.find('>') else { return err(i, "unterminated end tag") };
+            let Some(n) = close.find('>') else {
+                return err(i, "unterminated end tag");
+            };
             let name = close[..n].trim_end();
             match stack.pop() {
                 Some(open) if open == name => {}
@@ -120,13 +128,17 @@ pub fn check_well_formed(doc: &str) -> Result<String, String> {
             }
             i += 2 + n + 1;
         } else {
-            let Some(n) = find_tag_end(rest) else { return err(i, "unterminated start tag") };
+            let Some(n) = find_tag_end(rest) else {
+                return err(i, "unterminated start tag");
+            };
             let inner = &rest[1..n];
             let (inner, empty) = match inner.strip_suffix('/') {
                 Some(x) => (x, true),
                 None => (inner, false),
             };
-            let name_end = inner.find(|c: char| c.is_whitespace()).unwrap_or(inner.len());
+            let name_end = inner
+                .find(|c: char| c.is_whitespace())
+                .unwrap_or(inner.len());
             let name = &inner[..name_end];
             if !is_name(name) {
                 return err(i, &format!("bad element name `{name}`"));
@@ -188,7 +200,11 @@ fn check_attrs(mut s: &str) -> Result<(), String> {
         }
         seen.push(name);
         let v = s[eq + 1..].trim_start();
-        let q = v.chars().next().filter(|c| *c == '"' || *c == '\'').ok_or("unquoted attribute value")?;
+        let q = v
+            .chars()
+            .next()
+            .filter(|c| *c == '"' || *c == '\'')
+            .ok_or("unquoted attribute value")?;
         let end = v[1..].find(q).ok_or("unterminated attribute value")?;
         let value = &v[1..1 + end];
         if value.contains('<') {
@@ -206,7 +222,9 @@ fn check_refs(text: &str) -> Result<(), String> {
     let mut rest = text;
     while let Some(a) = rest.find('&') {
         let after = &rest[a + 1..];
-        let semi = after.find(';').ok_or("`&` not starting an entity reference")?;
+        let semi = after
+            .find(';')
+            .ok_or("`&` not starting an entity reference")?;
         let ent = &after[..semi];
         let ok = match ent {
             "amp" | "lt" | "gt" | "quot" | "apos" => true,
@@ -236,14 +254,24 @@ mod tests {
     #[test]
     fn xml_escapes_markup_quotes_and_control_characters() {
         assert_eq!(xml_text("a<b & c>\u{1b}[0m"), "a&lt;b &amp; c&gt;\\x1b[0m");
-        assert_eq!(xml_attr("x=\"1\"\n'y'"), "x=&quot;1&quot;&#10;&apos;y&apos;");
-        assert_eq!(html("<script>alert('x')</script>"), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;");
+        assert_eq!(
+            xml_attr("x=\"1\"\n'y'"),
+            "x=&quot;1&quot;&#10;&apos;y&apos;"
+        );
+        assert_eq!(
+            html("<script>alert('x')</script>"),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
+        );
     }
 
     #[test]
     fn escaped_text_is_well_formed() {
         let nasty = "<x> & \"q\" 'a' \u{1b}[31m \u{0} ]]> &amp;";
-        let doc = format!("<?xml version=\"1.0\"?>\n<r a=\"{}\">{}</r>", xml_attr(nasty), xml_text(nasty));
+        let doc = format!(
+            "<?xml version=\"1.0\"?>\n<r a=\"{}\">{}</r>",
+            xml_attr(nasty),
+            xml_text(nasty)
+        );
         assert_eq!(check_well_formed(&doc), Ok("r".to_string()));
     }
 
@@ -264,6 +292,9 @@ mod tests {
             let e = check_well_formed(doc).unwrap_err();
             assert!(e.contains(why), "{doc:?}: {e}");
         }
-        assert_eq!(check_well_formed("<?xml version='1.0'?><!-- c --><a x='&lt;'><b/>t&#10;</a>\n"), Ok("a".into()));
+        assert_eq!(
+            check_well_formed("<?xml version='1.0'?><!-- c --><a x='&lt;'><b/>t&#10;</a>\n"),
+            Ok("a".into())
+        );
     }
 }

@@ -58,7 +58,13 @@ footer{color:var(--muted);padding:12px 28px;font-size:12px}
 
 fn fmt_dur(d: Duration) -> String {
     let s = d.as_secs_f64();
-    if s < 1.0 { format!("{} ms", d.as_millis()) } else if s < 120.0 { format!("{s:.1} s") } else { format!("{:.1} min", s / 60.0) }
+    if s < 1.0 {
+        format!("{} ms", d.as_millis())
+    } else if s < 120.0 {
+        format!("{s:.1} s")
+    } else {
+        format!("{:.1} min", s / 60.0)
+    }
 }
 
 /// Renders the run as one self-contained HTML page.
@@ -91,7 +97,11 @@ pub fn to_string(rec: &RunRecord) -> String {
         }
         None => h.push_str("<dt>run</dt><dd>no RunStarted event was recorded</dd>\n"),
     }
-    let _ = writeln!(h, "<dt>duration</dt><dd>{}</dd>\n</dl>", fmt_dur(rec.duration()));
+    let _ = writeln!(
+        h,
+        "<dt>duration</dt><dd>{}</dd>\n</dl>",
+        fmt_dur(rec.duration())
+    );
     let _ = writeln!(
         h,
         "<div class=\"totals\"><span class=\"pill total\">{} scenarios</span><span class=\"pill passed\">{} passed</span>\
@@ -149,7 +159,14 @@ fn timeline(h: &mut String, rec: &RunRecord) {
             steps.push(&p.step_id);
         }
     }
-    let max = rec.provisioning.iter().map(|p| p.duration).max().unwrap_or_default().as_secs_f64().max(1e-9);
+    let max = rec
+        .provisioning
+        .iter()
+        .map(|p| p.duration)
+        .max()
+        .unwrap_or_default()
+        .as_secs_f64()
+        .max(1e-9);
     h.push_str("<table class=\"timeline\">\n<tr><th>step</th>");
     for n in &nodes {
         let _ = write!(h, "<th>{}</th>", e(n));
@@ -159,7 +176,12 @@ fn timeline(h: &mut String, rec: &RunRecord) {
         let _ = write!(h, "<tr><td><code>{}</code></td>", e(s));
         for n in &nodes {
             // The last record wins when a step ran twice on a node (e.g. a retry).
-            match rec.provisioning.iter().rev().find(|p| p.step_id == *s && p.node == *n) {
+            match rec
+                .provisioning
+                .iter()
+                .rev()
+                .find(|p| p.step_id == *s && p.node == *n)
+            {
                 None => h.push_str("<td class=\"s-none\">—</td>"),
                 Some(p) => {
                     let cls = prov_class(&p.status);
@@ -211,7 +233,11 @@ fn feature(h: &mut String, f: &FeatureRecord) {
 fn scenario(h: &mut String, s: &ScenarioRecord) {
     let status = s.effective_status();
     let w = status.word();
-    let open = if matches!(status, TestStatus::Passed) { "" } else { " open" };
+    let open = if matches!(status, TestStatus::Passed) {
+        ""
+    } else {
+        " open"
+    };
     let _ = write!(
         h,
         "<details class=\"card {w}\"{open}>\n<summary><span class=\"badge s-{w}\">{w}</span> {} \
@@ -283,7 +309,11 @@ fn verdict(h: &mut String, v: &VerdictView, failed: bool) {
     if let Some(r) = &v.remediation {
         let _ = write!(h, "<tr><td>remediation</td><td>{}</td></tr>", e(r));
     }
-    let _ = write!(h, "<tr><td>evidence from</td><td>{}</td></tr></table>", e(&v.evidence_source));
+    let _ = write!(
+        h,
+        "<tr><td>evidence from</td><td>{}</td></tr></table>",
+        e(&v.evidence_source)
+    );
     for f in &v.facts {
         let _ = write!(
             h,
@@ -328,7 +358,9 @@ mod tests {
     fn html_shows_verdicts_skip_reasons_and_timeline() {
         let h = sample();
         assert!(h.contains("remediation</td><td>allow TCP 179"));
-        assert!(h.contains("evidence from</td><td>recorded bundle fixtures/bundles/healthy-1.23.6"));
+        assert!(
+            h.contains("evidence from</td><td>recorded bundle fixtures/bundles/healthy-1.23.6")
+        );
         assert!(h.contains("Skipped: needs a live Kubernetes API"));
         assert!(h.contains("<th>ICE-k8s-machines-node2</th>"));
         assert_eq!(h.matches("<details class=\"card ").count(), 4);

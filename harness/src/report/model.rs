@@ -120,7 +120,9 @@ pub struct ScenarioRecord {
 impl ScenarioRecord {
     /// The status to report: the runner's, or skipped with [`UNFINISHED_REASON`].
     pub fn effective_status(&self) -> TestStatus {
-        self.status.clone().unwrap_or_else(|| TestStatus::Skipped { reason: UNFINISHED_REASON.to_string() })
+        self.status.clone().unwrap_or_else(|| TestStatus::Skipped {
+            reason: UNFINISHED_REASON.to_string(),
+        })
     }
 
     /// Wall time between start and finish; the sum of step durations when the run never
@@ -179,7 +181,9 @@ pub struct RunRecord {
 
 impl RunRecord {
     /// Folds a whole event stream.
-    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a RunEvent>) -> Result<Self, ReportError> {
+    pub fn from_events<'a>(
+        events: impl IntoIterator<Item = &'a RunEvent>,
+    ) -> Result<Self, ReportError> {
         let mut r = RunRecord::default();
         for ev in events {
             r.apply(ev)?;
@@ -191,7 +195,12 @@ impl RunRecord {
     pub fn apply(&mut self, ev: &RunEvent) -> Result<(), ReportError> {
         self.last_event_at = Some(ev.at);
         match &ev.kind {
-            RunEventKind::RunStarted { lab, profile, evidence_source, started_at } => {
+            RunEventKind::RunStarted {
+                lab,
+                profile,
+                evidence_source,
+                started_at,
+            } => {
                 self.info = Some(RunInfo {
                     lab: lab.clone(),
                     profile: profile.clone(),
@@ -199,7 +208,13 @@ impl RunRecord {
                     started_at: *started_at,
                 });
             }
-            RunEventKind::ProvisionStepFinished { step_id, node, status, duration, log_excerpt } => {
+            RunEventKind::ProvisionStepFinished {
+                step_id,
+                node,
+                status,
+                duration,
+                log_excerpt,
+            } => {
                 self.provisioning.push(ProvisionRecord {
                     step_id: step_id.clone(),
                     node: node.clone(),
@@ -209,7 +224,11 @@ impl RunRecord {
                     finished_at: ev.at,
                 });
             }
-            RunEventKind::ScenarioStarted { feature, scenario, tags } => {
+            RunEventKind::ScenarioStarted {
+                feature,
+                scenario,
+                tags,
+            } => {
                 if let Some((f, s)) = self.open {
                     let open = &self.features[f].scenarios[s].scenario.name;
                     return Err(out_of_order(format!(
@@ -217,7 +236,11 @@ impl RunRecord {
                         scenario.name
                     )));
                 }
-                let f = match self.features.iter().position(|r| r.feature.path == feature.path) {
+                let f = match self
+                    .features
+                    .iter()
+                    .position(|r| r.feature.path == feature.path)
+                {
                     Some(i) => i,
                     None => {
                         self.features.push(FeatureRecord {
@@ -239,10 +262,19 @@ impl RunRecord {
                 });
                 self.open = Some((f, scenarios.len() - 1));
             }
-            RunEventKind::StepFinished { keyword, text, line, status, duration, verdict } => {
-                let (f, s) = self
-                    .open
-                    .ok_or_else(|| out_of_order(format!("step `{keyword} {text}` finished outside a scenario")))?;
+            RunEventKind::StepFinished {
+                keyword,
+                text,
+                line,
+                status,
+                duration,
+                verdict,
+            } => {
+                let (f, s) = self.open.ok_or_else(|| {
+                    out_of_order(format!(
+                        "step `{keyword} {text}` finished outside a scenario"
+                    ))
+                })?;
                 self.features[f].scenarios[s].steps.push(StepRecord {
                     keyword: keyword.clone(),
                     text: text.clone(),
@@ -253,8 +285,10 @@ impl RunRecord {
                 });
             }
             RunEventKind::ScenarioFinished { status } => {
-                let (f, s) =
-                    self.open.take().ok_or_else(|| out_of_order("scenario finished but none was running".into()))?;
+                let (f, s) = self
+                    .open
+                    .take()
+                    .ok_or_else(|| out_of_order("scenario finished but none was running".into()))?;
                 let rec = &mut self.features[f].scenarios[s];
                 rec.status = Some(status.clone());
                 rec.finished_at = Some(ev.at);
@@ -269,10 +303,19 @@ impl RunRecord {
                     )));
                 }
             }
-            RunEventKind::RunFinished { passed, failed, skipped, duration } => {
+            RunEventKind::RunFinished {
+                passed,
+                failed,
+                skipped,
+                duration,
+            } => {
                 self.open = None;
-                self.runner_totals =
-                    Some(RunnerTotals { passed: *passed, failed: *failed, skipped: *skipped, duration: *duration });
+                self.runner_totals = Some(RunnerTotals {
+                    passed: *passed,
+                    failed: *failed,
+                    skipped: *skipped,
+                    duration: *duration,
+                });
             }
         }
         Ok(())
@@ -328,7 +371,10 @@ mod tests {
         assert_eq!(rec.provisioning.len(), 6);
         let c = rec.counts();
         let t = rec.runner_totals.clone().unwrap();
-        assert_eq!((c.passed, c.failed, c.skipped), (t.passed, t.failed, t.skipped));
+        assert_eq!(
+            (c.passed, c.failed, c.skipped),
+            (t.passed, t.failed, t.skipped)
+        );
         assert_eq!(c.total(), 4);
         assert_eq!(rec.features[0].scenarios[0].steps.len(), 3);
     }
@@ -336,7 +382,10 @@ mod tests {
     #[test]
     fn step_outside_scenario_is_an_error() {
         let events = sample::sample_run();
-        let step = events.iter().find(|e| matches!(e.kind, RunEventKind::StepFinished { .. })).unwrap();
+        let step = events
+            .iter()
+            .find(|e| matches!(e.kind, RunEventKind::StepFinished { .. }))
+            .unwrap();
         let err = RunRecord::default().apply(step).unwrap_err();
         assert!(err.to_string().contains("outside a scenario"), "{err}");
     }
@@ -345,14 +394,19 @@ mod tests {
     fn unfinished_scenario_is_reported_skipped_with_reason() {
         let events = sample::sample_run();
         // Cut the stream right after the first ScenarioStarted.
-        let cut = events.iter().position(|e| matches!(e.kind, RunEventKind::ScenarioStarted { .. })).unwrap();
+        let cut = events
+            .iter()
+            .position(|e| matches!(e.kind, RunEventKind::ScenarioStarted { .. }))
+            .unwrap();
         let rec = RunRecord::from_events(&events[..=cut]).unwrap();
         assert!(!rec.is_finished());
         let c = rec.counts();
         assert_eq!((c.passed, c.failed, c.skipped), (0, 0, 1));
         assert_eq!(
             rec.features[0].scenarios[0].effective_status(),
-            TestStatus::Skipped { reason: UNFINISHED_REASON.into() }
+            TestStatus::Skipped {
+                reason: UNFINISHED_REASON.into()
+            }
         );
     }
 
