@@ -1,0 +1,130 @@
+//! Live tier: real VMs (offline profile) driven through the `kubelab` binary exactly as a user
+//! would. Compiled only with `cargo test --features lab`, run inside the lab namespace
+//! (`ci/labenv exec -- cargo test --features lab`).
+#![cfg(feature = "lab")]
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Live tests share the CPU-bound TCG guests: run them one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn kubelab(args: &[&str], config: Option<&Path>) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kubelab"));
+    if let Some(cfg) = config {
+        c.arg("--config").arg(cfg);
+    }
+    c.args(args).current_dir(workspace());
+    let t = Instant::now();
+    let out = c.stderr(Stdio::piped()).output().expect("run kubelab");
+    eprintln!(
+        "$ kubelab {} -> {} in {:.1}s\n{}",
+        args.join(" "),
+        out.status,
+        t.elapsed().as_secs_f64(),
+        String::from_utf8_lossy(&out.stderr).lines().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
+    );
+    out
+}
+
+fn ok(args: &[&str], config: Option<&Path>) -> String {
+    let out = kubelab(args, config);
+    assert!(out.status.success(), "kubelab {} failed: {}", args.join(" "), out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn inventory(config: Option<&Path>) -> serde_json::Value {
+    serde_json::from_str(&ok(&["inventory", "--json"], config)).unwrap()
+}
+
+fn assert_empty(inv: &serde_json::Value) {
+    for k in ["domains", "volumes", "seeds", "networks", "pools", "nwfilters"] {
+        assert_eq!(inv[k], 0, "{k} left behind: {inv}");
+    }
+    assert_eq!(inv["state_dir"], false, "state dir left behind: {inv}");
+}
+
+fn pairwise_distinct(nodes: &[serde_json::Value], key: &str) {
+    let vals: Vec<String> = nodes.iter().map(|n| n[key].to_string()).collect();
+    let set: HashSet<&String> = vals.iter().collect();
+    assert_eq!(set.len(), vals.len(), "{key} not pairwise distinct: {vals:?}");
+    assert!(vals.iter().all(|v| v != "null" && v != "\"\""), "{key} missing: {vals:?}");
+}
+
+#[test]
+fn offline_lab_end_to_end() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    ok(&["image", "build", "offline"], None);
+    ok(&["down"], None);
+    ok(&["up", "--no-provision"], None);
+
+    // Identity, read inside the guests.
+    let status: serde_json::Value = serde_json::from_str(&ok(&["status", "--json"], None)).unwrap();
+    let nodes = status.as_array().unwrap();
+    assert_eq!(nodes.len(), 3);
+    for (i, n) in nodes.iter().enumerate() {
+        assert_eq!(n["reachable"], true, "{n}");
+        assert_eq!(n["hostname"], format!("ICE-k8s-machines-node{i}"), "{n}");
+        assert_eq!(n["product_uuid"], n["domain_uuid"], "product_uuid must be the domain uuid: {n}");
+        assert_eq!(n["host_key_fingerprint"], n["pinned_host_key_fingerprint"], "{n}");
+        let mid = n["machine_id"].as_str().unwrap();
+        assert!(mid.len() == 32 && mid.chars().all(|c| c.is_ascii_hexdigit()), "{n}");
+        for (other, reached) in n["reaches"].as_object().unwrap() {
+            assert_eq!(reached, true, "{} cannot reach {other} by name", n["name"]);
+        }
+        assert_eq!(n["reaches"].as_object().unwrap().len(), 2);
+    }
+    for k in ["product_uuid", "machine_id", "macs", "host_key_fingerprint"] {
+        pairwise_distinct(nodes, k);
+    }
+
+    ok(&["down"], None);
+    assert_empty(&inventory(None));
+}
+
+#[test]
+fn killed_up_then_down_leaves_nothing() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("kill.toml");
+    std::fs::write(
+        &cfg,
+        "name = \"kl-kill\"\nsubnet = \"192.168.2.0/24\"\ngateway = \"192.168.2.1\"\n\
+         [[nodes]]\nname = \"ICE-k8s-machines-node0\"\nip = \"192.168.2.134\"\nrole = \"control-plane\"\n\
+         [[nodes]]\nname = \"ICE-k8s-machines-node1\"\nip = \"192.168.2.135\"\nrole = \"worker\"\n\
+         [[nodes]]\nname = \"ICE-k8s-machines-node2\"\nip = \"192.168.2.136\"\nrole = \"worker\"\n",
+    )
+    .unwrap();
+    ok(&["down"], Some(&cfg));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubelab"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["up", "--no-provision"])
+        .current_dir(workspace())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once it has created part of the lab.
+    let t = Instant::now();
+    loop {
+        let inv = inventory(Some(&cfg));
+        if inv["domains"].as_u64().unwrap_or(0) >= 1 || t.elapsed() > Duration::from_secs(120) {
+            eprintln!("killing `up` with partial lab: {inv}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let inv = inventory(Some(&cfg));
+    assert!(inv["networks"] == 1 || inv["domains"].as_u64().unwrap() >= 1, "nothing was created before the kill: {inv}");
+    ok(&["down"], Some(&cfg));
+    assert_empty(&inventory(Some(&cfg)));
+}
