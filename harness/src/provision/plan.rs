@@ -358,6 +358,53 @@ mod tests {
         assert!(!up.step("k8s.packages").unwrap().action.contains("aliyun"));
     }
 
+    /// `shellcheck -s bash` over every script of every profile/mirror variant, as sent to a
+    /// node. Fails when shellcheck is missing and `CI` is set.
+    #[test]
+    fn every_rendered_script_passes_shellcheck() {
+        let shellcheck = std::env::var("SHELLCHECK").unwrap_or_else(|_| "shellcheck".into());
+        if std::process::Command::new(&shellcheck).arg("--version").output().is_err() {
+            assert!(std::env::var_os("CI").is_none(), "shellcheck is required when CI is set (apt-get install shellcheck)");
+            eprintln!("SKIPPED: shellcheck not installed");
+            return;
+        }
+        let configs = [guide(), LabConfig { mirror: Mirror::Aliyun, ..guide() }, LabConfig::default()];
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for cfg in &configs {
+            let plan = Plan::from_config(cfg).unwrap();
+            let mut scripts: Vec<(String, String)> =
+                vec![("join-credentials".into(), plan.join_credentials_script.clone())];
+            for s in &plan.steps {
+                scripts.push((format!("{} check", s.id), s.check.clone()));
+                scripts.push((format!("{} action", s.id), s.action.clone()));
+            }
+            for (name, body) in scripts {
+                let full = plan.script_for(&plan.nodes[0], &body);
+                let mut child = std::process::Command::new(&shellcheck)
+                    .args(["-s", "bash", "-"])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                use std::io::Write as _;
+                child.stdin.take().unwrap().write_all(full.as_bytes()).unwrap();
+                let out = child.wait_with_output().unwrap();
+                checked += 1;
+                if !out.status.success() {
+                    problems.push(format!(
+                        "[{} {:?}] {name}:\n{}",
+                        cfg.profile.as_str(),
+                        cfg.mirror,
+                        String::from_utf8_lossy(&out.stdout)
+                    ));
+                }
+            }
+        }
+        assert!(checked > 150, "only {checked} scripts checked");
+        assert!(problems.is_empty(), "{} scripts fail shellcheck:\n{}", problems.len(), problems.join("\n"));
+    }
+
     #[test]
     fn skips_follow_the_profile() {
         let off = Plan::from_config(&LabConfig::default()).unwrap();

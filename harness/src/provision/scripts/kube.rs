@@ -37,7 +37,9 @@ pub(crate) fn k8s_packages(ctx: &Ctx<'_>) -> Scripts {
 grep -qs '/usr/local/bin/kubelet' /etc/systemd/system/kubelet.service.d/10-kubeadm.conf || { echo '10-kubeadm.conf is missing'; exit 1; }
 systemctl is-enabled --quiet kubelet || { echo 'kubelet is not enabled'; exit 1; }
 [ -x /usr/local/bin/crictl ] || { echo 'crictl is missing'; exit 1; }
-[ -x /opt/cni/bin/bridge ] && [ -x /opt/cni/bin/loopback ] || { echo 'CNI plugins are missing in /opt/cni/bin'; exit 1; }
+for p in bridge loopback host-local portmap; do
+  [ -x "/opt/cni/bin/$p" ] || { echo "CNI plugin $p is missing in /opt/cni/bin"; exit 1; }
+done
 for t in conntrack socat ebtables ethtool ip iptables; do
   command -v "$t" >/dev/null 2>&1 || { echo "$t is missing (kubeadm preflight)"; exit 1; }
 done
@@ -254,7 +256,7 @@ if [ "$rc" = 0 ]; then
 fi
 cat "$out" >&2
 if grep -qE 'could not find a JWS signature|is invalid for this cluster or it has expired|token id .* is invalid|Unauthorized' "$out"; then
-  echo 'kubeadm join was refused the bootstrap token: the token expires after 24 h: run `kubeadm token create` on node0 (then re-run kubelab provision --only kubeadm.join)' >&2
+  echo "kubeadm join was refused the bootstrap token: the token expires after 24 h: run \`kubeadm token create\` on node0 (then re-run kubelab provision --only kubeadm.join)" >&2
 fi
 if [ "$rc" = 124 ]; then
   echo 'kubeadm join timed out after 300 s; can this node reach @CP@:6443 (security group, firewall)?' >&2
@@ -399,7 +401,8 @@ pub(crate) fn server_tls_bootstrap(ctx: &Ctx<'_>) -> Scripts {
             r#"f=/var/lib/kubelet/config.yaml
 grep -qx 'serverTLSBootstrap: true' "$f" || { echo "$f lacks serverTLSBootstrap: true"; exit 1; }
 since=$(systemctl show kubelet -p ActiveEnterTimestamp --value)
-[ -n "$since" ] && [ "$(date -d "$since" +%s)" -ge "$(stat -c %Y "$f")" ] || { echo 'kubelet was not restarted after the config change'; exit 1; }
+[ -n "$since" ] || { echo 'kubelet is not running'; exit 1; }
+[ "$(date -d "$since" +%s)" -ge "$(stat -c %Y "$f")" ] || { echo 'kubelet was not restarted after the config change'; exit 1; }
 if [ "${KUBELAB_ROLE:?}" = control-plane ]; then
   export KUBECONFIG=/etc/kubernetes/admin.conf
   data=$(kubectl -n kube-system get cm @CM@ -o jsonpath='{.data.kubelet}')

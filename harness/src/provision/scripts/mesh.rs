@@ -69,7 +69,7 @@ pub(crate) fn bird_mesh(ctx: &Ctx<'_>) -> Scripts {
   local protos p
   protos=$(birdc show protocols)
   while read -r p; do
-    grep -qE "^$p[[:space:]].*Established" <<<"$protos" || { echo "BGP session $p is not Established"; return 1; }
+    grep -qE "^${p}[[:space:]].*Established" <<<"$protos" || { echo "BGP session $p is not Established"; return 1; }
   done < <(want_peers)
 }
 "#
