@@ -6,6 +6,7 @@
 //! redacted per-node logs. [`artifacts`] caches pinned downloads and pushes them to nodes.
 
 
+pub mod artifacts;
 mod error;
 mod pins;
 mod plan;

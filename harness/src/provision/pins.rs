@@ -73,7 +73,7 @@ impl PinSet {
             other => return Err(no_pin("kubeadm/kubelet/kubectl", other, "kubernetes", "1.23.6")),
         };
         let kube_tag = format!("v{k}");
-        let kube_minor = k.rsplitn(2, '.').nth(1).unwrap_or(k).to_string();
+        let kube_minor = k.rsplit_once('.').map_or(k, |(minor, _)| minor).to_string();
         let bin = |artifact: &'static str, sha: &'static str| Pin {
             artifact,
             url: format!("https://dl.k8s.io/release/{kube_tag}/bin/linux/amd64/{artifact}"),

@@ -111,9 +111,10 @@ const GUIDE: &[Profile] = &[Profile::Guide];
 const OFFLINE: &[Profile] = &[Profile::Offline];
 
 type Render = fn(&Ctx<'_>) -> Scripts;
-
 /// (id, guide, nodes, profiles, skip reason outside those profiles, renderer)
-fn table() -> Vec<(&'static str, &'static str, StepNodes, &'static [Profile], &'static str, Render)> {
+type Row = (&'static str, &'static str, StepNodes, &'static [Profile], &'static str, Render);
+
+fn table() -> Vec<Row> {
     use StepNodes::{All, ControlPlane, Workers};
     let cal = "calico provides the BGP mesh in the guide profile";
     let tun = "calico provides the IPIP tunnels (tunl0) in the guide profile";

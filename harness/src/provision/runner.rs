@@ -460,10 +460,10 @@ mod tests {
         // Step order = plan order minus the two offline-only steps.
         let mut order: Vec<String> = Vec::new();
         for c in &calls {
-            if let Some((id, _)) = step_of(&c.script) {
-                if order.last() != Some(&id) {
-                    order.push(id);
-                }
+            if let Some((id, _)) = step_of(&c.script)
+                && order.last() != Some(&id)
+            {
+                order.push(id);
             }
         }
         let expected: Vec<&str> = plan.steps.iter().filter(|s| s.skip.is_none()).map(|s| s.id).collect();
@@ -510,7 +510,7 @@ mod tests {
             report.status("bgp.bird-mesh", "ICE-k8s-machines-node1"),
             Some(&StepStatus::Skipped { reason: "calico provides the BGP mesh in the guide profile".into() })
         );
-        let events = events.lock().unwrap();
+        let events = events.lock().unwrap().clone();
         let finished = events.iter().filter(|e| matches!(e.kind, ProvisionEventKind::Finished { .. })).count();
         assert_eq!(finished, report.outcomes.len());
         let started = events.iter().filter(|e| e.kind == ProvisionEventKind::Started).count();
@@ -558,8 +558,6 @@ mod tests {
     #[tokio::test]
     async fn a_failed_step_stops_the_run_after_its_siblings_and_names_step_node_and_stderr() {
         let plan = Plan::from_config(&LabConfig::default()).unwrap();
-        let shell = converging(Duration::from_millis(5));
-        shell.respond(|_, _| None); // no-op: keep responder order explicit
         let failing = FakeShell::new();
         let inner = converging(Duration::ZERO);
         failing.respond(move |node, script| {
