@@ -1,1 +1,23 @@
-//! (in progress)
+//! Provisioning: the guide as ordered, idempotent, observable steps.
+//!
+//! [`Plan`] (pure, from [`crate::config::LabConfig`]) lists [`Step`]s with stable ids, each a
+//! *check* script ("already in the wanted state?") and an *action* script; [`Provisioner`]
+//! runs them over a [`crate::remote::RemoteShell`], emitting [`ProvisionEvent`]s, writing
+//! redacted per-node logs. [`artifacts`] caches pinned downloads and pushes them to nodes.
+
+
+pub mod artifacts;
+mod error;
+mod pins;
+mod plan;
+mod redact;
+mod runner;
+mod scripts;
+
+pub use error::ProvisionError;
+pub use pins::{Pin, PinSet};
+pub use plan::{Plan, PlanNode, STEP_IDS, Step, StepFilter, StepNodes};
+pub use redact::Redactor;
+pub use runner::{log_path, 
+    ProvisionEvent, ProvisionEventKind, ProvisionReport, Provisioner, StepOutcome, StepStatus,
+};

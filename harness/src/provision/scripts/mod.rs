@@ -1,0 +1,12 @@
+//! Bash check/action scripts of every step, rendered from the lab config (pure; snapshot-tested).
+//! Main type: [`Scripts`].
+
+mod common;
+mod host;
+mod kube;
+mod mesh;
+
+pub(crate) use common::{Ctx, Scripts, sq};
+pub(crate) use host::{docker_cgroup, docker_install, firewall_off, hosts_file, ipvs_modules, br_netfilter, network_manager, swap_off, sysctl};
+pub(crate) use kube::*;
+pub(crate) use mesh::{bird_mesh, ipip_tunnels};
