@@ -68,7 +68,8 @@ fn sysctl_is_one(ev: &Evidence, key: &'static str, fix: &'static str) -> Verdict
                 Some((_, "1")) => Ok(()),
                 Some((_, v)) => Err(fail(format!("{key} = 1"), format!("{key} = {v}"), fix)),
                 None => {
-                    let why = f.output.stderr.lines().find(|l| l.contains(key)).unwrap_or("not printed").trim();
+                    let path = key.replace('.', "/");
+                    let why = f.output.stderr.lines().find(|l| l.contains(key) || l.contains(&path)).unwrap_or("not printed").trim();
                     Err(fail(format!("{key} = 1"), format!("{key} absent ({why})"), fix))
                 }
             }

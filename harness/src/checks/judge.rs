@@ -108,8 +108,8 @@ impl<'e> Judge<'e> {
 /// Shortens long scripts for messages.
 pub(crate) fn short(cmd: &str) -> String {
     let line = cmd.lines().next().unwrap_or("");
-    if line.len() > 80 || cmd.contains('\n') {
-        let mut end = 77.min(line.len());
+    if line.len() > 120 || cmd.contains('\n') {
+        let mut end = 117.min(line.len());
         while !line.is_char_boundary(end) {
             end -= 1;
         }

@@ -16,6 +16,11 @@ mod registry;
 mod tls;
 mod verdict;
 
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod tests;
+
 pub use bench::*;
 pub use registry::*;
 pub use verdict::*;
