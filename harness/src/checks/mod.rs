@@ -1,1 +1,26 @@
-//! (in progress)
+//! Checks: pure functions over [`Evidence`](crate::evidence::Evidence) returning a [`Verdict`]
+//! (Pass / Fail with expected, found and the guide's remediation / Skip with a reason) plus the
+//! facts it read. Call one by id with [`run`], all with [`run_all`]; [`CHECKS`] lists them with
+//! domain, tier and probes. Main types: [`Verdict`], [`CheckSpec`].
+
+mod addons;
+mod bench;
+mod calico;
+mod cluster;
+mod host;
+mod identity;
+mod ipvs;
+mod judge;
+mod kubeadm;
+mod registry;
+mod tls;
+mod verdict;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod tests;
+
+pub use bench::*;
+pub use registry::*;
+pub use verdict::*;

@@ -1,0 +1,100 @@
+//! kube-proxy IPVS checks (the guide's 开启IPVS).
+
+use super::Verdict;
+use super::judge::{fail, judge};
+use crate::evidence::{Evidence, Target};
+use crate::parsers::{configmap_data, parse_ipvsadm, parse_lsmod, yaml_lite};
+
+const MODULES: [&str; 5] = ["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack"];
+const MOD_FIX: &str = "`sudo modprobe -- ip_vs; sudo modprobe -- ip_vs_rr; sudo modprobe -- ip_vs_wrr; sudo modprobe -- ip_vs_sh; sudo modprobe -- nf_conntrack` and add them to /etc/rc.local (guide: 开启IPVS)";
+const MODE_FIX: &str = "`kubectl edit cm -n kube-system kube-proxy`, set `mode: \"ipvs\"`, then delete the kube-proxy pods so they restart in IPVS mode (guide: 开启IPVS)";
+
+/// `ipvs.kernel-modules`
+pub fn kernel_modules(ev: &Evidence) -> Verdict {
+    judge(ev, |j| {
+        j.per_node(|j, _n, t| {
+            let mods = parse_lsmod(j.stdout("lsmod", t, MOD_FIX)?);
+            let missing: Vec<&str> = MODULES.iter().copied().filter(|m| !mods.contains(m)).collect();
+            if !missing.is_empty() {
+                return Err(fail(format!("{} loaded", MODULES.join(", ")), format!("missing {}", missing.join(", ")), MOD_FIX));
+            }
+            Ok(())
+        })?;
+        Ok("IPVS modules loaded on every node (lsmod)".into())
+    })
+}
+
+/// `ipvs.configmap-mode`
+pub fn configmap_mode(ev: &Evidence) -> Verdict {
+    judge(ev, |j| {
+        let cm = j.json("k8s-kube-proxy-cm", MODE_FIX)?;
+        let conf = configmap_data(cm, "config.conf").ok_or_else(|| fail("data.config.conf in the kube-proxy ConfigMap", "absent", MODE_FIX))?;
+        let mode = yaml_lite::get(conf, "mode").unwrap_or("");
+        if mode != "ipvs" {
+            let shown = if mode.is_empty() { "\"\" (iptables, the default)".to_string() } else { mode.to_string() };
+            return Err(fail("kube-proxy ConfigMap mode: ipvs", format!("mode: {shown}"), MODE_FIX));
+        }
+        Ok("kube-proxy ConfigMap mode: ipvs (k8s-kube-proxy-cm)".into())
+    })
+}
+
+/// `ipvs.proxy-mode`
+pub fn proxy_mode(ev: &Evidence) -> Verdict {
+    judge(ev, |j| {
+        j.per_node(|j, _n, t| {
+            let mode = j.stdout("proxy-mode", t, MODE_FIX)?.trim();
+            if mode != "ipvs" {
+                return Err(fail("kube-proxy /proxyMode answers ipvs", format!("/proxyMode answers {}", if mode.is_empty() { "nothing" } else { mode }), MODE_FIX));
+            }
+            Ok(())
+        })?;
+        Ok("kube-proxy runs in ipvs mode on every node (proxy-mode)".into())
+    })
+}
+
+/// `ipvs.kubernetes-service`
+pub fn kubernetes_service(ev: &Evidence) -> Verdict {
+    judge(ev, |j| {
+        // The `kubernetes` Service's ClusterIP (10.96.0.1 with kubeadm's default service CIDR).
+        let vip = j
+            .optional("k8s-services", &Target::Cluster)
+            .and_then(|_| j.ev.json("k8s-services", &Target::Cluster))
+            .and_then(|(_, v)| v.ok())
+            .and_then(|v| {
+                v.get("items")?.as_array()?.iter().find(|s| {
+                    s.pointer("/metadata/name").and_then(|x| x.as_str()) == Some("kubernetes")
+                        && s.pointer("/metadata/namespace").and_then(|x| x.as_str()) == Some("default")
+                })
+            })
+            .and_then(|s| s.pointer("/spec/clusterIP")?.as_str())
+            .unwrap_or("10.96.0.1");
+        let want = format!("{vip}:443");
+        j.per_node(|j, _n, t| {
+            let vs = parse_ipvsadm(j.stdout("ipvsadm", t, MODE_FIX)?).map_err(|e| fail("`ipvsadm -Ln` table", e.to_string(), MODE_FIX))?;
+            match vs.iter().find(|s| s.protocol == "TCP" && s.address == want) {
+                Some(s) if !s.reals.is_empty() => Ok(()),
+                Some(_) => Err(fail(format!("IPVS service TCP {want} with a real server"), format!("TCP {want} has no real server"), MODE_FIX)),
+                None => Err(fail(
+                    format!("IPVS service TCP {want} (the kubernetes Service)"),
+                    if vs.is_empty() { "empty IPVS table".to_string() } else { format!("{} services, none {want}", vs.len()) },
+                    MODE_FIX,
+                )),
+            }
+        })?;
+        Ok(format!("every node's IPVS table serves TCP {want} (ipvsadm)"))
+    })
+}
+
+/// `ipvs.kube-ipvs0`
+pub fn kube_ipvs0(ev: &Evidence) -> Verdict {
+    judge(ev, |j| {
+        j.per_node(|j, _n, t| {
+            let out = j.stdout("kube-ipvs0", t, MODE_FIX)?;
+            if !out.contains("kube-ipvs0") {
+                return Err(fail("the kube-ipvs0 dummy interface", "absent", MODE_FIX));
+            }
+            Ok(())
+        })?;
+        Ok("kube-ipvs0 exists on every node (kube-ipvs0)".into())
+    })
+}

@@ -1,0 +1,161 @@
+//! [`Evidence`]: the facts one run gathered (or one bundle holds), with the lab's nodes and the
+//! expectations the checks compare against. Loaded once, judged many times: lookups do not
+//! allocate and JSON outputs are parsed at most once.
+
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Fact, Target};
+use crate::config::{LabConfig, NodeConfig, Profile, Role};
+use crate::parsers::{ParseError, parse_json};
+
+/// What the checks compare against (taken from the lab config when the evidence was gathered).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expectations {
+    /// `gitVersion` / kubeletVersion, e.g. `v1.23.6`.
+    pub kubernetes: String,
+    /// `helm version --short` without the commit, e.g. `v3.8.0`.
+    pub helm: String,
+    /// calico version (informational: calicoctl prints no version in `node status`).
+    pub calico: String,
+    /// kubeadm `--pod-network-cidr`.
+    pub pod_cidr: String,
+    /// MetalLB layer-2 pool `first-last`.
+    pub metallb_pool: String,
+}
+
+impl Expectations {
+    /// The expectations of a lab config.
+    pub fn from_config(cfg: &LabConfig) -> Self {
+        Expectations {
+            kubernetes: format!("v{}", cfg.versions.kubernetes),
+            helm: format!("v{}", cfg.versions.helm),
+            calico: format!("v{}", cfg.versions.calico),
+            pod_cidr: cfg.pod_cidr.to_string(),
+            metallb_pool: cfg.metallb_pool.clone(),
+        }
+    }
+}
+
+/// Who the evidence is about and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvidenceHeader {
+    /// Lab name.
+    pub lab: String,
+    /// Profile the evidence was gathered under.
+    pub profile: Profile,
+    /// Nodes (name, ip, role).
+    pub nodes: Vec<NodeConfig>,
+    /// Human description of the source (`live via ssh`, `bundle tests/fixtures/bundles/x`).
+    pub source: String,
+    /// Expected versions and ranges.
+    pub expect: Expectations,
+}
+
+impl EvidenceHeader {
+    /// The header for a live run over `cfg`.
+    pub fn from_config(cfg: &LabConfig, source: impl Into<String>) -> Self {
+        EvidenceHeader {
+            lab: cfg.name.clone(),
+            profile: cfg.profile,
+            nodes: cfg.nodes.clone(),
+            source: source.into(),
+            expect: Expectations::from_config(cfg),
+        }
+    }
+
+    /// The control-plane node, if the node list has one.
+    pub fn control_plane(&self) -> Option<&NodeConfig> {
+        self.nodes.iter().find(|n| n.role == Role::ControlPlane)
+    }
+}
+
+/// A probe that was wanted but could not be fetched (transport failure), with the reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Gap {
+    /// Probe id.
+    pub probe: String,
+    /// Node or cluster.
+    pub target: Target,
+    /// Why it is missing.
+    pub reason: String,
+}
+
+/// The facts of one run or bundle.
+#[derive(Debug)]
+pub struct Evidence {
+    /// Nodes, profile, source, expectations.
+    pub header: EvidenceHeader,
+    facts: Vec<Fact>,
+    json: Vec<OnceLock<Result<Value, ParseError>>>,
+    gaps: Vec<Gap>,
+}
+
+impl Evidence {
+    /// Empty evidence about these nodes.
+    pub fn new(header: EvidenceHeader) -> Self {
+        Evidence { header, facts: Vec::new(), json: Vec::new(), gaps: Vec::new() }
+    }
+
+    /// Adds (or replaces) a fact.
+    pub fn insert(&mut self, fact: Fact) {
+        match self.facts.iter().position(|f| f.probe == fact.probe && f.target == fact.target) {
+            Some(i) => {
+                self.facts[i] = fact;
+                self.json[i] = OnceLock::new();
+            }
+            None => {
+                self.facts.push(fact);
+                self.json.push(OnceLock::new());
+            }
+        }
+        self.gaps.retain(|g| !self.facts.iter().any(|f| f.probe == g.probe && f.target == g.target));
+    }
+
+    /// Records that a fact could not be fetched.
+    pub fn record_gap(&mut self, gap: Gap) {
+        self.gaps.push(gap);
+    }
+
+    /// All facts, in insertion order.
+    pub fn facts(&self) -> &[Fact] {
+        &self.facts
+    }
+
+    /// Fetch failures recorded while gathering.
+    pub fn gaps(&self) -> &[Gap] {
+        &self.gaps
+    }
+
+    fn index(&self, probe: &str, target: &Target) -> Option<usize> {
+        self.facts.iter().position(|f| f.probe == probe && &f.target == target)
+    }
+
+    /// The fact of `probe` on `target`, if present.
+    pub fn fact(&self, probe: &str, target: &Target) -> Option<&Fact> {
+        self.index(probe, target).map(|i| &self.facts[i])
+    }
+
+    /// The fact's stdout parsed as JSON (parsed once, then cached).
+    pub fn json(&self, probe: &str, target: &Target) -> Option<(&Fact, Result<&Value, &ParseError>)> {
+        let i = self.index(probe, target)?;
+        let parsed = self.json[i].get_or_init(|| parse_json("kubectl -o json", &self.facts[i].output.stdout));
+        Some((&self.facts[i], parsed.as_ref()))
+    }
+
+    /// Why `probe` on `target` is not here: the fetch error if one was recorded, otherwise
+    /// `no evidence for probe X on node Y in <source>`.
+    pub fn missing_reason(&self, probe: &str, target: &Target) -> String {
+        match self.gaps.iter().find(|g| g.probe == probe && &g.target == target) {
+            Some(g) => format!("probe {probe} on {} could not be fetched: {}", target.describe(), g.reason),
+            None => format!("no evidence for probe {probe} on {} in {}", target.describe(), self.header.source),
+        }
+    }
+
+    /// Node targets in config order.
+    pub fn node_targets(&self) -> impl Iterator<Item = (&NodeConfig, Target)> {
+        self.header.nodes.iter().map(|n| (n, Target::Node(n.name.clone())))
+    }
+}

@@ -1,0 +1,263 @@
+//! Host-preparation outputs: swap, kernel modules, sysctls, Docker, kubelet config,
+//! NetworkManager, listening sockets, kubelet serving certificate.
+
+use super::{ParseError, yaml_lite};
+
+/// One active swap area.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SwapArea {
+    /// Device or file, e.g. `/swap.img`.
+    pub name: String,
+    /// `file` or `partition`.
+    pub kind: String,
+}
+
+/// Parses `swapon --show` (util-linux 2.34+: `NAME TYPE SIZE USED PRIO`; empty when no swap).
+pub fn parse_swapon_show(text: &str) -> Result<Vec<SwapArea>, ParseError> {
+    parse_swap_table(text, "swapon --show", "NAME")
+}
+
+/// Parses `/proc/swaps` (`Filename Type Size Used Priority`; only the header when no swap).
+pub fn parse_proc_swaps(text: &str) -> Result<Vec<SwapArea>, ParseError> {
+    parse_swap_table(text, "/proc/swaps", "Filename")
+}
+
+fn parse_swap_table(text: &str, what: &'static str, header: &str) -> Result<Vec<SwapArea>, ParseError> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if i == 0 && f[0] == header {
+            continue;
+        }
+        if f.len() < 2 {
+            return Err(ParseError::new(what, format!("short row `{line}`")));
+        }
+        out.push(SwapArea { name: f[0].into(), kind: f[1].into() });
+    }
+    Ok(out)
+}
+
+/// The uncommented swap entries of an `/etc/fstab` (third field `swap`), verbatim.
+pub fn fstab_swap_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split_whitespace().nth(2) == Some("swap"))
+        .collect()
+}
+
+/// Module names listed by `lsmod` (`Module Size Used by` header skipped).
+pub fn parse_lsmod(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| !l.starts_with("Module "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect()
+}
+
+/// Parses `sysctl key...` output (`net.ipv4.ip_forward = 1`) into (key, value) pairs.
+/// `sysctl -n` output (bare values) yields no pairs; use [`sysctl_value_only`] for it.
+pub fn parse_sysctl(text: &str) -> Vec<(&str, &str)> {
+    text.lines().filter_map(|l| l.split_once(" = ")).map(|(k, v)| (k.trim(), v.trim())).collect()
+}
+
+/// The single value printed by `sysctl -n key`.
+pub fn sysctl_value_only(text: &str) -> Option<&str> {
+    let mut it = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let v = it.next()?;
+    it.next().is_none().then_some(v)
+}
+
+/// The `Cgroup Driver:` of `docker info` (Docker 20.10 server section).
+pub fn docker_cgroup_driver(text: &str) -> Option<&str> {
+    text.lines().find_map(|l| l.trim().strip_prefix("Cgroup Driver:")).map(str::trim)
+}
+
+/// The keys the checks read from `/var/lib/kubelet/config.yaml` (KubeletConfiguration v1beta1).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct KubeletConfig {
+    /// `cgroupDriver` (kubeadm 1.23 writes `systemd`; the kubelet's own default is `cgroupfs`).
+    pub cgroup_driver: Option<String>,
+    /// `serverTLSBootstrap`.
+    pub server_tls_bootstrap: bool,
+}
+
+/// Parses the kubelet config file.
+pub fn parse_kubelet_config(text: &str) -> Result<KubeletConfig, ParseError> {
+    if yaml_lite::get(text, "kind") != Some("KubeletConfiguration") {
+        return Err(ParseError::new("kubelet config.yaml", "no `kind: KubeletConfiguration`"));
+    }
+    Ok(KubeletConfig {
+        cgroup_driver: yaml_lite::get(text, "cgroupDriver").map(String::from),
+        server_tls_bootstrap: yaml_lite::get(text, "serverTLSBootstrap") == Some("true"),
+    })
+}
+
+/// NetworkManager's presence as printed by the `network-manager` probe
+/// (`is-active: <systemctl is-active>` then dpkg's `Status:` line or `Status: not-installed`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkManagerStatus {
+    /// `systemctl is-active NetworkManager` said `active`.
+    pub active: bool,
+    /// dpkg says the package is installed.
+    pub installed: bool,
+}
+
+/// Parses the `network-manager` probe output.
+pub fn parse_network_manager(text: &str) -> Result<NetworkManagerStatus, ParseError> {
+    let active = text.lines().find_map(|l| l.strip_prefix("is-active:")).map(str::trim);
+    let status = text.lines().find_map(|l| l.strip_prefix("Status:")).map(str::trim);
+    match (active, status) {
+        (Some(a), Some(s)) => Ok(NetworkManagerStatus { active: a == "active", installed: s.ends_with(" installed") }),
+        _ => Err(ParseError::new("network-manager probe", "expected `is-active:` and `Status:` lines")),
+    }
+}
+
+/// One listening TCP socket from `ss -Htlnp`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listener {
+    /// Local `address:port`.
+    pub local: String,
+    /// Port.
+    pub port: u16,
+    /// First process name from `users:(("name",pid=..))`, if shown.
+    pub process: Option<String>,
+}
+
+/// Parses `ss -Htlnp` (iproute2 5.x; no header).
+pub fn parse_ss_listeners(text: &str) -> Result<Vec<Listener>, ParseError> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 5 || f[0] != "LISTEN" {
+            return Err(ParseError::new("ss -Htlnp", format!("unexpected row `{line}`")));
+        }
+        let local = f[3].to_string();
+        let port = local
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .ok_or_else(|| ParseError::new("ss -Htlnp", format!("no port in `{local}`")))?;
+        let process = line
+            .split_once("users:((\"")
+            .and_then(|(_, r)| r.split_once('"'))
+            .map(|(name, _)| name.to_string());
+        out.push(Listener { local, port, process });
+    }
+    Ok(out)
+}
+
+/// What `openssl x509 -noout -subject -issuer -ext subjectAltName` printed for the kubelet's
+/// serving certificate.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ServingCert {
+    /// `subject=` line value.
+    pub subject: String,
+    /// `issuer=` line value.
+    pub issuer: String,
+    /// `IP Address:` SANs.
+    pub ip_sans: Vec<String>,
+}
+
+/// Parses the `kubelet-serving-cert` probe (OpenSSL 1.1.1 format).
+pub fn parse_serving_cert(text: &str) -> Result<ServingCert, ParseError> {
+    let subject = text.lines().find_map(|l| l.strip_prefix("subject=")).map(str::trim);
+    let issuer = text.lines().find_map(|l| l.strip_prefix("issuer=")).map(str::trim);
+    let (Some(subject), Some(issuer)) = (subject, issuer) else {
+        return Err(ParseError::new("openssl x509", "expected `subject=` and `issuer=` lines"));
+    };
+    let ip_sans = text
+        .split(',')
+        .filter_map(|p| p.trim().strip_prefix("IP Address:"))
+        .map(|s| s.trim().to_string())
+        .collect();
+    Ok(ServingCert { subject: subject.into(), issuer: issuer.into(), ip_sans })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swap_tables() {
+        // Ubuntu 20.04 installer default: a 2 GiB /swap.img (util-linux 2.34).
+        let show = "NAME      TYPE SIZE USED PRIO\n/swap.img file   2G   0B   -2\n";
+        assert_eq!(parse_swapon_show(show).unwrap(), vec![SwapArea { name: "/swap.img".into(), kind: "file".into() }]);
+        assert!(parse_swapon_show("").unwrap().is_empty());
+        let proc = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/swap.img                               file\t\t2097148\t\t0\t\t-2\n";
+        assert_eq!(parse_proc_swaps(proc).unwrap()[0].name, "/swap.img");
+        assert!(parse_proc_swaps("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn fstab_swap() {
+        // Ubuntu 20.04 /etc/fstab as the installer writes it.
+        let f = "# /etc/fstab: static file system information.\nUUID=0b1c-44 /               ext4    errors=remount-ro 0       1\n/swap.img\tnone\tswap\tsw\t0\t0\n";
+        assert_eq!(fstab_swap_lines(f), vec!["/swap.img\tnone\tswap\tsw\t0\t0"]);
+        assert!(fstab_swap_lines(&f.replace("/swap.img", "#/swap.img")).is_empty());
+    }
+
+    #[test]
+    fn lsmod_guide_sample() {
+        // The guide's `lsmod | grep br_netfilter`, plus the real header.
+        let t = "Module                  Size  Used by\nbr_netfilter           28672  0\nbridge                249856  1 br_netfilter\n";
+        assert_eq!(parse_lsmod(t), vec!["br_netfilter", "bridge"]);
+    }
+
+    #[test]
+    fn sysctl_forms() {
+        let t = "net.bridge.bridge-nf-call-iptables = 1\nnet.ipv4.ip_forward = 0\n";
+        assert_eq!(parse_sysctl(t), vec![("net.bridge.bridge-nf-call-iptables", "1"), ("net.ipv4.ip_forward", "0")]);
+        assert_eq!(sysctl_value_only("1\n"), Some("1"));
+        assert_eq!(sysctl_value_only("1\n0\n"), None);
+    }
+
+    #[test]
+    fn docker_info_driver() {
+        // Docker 20.10 `docker info`, server section.
+        let t = "Client:\n Context:    default\n Debug Mode: false\n\nServer:\n Containers: 20\n  Running: 10\n Server Version: 20.10.14\n Storage Driver: overlay2\n Logging Driver: json-file\n Cgroup Driver: cgroupfs\n Cgroup Version: 1\n";
+        assert_eq!(docker_cgroup_driver(t), Some("cgroupfs"));
+        assert_eq!(docker_cgroup_driver("Cannot connect to the Docker daemon"), None);
+    }
+
+    #[test]
+    fn kubelet_config() {
+        // Excerpt of what kubeadm 1.23 writes to /var/lib/kubelet/config.yaml, plus the guide's edit.
+        let t = "apiVersion: kubelet.config.k8s.io/v1beta1\nauthentication:\n  anonymous:\n    enabled: false\ncgroupDriver: systemd\nclusterDNS:\n- 10.96.0.10\nkind: KubeletConfiguration\nserverTLSBootstrap: true\n";
+        let c = parse_kubelet_config(t).unwrap();
+        assert_eq!(c.cgroup_driver.as_deref(), Some("systemd"));
+        assert!(c.server_tls_bootstrap);
+        assert!(!parse_kubelet_config(&t.replace("serverTLSBootstrap: true\n", "")).unwrap().server_tls_bootstrap);
+        assert!(parse_kubelet_config("").is_err());
+    }
+
+    #[test]
+    fn network_manager() {
+        let on = parse_network_manager("is-active: active\nStatus: install ok installed\n").unwrap();
+        assert!(on.active && on.installed);
+        let off = parse_network_manager("is-active: inactive\nStatus: not-installed\n").unwrap();
+        assert!(!off.active && !off.installed);
+        let removed = parse_network_manager("is-active: inactive\nStatus: deinstall ok config-files\n").unwrap();
+        assert!(!removed.installed);
+        assert!(parse_network_manager("").is_err());
+    }
+
+    #[test]
+    fn ss_listener() {
+        // iproute2 5.5 (Ubuntu 20.04) `ss -Htlnp 'sport = :6443'` on the control plane.
+        let t = "LISTEN 0      4096               *:6443             *:*    users:((\"kube-apiserver\",pid=1523,fd=7))\n";
+        let l = parse_ss_listeners(t).unwrap();
+        assert_eq!(l[0].port, 6443);
+        assert_eq!(l[0].process.as_deref(), Some("kube-apiserver"));
+        assert!(parse_ss_listeners("").unwrap().is_empty());
+        assert!(parse_ss_listeners("State Recv-Q\n").is_err());
+    }
+
+    #[test]
+    fn serving_cert() {
+        // OpenSSL 1.1.1f on Ubuntu 20.04, kubelet-server-current.pem after CSR approval.
+        let t = "subject=O = system:nodes, CN = system:node:ICE-k8s-machines-node1\nissuer=CN = kubernetes\nX509v3 Subject Alternative Name: \n    DNS:ICE-k8s-machines-node1, IP Address:192.168.1.135\n";
+        let c = parse_serving_cert(t).unwrap();
+        assert_eq!(c.issuer, "CN = kubernetes");
+        assert_eq!(c.ip_sans, vec!["192.168.1.135"]);
+        assert!(parse_serving_cert("Could not open file").is_err());
+    }
+}

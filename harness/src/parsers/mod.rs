@@ -1,0 +1,18 @@
+//! Parsers for the real outputs the checks read: one submodule per tool family. Each parser is
+//! pure (`&str` in, typed value out) and unit-tested on authentic samples whose origin is named
+//! beside the sample. Main error type: [`ParseError`].
+
+mod bgp;
+mod error;
+mod host;
+mod ipvs;
+mod kube;
+mod net;
+pub mod yaml_lite;
+
+pub use bgp::*;
+pub use error::*;
+pub use host::*;
+pub use ipvs::*;
+pub use kube::*;
+pub use net::*;
