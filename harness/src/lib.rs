@@ -8,6 +8,7 @@
 
 pub mod checks;
 pub mod config;
+pub mod doctor;
 pub mod errors;
 pub mod evidence;
 pub mod exit_codes;

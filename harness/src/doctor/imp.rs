@@ -1,0 +1,633 @@
+//! `kubelab doctor`: is this host (and the configured libvirt) fit to run a lab?
+//! Main types: [`DoctorReport`] (built by [`run`] / [`run_with`]) of [`DoctorItem`]s.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::boot_probe::{self, BootOutcome, ProbeAccel};
+use super::parse;
+use super::runner::{CommandError, CommandOutput, CommandRunner, CommandSpec, HostFs, RealFs, SystemRunner};
+use crate::config::{Accel, LabConfig, Profile};
+
+/// Verdict of one check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Fine for a lab.
+    Ok,
+    /// A lab runs, but slower, less isolated, or only after the fix.
+    Warn,
+    /// A lab cannot run (or would break something) until fixed.
+    Fail,
+    /// The check did not run here; `detail` says why.
+    Skip,
+}
+
+impl Status {
+    /// Fixed-width tag for the text report.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Status::Ok => " ok ",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+            Status::Skip => "skip",
+        }
+    }
+}
+
+/// One check's result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DoctorItem {
+    /// Stable id (`libvirt`, `kvm-boot`, …).
+    pub id: String,
+    /// What was checked, as a person would ask it.
+    pub title: String,
+    /// Verdict.
+    pub status: Status,
+    /// What was observed, and where from.
+    pub detail: String,
+    /// What to do about it (`None` when nothing is needed).
+    pub fix: Option<String>,
+    /// Measured wall time, for checks that time something (the boot probes).
+    pub duration_ms: Option<u64>,
+}
+
+impl DoctorItem {
+    fn new(id: &str, title: &str, status: Status, detail: impl Into<String>) -> Self {
+        DoctorItem { id: id.into(), title: title.into(), status, detail: detail.into(), fix: None, duration_ms: None }
+    }
+    fn fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = Some(fix.into());
+        self
+    }
+    fn took(mut self, d: Duration) -> Self {
+        self.duration_ms = Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        self
+    }
+}
+
+/// The whole doctor run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DoctorReport {
+    /// Lab name from the config.
+    pub lab: String,
+    /// libvirt URI checked.
+    pub libvirt_uri: String,
+    /// Profile from the config.
+    pub profile: Profile,
+    /// Accelerator from the config.
+    pub accel: Accel,
+    /// Every check, in the order run.
+    pub items: Vec<DoctorItem>,
+}
+
+impl DoctorReport {
+    /// No check failed (warnings and skips allowed).
+    pub fn fit_for_lab(&self) -> bool {
+        self.items.iter().all(|i| i.status != Status::Fail)
+    }
+
+    /// The failed items.
+    pub fn failures(&self) -> impl Iterator<Item = &DoctorItem> {
+        self.items.iter().filter(|i| i.status == Status::Fail)
+    }
+
+    /// The item with `id`.
+    pub fn item(&self, id: &str) -> Option<&DoctorItem> {
+        self.items.iter().find(|i| i.id == id)
+    }
+}
+
+/// Knobs of a doctor run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DoctorOptions {
+    /// How long each probe boot may take before it counts as hung.
+    pub boot_timeout: Duration,
+    /// Free space the image cache's file system needs.
+    pub min_free_bytes: u64,
+    /// Scratch directory for the probe image and serial logs.
+    pub work_dir: PathBuf,
+    /// Boot the probe sector (off: the boot items are skipped, saying so).
+    pub boot_probe: bool,
+    /// Create and delete a throw-away network namespace.
+    pub netns_probe: bool,
+    /// `:`-separated directories searched for the image tools.
+    pub search_path: String,
+}
+
+/// Name of the namespace `ci/labenv start` creates (its bind mount lives in `/run/netns`).
+pub const LAB_NETNS: &str = "kubelab";
+/// Name of the throw-away namespace the namespace probe creates and deletes.
+pub const PROBE_NETNS: &str = "kubelab-doctor-probe";
+const GIB: u64 = 1 << 30;
+
+impl Default for DoctorOptions {
+    fn default() -> Self {
+        let path = std::env::var("PATH").unwrap_or_default();
+        DoctorOptions {
+            boot_timeout: Duration::from_secs(20),
+            min_free_bytes: 10 * GIB,
+            work_dir: std::env::temp_dir().join(format!("kubelab-doctor-{}", std::process::id())),
+            boot_probe: true,
+            netns_probe: true,
+            // debootstrap lives in /usr/sbin, which a non-root PATH may lack.
+            search_path: format!("{path}:/usr/local/sbin:/usr/sbin:/sbin"),
+        }
+    }
+}
+
+/// Runs every check on this host with the real runner and file system.
+pub fn run(cfg: &LabConfig, opts: &DoctorOptions) -> DoctorReport {
+    let report = run_with(cfg, opts, &SystemRunner, &RealFs);
+    // Best effort: the probe files are removed by the probe; the directory is ours.
+    let _ = std::fs::remove_dir(&opts.work_dir);
+    report
+}
+
+/// Runs every check through the given seams.
+pub fn run_with(cfg: &LabConfig, opts: &DoctorOptions, runner: &dyn CommandRunner, fs: &dyn HostFs) -> DoctorReport {
+    let d = Doctor { cfg, opts, runner, fs, remote: parse::remote_host(&cfg.libvirt_uri) };
+    let mut items = Vec::new();
+    let libvirt = d.libvirt();
+    let libvirt_up = libvirt.status == Status::Ok;
+    items.push(libvirt);
+    let qemu = d.qemu();
+    let qemu_present = qemu.status == Status::Ok;
+    items.push(qemu);
+    items.extend(d.boots(qemu_present));
+    items.push(d.disk());
+    items.push(d.subnet(libvirt_up));
+    items.push(d.netns_support());
+    items.push(d.netns_current());
+    items.extend(d.tools());
+    DoctorReport {
+        lab: cfg.name.clone(),
+        libvirt_uri: cfg.libvirt_uri.clone(),
+        profile: cfg.profile,
+        accel: cfg.accel,
+        items,
+    }
+}
+
+struct Doctor<'a> {
+    cfg: &'a LabConfig,
+    opts: &'a DoctorOptions,
+    runner: &'a dyn CommandRunner,
+    fs: &'a dyn HostFs,
+    remote: Option<String>,
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+impl Doctor<'_> {
+    fn virsh(&self, args: &[&str]) -> Result<CommandOutput, CommandError> {
+        let mut all = vec!["-c", self.cfg.libvirt_uri.as_str()];
+        all.extend_from_slice(args);
+        self.runner.run(&CommandSpec::new("virsh", &all))
+    }
+
+    fn remote_skip(&self, id: &str, title: &str, what: &str) -> Option<DoctorItem> {
+        self.remote.as_ref().map(|host| {
+            DoctorItem::new(
+                id,
+                title,
+                Status::Skip,
+                format!(
+                    "the lab's hypervisor is {host} ({}); {what} is a fact of that host, not this one",
+                    self.cfg.libvirt_uri
+                ),
+            )
+            .fix(format!("run `kubelab doctor` on {host} to check it there"))
+        })
+    }
+
+    fn libvirt(&self) -> DoctorItem {
+        const TITLE: &str = "libvirtd reachable";
+        let uri = &self.cfg.libvirt_uri;
+        match self.virsh(&["version"]) {
+            Err(CommandError::NotFound { .. }) => {
+                DoctorItem::new("libvirt", TITLE, Status::Fail, "`virsh` is not installed")
+                    .fix("apt-get install libvirt-clients libvirt-daemon-system (or `ci/labenv setup`)")
+            }
+            Err(e) => DoctorItem::new("libvirt", TITLE, Status::Fail, format!("cannot run virsh: {e}")),
+            Ok(out) if out.success() => {
+                let v = parse::virsh_version(&out.stdout);
+                DoctorItem::new(
+                    "libvirt",
+                    TITLE,
+                    Status::Ok,
+                    format!(
+                        "`virsh -c {uri} version`: {}, hypervisor {}",
+                        v.library.as_deref().unwrap_or("libvirt (version not reported)"),
+                        v.hypervisor.as_deref().unwrap_or("not reported")
+                    ),
+                )
+            }
+            Ok(out) => {
+                let why = if out.timed_out { "timed out".to_string() } else { out.first_message_line() };
+                let fix = match &self.remote {
+                    Some(host) => format!(
+                        "on {host}: install libvirt-daemon-system and start libvirtd; from here `ssh {host} true` must work without a password"
+                    ),
+                    None => "start libvirtd: `ci/labenv setup && ci/labenv start` (or `systemctl start libvirtd`); \
+                             if it is missing: apt-get install libvirt-daemon-system libvirt-clients"
+                        .to_string(),
+                };
+                DoctorItem::new("libvirt", TITLE, Status::Fail, format!("`virsh -c {uri} version` failed: {why}"))
+                    .fix(fix)
+            }
+        }
+    }
+
+    fn qemu(&self) -> DoctorItem {
+        const TITLE: &str = "QEMU present";
+        if let Some(skip) = self.remote_skip("qemu", TITLE, "QEMU") {
+            return skip;
+        }
+        match self.runner.run(&CommandSpec::new("qemu-system-x86_64", &["--version"])) {
+            Ok(out) if out.success() => {
+                DoctorItem::new("qemu", TITLE, Status::Ok, out.stdout.lines().next().unwrap_or("").trim())
+            }
+            Ok(out) => DoctorItem::new(
+                "qemu",
+                TITLE,
+                Status::Fail,
+                format!("`qemu-system-x86_64 --version` failed: {}", out.first_message_line()),
+            )
+            .fix("apt-get install --reinstall qemu-system-x86"),
+            Err(CommandError::NotFound { .. }) => {
+                DoctorItem::new("qemu", TITLE, Status::Fail, "`qemu-system-x86_64` is not installed")
+                    .fix("apt-get install qemu-system-x86")
+            }
+            Err(e) => DoctorItem::new("qemu", TITLE, Status::Fail, format!("cannot run qemu-system-x86_64: {e}")),
+        }
+    }
+
+    /// The KVM and TCG boot items.
+    fn boots(&self, qemu_present: bool) -> Vec<DoctorItem> {
+        const KVM: &str = "KVM really boots a guest";
+        const TCG: &str = "TCG (software emulation) boots a guest";
+        if let (Some(a), Some(b)) = (
+            self.remote_skip("kvm-boot", KVM, "whether KVM boots"),
+            self.remote_skip("tcg-boot", TCG, "whether TCG boots"),
+        ) {
+            return vec![a, b];
+        }
+        let why_not = if !qemu_present {
+            Some("qemu-system-x86_64 is not usable (see `qemu`)")
+        } else if !self.opts.boot_probe {
+            Some("boot probe disabled by the caller")
+        } else {
+            None
+        };
+        if let Some(why) = why_not {
+            return vec![
+                DoctorItem::new("kvm-boot", KVM, Status::Skip, why),
+                DoctorItem::new("tcg-boot", TCG, Status::Skip, why),
+            ];
+        }
+        let timeout = self.opts.boot_timeout;
+        let probe = |accel| boot_probe::probe(self.runner, self.fs, &self.opts.work_dir, accel, timeout);
+        let have_kvm_dev = self.fs.exists(Path::new("/dev/kvm"));
+        let kvm = if have_kvm_dev { Some(probe(ProbeAccel::Kvm)) } else { None };
+        let tcg = probe(ProbeAccel::Tcg);
+        let t = timeout.as_secs();
+        let tcg_time = match &tcg {
+            BootOutcome::Booted { elapsed } => format!("; TCG booted it in {}", secs(*elapsed)),
+            _ => String::new(),
+        };
+
+        // How bad an unusable KVM is depends on what the config asks for.
+        let (kvm_bad, kvm_fix) = match self.cfg.accel {
+            Accel::Kvm => (Status::Fail, Some("set accel = \"tcg\" in lab.toml, or enable (nested) KVM on this host")),
+            Accel::Auto => (
+                Status::Warn,
+                Some(
+                    "set accel = \"tcg\" in lab.toml: `auto` would wait boot_progress_secs per node before falling back",
+                ),
+            ),
+            Accel::Tcg => (Status::Warn, None),
+        };
+        // `unusable`: KVM was tried (or is absent) and did not run the guest.
+        let (kvm_item, unusable) = match kvm {
+            None => (DoctorItem::new("kvm-boot", KVM, kvm_bad, format!("/dev/kvm does not exist on this host{tcg_time}")), true),
+            Some(BootOutcome::Booted { elapsed }) => (
+                DoctorItem::new(
+                    "kvm-boot",
+                    KVM,
+                    Status::Ok,
+                    format!("probe sector printed the marker under -accel kvm in {}{tcg_time}", secs(elapsed)),
+                )
+                .took(elapsed),
+                false,
+            ),
+            Some(BootOutcome::Hung { elapsed, serial_bytes: 0 }) => (
+                DoctorItem::new(
+                    "kvm-boot",
+                    KVM,
+                    kvm_bad,
+                    format!("no guest code ran under KVM within {t} s (nested KVM hangs on this host); use accel = \"tcg\"{tcg_time}"),
+                )
+                .took(elapsed),
+                true,
+            ),
+            Some(BootOutcome::Hung { elapsed, serial_bytes }) => (
+                DoctorItem::new(
+                    "kvm-boot",
+                    KVM,
+                    kvm_bad,
+                    format!(
+                        "under KVM the firmware printed {serial_bytes} bytes but the boot sector did not finish within {t} s; \
+                         use accel = \"tcg\"{tcg_time}"
+                    ),
+                )
+                .took(elapsed),
+                true,
+            ),
+            Some(BootOutcome::Failed { message, elapsed, .. }) => (
+                DoctorItem::new("kvm-boot", KVM, kvm_bad, format!("QEMU refused -accel kvm: {message}{tcg_time}")).took(elapsed),
+                true,
+            ),
+            Some(BootOutcome::QemuMissing) => (DoctorItem::new("kvm-boot", KVM, Status::Skip, "qemu-system-x86_64 vanished"), false),
+            Some(BootOutcome::ProbeError { message }) => (DoctorItem::new("kvm-boot", KVM, Status::Warn, message), false),
+        };
+        let kvm_item = match kvm_fix {
+            Some(fix) if unusable => kvm_item.fix(fix),
+            _ => kvm_item,
+        };
+        let kvm_ok = kvm_item.status == Status::Ok;
+        // TCG failing matters unless KVM works and the config insists on KVM.
+        let tcg_bad = if kvm_ok && self.cfg.accel == Accel::Kvm { Status::Warn } else { Status::Fail };
+        let tcg_item = match tcg {
+            BootOutcome::Booted { elapsed } => DoctorItem::new(
+                "tcg-boot",
+                TCG,
+                Status::Ok,
+                format!("probe sector printed the marker under -accel tcg in {}", secs(elapsed)),
+            )
+            .took(elapsed),
+            BootOutcome::Hung { elapsed, serial_bytes } => DoctorItem::new(
+                "tcg-boot",
+                TCG,
+                tcg_bad,
+                format!("no boot marker under TCG within {t} s ({serial_bytes} serial bytes)"),
+            )
+            .fix("check `qemu-system-x86_64 -accel tcg` by hand; reinstall qemu-system-x86")
+            .took(elapsed),
+            BootOutcome::Failed { message, elapsed, .. } => {
+                DoctorItem::new("tcg-boot", TCG, tcg_bad, format!("QEMU failed under -accel tcg: {message}"))
+                    .fix("apt-get install --reinstall qemu-system-x86 seabios")
+                    .took(elapsed)
+            }
+            BootOutcome::QemuMissing => DoctorItem::new("tcg-boot", TCG, Status::Skip, "qemu-system-x86_64 vanished"),
+            BootOutcome::ProbeError { message } => DoctorItem::new("tcg-boot", TCG, Status::Warn, message),
+        };
+        vec![kvm_item, tcg_item]
+    }
+
+    fn disk(&self) -> DoctorItem {
+        const TITLE: &str = "free disk for the image cache";
+        let cache = &self.cfg.image_cache;
+        // df needs an existing path: the nearest existing ancestor holds the future cache.
+        let probe_path = cache.ancestors().find(|p| self.fs.exists(p)).unwrap_or(Path::new("/"));
+        let need = self.opts.min_free_bytes;
+        let where_ = if self.remote.is_some() { " (on this host)" } else { "" };
+        let out = match self.runner.run(&CommandSpec::new("df", &["-Pk", &probe_path.display().to_string()])) {
+            Ok(out) if out.success() => out,
+            Ok(out) => {
+                return DoctorItem::new(
+                    "disk",
+                    TITLE,
+                    Status::Warn,
+                    format!("`df -Pk {}` failed: {}", probe_path.display(), out.first_message_line()),
+                );
+            }
+            Err(e) => {
+                return DoctorItem::new("disk", TITLE, Status::Warn, format!("cannot measure free space: {e}"))
+                    .fix("apt-get install coreutils");
+            }
+        };
+        let Some(free) = parse::df_free(&out.stdout) else {
+            return DoctorItem::new(
+                "disk",
+                TITLE,
+                Status::Warn,
+                format!("unreadable `df -Pk` output: {:?}", out.stdout),
+            );
+        };
+        let free_bytes = free.available_kib.saturating_mul(1024);
+        let detail = format!(
+            "{:.1} GiB free on {} for image_cache {}{where_}; need ≥ {} GiB",
+            free_bytes as f64 / GIB as f64,
+            free.mount,
+            cache.display(),
+            need / GIB
+        );
+        if free_bytes >= need {
+            DoctorItem::new("disk", TITLE, Status::Ok, detail)
+        } else {
+            DoctorItem::new("disk", TITLE, Status::Fail, detail).fix(format!(
+                "free space on {} or point image_cache at a file system with ≥ {} GiB free",
+                free.mount,
+                need / GIB
+            ))
+        }
+    }
+
+    fn subnet(&self, libvirt_up: bool) -> DoctorItem {
+        const TITLE: &str = "lab subnet not already in use";
+        let want = self.cfg.subnet;
+        let own = self.cfg.network_name();
+        let mut conflicts = Vec::new();
+        let mut notes = Vec::new();
+        let mut own_bridge = None;
+        if libvirt_up {
+            match self.virsh(&["net-list", "--all", "--name"]) {
+                Ok(out) if out.success() => {
+                    let names = parse::net_names(&out.stdout);
+                    for name in &names {
+                        let facts = match self.virsh(&["net-dumpxml", name]) {
+                            Ok(x) if x.success() => parse::network_facts(&x.stdout),
+                            _ => {
+                                notes.push(format!("could not read network `{name}`"));
+                                continue;
+                            }
+                        };
+                        if *name == own {
+                            own_bridge = facts.bridge.clone();
+                            notes.push(format!(
+                                "`{own}` already defined (an earlier `kubelab up`; `kubelab down` removes it)"
+                            ));
+                            continue;
+                        }
+                        for net in facts.ipv4.iter().filter(|n| parse::overlaps(n, &want)) {
+                            conflicts.push(format!("libvirt network `{name}` has {net}"));
+                        }
+                    }
+                    notes.push(format!("{} libvirt network(s) read", names.len()));
+                }
+                _ => notes.push("libvirt networks not listed".into()),
+            }
+        } else {
+            notes.push("libvirt networks not checked: libvirtd unreachable".into());
+        }
+        if self.remote.is_none() {
+            match self.runner.run(&CommandSpec::new("ip", &["-o", "-4", "addr", "show"])) {
+                Ok(out) if out.success() => {
+                    for (iface, net) in parse::ip_addrs(&out.stdout) {
+                        if parse::overlaps(&net, &want) && own_bridge.as_deref() != Some(iface.as_str()) {
+                            conflicts.push(format!("interface {iface} has {net} in this namespace"));
+                        }
+                    }
+                }
+                _ => notes.push("`ip -o -4 addr` unavailable".into()),
+            }
+        }
+        let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
+        if !conflicts.is_empty() {
+            return DoctorItem::new(
+                "subnet",
+                TITLE,
+                Status::Fail,
+                format!("{want} collides: {}{notes}", conflicts.join(", ")),
+            )
+            .fix(
+                "choose another `subnet` (with matching `gateway`, node IPs and `metallb_pool`) in lab.toml, \
+                 or remove the conflicting network/address",
+            );
+        }
+        let status = if libvirt_up { Status::Ok } else { Status::Warn };
+        DoctorItem::new("subnet", TITLE, status, format!("nothing uses {want}{notes}"))
+    }
+
+    fn ip_netns(&self, verb: &str) -> Result<CommandOutput, CommandError> {
+        self.runner.run(&CommandSpec::new("ip", &["netns", verb, PROBE_NETNS]))
+    }
+
+    fn netns_support(&self) -> DoctorItem {
+        const TITLE: &str = "network namespaces can be created";
+        if let Some(skip) = self.remote_skip("netns", TITLE, "the lab network's namespace") {
+            return skip;
+        }
+        if !self.opts.netns_probe {
+            return DoctorItem::new("netns", TITLE, Status::Skip, "namespace probe disabled by the caller");
+        }
+        let mut add = self.ip_netns("add");
+        if matches!(&add, Ok(o) if !o.success() && o.stderr.contains("File exists")) {
+            // A probe namespace left by an interrupted run: remove it and try once more.
+            let _ = self.ip_netns("delete");
+            add = self.ip_netns("add");
+        }
+        match add {
+            Err(CommandError::NotFound { .. }) => {
+                DoctorItem::new("netns", TITLE, Status::Fail, "`ip` is not installed").fix("apt-get install iproute2")
+            }
+            Err(e) => DoctorItem::new("netns", TITLE, Status::Fail, e.to_string()),
+            Ok(out) if !out.success() => DoctorItem::new(
+                "netns",
+                TITLE,
+                Status::Fail,
+                format!("`ip netns add {PROBE_NETNS}` failed: {}", out.first_message_line()),
+            )
+            .fix("run as root (CAP_SYS_ADMIN); in a container, allow unshare/mount of /run/netns"),
+            Ok(_) => match self.ip_netns("delete") {
+                Ok(del) if del.success() => {
+                    DoctorItem::new("netns", TITLE, Status::Ok, format!("created and deleted namespace {PROBE_NETNS}"))
+                }
+                Ok(del) => DoctorItem::new(
+                    "netns",
+                    TITLE,
+                    Status::Warn,
+                    format!("created {PROBE_NETNS} but could not delete it: {}", del.first_message_line()),
+                )
+                .fix(format!("ip netns delete {PROBE_NETNS}")),
+                Err(e) => {
+                    DoctorItem::new("netns", TITLE, Status::Warn, format!("created {PROBE_NETNS}; delete failed: {e}"))
+                        .fix(format!("ip netns delete {PROBE_NETNS}"))
+                }
+            },
+        }
+    }
+
+    fn netns_current(&self) -> DoctorItem {
+        const TITLE: &str = "running inside the `kubelab` namespace";
+        if let Some(skip) = self.remote_skip("netns-current", TITLE, "the namespace of the lab network") {
+            return skip;
+        }
+        let lab_ns = PathBuf::from("/run/netns").join(LAB_NETNS);
+        let self_ns = Path::new("/proc/self/ns/net");
+        let link = self.fs.read_link(self_ns).map(|p| p.display().to_string()).unwrap_or_else(|_| "unknown".into());
+        let via = "ci/labenv exec -- kubelab …";
+        let gw = self.cfg.gateway;
+        if !self.fs.exists(&lab_ns) {
+            return DoctorItem::new(
+                "netns-current",
+                TITLE,
+                Status::Warn,
+                format!("{} does not exist; the lab bridge would take {gw} in the namespace libvirtd runs in (this one is {link})", lab_ns.display()),
+            )
+            .fix(format!("`ci/labenv setup && ci/labenv start`, then run `{via}`"));
+        }
+        match (self.fs.inode(self_ns), self.fs.inode(&lab_ns)) {
+            (Ok(a), Ok(b)) if a == b => {
+                DoctorItem::new("netns-current", TITLE, Status::Ok, format!("{link} is {}", lab_ns.display()))
+            }
+            (Ok(_), Ok(b)) => DoctorItem::new(
+                "netns-current",
+                TITLE,
+                Status::Warn,
+                format!(
+                    "this process is in {link}, not in {} (net:[{b}]): it cannot reach the lab's {} addresses",
+                    lab_ns.display(),
+                    self.cfg.subnet
+                ),
+            )
+            .fix(format!("run `{via}`")),
+            (Err(e), _) | (_, Err(e)) => DoctorItem::new(
+                "netns-current",
+                TITLE,
+                Status::Warn,
+                format!("cannot compare namespaces ({}): {e}", lab_ns.display()),
+            ),
+        }
+    }
+
+    fn tools(&self) -> Vec<DoctorItem> {
+        // (tool, package, needed by the offline profile only, what for)
+        let tools: [(&str, &str, bool, &str); 4] = [
+            ("debootstrap", "debootstrap", true, "builds the offline Debian 12 image"),
+            ("qemu-img", "qemu-utils", true, "converts the offline image to qcow2"),
+            ("xorriso", "xorriso", false, "packs the cloud-init seed ISO"),
+            ("ssh-keygen", "openssh-client", false, "makes the lab's SSH keys"),
+        ];
+        tools
+            .iter()
+            .map(|&(tool, package, offline_only, what)| {
+                let id = format!("tool-{tool}");
+                let title = format!("{tool} present ({what})");
+                let found = self
+                    .opts
+                    .search_path
+                    .split(':')
+                    .filter(|d| !d.is_empty())
+                    .map(|d| Path::new(d).join(tool))
+                    .find(|p| self.fs.exists(p));
+                match found {
+                    Some(p) => DoctorItem::new(&id, &title, Status::Ok, p.display().to_string()),
+                    None if offline_only && self.cfg.profile != Profile::Offline => DoctorItem::new(
+                        &id,
+                        &title,
+                        Status::Skip,
+                        format!("not found, and not needed by the {} profile", self.cfg.profile.as_str()),
+                    ),
+                    None => DoctorItem::new(&id, &title, Status::Fail, format!("`{tool}` not found in PATH"))
+                        .fix(format!("apt-get install {package} (or `ci/labenv setup`)")),
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,197 @@
+//! Pure parsers for the outputs the doctor reads: `virsh version`, `virsh net-list --name`,
+//! `virsh net-dumpxml`, `ip -o addr`, `df -Pk`, and libvirt URIs.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+/// Versions `virsh -c URI version` reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VirshVersion {
+    /// `Using library: libvirt X` → `libvirt X`.
+    pub library: Option<String>,
+    /// `Running hypervisor: QEMU X` → `QEMU X`.
+    pub hypervisor: Option<String>,
+}
+
+/// Parses `virsh version` output.
+pub fn virsh_version(stdout: &str) -> VirshVersion {
+    let field = |label: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    VirshVersion { library: field("Using library:"), hypervisor: field("Running hypervisor:") }
+}
+
+/// Network names from `virsh net-list --all --name` (one per line, blank lines dropped).
+pub fn net_names(stdout: &str) -> Vec<String> {
+    stdout.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+}
+
+/// The bridge name and IPv4 subnets of a libvirt network XML.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkFacts {
+    /// `<bridge name='…'/>`, if any.
+    pub bridge: Option<String>,
+    /// Every `<ip address=… netmask=…|prefix=…>` that is IPv4, as host-address/prefix.
+    pub ipv4: Vec<Ipv4Net>,
+}
+
+/// Value of attribute `name` inside one start tag (either quote style).
+fn attr(tag: &str, name: &str) -> Option<String> {
+    let mut rest = tag;
+    while let Some(at) = rest.find(name) {
+        let before_ok = at == 0 || rest.as_bytes()[at - 1].is_ascii_whitespace();
+        let after = rest[at + name.len()..].trim_start();
+        if before_ok && let Some(v) = after.strip_prefix('=') {
+            let v = v.trim_start();
+            let quote = v.chars().next()?;
+            if quote == '\'' || quote == '"' {
+                let body = &v[1..];
+                return body.find(quote).map(|end| body[..end].to_string());
+            }
+        }
+        rest = &rest[at + name.len()..];
+    }
+    None
+}
+
+/// Start tags `<name …>` in `xml`, as the text between `<name` and `>`.
+fn start_tags<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
+    let open = format!("<{name}");
+    xml.match_indices(open.as_str())
+        .filter_map(|(at, _)| {
+            let rest = &xml[at + open.len()..];
+            // `<ip` must not match `<iptables…`: the next char ends the element name.
+            let next = rest.chars().next()?;
+            (next.is_ascii_whitespace() || next == '>' || next == '/').then(|| rest.split('>').next().unwrap_or(""))
+        })
+        .collect()
+}
+
+/// Parses `virsh net-dumpxml` output.
+pub fn network_facts(xml: &str) -> NetworkFacts {
+    let bridge = start_tags(xml, "bridge").into_iter().find_map(|t| attr(t, "name"));
+    let ipv4 = start_tags(xml, "ip")
+        .into_iter()
+        .filter(|t| attr(t, "family").is_none_or(|f| f == "ipv4"))
+        .filter_map(|t| {
+            let address: Ipv4Addr = attr(t, "address")?.parse().ok()?;
+            let prefix = match (attr(t, "prefix"), attr(t, "netmask")) {
+                (Some(p), _) => p.parse().ok()?,
+                (None, Some(m)) => ipnet::ipv4_mask_to_prefix(m.parse().ok()?).ok()?,
+                (None, None) => 24,
+            };
+            Ipv4Net::new(address, prefix).ok()
+        })
+        .collect();
+    NetworkFacts { bridge, ipv4 }
+}
+
+/// `(interface, address/prefix)` for every IPv4 line of `ip -o addr` output.
+pub fn ip_addrs(stdout: &str) -> Vec<(String, Ipv4Net)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let at = f.iter().position(|w| *w == "inet")?;
+            let iface = f.get(1)?.trim_end_matches(':').split('@').next()?.to_string();
+            Some((iface, f.get(at + 1)?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Free space reported by `df -Pk PATH`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DfFree {
+    /// Available KiB for unprivileged users.
+    pub available_kib: u64,
+    /// Mount point.
+    pub mount: String,
+}
+
+/// Parses `df -Pk` output (POSIX format: header, then one line per file system).
+pub fn df_free(stdout: &str) -> Option<DfFree> {
+    let line = stdout.lines().skip(1).find(|l| !l.trim().is_empty())?;
+    let f: Vec<&str> = line.split_whitespace().collect();
+    Some(DfFree { available_kib: f.get(3)?.parse().ok()?, mount: f.get(5..)?.join(" ") })
+}
+
+/// Whether two subnets share any address.
+pub fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.trunc().contains(&b.network()) || b.trunc().contains(&a.network())
+}
+
+/// The remote host of a libvirt URI (`qemu+ssh://user@host/system` → `user@host`), `None`
+/// for a local one (`qemu:///system`, `test:///default`, `qemu+unix:///system`).
+pub fn remote_host(uri: &str) -> Option<String> {
+    let (_, rest) = uri.split_once("://")?;
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    (!authority.is_empty()).then(|| authority.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn virsh_version_fields() {
+        let out = "Compiled against library: libvirt 11.3.0\nUsing library: libvirt 11.3.0\nUsing API: QEMU 11.3.0\nRunning hypervisor: QEMU 10.0.2\n";
+        let v = virsh_version(out);
+        assert_eq!(v.library.as_deref(), Some("libvirt 11.3.0"));
+        assert_eq!(v.hypervisor.as_deref(), Some("QEMU 10.0.2"));
+        assert_eq!(virsh_version(""), VirshVersion::default());
+    }
+
+    #[test]
+    fn network_xml_netmask_prefix_and_ipv6() {
+        let xml = r#"<network>
+  <name>default</name>
+  <forward mode='nat'/>
+  <bridge name='virbr0' stp='on' delay='0'/>
+  <ip address='192.168.122.1' netmask='255.255.255.0'>
+    <dhcp><range start='192.168.122.2' end='192.168.122.254'/></dhcp>
+  </ip>
+  <ip family="ipv6" address="fd00::1" prefix="64"/>
+  <ip address="10.9.0.1" prefix="16"/>
+</network>"#;
+        let f = network_facts(xml);
+        assert_eq!(f.bridge.as_deref(), Some("virbr0"));
+        assert_eq!(f.ipv4, vec!["192.168.122.1/24".parse().unwrap(), "10.9.0.1/16".parse().unwrap()]);
+        assert_eq!(network_facts("<network><name>iso</name></network>"), NetworkFacts::default());
+    }
+
+    #[test]
+    fn ip_o_addr_lines() {
+        let out = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n\
+                   1: lo    inet6 ::1/128 scope host \\       valid_lft forever\n\
+                   4: eth0    inet 192.0.2.2/24 brd 192.0.2.255 scope global eth0\\       valid_lft forever\n\
+                   7: veth1@if6    inet 192.168.1.5/24 scope global veth1\n";
+        let got = ip_addrs(out);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1], ("eth0".to_string(), "192.0.2.2/24".parse().unwrap()));
+        assert_eq!(got[2].0, "veth1");
+    }
+
+    #[test]
+    fn df_posix_output() {
+        let out = "Filesystem     1024-blocks     Used Available Capacity Mounted on\n/dev/vda         264212084 14114048  81171840      15% /srv/my images\n";
+        assert_eq!(df_free(out), Some(DfFree { available_kib: 81_171_840, mount: "/srv/my images".into() }));
+        assert_eq!(df_free("Filesystem 1024-blocks\n"), None);
+    }
+
+    #[test]
+    fn overlap_and_remote_host() {
+        let n = |s: &str| s.parse::<Ipv4Net>().unwrap();
+        assert!(overlaps(&n("192.168.1.1/24"), &n("192.168.1.0/24")));
+        assert!(overlaps(&n("192.168.0.0/16"), &n("192.168.1.0/24")));
+        assert!(!overlaps(&n("192.168.122.1/24"), &n("192.168.1.0/24")));
+        assert_eq!(remote_host("qemu+ssh://speit@hv1.example/system").as_deref(), Some("speit@hv1.example"));
+        assert_eq!(remote_host("qemu:///system"), None);
+        assert_eq!(remote_host("test:///default"), None);
+        assert_eq!(remote_host("qemu+tcp://10.0.0.2:16509/system?no_verify=1").as_deref(), Some("10.0.0.2:16509"));
+    }
+}

@@ -1,0 +1,237 @@
+//! The two side-effect seams of `kubelab doctor`: [`CommandRunner`] (run a program with a
+//! timeout) and [`HostFs`] (the few file-system facts the checks need), each with a real
+//! sibling ([`SystemRunner`], [`RealFs`]); the recording fakes live in [`super::fake`].
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+/// One program invocation: no shell, arguments passed as they are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// Program name (looked up in `PATH`) or path.
+    pub program: String,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Kill the program after this long.
+    pub timeout: Duration,
+}
+
+impl CommandSpec {
+    /// A spec with a 30 s timeout.
+    pub fn new(program: &str, args: &[&str]) -> Self {
+        CommandSpec {
+            program: program.to_string(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Replaces the timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The command line as a person would type it (for details and fakes).
+    pub fn line(&self) -> String {
+        std::iter::once(self.program.as_str()).chain(self.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// What a finished (or killed) program left behind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommandOutput {
+    /// Exit code; `None` when killed by a signal (including our timeout kill).
+    pub code: Option<i32>,
+    /// Standard output, lossily decoded.
+    pub stdout: String,
+    /// Standard error, lossily decoded.
+    pub stderr: String,
+    /// The program outlived its timeout and was killed.
+    pub timed_out: bool,
+    /// Wall time from spawn to exit (or kill).
+    pub elapsed: Duration,
+}
+
+impl CommandOutput {
+    /// Exit code 0 and not timed out.
+    pub fn success(&self) -> bool {
+        self.code == Some(0) && !self.timed_out
+    }
+
+    /// The first non-empty line of stderr, else of stdout (for one-line details).
+    pub fn first_message_line(&self) -> String {
+        self.stderr.lines().chain(self.stdout.lines()).map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string()
+    }
+}
+
+/// A program could not be started at all.
+#[derive(Debug, Error)]
+pub enum CommandError {
+    /// The program is not installed (not in `PATH`).
+    #[error("`{program}` not found")]
+    NotFound {
+        /// Program name.
+        program: String,
+    },
+    /// Spawning or waiting failed for another reason.
+    #[error("cannot run `{program}`")]
+    Io {
+        /// Program name.
+        program: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs programs. The only way `doctor` starts processes.
+pub trait CommandRunner {
+    /// Runs `spec` to completion or until its timeout (then kills it and reports `timed_out`).
+    fn run(&self, spec: &CommandSpec) -> Result<CommandOutput, CommandError>;
+}
+
+/// [`CommandRunner`] over `std::process::Command`: stdin is `/dev/null`, output is captured.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemRunner;
+
+impl CommandRunner for SystemRunner {
+    fn run(&self, spec: &CommandSpec) -> Result<CommandOutput, CommandError> {
+        let io_err = |source: std::io::Error| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                CommandError::NotFound { program: spec.program.clone() }
+            } else {
+                CommandError::Io { program: spec.program.clone(), source }
+            }
+        };
+        let started = Instant::now();
+        let mut child = Command::new(&spec.program)
+            .args(&spec.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(io_err)?;
+        // Drain both pipes on threads so a chatty program cannot block on a full pipe.
+        let drain = |pipe: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_end(&mut buf);
+                }
+                String::from_utf8_lossy(&buf).into_owned()
+            })
+        };
+        let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+        let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(io_err)? {
+                break status;
+            }
+            if started.elapsed() >= spec.timeout {
+                timed_out = true;
+                // The child may exit between try_wait and kill; either way wait() reaps it.
+                let _ = child.kill();
+                break child.wait().map_err(io_err)?;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let elapsed = started.elapsed();
+        Ok(CommandOutput {
+            code: status.code(),
+            stdout: out.join().unwrap_or_default(),
+            stderr: err.join().unwrap_or_default(),
+            timed_out,
+            elapsed,
+        })
+    }
+}
+
+/// The file-system facts and scratch files the checks need.
+pub trait HostFs {
+    /// Whether `path` exists (following symlinks).
+    fn exists(&self, path: &Path) -> bool;
+    /// The target of a symlink (e.g. `/proc/self/ns/net` → `net:[4026531840]`).
+    fn read_link(&self, path: &Path) -> std::io::Result<PathBuf>;
+    /// Creates `path` and its parents.
+    fn create_dir_all(&self, path: &Path) -> std::io::Result<()>;
+    /// Writes a whole file.
+    fn write(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()>;
+    /// Reads a whole file.
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>>;
+    /// Removes a file; a missing file is not an error.
+    fn remove_file(&self, path: &Path) -> std::io::Result<()>;
+    /// Inode number of `path` after following symlinks (namespace files compare by inode).
+    fn inode(&self, path: &Path) -> std::io::Result<u64>;
+}
+
+/// [`HostFs`] over `std::fs`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RealFs;
+
+impl HostFs for RealFs {
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+    fn read_link(&self, path: &Path) -> std::io::Result<PathBuf> {
+        std::fs::read_link(path)
+    }
+    fn create_dir_all(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(path)
+    }
+    fn write(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        std::fs::write(path, bytes)
+    }
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+    fn inode(&self, path: &Path) -> std::io::Result<u64> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).map(|m| m.ino())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_runner_captures_output_and_exit_code() {
+        let out = SystemRunner.run(&CommandSpec::new("sh", &["-c", "echo out; echo err >&2; exit 3"])).unwrap();
+        assert_eq!(out.code, Some(3));
+        assert_eq!(out.stdout, "out\n");
+        assert_eq!(out.stderr, "err\n");
+        assert!(!out.timed_out && !out.success());
+        assert_eq!(out.first_message_line(), "err");
+    }
+
+    #[test]
+    fn system_runner_kills_at_timeout() {
+        let spec = CommandSpec::new("sleep", &["30"]).with_timeout(Duration::from_millis(300));
+        let out = SystemRunner.run(&spec).unwrap();
+        assert!(out.timed_out);
+        assert_eq!(out.code, None, "killed by a signal");
+        assert!(
+            out.elapsed >= Duration::from_millis(300) && out.elapsed < Duration::from_secs(10),
+            "{:?}",
+            out.elapsed
+        );
+    }
+
+    #[test]
+    fn missing_program_is_not_found() {
+        let err = SystemRunner.run(&CommandSpec::new("kubelab-no-such-program", &[])).unwrap_err();
+        assert!(matches!(err, CommandError::NotFound { .. }), "{err:?}");
+    }
+}
