@@ -2,6 +2,7 @@
 //! inventory linker pitfall) the Cucumber World and steps.
 
 mod cli;
+mod conformance;
 
 fn main() {
     std::process::exit(cli::main_impl());

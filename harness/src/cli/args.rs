@@ -63,6 +63,19 @@ pub enum Command {
         #[arg(last = true)]
         cmd: Vec<String>,
     },
+    /// Apply the guide's steps over SSH (idempotent; Kubernetes steps need the guide profile).
+    Provision(ProvisionArgs),
+    /// Judge the guide's outcomes (Cucumber features) from live or recorded evidence.
+    Check(CheckArgs),
+    /// Check whether this host can run a lab (libvirt, QEMU, whether KVM really boots, disk, subnet, namespaces).
+    Doctor {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+        /// Skip booting the probe guest under KVM and TCG.
+        #[arg(long)]
+        no_boot_probe: bool,
+    },
     /// Base images.
     Image {
         /// What to do.
@@ -132,4 +145,44 @@ pub struct BenchClone {
     /// Base sizes in GiB.
     #[arg(long, value_delimiter = ',', default_value = "1,4")]
     pub sizes: Vec<u64>,
+}
+
+/// Options of `provision`.
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// Run only these step ids (repeatable).
+    #[arg(long)]
+    pub only: Vec<String>,
+    /// Start at this step id.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Stop after this step id.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Where to write per-node logs and the provisioning events (default: <state>/<lab>/provision).
+    #[arg(long)]
+    pub log_dir: Option<PathBuf>,
+}
+
+/// Options of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Judge the running lab (default when no other source is given).
+    #[arg(long = "live", conflicts_with = "evidence")]
+    pub live: bool,
+    /// Judge a recorded evidence bundle directory.
+    #[arg(long)]
+    pub evidence: Option<PathBuf>,
+    /// Cucumber tag expression, e.g. `@host and not @k8s`.
+    #[arg(long)]
+    pub tags: Option<String>,
+    /// Only scenarios whose name contains this text.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Report directory (cucumber.json, junit.xml, report.html, events.jsonl, evidence/).
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// Directory of .feature files.
+    #[arg(long, default_value = "features")]
+    pub features: PathBuf,
 }

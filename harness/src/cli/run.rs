@@ -14,7 +14,7 @@ use kubelab::hypervisor::{self, Hypervisor};
 use kubelab::lab::{Lab, LabEvent};
 use kubelab::remote::RemoteShell;
 
-use super::args::{BenchWhat, Cli, Command, ImageAction, Which};
+use super::args::{BenchWhat, CheckArgs, Cli, Command, ImageAction, ProvisionArgs, Which};
 use super::errors::ExpectedError;
 
 /// `--version` text: the harness version and the pinned guide versions.
@@ -144,7 +144,7 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
                 t0.elapsed().as_secs_f64()
             );
             if !no_provision {
-                eprintln!("(provisioning is run by `kubelab provision`)");
+                provision(&cfg, ProvisionArgs { only: vec![], from: None, until: None, log_dir: None }).await?;
             }
             Ok(())
         }
@@ -225,6 +225,19 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
             }
             Ok(())
         }
+        Command::Doctor { json, no_boot_probe } => {
+            let opts = kubelab::doctor::DoctorOptions { boot_probe: !no_boot_probe, ..kubelab::doctor::DoctorOptions::default() };
+            let c = cfg.clone();
+            let report = tokio::task::spawn_blocking(move || kubelab::doctor::run(&c, &opts)).await.map_err(|e| ExpectedError::Other(e.into()))?;
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                println!("{report}");
+            }
+            if report.fit_for_lab() { Ok(()) } else { Err(ExpectedError::HostUnfit) }
+        }
+        Command::Provision(args) => provision(&cfg, args).await,
+        Command::Check(args) => check(&cfg, args).await,
         Command::Bench { what } => match what {
             BenchWhat::Clone(opts) => super::bench::clone(&cfg, &opts.sizes).await,
         },
@@ -258,3 +271,124 @@ fn image(cfg: &LabConfig, action: ImageAction) -> Result<(), ExpectedError> {
     }
 }
 
+
+/// `kubelab provision`.
+pub async fn provision(cfg: &LabConfig, args: ProvisionArgs) -> Result<(), ExpectedError> {
+    use kubelab::provision::{Plan, Provisioner, ProvisionEvent, StepFilter};
+    let lab = Lab::new(cfg.clone(), open_hv(cfg)?);
+    let state = lab.load_state()?;
+    let shell = lab.shell(&state)?;
+    let plan = Plan::from_config(cfg).map_err(|e| ExpectedError::Provision(e.to_string()))?;
+    let log_dir = args.log_dir.unwrap_or_else(|| cfg.lab_dir().join("provision"));
+    std::fs::create_dir_all(&log_dir).map_err(|e| ExpectedError::Other(e.into()))?;
+    let events_path = log_dir.join("events.jsonl");
+    let sink_file = std::sync::Mutex::new(std::fs::OpenOptions::new().create(true).append(true).open(&events_path).map_err(|e| ExpectedError::Other(e.into()))?);
+    let sink = |e: ProvisionEvent| {
+        use std::io::Write;
+        if let Some(line) = provision_line(&e) {
+            eprintln!("{line}");
+        }
+        if let Some(ev) = provision_run_event(&e) {
+            let _ = writeln!(sink_file.lock().expect("poisoned"), "{}", serde_json::to_string(&ev).expect("serialisable"));
+        }
+    };
+    let filter = StepFilter { only: args.only, from: args.from, until: args.until };
+    let t0 = Instant::now();
+    let report = Provisioner::new(&shell, &plan).filter(filter).log_dir(log_dir.clone()).on_event(&sink).run().await.map_err(|e| ExpectedError::Provision(e.to_string()))?;
+    let count = |f: &dyn Fn(&kubelab::provision::StepStatus) -> bool| report.outcomes.iter().filter(|o| f(&o.status)).count();
+    use kubelab::provision::StepStatus as S;
+    eprintln!(
+        "provisioned in {:.1} s: {} changed, {} unchanged, {} skipped; logs in {}",
+        t0.elapsed().as_secs_f64(),
+        count(&|s| matches!(s, S::Changed)),
+        count(&|s| matches!(s, S::Unchanged)),
+        count(&|s| matches!(s, S::Skipped { .. })),
+        log_dir.display()
+    );
+    Ok(())
+}
+
+fn provision_line(e: &kubelab::provision::ProvisionEvent) -> Option<String> {
+    use kubelab::provision::{ProvisionEventKind as K, StepStatus as S};
+    match &e.kind {
+        K::Started => None,
+        K::Finished { status, duration, note } => {
+            let st = match status {
+                S::Changed => "changed".to_string(),
+                S::Unchanged => "unchanged".to_string(),
+                S::Failed { message } => format!("FAILED: {message}"),
+                S::Skipped { reason } => format!("skipped ({reason})"),
+            };
+            let note = note.as_deref().map(|n| format!(" — {n}")).unwrap_or_default();
+            Some(format!("[provision] {:<30} {:<24} {st} in {:.1}s{note}", e.step_id, e.node, duration.as_secs_f64()))
+        }
+    }
+}
+
+/// Bridges a provisioning event to the report layer's timeline.
+pub fn provision_run_event(e: &kubelab::provision::ProvisionEvent) -> Option<kubelab::report::RunEvent> {
+    use kubelab::provision::{ProvisionEventKind as K, StepStatus as S};
+    use kubelab::report::{ProvisionStatus as P, RunEvent, RunEventKind};
+    let K::Finished { status, duration, note } = &e.kind else { return None };
+    let status = match status {
+        S::Changed => P::Changed,
+        S::Unchanged => P::Unchanged,
+        S::Failed { .. } => P::Failed,
+        S::Skipped { reason } => P::Skipped { reason: reason.clone() },
+    };
+    Some(RunEvent::now(RunEventKind::ProvisionStepFinished {
+        step_id: e.step_id.clone(),
+        node: e.node.clone(),
+        status,
+        duration: *duration,
+        log_excerpt: note.clone().unwrap_or_default(),
+    }))
+}
+
+/// `kubelab check`.
+pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError> {
+    use kubelab::evidence::{gather, BundleWriter, EvidenceSource as _, LiveEvidence, ProbeCatalog, RecordedEvidence, Tier};
+    let (evidence, source, extra) = match &args.evidence {
+        Some(dir) => {
+            let rec = RecordedEvidence::open(dir).map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
+            (rec.into_evidence(), format!("recorded bundle {}", dir.display()), Vec::new())
+        }
+        None => {
+            let lab = Lab::new(cfg.clone(), open_hv(cfg)?);
+            let state = lab.load_state()?;
+            let shell: Arc<dyn RemoteShell> = Arc::new(lab.shell(&state)?);
+            let live = LiveEvidence::new(shell, cfg.clone(), "ssh");
+            let bundle_dir = args.report_dir.join("evidence");
+            let _ = std::fs::remove_dir_all(&bundle_dir);
+            let mut w = BundleWriter::create(&bundle_dir, &live.header(), chrono::Utc::now().to_rfc3339()).map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
+            let guide = cfg.profile == Profile::Guide;
+            // In the offline profile Kubernetes is not installed: its probes are not run (the
+            // scenarios that need them are reported skipped with the reason).
+            let select = move |p: &kubelab::evidence::Probe| guide || p.tier == Tier::Host;
+            let ev = gather(&live, &ProbeCatalog::standard(), &select, Some(&mut w)).await.map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
+            w.finish().map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
+            let extra = read_provision_events(&cfg.lab_dir().join("provision").join("events.jsonl"));
+            (ev, format!("live over ssh (bundle written to {})", bundle_dir.display()), extra)
+        }
+    };
+    let opts = crate::conformance::runner::CheckOptions {
+        features: args.features.clone(),
+        tags: args.tags.clone(),
+        name: args.name.clone(),
+        report_dir: Some(args.report_dir.clone()),
+        lab: cfg.name.clone(),
+        profile: cfg.profile.as_str().into(),
+    };
+    let sum = crate::conformance::runner::run(evidence, source, &opts, extra).await.map_err(ExpectedError::Other)?;
+    eprintln!("reports in {}", args.report_dir.display());
+    if sum.failed > 0 {
+        return Err(ExpectedError::ChecksFailed(sum.failed as usize));
+    }
+    Ok(())
+}
+
+fn read_provision_events(path: &Path) -> Vec<kubelab::report::RunEvent> {
+    std::fs::read_to_string(path)
+        .map(|s| s.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+        .unwrap_or_default()
+}

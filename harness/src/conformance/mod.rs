@@ -1,0 +1,7 @@
+//! Cucumber conformance run (bin-only: World and steps must live next to the runner, see the
+//! cucumber inventory linker pitfall). Scenarios carry `@check:<id>` tags naming the pure checks
+//! they judge; steps are thin adapters over `kubelab::checks`. Main entry: [`runner::run`].
+
+pub mod runner;
+mod steps;
+pub mod world;

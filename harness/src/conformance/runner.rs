@@ -1,0 +1,260 @@
+//! Runs the Gherkin features over one evidence set and feeds the report layer.
+//!
+//! Scenarios whose checks cannot be judged from the evidence (a `Skip` verdict, e.g. Kubernetes
+//! facts in the offline profile) are **not run** by cucumber — nothing claims they passed — and
+//! are reported as skipped with the reason. The others run through cucumber-rs, whose steps
+//! re-judge the pure checks and fail with expected / found / remediation.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use cucumber::gherkin::tagexpr::TagOperation;
+use cucumber::gherkin::{self, GherkinEnv};
+use cucumber::tag::Ext as _;
+use cucumber::{World as _, event};
+use futures::FutureExt as _;
+use kubelab::checks::{self, Outcome, Verdict};
+use kubelab::evidence::Evidence;
+use kubelab::report::{
+    FactView, FeatureRef, ReportDir, Reporter as _, RunEvent, RunEventKind, ScenarioRef, TerminalSink, TestStatus, VerdictView,
+};
+
+use super::world::{CONTEXT, LabWorld, RunContext, StepVerdict};
+
+/// What to run and where to report.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// Directory of `.feature` files.
+    pub features: PathBuf,
+    /// Cucumber tag expression, e.g. `@host and not @k8s`.
+    pub tags: Option<String>,
+    /// Only scenarios whose name contains this.
+    pub name: Option<String>,
+    /// Where to write cucumber.json, junit.xml, report.html, events.jsonl.
+    pub report_dir: Option<PathBuf>,
+    /// Lab name (report header).
+    pub lab: String,
+    /// Profile (report header).
+    pub profile: String,
+}
+
+/// Scenario counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Passed.
+    pub passed: u32,
+    /// Failed.
+    pub failed: u32,
+    /// Skipped (with reasons in the reports).
+    pub skipped: u32,
+}
+
+struct Planned {
+    feature: FeatureRef,
+    scenario: gherkin::Scenario,
+    checks: Vec<String>,
+    skip: Option<String>,
+}
+
+type Key = (String, u32);
+
+/// Turns a verdict into the report's view, with the facts it read.
+pub fn verdict_view(id: &str, v: &Verdict, ev: &Evidence, source: &str) -> VerdictView {
+    let summary = checks::spec(id).map(|s| s.summary).unwrap_or("");
+    let (outcome, expected, found, remediation) = match &v.outcome {
+        Outcome::Pass { summary: s } => ("pass".to_string(), summary.to_string(), s.clone(), None),
+        Outcome::Fail { expected, found, remediation } => ("fail".to_string(), expected.clone(), found.clone(), Some(remediation.clone())),
+        Outcome::Skip { reason } => (format!("skip: {reason}"), summary.to_string(), "not judged".to_string(), None),
+    };
+    let facts = v
+        .evidence
+        .iter()
+        .map(|r| {
+            let fact = ev.fact(&r.probe, &r.target);
+            let out = fact.map(|f| if f.output.stdout.is_empty() { f.output.stderr.clone() } else { f.output.stdout.clone() }).unwrap_or_default();
+            FactView {
+                node: r.target.to_string(),
+                probe: r.probe.clone(),
+                command: fact.map(|f| f.command.clone()).unwrap_or_default(),
+                output_excerpt: out.chars().take(4000).collect(),
+                origin: r.origin.clone(),
+            }
+        })
+        .collect();
+    VerdictView { check_id: id.into(), outcome, expected, found, remediation, evidence_source: source.into(), facts }
+}
+
+fn plan(opts: &CheckOptions, ev: &Evidence) -> anyhow::Result<Vec<Planned>> {
+    let tag_op: Option<TagOperation> = match &opts.tags {
+        Some(t) => Some(t.parse().map_err(|e| anyhow::anyhow!("bad tag expression `{t}`: {e}"))?),
+        None => None,
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&opts.features)
+        .with_context(|| format!("read features directory {}", opts.features.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "feature"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let feat = gherkin::Feature::parse_path(&f, GherkinEnv::default()).with_context(|| format!("parse {}", f.display()))?;
+        let fref = FeatureRef {
+            name: feat.name.clone(),
+            path: format!("features/{}", f.file_name().expect("file").to_string_lossy()),
+            line: feat.position.line as u32,
+            tags: feat.tags.clone(),
+        };
+        for sc in &feat.scenarios {
+            let tags: Vec<&String> = feat.tags.iter().chain(sc.tags.iter()).collect();
+            if let Some(op) = &tag_op
+                && !op.eval(tags.iter().map(|t| t.as_str()))
+            {
+                continue;
+            }
+            if let Some(n) = &opts.name
+                && !sc.name.contains(n.as_str())
+            {
+                continue;
+            }
+            let checks: Vec<String> = sc.tags.iter().filter_map(|t| t.strip_prefix("check:")).map(str::to_string).collect();
+            if checks.is_empty() {
+                bail!("{}:{}: scenario `{}` has no @check:<id> tag", fref.path, sc.position.line, sc.name);
+            }
+            let mut reasons = Vec::new();
+            for id in &checks {
+                let v = checks::run(id, ev).map_err(|e| anyhow::anyhow!("{}:{}: {e}", fref.path, sc.position.line))?;
+                if let Outcome::Skip { reason } = v.outcome {
+                    reasons.push(format!("{id}: {reason}"));
+                }
+            }
+            out.push(Planned { feature: fref.clone(), scenario: sc.clone(), checks, skip: (!reasons.is_empty()).then(|| reasons.join("; ")) });
+        }
+    }
+    Ok(out)
+}
+
+fn step_events(sc: &gherkin::Scenario, verdicts: &[StepVerdict], ctx: &RunContext, skipped_reason: Option<&str>) -> (Vec<RunEventKind>, TestStatus) {
+    let mut evs = Vec::new();
+    let mut status = TestStatus::Passed;
+    for (i, st) in sc.steps.iter().enumerate() {
+        let (s, verdict, dur) = match (verdicts.get(i), skipped_reason) {
+            (_, Some(r)) => (TestStatus::Skipped { reason: r.to_string() }, None, Duration::ZERO),
+            (Some(v), None) => {
+                let view = verdict_view(&v.check_id, &v.verdict, &ctx.evidence, &ctx.source);
+                let s = match &v.verdict.outcome {
+                    Outcome::Pass { .. } => TestStatus::Passed,
+                    Outcome::Fail { expected, found, .. } => TestStatus::Failed { message: format!("{}: expected {expected}; found {found}", v.check_id) },
+                    Outcome::Skip { reason } => TestStatus::Skipped { reason: reason.clone() },
+                };
+                (s, Some(view), v.duration)
+            }
+            (None, None) => (TestStatus::Skipped { reason: "not run: a previous step failed".into() }, None, Duration::ZERO),
+        };
+        if matches!(s, TestStatus::Failed { .. }) && matches!(status, TestStatus::Passed) {
+            status = s.clone();
+        }
+        evs.push(RunEventKind::StepFinished { keyword: st.keyword.trim().to_string(), text: st.value.clone(), line: st.position.line as u32, status: s, duration: dur, verdict });
+    }
+    if let Some(r) = skipped_reason {
+        status = TestStatus::Skipped { reason: r.to_string() };
+    }
+    (evs, status)
+}
+
+/// Runs the selected scenarios over `ev` (gathered live or loaded from a bundle).
+/// `extra` events (e.g. the provisioning timeline) go into the reports after `RunStarted`.
+pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<RunEvent>) -> anyhow::Result<Summary> {
+    let t0 = Instant::now();
+    let planned = plan(opts, &ev)?;
+    let ctx = Arc::new(RunContext { evidence: ev, source: source.clone() });
+    *CONTEXT.lock().expect("poisoned") = Some(ctx.clone());
+    let to_run: Arc<HashSet<Key>> = Arc::new(
+        planned.iter().filter(|p| p.skip.is_none()).map(|p| (p.feature.path.clone(), p.scenario.position.line as u32)).collect(),
+    );
+    let results: Arc<Mutex<BTreeMap<Key, (Vec<RunEventKind>, TestStatus)>>> = Default::default();
+    if !to_run.is_empty() {
+        let (res, ctx2, filter_set) = (results.clone(), ctx.clone(), to_run.clone());
+        let base = opts.features.clone();
+        let key_of = |f: &gherkin::Feature, s: &gherkin::Scenario| -> Key {
+            let file = f.path.as_deref().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            (format!("features/{file}"), s.position.line as u32)
+        };
+        let cuke = LabWorld::cucumber()
+            .with_default_cli()
+            .max_concurrent_scenarios(1)
+            .fail_on_skipped()
+            .before(|_f, _r, sc, w| {
+                w.allowed = sc.tags.iter().filter_map(|t| t.strip_prefix("check:")).map(str::to_string).collect();
+                async {}.boxed_local()
+            })
+            .after(move |f, _r, sc, finished, w| {
+                let key = key_of(f, sc);
+                let verdicts = w.map(|w| w.verdicts.clone()).unwrap_or_default();
+                let (mut evs, mut status) = step_events(sc, &verdicts, &ctx2, None);
+                if !matches!(finished, event::ScenarioFinished::StepPassed) && matches!(status, TestStatus::Passed) {
+                    status = TestStatus::Failed { message: format!("cucumber: {finished:?}") };
+                }
+                evs.shrink_to_fit();
+                res.lock().expect("poisoned").insert(key, (evs, status));
+                async {}.boxed_local()
+            });
+        cuke.filter_run(base, move |f, _r, s| filter_set.contains(&key_of(f, s))).await;
+    }
+    // Assemble the event stream in feature order.
+    let mut events = vec![RunEvent::now(RunEventKind::RunStarted {
+        lab: opts.lab.clone(),
+        profile: opts.profile.clone(),
+        evidence_source: source.clone(),
+        started_at: chrono::Utc::now(),
+    })];
+    events.extend(extra);
+    let mut sum = Summary::default();
+    let results = results.lock().expect("poisoned");
+    let mut i = 0;
+    while i < planned.len() {
+        let feature = planned[i].feature.clone();
+        while i < planned.len() && planned[i].feature == feature {
+            let p = &planned[i];
+            let key = (p.feature.path.clone(), p.scenario.position.line as u32);
+            events.push(RunEvent::now(RunEventKind::ScenarioStarted {
+                feature: feature.clone(),
+                scenario: ScenarioRef { name: p.scenario.name.clone(), line: p.scenario.position.line as u32 },
+                tags: p.feature.tags.iter().chain(p.scenario.tags.iter()).cloned().collect(),
+            }));
+            let (evs, status) = match (&p.skip, results.get(&key)) {
+                (Some(reason), _) => step_events(&p.scenario, &[], &ctx, Some(reason)),
+                (None, Some(r)) => r.clone(),
+                (None, None) => (Vec::new(), TestStatus::Failed { message: "cucumber did not run this scenario".into() }),
+            };
+            match status {
+                TestStatus::Passed => sum.passed += 1,
+                TestStatus::Failed { .. } => sum.failed += 1,
+                TestStatus::Skipped { .. } => sum.skipped += 1,
+            }
+            events.extend(evs.into_iter().map(RunEvent::now));
+            events.push(RunEvent::now(RunEventKind::ScenarioFinished { status }));
+            let _ = &p.checks;
+            i += 1;
+        }
+        events.push(RunEvent::now(RunEventKind::FeatureFinished { feature }));
+    }
+    events.push(RunEvent::now(RunEventKind::RunFinished { passed: sum.passed, failed: sum.failed, skipped: sum.skipped, duration: t0.elapsed() }));
+    let mut term = TerminalSink::stdout();
+    let mut dir = match &opts.report_dir {
+        Some(d) => Some(ReportDir::create(d.clone())?),
+        None => None,
+    };
+    for e in &events {
+        term.handle(e)?;
+        if let Some(d) = dir.as_mut() {
+            d.handle(e)?;
+        }
+    }
+    if let Some(mut d) = dir {
+        d.finish()?;
+    }
+    Ok(sum)
+}

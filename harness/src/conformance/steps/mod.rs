@@ -1,0 +1,9 @@
+//! One step file per domain; each step judges one check by id.
+
+mod addons;
+mod calico;
+mod cluster;
+mod host;
+mod identity;
+mod ipvs;
+mod tls;
