@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod errors;
 pub mod evidence;
 pub mod exit_codes;
+pub mod fault;
 pub mod hypervisor;
 pub mod image;
 pub mod lab;
