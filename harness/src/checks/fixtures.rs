@@ -110,13 +110,37 @@ fn kubelet_config(tls_bootstrap: bool) -> String {
 }
 
 fn calicoctl(nodes: &[NodeConfig], i: usize, states: &[(&str, &str)]) -> String {
-    // calicoctl 3.22.2 `node status`, the guide's table layout. `states[j]` = (STATE, INFO) for the j-th other node.
-    let mut s = String::from("Calico process is running.\n\nIPv4 BGP status\n+---------------+-------------------+-------+----------+--------------------------------+\n| PEER ADDRESS  |     PEER TYPE     | STATE |  SINCE   |              INFO              |\n+---------------+-------------------+-------+----------+--------------------------------+\n");
-    for (k, n) in nodes.iter().enumerate().filter(|(k, _)| *k != i).map(|(_, n)| n).enumerate() {
-        let (state, info) = states.get(k).copied().unwrap_or(("up", "Established"));
-        s.push_str(&format!("| {:<13} | node-to-node mesh | {:<5} | 07:39:3{} | {:<30} |\n", n.ip.to_string(), state, 2 + k, info));
+    // calicoctl 3.22.2 `node status`, the guide's table layout (olekukonko/tablewriter: columns
+    // as wide as their widest cell, headers centred). `states[k]` = (STATE, INFO) for the k-th other node.
+    let rows: Vec<[String; 5]> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| *k != i)
+        .map(|(_, n)| n)
+        .enumerate()
+        .map(|(k, n)| {
+            let (state, info) = states.get(k).copied().unwrap_or(("up", "Established"));
+            [n.ip.to_string(), "node-to-node mesh".into(), state.into(), format!("07:39:3{}", 2 + k), info.into()]
+        })
+        .collect();
+    let headers = ["PEER ADDRESS", "PEER TYPE", "STATE", "SINCE", "INFO"];
+    let widths: Vec<usize> = (0..5).map(|c| rows.iter().map(|r| r[c].len()).chain([headers[c].len()]).max().unwrap_or(0)).collect();
+    let rule: String = widths.iter().map(|w| format!("+{}", "-".repeat(w + 2))).collect::<String>() + "+\n";
+    let centre = |h: &str, w: usize| {
+        let pad = w - h.len();
+        format!("{}{h}{}", " ".repeat(pad / 2), " ".repeat(pad - pad / 2))
+    };
+    let mut s = String::from("Calico process is running.\n\nIPv4 BGP status\n");
+    s.push_str(&rule);
+    s.push_str(&(0..5).map(|c| format!("| {} ", centre(headers[c], widths[c]))).collect::<String>());
+    s.push_str("|\n");
+    s.push_str(&rule);
+    for r in &rows {
+        s.push_str(&(0..5).map(|c| format!("| {:<w$} ", r[c], w = widths[c])).collect::<String>());
+        s.push_str("|\n");
     }
-    s.push_str("+---------------+-------------------+-------+----------+--------------------------------+\n\nIPv6 BGP status\nNo IPv6 peers found.\n\n");
+    s.push_str(&rule);
+    s.push_str("\nIPv6 BGP status\nNo IPv6 peers found.\n\n");
     s
 }
 

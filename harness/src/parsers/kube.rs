@@ -311,3 +311,78 @@ mod tests {
         assert!(parse_kubeadm_join_error("This node has joined the cluster:\n").is_none());
     }
 }
+
+/// Parses kubectl's default table output (`kubectl get csr`, `kubectl get pods`): columns are
+/// separated by runs of two or more spaces (cells such as `1 (156m ago)` hold single spaces).
+/// Returns the header and the rows; a row with a different cell count is an error.
+pub fn parse_kubectl_table(text: &str) -> Result<(Vec<&str>, Vec<Vec<&str>>), ParseError> {
+    fn cells(line: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut start: Option<usize> = None;
+        let b = line.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b' ' && (i + 1 < b.len() && b[i + 1] == b' ' || i + 1 == b.len()) {
+                if let Some(s) = start.take() {
+                    out.push(&line[s..i]);
+                }
+                while i < b.len() && b[i] == b' ' {
+                    i += 1;
+                }
+                continue;
+            }
+            if start.is_none() && b[i] != b' ' {
+                start = Some(i);
+            }
+            i += 1;
+        }
+        if let Some(s) = start {
+            out.push(line[s..].trim_end());
+        }
+        out
+    }
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = cells(lines.next().ok_or_else(|| ParseError::new("kubectl table", "empty output"))?);
+    let mut rows = Vec::new();
+    for l in lines {
+        let r = cells(l);
+        if r.len() != header.len() {
+            return Err(ParseError::new("kubectl table", format!("{} cells for {} columns in `{l}`", r.len(), header.len())));
+        }
+        rows.push(r);
+    }
+    Ok((header, rows))
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::parse_kubectl_table;
+
+    #[test]
+    fn guide_csr_table() {
+        // Verbatim from the guide (启用TLSBootstrap).
+        let t = "NAME        AGE     SIGNERNAME                      REQUESTOR           REQUESTEDDURATION   CONDITION
+csr-2nk7h   5m49s   kubernetes.io/kubelet-serving   system:node:node2   <none>              Pending
+csr-8982q   14s     kubernetes.io/kubelet-serving   system:node:node1   <none>              Pending
+csr-chg65   25s     kubernetes.io/kubelet-serving   system:node:node0   <none>              Pending
+";
+        let (h, rows) = parse_kubectl_table(t).unwrap();
+        assert_eq!(h, vec!["NAME", "AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"]);
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[1], vec!["csr-8982q", "14s", "kubernetes.io/kubelet-serving", "system:node:node1", "<none>", "Pending"]);
+    }
+
+    #[test]
+    fn guide_proxy_pods_with_header() {
+        // The guide's `kubectl get pods -n kube-system | grep proxy` rows, with kubectl's header restored.
+        let t = "NAME                                      READY   STATUS    RESTARTS        AGE
+kube-proxy-4cwj7                          1/1     Running   1 (156m ago)    27h
+kube-proxy-7pkpb                          1/1     Running   1 (156m ago)    27h
+kube-proxy-9r4hn                          1/1     Running   1 (156m ago)    27h
+";
+        let (h, rows) = parse_kubectl_table(t).unwrap();
+        assert_eq!(h[3], "RESTARTS");
+        assert_eq!(rows[2], vec!["kube-proxy-9r4hn", "1/1", "Running", "1 (156m ago)", "27h"]);
+        assert!(parse_kubectl_table("NAME  READY\nx\n").is_err());
+    }
+}
