@@ -7,7 +7,10 @@ use ipnet::Ipv4Net;
 use super::Verdict;
 use super::judge::{Stop, fail, judge};
 use crate::evidence::{Evidence, Target};
-use crate::parsers::{apiservice_available, configmap_data, load_balancers, node_metrics_names, parse_helm_short, yaml_lite};
+use crate::parsers::{
+    apiservice_available, configmap_data, load_balancers, node_metrics_names, parse_helm_short,
+    yaml_lite,
+};
 
 const METRICS_FIX: &str = "metrics-server cannot scrape kubelets whose serving certificate lacks the node IP: enable serverTLSBootstrap and `kubectl certificate approve` the kubelet-serving CSRs (guide: 启用TLSBootstrap); then `kubectl logs -n kube-system deploy/metrics-server`";
 
@@ -16,9 +19,19 @@ pub fn apiservice_available_check(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
         let v = j.json("k8s-apiservice-metrics", METRICS_FIX)?;
         match apiservice_available(v) {
-            Some(("True", _, _)) => Ok("APIService v1beta1.metrics.k8s.io Available=True (k8s-apiservice-metrics)".into()),
-            Some((status, reason, message)) => Err(fail("APIService v1beta1.metrics.k8s.io Available=True", format!("Available={status} ({reason}: {message})"), METRICS_FIX)),
-            None => Err(fail("APIService v1beta1.metrics.k8s.io Available=True", "no Available condition", METRICS_FIX)),
+            Some(("True", _, _)) => Ok(
+                "APIService v1beta1.metrics.k8s.io Available=True (k8s-apiservice-metrics)".into(),
+            ),
+            Some((status, reason, message)) => Err(fail(
+                "APIService v1beta1.metrics.k8s.io Available=True",
+                format!("Available={status} ({reason}: {message})"),
+                METRICS_FIX,
+            )),
+            None => Err(fail(
+                "APIService v1beta1.metrics.k8s.io Available=True",
+                "no Available condition",
+                METRICS_FIX,
+            )),
         }
     })
 }
@@ -27,16 +40,29 @@ pub fn apiservice_available_check(ev: &Evidence) -> Verdict {
 pub fn node_metrics(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
         let v = j.json("k8s-node-metrics", METRICS_FIX)?;
-        let names = node_metrics_names(v).map_err(|e| fail("a NodeMetricsList", e.to_string(), METRICS_FIX))?;
-        let missing: Vec<&str> = j.ev.header.nodes.iter().map(|n| n.name.as_str()).filter(|n| !names.contains(n)).collect();
+        let names = node_metrics_names(v)
+            .map_err(|e| fail("a NodeMetricsList", e.to_string(), METRICS_FIX))?;
+        let missing: Vec<&str> =
+            j.ev.header
+                .nodes
+                .iter()
+                .map(|n| n.name.as_str())
+                .filter(|n| !names.contains(n))
+                .collect();
         if !missing.is_empty() {
             return Err(fail(
-                format!("metrics for all {} nodes (`kubectl top nodes`)", j.ev.header.nodes.len()),
+                format!(
+                    "metrics for all {} nodes (`kubectl top nodes`)",
+                    j.ev.header.nodes.len()
+                ),
                 format!("no metrics for {}", missing.join(", ")),
                 METRICS_FIX,
             ));
         }
-        Ok(format!("metrics for all {} nodes (k8s-node-metrics)", names.len()))
+        Ok(format!(
+            "metrics for all {} nodes (k8s-node-metrics)",
+            names.len()
+        ))
     })
 }
 
@@ -46,10 +72,20 @@ const STRICT_ARP_FIX: &str = "`kubectl edit configmap -n kube-system kube-proxy`
 pub fn strict_arp(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
         let cm = j.json("k8s-kube-proxy-cm", STRICT_ARP_FIX)?;
-        let conf = configmap_data(cm, "config.conf").ok_or_else(|| fail("data.config.conf in the kube-proxy ConfigMap", "absent", STRICT_ARP_FIX))?;
+        let conf = configmap_data(cm, "config.conf").ok_or_else(|| {
+            fail(
+                "data.config.conf in the kube-proxy ConfigMap",
+                "absent",
+                STRICT_ARP_FIX,
+            )
+        })?;
         match yaml_lite::get(conf, "ipvs.strictARP") {
             Some("true") => Ok("kube-proxy ipvs.strictARP: true (k8s-kube-proxy-cm)".into()),
-            other => Err(fail("ipvs.strictARP: true in the kube-proxy ConfigMap", format!("ipvs.strictARP: {}", other.unwrap_or("unset")), STRICT_ARP_FIX)),
+            other => Err(fail(
+                "ipvs.strictARP: true in the kube-proxy ConfigMap",
+                format!("ipvs.strictARP: {}", other.unwrap_or("unset")),
+                STRICT_ARP_FIX,
+            )),
         }
     })
 }
@@ -72,24 +108,39 @@ pub fn lb_ingress_ip(ev: &Evidence) -> Verdict {
         let v = j.json("k8s-services", LB_FIX)?;
         let lbs = load_balancers(v).map_err(|e| fail("a ServiceList", e.to_string(), LB_FIX))?;
         if lbs.is_empty() {
-            return Err(Stop::Skip("no Service of type LoadBalancer exists to exercise MetalLB".into()));
+            return Err(Stop::Skip(
+                "no Service of type LoadBalancer exists to exercise MetalLB".into(),
+            ));
         }
         let mut bad = Vec::new();
         for lb in &lbs {
             if lb.ingress_ips.is_empty() {
-                bad.push(format!("{}/{} EXTERNAL-IP <pending>", lb.namespace, lb.name));
+                bad.push(format!(
+                    "{}/{} EXTERNAL-IP <pending>",
+                    lb.namespace, lb.name
+                ));
             }
             for ip in &lb.ingress_ips {
                 let inside = ip.parse().ok().and_then(|ip| in_pool(ip, &pool));
                 if inside != Some(true) {
-                    bad.push(format!("{}/{} ingress {ip} outside pool {pool}", lb.namespace, lb.name));
+                    bad.push(format!(
+                        "{}/{} ingress {ip} outside pool {pool}",
+                        lb.namespace, lb.name
+                    ));
                 }
             }
         }
         if !bad.is_empty() {
-            return Err(fail(format!("every LoadBalancer Service has an ingress IP in {pool}"), bad.join("; "), LB_FIX));
+            return Err(fail(
+                format!("every LoadBalancer Service has an ingress IP in {pool}"),
+                bad.join("; "),
+                LB_FIX,
+            ));
         }
-        Ok(format!("{} LoadBalancer Service(s) with ingress IPs in {pool} (k8s-services)", lbs.len()))
+        Ok(format!(
+            "{} LoadBalancer Service(s) with ingress IPs in {pool} (k8s-services)",
+            lbs.len()
+        ))
     })
 }
 
@@ -98,35 +149,75 @@ const HTTP_FIX: &str = "check the MetalLB speaker pods and that kube-proxy has `
 /// `metallb.lb-http`
 pub fn lb_http(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
-        let cp = j.ev.header.control_plane().map(|n| Target::Node(n.name.clone())).ok_or_else(|| Stop::Skip("no control-plane node in the evidence".into()))?;
+        let cp =
+            j.ev.header
+                .control_plane()
+                .map(|n| Target::Node(n.name.clone()))
+                .ok_or_else(|| Stop::Skip("no control-plane node in the evidence".into()))?;
         let out = j.stdout("lb-http", &cp, HTTP_FIX)?;
-        let rows: Vec<(&str, &str)> = out.lines().filter_map(|l| l.trim().split_once(' ')).collect();
+        let rows: Vec<(&str, &str)> = out
+            .lines()
+            .filter_map(|l| l.trim().split_once(' '))
+            .collect();
         if rows.is_empty() {
-            return Err(Stop::Skip("no LoadBalancer ingress IP to probe (see metallb.lb-ingress-ip)".into()));
+            return Err(Stop::Skip(
+                "no LoadBalancer ingress IP to probe (see metallb.lb-ingress-ip)".into(),
+            ));
         }
         let bad: Vec<String> = rows
             .iter()
-            .filter(|(_, code)| !code.trim().parse::<u16>().is_ok_and(|c| (200..400).contains(&c)))
-            .map(|(ip, code)| format!("http://{ip}/ answered {}", if code.trim() == "000" { "nothing (000)" } else { code.trim() }))
+            .filter(|(_, code)| {
+                !code
+                    .trim()
+                    .parse::<u16>()
+                    .is_ok_and(|c| (200..400).contains(&c))
+            })
+            .map(|(ip, code)| {
+                format!(
+                    "http://{ip}/ answered {}",
+                    if code.trim() == "000" {
+                        "nothing (000)"
+                    } else {
+                        code.trim()
+                    }
+                )
+            })
             .collect();
         if !bad.is_empty() {
-            return Err(fail("every LoadBalancer IP answers HTTP from the control plane", bad.join("; "), HTTP_FIX));
+            return Err(fail(
+                "every LoadBalancer IP answers HTTP from the control plane",
+                bad.join("; "),
+                HTTP_FIX,
+            ));
         }
-        Ok(format!("{} LoadBalancer IP(s) answer HTTP (lb-http)", rows.len()))
+        Ok(format!(
+            "{} LoadBalancer IP(s) answer HTTP (lb-http)",
+            rows.len()
+        ))
     })
 }
 
 /// `helm.version`
 pub fn helm_version(ev: &Evidence) -> Verdict {
     let want = ev.header.expect.helm.clone();
-    let fix = format!("install the pinned binary: `curl -LO https://get.helm.sh/helm-{want}-linux-amd64.tar.gz` and `sudo install ./linux-amd64/helm /usr/local/bin/helm` (guide: 安装Helm, Linux Binary)");
+    let fix = format!(
+        "install the pinned binary: `curl -LO https://get.helm.sh/helm-{want}-linux-amd64.tar.gz` and `sudo install ./linux-amd64/helm /usr/local/bin/helm` (guide: 安装Helm, Linux Binary)"
+    );
     judge(ev, |j| {
-        let cp = j.ev.header.control_plane().map(|n| Target::Node(n.name.clone())).ok_or_else(|| Stop::Skip("no control-plane node in the evidence".into()))?;
+        let cp =
+            j.ev.header
+                .control_plane()
+                .map(|n| Target::Node(n.name.clone()))
+                .ok_or_else(|| Stop::Skip("no control-plane node in the evidence".into()))?;
         let out = j.stdout("helm-version", &cp, &fix)?;
         match parse_helm_short(out) {
             Some(v) if v == want => Ok(format!("helm {v} (helm-version)")),
             Some(v) => Err(fail(format!("helm {want}"), format!("helm {v}"), fix)),
-            None => Err(fail(format!("helm {want}"), format!("unrecognised `{}`", out.trim()), fix)),
+            None => Err(fail(
+                format!("helm {want}"),
+                format!("unrecognised `{}`", out.trim()),
+                fix,
+            )),
         }
     })
 }
@@ -137,9 +228,24 @@ mod tests {
 
     #[test]
     fn pools() {
-        assert_eq!(in_pool("192.168.1.200".parse().unwrap(), "192.168.1.200-192.168.1.220"), Some(true));
-        assert_eq!(in_pool("192.168.1.221".parse().unwrap(), "192.168.1.200-192.168.1.220"), Some(false));
-        assert_eq!(in_pool("172.42.42.101".parse().unwrap(), "172.42.42.96/27"), Some(true));
+        assert_eq!(
+            in_pool(
+                "192.168.1.200".parse().unwrap(),
+                "192.168.1.200-192.168.1.220"
+            ),
+            Some(true)
+        );
+        assert_eq!(
+            in_pool(
+                "192.168.1.221".parse().unwrap(),
+                "192.168.1.200-192.168.1.220"
+            ),
+            Some(false)
+        );
+        assert_eq!(
+            in_pool("172.42.42.101".parse().unwrap(), "172.42.42.96/27"),
+            Some(true)
+        );
         assert_eq!(in_pool("1.1.1.1".parse().unwrap(), "nonsense"), None);
     }
 }

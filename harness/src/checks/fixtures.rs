@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use crate::config::{LabConfig, NodeConfig, Profile};
 use crate::evidence::{
-    BUNDLE_FORMAT_VERSION, Evidence, EvidenceHeader, Fact, FactFile, Manifest, Origin, ProbeCatalog, ScriptContext, Target, fact_path,
+    BUNDLE_FORMAT_VERSION, Evidence, EvidenceHeader, Fact, FactFile, Manifest, Origin,
+    ProbeCatalog, ScriptContext, Target, fact_path,
 };
 use crate::remote::ExecOutput;
 
@@ -27,7 +28,10 @@ pub(crate) struct Bundle {
 }
 
 fn cfg() -> LabConfig {
-    LabConfig { profile: Profile::Guide, ..LabConfig::default() }
+    LabConfig {
+        profile: Profile::Guide,
+        ..LabConfig::default()
+    }
 }
 
 /// kubectl prints JSON with four-space indentation.
@@ -43,9 +47,21 @@ fn kubectl_json(v: &Value) -> String {
 
 // Per-node constants, consistent across probes (nodeInfo.machineID = machine-id, systemUUID =
 // product_uuid, tunl0 address = first address of the node's calico block).
-const UUIDS: [&str; 3] = ["7d2c3f0e-1a4b-4c8e-9b61-2f5a8e7c0134", "b83e6a41-95c2-4f7d-8e0a-61d4c2b90135", "e19f4c72-3d86-4a5b-b7e2-9c0a1f6d0136"];
-const MACHINE_IDS: [&str; 3] = ["3f1e9a7c2b5d4e6f8a0b1c2d3e4f5a6b", "8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39", "0d1c2b3a4f5e6d7c8b9a0f1e2d3c4b5a"];
-const MACS: [&str; 3] = ["52:54:00:6b:3c:01", "52:54:00:1f:a2:7e", "52:54:00:c4:58:d9"];
+const UUIDS: [&str; 3] = [
+    "7d2c3f0e-1a4b-4c8e-9b61-2f5a8e7c0134",
+    "b83e6a41-95c2-4f7d-8e0a-61d4c2b90135",
+    "e19f4c72-3d86-4a5b-b7e2-9c0a1f6d0136",
+];
+const MACHINE_IDS: [&str; 3] = [
+    "3f1e9a7c2b5d4e6f8a0b1c2d3e4f5a6b",
+    "8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39",
+    "0d1c2b3a4f5e6d7c8b9a0f1e2d3c4b5a",
+];
+const MACS: [&str; 3] = [
+    "52:54:00:6b:3c:01",
+    "52:54:00:1f:a2:7e",
+    "52:54:00:c4:58:d9",
+];
 const HOSTKEYS: [&str; 3] = [
     "SHA256:Xq3v0Yc4m3lH8WJm4v7b0nq9kZP1yq2oTt3h5sG7e1U",
     "SHA256:pB7nR2dQe0fJk9LwV4sZc6xY1uT8mA3hG5iO2yN0qKc",
@@ -59,7 +75,11 @@ fn ok(s: impl Into<String>) -> ExecOutput {
 }
 
 fn err(status: u32, stdout: impl Into<String>, stderr: impl Into<String>) -> ExecOutput {
-    ExecOutput { stdout: stdout.into(), stderr: stderr.into(), exit_status: status }
+    ExecOutput {
+        stdout: stdout.into(),
+        stderr: stderr.into(),
+        exit_status: status,
+    }
 }
 
 fn ip_link(i: usize) -> String {
@@ -77,7 +97,10 @@ fn ip_link(i: usize) -> String {
 
 fn etc_hosts(nodes: &[NodeConfig], i: usize) -> String {
     // The guide's /etc/hosts (令服务器互相连接), 127.0.1.1 line as Ubuntu writes it.
-    let mut s = format!("127.0.0.1       localhost\n127.0.1.1       {}\n\n", nodes[i].name);
+    let mut s = format!(
+        "127.0.0.1       localhost\n127.0.1.1       {}\n\n",
+        nodes[i].name
+    );
     for n in nodes {
         s.push_str(&format!("{}   {}\n", n.ip, n.name));
     }
@@ -101,7 +124,9 @@ Server:\n Containers: 24\n  Running: 12\n  Paused: 0\n  Stopped: 12\n Images: 12
 
 fn kubelet_config(tls_bootstrap: bool) -> String {
     // /var/lib/kubelet/config.yaml as kubeadm 1.23.6 writes it, plus the guide's serverTLSBootstrap.
-    let mut s = String::from("apiVersion: kubelet.config.k8s.io/v1beta1\nauthentication:\n  anonymous:\n    enabled: false\n  webhook:\n    cacheTTL: 0s\n    enabled: true\n  x509:\n    clientCAFile: /etc/kubernetes/pki/ca.crt\nauthorization:\n  mode: Webhook\n  webhook:\n    cacheAuthorizedTTL: 0s\n    cacheUnauthorizedTTL: 0s\ncgroupDriver: systemd\nclusterDNS:\n- 10.96.0.10\nclusterDomain: cluster.local\ncpuManagerReconcilePeriod: 0s\nevictionPressureTransitionPeriod: 0s\nfileCheckFrequency: 0s\nhealthzBindAddress: 127.0.0.1\nhealthzPort: 10248\nhttpCheckFrequency: 0s\nimageMinimumGCAge: 0s\nkind: KubeletConfiguration\nlogging:\n  flushFrequency: 0\n  options:\n    json:\n      infoBufferSize: \"0\"\n  verbosity: 0\nmemorySwap: {}\nnodeStatusReportFrequency: 0s\nnodeStatusUpdateFrequency: 0s\nresolvConf: /run/systemd/resolve/resolv.conf\nrotateCertificates: true\nruntimeRequestTimeout: 0s\n");
+    let mut s = String::from(
+        "apiVersion: kubelet.config.k8s.io/v1beta1\nauthentication:\n  anonymous:\n    enabled: false\n  webhook:\n    cacheTTL: 0s\n    enabled: true\n  x509:\n    clientCAFile: /etc/kubernetes/pki/ca.crt\nauthorization:\n  mode: Webhook\n  webhook:\n    cacheAuthorizedTTL: 0s\n    cacheUnauthorizedTTL: 0s\ncgroupDriver: systemd\nclusterDNS:\n- 10.96.0.10\nclusterDomain: cluster.local\ncpuManagerReconcilePeriod: 0s\nevictionPressureTransitionPeriod: 0s\nfileCheckFrequency: 0s\nhealthzBindAddress: 127.0.0.1\nhealthzPort: 10248\nhttpCheckFrequency: 0s\nimageMinimumGCAge: 0s\nkind: KubeletConfiguration\nlogging:\n  flushFrequency: 0\n  options:\n    json:\n      infoBufferSize: \"0\"\n  verbosity: 0\nmemorySwap: {}\nnodeStatusReportFrequency: 0s\nnodeStatusUpdateFrequency: 0s\nresolvConf: /run/systemd/resolve/resolv.conf\nrotateCertificates: true\nruntimeRequestTimeout: 0s\n",
+    );
     if tls_bootstrap {
         s.push_str("serverTLSBootstrap: true\n");
     }
@@ -110,13 +135,63 @@ fn kubelet_config(tls_bootstrap: bool) -> String {
 }
 
 fn calicoctl(nodes: &[NodeConfig], i: usize, states: &[(&str, &str)]) -> String {
-    // calicoctl 3.22.2 `node status`, the guide's table layout. `states[j]` = (STATE, INFO) for the j-th other node.
-    let mut s = String::from("Calico process is running.\n\nIPv4 BGP status\n+---------------+-------------------+-------+----------+--------------------------------+\n| PEER ADDRESS  |     PEER TYPE     | STATE |  SINCE   |              INFO              |\n+---------------+-------------------+-------+----------+--------------------------------+\n");
-    for (k, n) in nodes.iter().enumerate().filter(|(k, _)| *k != i).map(|(_, n)| n).enumerate() {
-        let (state, info) = states.get(k).copied().unwrap_or(("up", "Established"));
-        s.push_str(&format!("| {:<13} | node-to-node mesh | {:<5} | 07:39:3{} | {:<30} |\n", n.ip.to_string(), state, 2 + k, info));
+    // calicoctl 3.22.2 `node status`, the guide's table layout (olekukonko/tablewriter: columns
+    // as wide as their widest cell, headers centred). `states[k]` = (STATE, INFO) for the k-th other node.
+    let rows: Vec<[String; 5]> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| *k != i)
+        .map(|(_, n)| n)
+        .enumerate()
+        .map(|(k, n)| {
+            let (state, info) = states.get(k).copied().unwrap_or(("up", "Established"));
+            [
+                n.ip.to_string(),
+                "node-to-node mesh".into(),
+                state.into(),
+                format!("07:39:3{}", 2 + k),
+                info.into(),
+            ]
+        })
+        .collect();
+    let headers = ["PEER ADDRESS", "PEER TYPE", "STATE", "SINCE", "INFO"];
+    let widths: Vec<usize> = (0..5)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].len())
+                .chain([headers[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let rule: String = widths
+        .iter()
+        .map(|w| format!("+{}", "-".repeat(w + 2)))
+        .collect::<String>()
+        + "+\n";
+    let centre = |h: &str, w: usize| {
+        let pad = w - h.len();
+        format!("{}{h}{}", " ".repeat(pad / 2), " ".repeat(pad - pad / 2))
+    };
+    let mut s = String::from("Calico process is running.\n\nIPv4 BGP status\n");
+    s.push_str(&rule);
+    s.push_str(
+        &(0..5)
+            .map(|c| format!("| {} ", centre(headers[c], widths[c])))
+            .collect::<String>(),
+    );
+    s.push_str("|\n");
+    s.push_str(&rule);
+    for r in &rows {
+        s.push_str(
+            &(0..5)
+                .map(|c| format!("| {:<w$} ", r[c], w = widths[c]))
+                .collect::<String>(),
+        );
+        s.push_str("|\n");
     }
-    s.push_str("+---------------+-------------------+-------+----------+--------------------------------+\n\nIPv6 BGP status\nNo IPv6 peers found.\n\n");
+    s.push_str(&rule);
+    s.push_str("\nIPv6 BGP status\nNo IPv6 peers found.\n\n");
     s
 }
 
@@ -126,16 +201,31 @@ fn ip_route(nodes: &[NodeConfig], i: usize, skip_peer: Option<usize>) -> String 
     for (k, n) in nodes.iter().enumerate() {
         if k == i {
             lines.push(format!("blackhole {}/26 proto bird ", BLOCKS[k]));
-            let base: Vec<u8> = BLOCKS[k].split('.').map(|x| x.parse().expect("octet")).collect();
+            let base: Vec<u8> = BLOCKS[k]
+                .split('.')
+                .map(|x| x.parse().expect("octet"))
+                .collect();
             for (c, host) in [(1u8, "a3b"), (2, "b71")] {
-                lines.push(format!("{}.{}.{}.{} dev cali{host}5d2f2c7a{k} scope link ", base[0], base[1], base[2], base[3] + c));
+                lines.push(format!(
+                    "{}.{}.{}.{} dev cali{host}5d2f2c7a{k} scope link ",
+                    base[0],
+                    base[1],
+                    base[2],
+                    base[3] + c
+                ));
             }
         } else if Some(k) != skip_peer {
-            lines.push(format!("{}/26 via {} dev tunl0 proto bird onlink ", BLOCKS[k], n.ip));
+            lines.push(format!(
+                "{}/26 via {} dev tunl0 proto bird onlink ",
+                BLOCKS[k], n.ip
+            ));
         }
     }
     lines.push("172.17.0.0/16 dev docker0 proto kernel scope link src 172.17.0.1 linkdown ".into());
-    lines.push(format!("192.168.1.0/24 dev ens3 proto kernel scope link src {} ", nodes[i].ip));
+    lines.push(format!(
+        "192.168.1.0/24 dev ens3 proto kernel scope link src {} ",
+        nodes[i].ip
+    ));
     let mut s = lines.join("\n");
     s.push('\n');
     s
@@ -150,23 +240,37 @@ fn tunl0(i: usize) -> String {
 }
 
 fn pod_ip(node: usize, n: u8) -> String {
-    let base: Vec<u8> = BLOCKS[node].split('.').map(|x| x.parse().expect("octet")).collect();
+    let base: Vec<u8> = BLOCKS[node]
+        .split('.')
+        .map(|x| x.parse().expect("octet"))
+        .collect();
     format!("{}.{}.{}.{}", base[0], base[1], base[2], base[3] + n)
 }
 
 fn ipvsadm(lb: bool, metrics_ready: bool) -> String {
     // ipvsadm v1.31 `-Ln` as kube-proxy 1.23 programs it (rr scheduler, Masq).
-    let mut s = String::from("IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
+    let mut s = String::from(
+        "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+    );
     s.push_str("TCP  10.96.0.1:443 rr\n  -> 192.168.1.134:6443           Masq    1      4          0         \n");
     s.push_str(&format!("TCP  10.96.0.10:53 rr\n  -> {:<29} Masq    1      0          0         \n  -> {:<29} Masq    1      0          0         \n", format!("{}:53", pod_ip(0, 1)), format!("{}:53", pod_ip(0, 2))));
     s.push_str(&format!("TCP  10.96.0.10:9153 rr\n  -> {:<29} Masq    1      0          0         \n  -> {:<29} Masq    1      0          0         \n", format!("{}:9153", pod_ip(0, 1)), format!("{}:9153", pod_ip(0, 2))));
     s.push_str("TCP  10.96.86.1:443 rr\n");
     if metrics_ready {
-        s.push_str(&format!("  -> {:<29} Masq    1      0          0         \n", format!("{}:4443", pod_ip(1, 1))));
+        s.push_str(&format!(
+            "  -> {:<29} Masq    1      0          0         \n",
+            format!("{}:4443", pod_ip(1, 1))
+        ));
     }
-    s.push_str(&format!("TCP  10.103.52.17:80 rr\n  -> {:<29} Masq    1      0          0         \n", format!("{}:80", pod_ip(2, 1))));
+    s.push_str(&format!(
+        "TCP  10.103.52.17:80 rr\n  -> {:<29} Masq    1      0          0         \n",
+        format!("{}:80", pod_ip(2, 1))
+    ));
     if lb {
-        s.push_str(&format!("TCP  192.168.1.200:80 rr\n  -> {:<29} Masq    1      0          0         \n", format!("{}:80", pod_ip(2, 1))));
+        s.push_str(&format!(
+            "TCP  192.168.1.200:80 rr\n  -> {:<29} Masq    1      0          0         \n",
+            format!("{}:80", pod_ip(2, 1))
+        ));
     }
     s.push_str(&format!("UDP  10.96.0.10:53 rr\n  -> {:<29} Masq    1      0          0         \n  -> {:<29} Masq    1      0          0         \n", format!("{}:53", pod_ip(0, 1)), format!("{}:53", pod_ip(0, 2))));
     s
@@ -174,12 +278,17 @@ fn ipvsadm(lb: bool, metrics_ready: bool) -> String {
 
 fn kube_ipvs0(i: usize) -> String {
     // iproute2 5.5 `ip -d link show kube-ipvs0` (kube-proxy's dummy device).
-    format!("4: kube-ipvs0: <BROADCAST,NOARP> mtu 1500 qdisc noop state DOWN mode DEFAULT group default \n    link/ether 6e:2f:91:4a:0b:{i:02x} brd ff:ff:ff:ff:ff:ff promiscuity 0 minmtu 0 maxmtu 0 \n    dummy addrgenmode eui64 numtxqueues 1 numrxqueues 1 gso_max_size 65536 gso_max_segs 65535 \n")
+    format!(
+        "4: kube-ipvs0: <BROADCAST,NOARP> mtu 1500 qdisc noop state DOWN mode DEFAULT group default \n    link/ether 6e:2f:91:4a:0b:{i:02x} brd ff:ff:ff:ff:ff:ff promiscuity 0 minmtu 0 maxmtu 0 \n    dummy addrgenmode eui64 numtxqueues 1 numrxqueues 1 gso_max_size 65536 gso_max_segs 65535 \n"
+    )
 }
 
 fn serving_cert(n: &NodeConfig) -> String {
     // OpenSSL 1.1.1f `x509 -noout -subject -issuer -ext subjectAltName` on kubelet-server-current.pem.
-    format!("subject=O = system:nodes, CN = system:node:{}\nissuer=CN = kubernetes\nX509v3 Subject Alternative Name: \n    DNS:{}, IP Address:{}\n", n.name, n.name, n.ip)
+    format!(
+        "subject=O = system:nodes, CN = system:node:{}\nissuer=CN = kubernetes\nX509v3 Subject Alternative Name: \n    DNS:{}, IP Address:{}\n",
+        n.name, n.name, n.ip
+    )
 }
 
 const CERT_MISSING: &str = "Can't open /var/lib/kubelet/pki/kubelet-server-current.pem for reading, No such file or directory\n139872263566656:error:02001002:system library:fopen:No such file or directory:../crypto/bio/bss_file.c:69:fopen('/var/lib/kubelet/pki/kubelet-server-current.pem','r')\n139872263566656:error:2006D080:BIO routines:BIO_new_file:no such file:../crypto/bio/bss_file.c:76:\nunable to load certificate\n";
@@ -187,14 +296,20 @@ const CERT_MISSING: &str = "Can't open /var/lib/kubelet/pki/kubelet-server-curre
 fn join_ok(cp: &NodeConfig) -> (String, String) {
     // kubeadm 1.23.6 `join -v=5`: klog lines on stderr, the summary on stdout.
     let stdout = "[preflight] Running pre-flight checks\n[preflight] Reading configuration from the cluster...\n[preflight] FYI: You can look at this config file with 'kubectl -n kube-system get cm kubeadm-config -o yaml'\n[kubelet-start] Writing kubelet configuration to file \"/var/lib/kubelet/config.yaml\"\n[kubelet-start] Writing kubelet environment file with flags to file \"/var/lib/kubelet/kubeadm-flags.env\"\n[kubelet-start] Starting the kubelet\n[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap...\n\nThis node has joined the cluster:\n* Certificate signing request was sent to apiserver and a response was received.\n* The Kubelet was informed of the new secure connection details.\n\nRun 'kubectl get nodes' on the control-plane to see this node join the cluster.\n\n".to_string();
-    let stderr = format!("I0426 22:10:03.118530    2214 join.go:413] [preflight] found NodeName empty; using OS hostname as NodeName\nI0426 22:10:03.118912    2214 initconfiguration.go:117] detected and using CRI socket: /var/run/dockershim.sock\nI0426 22:10:03.119204    2214 preflight.go:92] [preflight] Running general checks\nI0426 22:10:03.174422    2214 token.go:80] [discovery] Created cluster-info discovery client, requesting info from \"{}:6443\"\nI0426 22:10:03.192345    2214 token.go:118] [discovery] Requesting info from \"{}:6443\" again to validate TLS against the pinned public key\nI0426 22:10:03.201447    2214 token.go:135] [discovery] Cluster info signature and contents are valid and TLS certificate validates against pinned roots, will use API Server \"{}:6443\"\nI0426 22:10:03.201507    2214 discovery.go:52] [discovery] Using provided TLSBootstrapToken as authentication credentials for the join process\n", cp.ip, cp.ip, cp.ip);
+    let stderr = format!(
+        "I0426 22:10:03.118530    2214 join.go:413] [preflight] found NodeName empty; using OS hostname as NodeName\nI0426 22:10:03.118912    2214 initconfiguration.go:117] detected and using CRI socket: /var/run/dockershim.sock\nI0426 22:10:03.119204    2214 preflight.go:92] [preflight] Running general checks\nI0426 22:10:03.174422    2214 token.go:80] [discovery] Created cluster-info discovery client, requesting info from \"{}:6443\"\nI0426 22:10:03.192345    2214 token.go:118] [discovery] Requesting info from \"{}:6443\" again to validate TLS against the pinned public key\nI0426 22:10:03.201447    2214 token.go:135] [discovery] Cluster info signature and contents are valid and TLS certificate validates against pinned roots, will use API Server \"{}:6443\"\nI0426 22:10:03.201507    2214 discovery.go:52] [discovery] Using provided TLSBootstrapToken as authentication credentials for the join process\n",
+        cp.ip, cp.ip, cp.ip
+    );
     (stdout, stderr)
 }
 
 fn join_expired(cp: &NodeConfig) -> String {
     // kubeadm 1.23.6 `join -v=5` with a token past its 24 h TTL: discovery finds no JWS
     // signature for the token id, times out, and prints the error with its stack (cmd/kubeadm/app/discovery/token/token.go).
-    format!("I0501 11:58:41.502114    3120 join.go:413] [preflight] found NodeName empty; using OS hostname as NodeName\nI0501 11:58:41.502390    3120 initconfiguration.go:117] detected and using CRI socket: /var/run/dockershim.sock\n[preflight] Running pre-flight checks\nI0501 11:58:41.502651    3120 preflight.go:92] [preflight] Running general checks\nI0501 11:58:41.560213    3120 token.go:80] [discovery] Created cluster-info discovery client, requesting info from \"{ip}:6443\"\nI0501 11:58:41.571885    3120 token.go:223] [discovery] The cluster-info ConfigMap does not yet contain a JWS signature for token ID \"abcdef\", will try again\nI0501 11:58:47.412650    3120 token.go:223] [discovery] The cluster-info ConfigMap does not yet contain a JWS signature for token ID \"abcdef\", will try again\nI0501 12:03:41.560997    3120 token.go:223] [discovery] The cluster-info ConfigMap does not yet contain a JWS signature for token ID \"abcdef\", will try again\nerror execution phase preflight: couldn't validate the identity of the API Server: token id \"abcdef\" is invalid for this cluster or it has expired. Use \"kubeadm token create\" on the control-plane node to create a new valid token\nk8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow.(*Runner).Run.func1\n\t/workspace/src/k8s.io/kubernetes/_output/dockerized/go/src/k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow/runner.go:235\nk8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow.(*Runner).visitAll\n\t/workspace/src/k8s.io/kubernetes/_output/dockerized/go/src/k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow/runner.go:421\nk8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow.(*Runner).Run\n\t/workspace/src/k8s.io/kubernetes/_output/dockerized/go/src/k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow/runner.go:207\nk8s.io/kubernetes/cmd/kubeadm/app/cmd.newCmdJoin.func1\n\t/workspace/src/k8s.io/kubernetes/_output/dockerized/go/src/k8s.io/kubernetes/cmd/kubeadm/app/cmd/join.go:177\nruntime.goexit\n\t/usr/local/go/src/runtime/asm_amd64.s:1581\n", ip = cp.ip)
+    format!(
+        "I0501 11:58:41.502114    3120 join.go:413] [preflight] found NodeName empty; using OS hostname as NodeName\nI0501 11:58:41.502390    3120 initconfiguration.go:117] detected and using CRI socket: /var/run/dockershim.sock\n[preflight] Running pre-flight checks\nI0501 11:58:41.502651    3120 preflight.go:92] [preflight] Running general checks\nI0501 11:58:41.560213    3120 token.go:80] [discovery] Created cluster-info discovery client, requesting info from \"{ip}:6443\"\nI0501 11:58:41.571885    3120 token.go:223] [discovery] The cluster-info ConfigMap does not yet contain a JWS signature for token ID \"abcdef\", will try again\nI0501 11:58:47.412650    3120 token.go:223] [discovery] The cluster-info ConfigMap does not yet contain a JWS signature for token ID \"abcdef\", will try again\nI0501 12:03:41.560997    3120 token.go:223] [discovery] The cluster-info ConfigMap does not yet contain a JWS signature for token ID \"abcdef\", will try again\nerror execution phase preflight: couldn't validate the identity of the API Server: token id \"abcdef\" is invalid for this cluster or it has expired. Use \"kubeadm token create\" on the control-plane node to create a new valid token\nk8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow.(*Runner).Run.func1\n\t/workspace/src/k8s.io/kubernetes/_output/dockerized/go/src/k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow/runner.go:235\nk8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow.(*Runner).visitAll\n\t/workspace/src/k8s.io/kubernetes/_output/dockerized/go/src/k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow/runner.go:421\nk8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow.(*Runner).Run\n\t/workspace/src/k8s.io/kubernetes/_output/dockerized/go/src/k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow/runner.go:207\nk8s.io/kubernetes/cmd/kubeadm/app/cmd.newCmdJoin.func1\n\t/workspace/src/k8s.io/kubernetes/_output/dockerized/go/src/k8s.io/kubernetes/cmd/kubeadm/app/cmd/join.go:177\nruntime.goexit\n\t/usr/local/go/src/runtime/asm_amd64.s:1581\n",
+        ip = cp.ip
+    )
 }
 
 // ---- Kubernetes objects (kubectl 1.23.6 `-o json` shapes, trimmed of managedFields) ----
@@ -215,13 +330,25 @@ fn node_obj(n: &NodeConfig, i: usize, ready: bool) -> Value {
     if cp {
         taints.push(json!({"effect": "NoSchedule", "key": "node-role.kubernetes.io/master"}));
     }
-    let hb = if ready { "2022-05-01T11:59:48Z" } else { "2022-05-01T11:41:02Z" };
+    let hb = if ready {
+        "2022-05-01T11:59:48Z"
+    } else {
+        "2022-05-01T11:41:02Z"
+    };
     let (rs, reason, msg) = if ready {
-        ("True", "KubeletReady", "kubelet is posting ready status. AppArmor enabled")
+        (
+            "True",
+            "KubeletReady",
+            "kubelet is posting ready status. AppArmor enabled",
+        )
     } else {
         taints.push(json!({"effect": "NoSchedule", "key": "node.kubernetes.io/unreachable", "timeAdded": "2022-05-01T11:41:47Z"}));
         taints.push(json!({"effect": "NoExecute", "key": "node.kubernetes.io/unreachable", "timeAdded": "2022-05-01T11:41:52Z"}));
-        ("Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
+        (
+            "Unknown",
+            "NodeStatusUnknown",
+            "Kubelet stopped posting node status.",
+        )
     };
     let pressure = |t: &str, r: &str, m: &str| {
         if ready {
@@ -284,7 +411,11 @@ struct PodSpec<'a> {
 
 fn pod_obj(nodes: &[NodeConfig], p: &PodSpec<'_>) -> Value {
     let host_ip = nodes[p.node].ip.to_string();
-    let pod_ip = if p.host_network { host_ip.clone() } else { pod_ip(p.node, p.ip_n) };
+    let pod_ip = if p.host_network {
+        host_ip.clone()
+    } else {
+        pod_ip(p.node, p.ip_n)
+    };
     let rs = if p.ready { "True" } else { "False" };
     let mut ready_cond = json!({"lastProbeTime": null, "lastTransitionTime": "2022-04-30T10:52:07Z", "status": rs, "type": "Ready"});
     let mut cready = json!({"lastProbeTime": null, "lastTransitionTime": "2022-04-30T10:52:07Z", "status": rs, "type": "ContainersReady"});
@@ -328,22 +459,122 @@ fn pod_obj(nodes: &[NodeConfig], p: &PodSpec<'_>) -> Value {
 fn kube_system_pods(nodes: &[NodeConfig], unready: &[(&str, usize)]) -> Value {
     let n0 = &nodes[0].name;
     let mut specs = vec![
-        PodSpec { name: "calico-kube-controllers-56fcbf9d6b-8jzkq".into(), node: 0, image: "docker.io/calico/kube-controllers:v3.22.2", container: "calico-kube-controllers", host_network: false, ip_n: 3, owner: ("ReplicaSet", "calico-kube-controllers-56fcbf9d6b"), ready: true },
-        PodSpec { name: "coredns-6d8c4cb4d-2xw9p".into(), node: 0, image: "registry.aliyuncs.com/google_containers/coredns:v1.8.6", container: "coredns", host_network: false, ip_n: 1, owner: ("ReplicaSet", "coredns-6d8c4cb4d"), ready: true },
-        PodSpec { name: "coredns-6d8c4cb4d-h7l4s".into(), node: 0, image: "registry.aliyuncs.com/google_containers/coredns:v1.8.6", container: "coredns", host_network: false, ip_n: 2, owner: ("ReplicaSet", "coredns-6d8c4cb4d"), ready: true },
-        PodSpec { name: format!("etcd-{n0}"), node: 0, image: "registry.aliyuncs.com/google_containers/etcd:3.5.1-0", container: "etcd", host_network: true, ip_n: 0, owner: ("Node", n0), ready: true },
-        PodSpec { name: format!("kube-apiserver-{n0}"), node: 0, image: "registry.aliyuncs.com/google_containers/kube-apiserver:v1.23.6", container: "kube-apiserver", host_network: true, ip_n: 0, owner: ("Node", n0), ready: true },
-        PodSpec { name: format!("kube-controller-manager-{n0}"), node: 0, image: "registry.aliyuncs.com/google_containers/kube-controller-manager:v1.23.6", container: "kube-controller-manager", host_network: true, ip_n: 0, owner: ("Node", n0), ready: true },
-        PodSpec { name: format!("kube-scheduler-{n0}"), node: 0, image: "registry.aliyuncs.com/google_containers/kube-scheduler:v1.23.6", container: "kube-scheduler", host_network: true, ip_n: 0, owner: ("Node", n0), ready: true },
-        PodSpec { name: "metrics-server-7f9c6b8d5-q5kzt".into(), node: 1, image: "k8s.gcr.io/metrics-server/metrics-server:v0.6.1", container: "metrics-server", host_network: false, ip_n: 1, owner: ("ReplicaSet", "metrics-server-7f9c6b8d5"), ready: true },
+        PodSpec {
+            name: "calico-kube-controllers-56fcbf9d6b-8jzkq".into(),
+            node: 0,
+            image: "docker.io/calico/kube-controllers:v3.22.2",
+            container: "calico-kube-controllers",
+            host_network: false,
+            ip_n: 3,
+            owner: ("ReplicaSet", "calico-kube-controllers-56fcbf9d6b"),
+            ready: true,
+        },
+        PodSpec {
+            name: "coredns-6d8c4cb4d-2xw9p".into(),
+            node: 0,
+            image: "registry.aliyuncs.com/google_containers/coredns:v1.8.6",
+            container: "coredns",
+            host_network: false,
+            ip_n: 1,
+            owner: ("ReplicaSet", "coredns-6d8c4cb4d"),
+            ready: true,
+        },
+        PodSpec {
+            name: "coredns-6d8c4cb4d-h7l4s".into(),
+            node: 0,
+            image: "registry.aliyuncs.com/google_containers/coredns:v1.8.6",
+            container: "coredns",
+            host_network: false,
+            ip_n: 2,
+            owner: ("ReplicaSet", "coredns-6d8c4cb4d"),
+            ready: true,
+        },
+        PodSpec {
+            name: format!("etcd-{n0}"),
+            node: 0,
+            image: "registry.aliyuncs.com/google_containers/etcd:3.5.1-0",
+            container: "etcd",
+            host_network: true,
+            ip_n: 0,
+            owner: ("Node", n0),
+            ready: true,
+        },
+        PodSpec {
+            name: format!("kube-apiserver-{n0}"),
+            node: 0,
+            image: "registry.aliyuncs.com/google_containers/kube-apiserver:v1.23.6",
+            container: "kube-apiserver",
+            host_network: true,
+            ip_n: 0,
+            owner: ("Node", n0),
+            ready: true,
+        },
+        PodSpec {
+            name: format!("kube-controller-manager-{n0}"),
+            node: 0,
+            image: "registry.aliyuncs.com/google_containers/kube-controller-manager:v1.23.6",
+            container: "kube-controller-manager",
+            host_network: true,
+            ip_n: 0,
+            owner: ("Node", n0),
+            ready: true,
+        },
+        PodSpec {
+            name: format!("kube-scheduler-{n0}"),
+            node: 0,
+            image: "registry.aliyuncs.com/google_containers/kube-scheduler:v1.23.6",
+            container: "kube-scheduler",
+            host_network: true,
+            ip_n: 0,
+            owner: ("Node", n0),
+            ready: true,
+        },
+        PodSpec {
+            name: "metrics-server-7f9c6b8d5-q5kzt".into(),
+            node: 1,
+            image: "k8s.gcr.io/metrics-server/metrics-server:v0.6.1",
+            container: "metrics-server",
+            host_network: false,
+            ip_n: 1,
+            owner: ("ReplicaSet", "metrics-server-7f9c6b8d5"),
+            ready: true,
+        },
     ];
     // kube-proxy names from the guide's `kubectl get pods -n kube-system | grep proxy`.
-    for (i, (cn, kp)) in [("calico-node-4xq8d", "kube-proxy-4cwj7"), ("calico-node-9bfl2", "kube-proxy-7pkpb"), ("calico-node-tz6mc", "kube-proxy-9r4hn")].into_iter().enumerate() {
-        specs.push(PodSpec { name: cn.into(), node: i, image: "docker.io/calico/node:v3.22.2", container: "calico-node", host_network: true, ip_n: 0, owner: ("DaemonSet", "calico-node"), ready: true });
-        specs.push(PodSpec { name: kp.into(), node: i, image: "registry.aliyuncs.com/google_containers/kube-proxy:v1.23.6", container: "kube-proxy", host_network: true, ip_n: 0, owner: ("DaemonSet", "kube-proxy"), ready: true });
+    for (i, (cn, kp)) in [
+        ("calico-node-4xq8d", "kube-proxy-4cwj7"),
+        ("calico-node-9bfl2", "kube-proxy-7pkpb"),
+        ("calico-node-tz6mc", "kube-proxy-9r4hn"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        specs.push(PodSpec {
+            name: cn.into(),
+            node: i,
+            image: "docker.io/calico/node:v3.22.2",
+            container: "calico-node",
+            host_network: true,
+            ip_n: 0,
+            owner: ("DaemonSet", "calico-node"),
+            ready: true,
+        });
+        specs.push(PodSpec {
+            name: kp.into(),
+            node: i,
+            image: "registry.aliyuncs.com/google_containers/kube-proxy:v1.23.6",
+            container: "kube-proxy",
+            host_network: true,
+            ip_n: 0,
+            owner: ("DaemonSet", "kube-proxy"),
+            ready: true,
+        });
     }
     for s in &mut specs {
-        if unready.iter().any(|(prefix, node)| s.name.starts_with(prefix) && s.node == *node) {
+        if unready
+            .iter()
+            .any(|(prefix, node)| s.name.starts_with(prefix) && s.node == *node)
+        {
             s.ready = false;
         }
     }
@@ -354,7 +585,11 @@ fn kube_system_pods(nodes: &[NodeConfig], unready: &[(&str, usize)]) -> Value {
 fn csr_list(nodes: &[NodeConfig], approved: bool) -> Value {
     // The guide's CSR names; certificates.k8s.io/v1, approved by `kubectl certificate approve`.
     let names = ["csr-chg65", "csr-8982q", "csr-2nk7h"];
-    let created = ["2022-04-30T10:39:41Z", "2022-04-30T10:39:52Z", "2022-04-30T10:34:17Z"];
+    let created = [
+        "2022-04-30T10:39:41Z",
+        "2022-04-30T10:39:52Z",
+        "2022-04-30T10:34:17Z",
+    ];
     let items = nodes
         .iter()
         .enumerate()
@@ -412,7 +647,9 @@ fn node_metrics(nodes: &[NodeConfig], skip: Option<usize>) -> Value {
 
 fn kube_proxy_cm(mode: &str, strict_arp: bool) -> Value {
     // kubeadm 1.23.6's kube-proxy ConfigMap (KubeProxyConfiguration v1alpha1), after the guide's edits.
-    let conf = format!("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nbindAddress: 0.0.0.0\nbindAddressHardFail: false\nclientConnection:\n  acceptContentTypes: \"\"\n  burst: 0\n  contentType: \"\"\n  kubeconfig: /var/lib/kube-proxy/kubeconfig.conf\n  qps: 0\nclusterCIDR: 10.233.0.0/16\nconfigSyncPeriod: 0s\nconntrack:\n  maxPerCore: null\n  min: null\n  tcpCloseWaitTimeout: null\n  tcpEstablishedTimeout: null\ndetectLocalMode: \"\"\nenableProfiling: false\nhealthzBindAddress: \"\"\nhostnameOverride: \"\"\niptables:\n  masqueradeAll: false\n  masqueradeBit: null\n  minSyncPeriod: 0s\n  syncPeriod: 0s\nipvs:\n  excludeCIDRs: null\n  minSyncPeriod: 0s\n  scheduler: \"\"\n  strictARP: {strict_arp}\n  syncPeriod: 0s\n  tcpFinTimeout: 0s\n  tcpTimeout: 0s\n  udpTimeout: 0s\nkind: KubeProxyConfiguration\nmetricsBindAddress: \"\"\nmode: {mode}\nnodePortAddresses: null\noomScoreAdj: null\nportRange: \"\"\nshowHiddenMetricsForAlphaFeatures: \"\"\nudpIdleTimeout: 0s\nwinkernel:\n  enableDSR: false\n  networkName: \"\"\n  sourceVip: \"\"");
+    let conf = format!(
+        "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nbindAddress: 0.0.0.0\nbindAddressHardFail: false\nclientConnection:\n  acceptContentTypes: \"\"\n  burst: 0\n  contentType: \"\"\n  kubeconfig: /var/lib/kube-proxy/kubeconfig.conf\n  qps: 0\nclusterCIDR: 10.233.0.0/16\nconfigSyncPeriod: 0s\nconntrack:\n  maxPerCore: null\n  min: null\n  tcpCloseWaitTimeout: null\n  tcpEstablishedTimeout: null\ndetectLocalMode: \"\"\nenableProfiling: false\nhealthzBindAddress: \"\"\nhostnameOverride: \"\"\niptables:\n  masqueradeAll: false\n  masqueradeBit: null\n  minSyncPeriod: 0s\n  syncPeriod: 0s\nipvs:\n  excludeCIDRs: null\n  minSyncPeriod: 0s\n  scheduler: \"\"\n  strictARP: {strict_arp}\n  syncPeriod: 0s\n  tcpFinTimeout: 0s\n  tcpTimeout: 0s\n  udpTimeout: 0s\nkind: KubeProxyConfiguration\nmetricsBindAddress: \"\"\nmode: {mode}\nnodePortAddresses: null\noomScoreAdj: null\nportRange: \"\"\nshowHiddenMetricsForAlphaFeatures: \"\"\nudpIdleTimeout: 0s\nwinkernel:\n  enableDSR: false\n  networkName: \"\"\n  sourceVip: \"\""
+    );
     json!({
         "apiVersion": "v1",
         "data": {
@@ -431,18 +668,45 @@ fn services(lb_ip: Option<&str>) -> Value {
                "status": status})
     };
     let mut nginx = svc(
-        "default", "nginx", "LoadBalancer", "10.103.52.17",
+        "default",
+        "nginx",
+        "LoadBalancer",
+        "10.103.52.17",
         json!([{"nodePort": 31380, "port": 80, "protocol": "TCP", "targetPort": 80}]),
-        match lb_ip { Some(ip) => json!({"loadBalancer": {"ingress": [{"ip": ip}]}}), None => json!({"loadBalancer": {}}) },
+        match lb_ip {
+            Some(ip) => json!({"loadBalancer": {"ingress": [{"ip": ip}]}}),
+            None => json!({"loadBalancer": {}}),
+        },
     );
     nginx["spec"]["externalTrafficPolicy"] = json!("Cluster");
     nginx["spec"]["allocateLoadBalancerNodePorts"] = json!(true);
     nginx["spec"]["selector"] = json!({"app": "nginx"});
     list(vec![
-        svc("default", "kubernetes", "ClusterIP", "10.96.0.1", json!([{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]), json!({"loadBalancer": {}})),
+        svc(
+            "default",
+            "kubernetes",
+            "ClusterIP",
+            "10.96.0.1",
+            json!([{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]),
+            json!({"loadBalancer": {}}),
+        ),
         nginx,
-        svc("kube-system", "kube-dns", "ClusterIP", "10.96.0.10", json!([{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53}, {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}, {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]), json!({"loadBalancer": {}})),
-        svc("kube-system", "metrics-server", "ClusterIP", "10.96.86.1", json!([{"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https"}]), json!({"loadBalancer": {}})),
+        svc(
+            "kube-system",
+            "kube-dns",
+            "ClusterIP",
+            "10.96.0.10",
+            json!([{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53}, {"name": "dns-tcp", "port": 53, "protocol": "TCP", "targetPort": 53}, {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}]),
+            json!({"loadBalancer": {}}),
+        ),
+        svc(
+            "kube-system",
+            "metrics-server",
+            "ClusterIP",
+            "10.96.86.1",
+            json!([{"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https"}]),
+            json!({"loadBalancer": {}}),
+        ),
     ])
 }
 
@@ -455,7 +719,9 @@ const JOIN_HASH: &str = "sha256:0b9fdd0f4a6c8f2b1f7d5d3a2e6c9b8a7f1e0d4c3b2a1988
 impl Bundle {
     fn set(&mut self, probe: &str, target: &Target, output: ExecOutput) {
         let catalog = ProbeCatalog::standard();
-        let p = catalog.get(probe).unwrap_or_else(|| panic!("unknown probe {probe}"));
+        let p = catalog
+            .get(probe)
+            .unwrap_or_else(|| panic!("unknown probe {probe}"));
         let nodes = &self.header.nodes;
         let node = match target {
             Target::Node(n) => nodes.iter().find(|x| &x.name == n).expect("node"),
@@ -463,12 +729,20 @@ impl Bundle {
         };
         let command = match p.script {
             crate::evidence::Script::StepOutput(_) => {
-                let token = if output.success() { "7x2kq9.k8sguide2022tokn" } else { "abcdef.0123456789abcdef" };
-                format!("kubeadm join {}:6443 --token {token} --discovery-token-ca-cert-hash {JOIN_HASH} -v=5", nodes[0].ip)
+                let token = if output.success() {
+                    "7x2kq9.k8sguide2022tokn"
+                } else {
+                    "abcdef.0123456789abcdef"
+                };
+                format!(
+                    "kubeadm join {}:6443 --token {token} --discovery-token-ca-cert-hash {JOIN_HASH} -v=5",
+                    nodes[0].ip
+                )
             }
             _ => {
                 let ev = self.as_evidence();
-                p.script_for(&ScriptContext { node, so_far: &ev }).unwrap_or_else(|| panic!("no script for {probe}"))
+                p.script_for(&ScriptContext { node, so_far: &ev })
+                    .unwrap_or_else(|| panic!("no script for {probe}"))
             }
         };
         self.facts.insert(
@@ -486,7 +760,8 @@ impl Bundle {
     }
 
     fn remove(&mut self, probe: &str, target: &Target) {
-        self.facts.remove(&(target.dir_name().to_string(), probe.to_string()));
+        self.facts
+            .remove(&(target.dir_name().to_string(), probe.to_string()));
     }
 
     fn node(&self, i: usize) -> Target {
@@ -500,9 +775,15 @@ impl Bundle {
                 probe: f.probe.clone(),
                 target: Target::from_dir_name(&f.target),
                 command: f.command.clone(),
-                output: ExecOutput { stdout: f.stdout.clone(), stderr: f.stderr.clone(), exit_status: f.exit_status },
+                output: ExecOutput {
+                    stdout: f.stdout.clone(),
+                    stderr: f.stderr.clone(),
+                    exit_status: f.exit_status,
+                },
                 fetched_at: f.fetched_at.clone(),
-                origin: Origin::Recorded { bundle: self.name.into() },
+                origin: Origin::Recorded {
+                    bundle: self.name.into(),
+                },
             });
         }
         ev
@@ -530,30 +811,68 @@ pub(crate) fn healthy() -> Bundle {
         b.set("product-uuid", &t, ok(format!("{}\n", UUIDS[i])));
         b.set("machine-id", &t, ok(format!("{}\n", MACHINE_IDS[i])));
         b.set("ip-link", &t, ok(ip_link(i)));
-        b.set("ssh-hostkey", &t, ok(format!("256 {} root@{} (ED25519)\n", HOSTKEYS[i], n.name)));
+        b.set(
+            "ssh-hostkey",
+            &t,
+            ok(format!("256 {} root@{} (ED25519)\n", HOSTKEYS[i], n.name)),
+        );
         b.set("etc-hosts", &t, ok(etc_hosts(&nodes, i)));
         let others: Vec<&NodeConfig> = nodes.iter().filter(|o| o.name != n.name).collect();
-        b.set("ping-peers", &t, ok(others.iter().map(|o| format!("{} ok\n", o.name)).collect::<String>()));
+        b.set(
+            "ping-peers",
+            &t,
+            ok(others
+                .iter()
+                .map(|o| format!("{} ok\n", o.name))
+                .collect::<String>()),
+        );
         b.set("swapon", &t, ok(""));
-        b.set("proc-swaps", &t, ok("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"));
+        b.set(
+            "proc-swaps",
+            &t,
+            ok("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"),
+        );
         b.set("fstab", &t, ok(FSTAB));
         b.set("lsmod", &t, ok(LSMOD));
-        b.set("sysctl-net", &t, ok("net.bridge.bridge-nf-call-iptables = 1\nnet.ipv4.ip_forward = 1\n"));
+        b.set(
+            "sysctl-net",
+            &t,
+            ok("net.bridge.bridge-nf-call-iptables = 1\nnet.ipv4.ip_forward = 1\n"),
+        );
         b.set("listen-6443", &t, ok(if i == 0 { "LISTEN 0      4096               *:6443             *:*    users:((\"kube-apiserver\",pid=1523,fd=7))\n" } else { "" }));
         b.set("docker-info", &t, ok(docker_info("systemd")));
         b.set("kubelet-config", &t, ok(kubelet_config(true)));
-        b.set("network-manager", &t, ok("is-active: inactive\nStatus: not-installed\n"));
+        b.set(
+            "network-manager",
+            &t,
+            ok("is-active: inactive\nStatus: not-installed\n"),
+        );
         b.set("bgp-calicoctl", &t, ok(calicoctl(&nodes, i, &[])));
         b.set("ip-route", &t, ok(ip_route(&nodes, i, None)));
         let idx: Vec<usize> = (0..3).filter(|k| *k != i).collect();
-        b.set("ipip-ping", &t, ok(idx.iter().map(|k| format!("{} {} ok\n", nodes[*k].name, BLOCKS[*k])).collect::<String>()));
+        b.set(
+            "ipip-ping",
+            &t,
+            ok(idx
+                .iter()
+                .map(|k| format!("{} {} ok\n", nodes[*k].name, BLOCKS[*k]))
+                .collect::<String>()),
+        );
         b.set("ipvsadm", &t, ok(ipvsadm(true, true)));
         b.set("kube-ipvs0", &t, ok(kube_ipvs0(i)));
         b.set("proxy-mode", &t, ok("ipvs"));
         b.set("kubelet-serving-cert", &t, ok(serving_cert(n)));
         if i > 0 {
             let (so, se) = join_ok(&nodes[0]);
-            b.set("kubeadm-join", &t, ExecOutput { stdout: so, stderr: se, exit_status: 0 });
+            b.set(
+                "kubeadm-join",
+                &t,
+                ExecOutput {
+                    stdout: so,
+                    stderr: se,
+                    exit_status: 0,
+                },
+            );
         }
     }
     let cp = b.node(0);
@@ -561,13 +880,43 @@ pub(crate) fn healthy() -> Bundle {
     b.set("lb-http", &cp, ok("192.168.1.200 200\n"));
     let cl = Target::Cluster;
     b.set("k8s-version", &cl, ok(VERSION));
-    b.set("k8s-nodes", &cl, ok(kubectl_json(&list(nodes.iter().enumerate().map(|(i, n)| node_obj(n, i, true)).collect()))));
-    b.set("k8s-pods-kube-system", &cl, ok(kubectl_json(&kube_system_pods(&nodes, &[]))));
+    b.set(
+        "k8s-nodes",
+        &cl,
+        ok(kubectl_json(&list(
+            nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| node_obj(n, i, true))
+                .collect(),
+        ))),
+    );
+    b.set(
+        "k8s-pods-kube-system",
+        &cl,
+        ok(kubectl_json(&kube_system_pods(&nodes, &[]))),
+    );
     b.set("k8s-csr", &cl, ok(kubectl_json(&csr_list(&nodes, true))));
-    b.set("k8s-apiservice-metrics", &cl, ok(kubectl_json(&apiservice(true))));
-    b.set("k8s-node-metrics", &cl, ok(serde_json::to_string(&node_metrics(&nodes, None)).expect("json")));
-    b.set("k8s-kube-proxy-cm", &cl, ok(kubectl_json(&kube_proxy_cm("ipvs", true))));
-    b.set("k8s-services", &cl, ok(kubectl_json(&services(Some("192.168.1.200")))));
+    b.set(
+        "k8s-apiservice-metrics",
+        &cl,
+        ok(kubectl_json(&apiservice(true))),
+    );
+    b.set(
+        "k8s-node-metrics",
+        &cl,
+        ok(serde_json::to_string(&node_metrics(&nodes, None)).expect("json")),
+    );
+    b.set(
+        "k8s-kube-proxy-cm",
+        &cl,
+        ok(kubectl_json(&kube_proxy_cm("ipvs", true))),
+    );
+    b.set(
+        "k8s-services",
+        &cl,
+        ok(kubectl_json(&services(Some("192.168.1.200")))),
+    );
     b
 }
 
@@ -579,42 +928,121 @@ pub(crate) fn all() -> Vec<Bundle> {
     let mut b = healthy();
     b.name = "bgp-peer-active";
     b.story = "The security group between node0 and node2 drops TCP 179 (guide pitfall 3): the BGP session node0↔node2 never establishes (node0 sees Connect, node2 sees Active), BIRD installs no tunl0 route between them, IPIP pings between them fail, and both calico-node pods are 0/1 Ready (their readiness probe includes `-bird-ready`).";
-    b.differs = vec!["bgp-calicoctl (node0, node2)", "ip-route (node0, node2)", "ipip-ping (node0, node2)", "k8s-pods-kube-system (calico-node on node0 and node2 unready)"];
-    b.set("bgp-calicoctl", &b.node(0), ok(calicoctl(&nodes, 0, &[("up", "Established"), ("start", "Connect")])));
-    b.set("bgp-calicoctl", &b.node(2), ok(calicoctl(&nodes, 2, &[("start", "Active Socket: Connection timed out"), ("up", "Established")])));
+    b.differs = vec![
+        "bgp-calicoctl (node0, node2)",
+        "ip-route (node0, node2)",
+        "ipip-ping (node0, node2)",
+        "k8s-pods-kube-system (calico-node on node0 and node2 unready)",
+    ];
+    b.set(
+        "bgp-calicoctl",
+        &b.node(0),
+        ok(calicoctl(
+            &nodes,
+            0,
+            &[("up", "Established"), ("start", "Connect")],
+        )),
+    );
+    b.set(
+        "bgp-calicoctl",
+        &b.node(2),
+        ok(calicoctl(
+            &nodes,
+            2,
+            &[
+                ("start", "Active Socket: Connection timed out"),
+                ("up", "Established"),
+            ],
+        )),
+    );
     b.set("ip-route", &b.node(0), ok(ip_route(&nodes, 0, Some(2))));
     b.set("ip-route", &b.node(2), ok(ip_route(&nodes, 2, Some(0))));
-    b.set("ipip-ping", &b.node(0), ok(format!("{} {} ok\n{} {} fail\n", nodes[1].name, BLOCKS[1], nodes[2].name, BLOCKS[2])));
-    b.set("ipip-ping", &b.node(2), ok(format!("{} {} fail\n{} {} ok\n", nodes[0].name, BLOCKS[0], nodes[1].name, BLOCKS[1])));
-    b.set("k8s-pods-kube-system", &Target::Cluster, ok(kubectl_json(&kube_system_pods(&nodes, &[("calico-node", 0), ("calico-node", 2)]))));
+    b.set(
+        "ipip-ping",
+        &b.node(0),
+        ok(format!(
+            "{} {} ok\n{} {} fail\n",
+            nodes[1].name, BLOCKS[1], nodes[2].name, BLOCKS[2]
+        )),
+    );
+    b.set(
+        "ipip-ping",
+        &b.node(2),
+        ok(format!(
+            "{} {} fail\n{} {} ok\n",
+            nodes[0].name, BLOCKS[0], nodes[1].name, BLOCKS[1]
+        )),
+    );
+    b.set(
+        "k8s-pods-kube-system",
+        &Target::Cluster,
+        ok(kubectl_json(&kube_system_pods(
+            &nodes,
+            &[("calico-node", 0), ("calico-node", 2)],
+        ))),
+    );
     out.push(b);
 
     let mut b = healthy();
     b.name = "strictarp-false";
     b.story = "kube-proxy runs in IPVS mode but the ConfigMap still has `ipvs.strictARP: false` (the guide's MetalLB prerequisite skipped). The LoadBalancer IP still answers from the control plane; on the LAN every node would answer ARP for it (kubernetes#59976).";
     b.differs = vec!["k8s-kube-proxy-cm (ipvs.strictARP: false)"];
-    b.set("k8s-kube-proxy-cm", &Target::Cluster, ok(kubectl_json(&kube_proxy_cm("ipvs", false))));
+    b.set(
+        "k8s-kube-proxy-cm",
+        &Target::Cluster,
+        ok(kubectl_json(&kube_proxy_cm("ipvs", false))),
+    );
     out.push(b);
 
     let mut b = healthy();
     b.name = "csr-pending";
     b.story = "serverTLSBootstrap is on but nobody ran `kubectl certificate approve`: the three kubelet-serving CSRs stay Pending (the guide's `kubectl get csr` table), no kubelet has kubelet-server-current.pem, so metrics-server cannot scrape, stays 0/1 Ready, its APIService reports MissingEndpoints and node metrics are unavailable.";
-    b.differs = vec!["k8s-csr (Pending)", "kubelet-serving-cert (all nodes: no file)", "k8s-pods-kube-system (metrics-server unready)", "k8s-apiservice-metrics (Available=False)", "k8s-node-metrics (ServiceUnavailable)", "ipvsadm (metrics-server service without real server)"];
-    b.set("k8s-csr", &Target::Cluster, ok(kubectl_json(&csr_list(&nodes, false))));
+    b.differs = vec![
+        "k8s-csr (Pending)",
+        "kubelet-serving-cert (all nodes: no file)",
+        "k8s-pods-kube-system (metrics-server unready)",
+        "k8s-apiservice-metrics (Available=False)",
+        "k8s-node-metrics (ServiceUnavailable)",
+        "ipvsadm (metrics-server service without real server)",
+    ];
+    b.set(
+        "k8s-csr",
+        &Target::Cluster,
+        ok(kubectl_json(&csr_list(&nodes, false))),
+    );
     for i in 0..3 {
         b.set("kubelet-serving-cert", &b.node(i), err(1, "", CERT_MISSING));
         b.set("ipvsadm", &b.node(i), ok(ipvsadm(true, false)));
     }
-    b.set("k8s-pods-kube-system", &Target::Cluster, ok(kubectl_json(&kube_system_pods(&nodes, &[("metrics-server", 1)]))));
-    b.set("k8s-apiservice-metrics", &Target::Cluster, ok(kubectl_json(&apiservice(false))));
+    b.set(
+        "k8s-pods-kube-system",
+        &Target::Cluster,
+        ok(kubectl_json(&kube_system_pods(
+            &nodes,
+            &[("metrics-server", 1)],
+        ))),
+    );
+    b.set(
+        "k8s-apiservice-metrics",
+        &Target::Cluster,
+        ok(kubectl_json(&apiservice(false))),
+    );
     b.set("k8s-node-metrics", &Target::Cluster, err(1, "", "Error from server (ServiceUnavailable): the server is currently unable to handle the request\n"));
     out.push(b);
 
     let mut b = healthy();
     b.name = "lb-no-ip";
     b.story = "MetalLB is installed but its address-pool ConfigMap was never applied (or the 0.13+ CRDs were expected): the nginx LoadBalancer Service stays `EXTERNAL-IP <pending>`, so there is no IP for IPVS to serve or for curl to probe.";
-    b.differs = vec!["k8s-services (no ingress)", "ipvsadm (no 192.168.1.200:80)", "lb-http (no IP to probe)"];
-    b.set("k8s-services", &Target::Cluster, ok(kubectl_json(&services(None))));
+    b.differs = vec![
+        "k8s-services (no ingress)",
+        "ipvsadm (no 192.168.1.200:80)",
+        "lb-http (no IP to probe)",
+    ];
+    b.set(
+        "k8s-services",
+        &Target::Cluster,
+        ok(kubectl_json(&services(None))),
+    );
     for i in 0..3 {
         b.set("ipvsadm", &b.node(i), ok(ipvsadm(false, true)));
     }
@@ -624,22 +1052,60 @@ pub(crate) fn all() -> Vec<Bundle> {
     let mut b = healthy();
     b.name = "node-notready";
     b.story = "node2's kubelet stopped (the JCloud network dying until reboot, guide pitfall 4): the node controller marks it Ready=Unknown with unreachable taints, its calico-node and kube-proxy pods turn unready, and metrics-server has no metrics for it.";
-    b.differs = vec!["k8s-nodes (node2 Ready=Unknown)", "k8s-pods-kube-system (pods on node2 unready)", "k8s-node-metrics (node2 absent)"];
-    b.set("k8s-nodes", &Target::Cluster, ok(kubectl_json(&list(nodes.iter().enumerate().map(|(i, n)| node_obj(n, i, i != 2)).collect()))));
-    b.set("k8s-pods-kube-system", &Target::Cluster, ok(kubectl_json(&kube_system_pods(&nodes, &[("calico-node", 2), ("kube-proxy", 2)]))));
-    b.set("k8s-node-metrics", &Target::Cluster, ok(serde_json::to_string(&node_metrics(&nodes, Some(2))).expect("json")));
+    b.differs = vec![
+        "k8s-nodes (node2 Ready=Unknown)",
+        "k8s-pods-kube-system (pods on node2 unready)",
+        "k8s-node-metrics (node2 absent)",
+    ];
+    b.set(
+        "k8s-nodes",
+        &Target::Cluster,
+        ok(kubectl_json(&list(
+            nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| node_obj(n, i, i != 2))
+                .collect(),
+        ))),
+    );
+    b.set(
+        "k8s-pods-kube-system",
+        &Target::Cluster,
+        ok(kubectl_json(&kube_system_pods(
+            &nodes,
+            &[("calico-node", 2), ("kube-proxy", 2)],
+        ))),
+    );
+    b.set(
+        "k8s-node-metrics",
+        &Target::Cluster,
+        ok(serde_json::to_string(&node_metrics(&nodes, Some(2))).expect("json")),
+    );
     out.push(b);
 
     let mut b = healthy();
     b.name = "kube-proxy-iptables";
     b.story = "The guide's 开启IPVS step was skipped: the kube-proxy ConfigMap keeps kubeadm's `mode: \"\"` (iptables), /proxyMode answers iptables, kube-proxy cleaned the IPVS table and removed kube-ipvs0.";
-    b.differs = vec!["k8s-kube-proxy-cm (mode: \"\")", "proxy-mode (iptables)", "ipvsadm (empty)", "kube-ipvs0 (absent)"];
-    b.set("k8s-kube-proxy-cm", &Target::Cluster, ok(kubectl_json(&kube_proxy_cm("\"\"", true))));
+    b.differs = vec![
+        "k8s-kube-proxy-cm (mode: \"\")",
+        "proxy-mode (iptables)",
+        "ipvsadm (empty)",
+        "kube-ipvs0 (absent)",
+    ];
+    b.set(
+        "k8s-kube-proxy-cm",
+        &Target::Cluster,
+        ok(kubectl_json(&kube_proxy_cm("\"\"", true))),
+    );
     for i in 0..3 {
         let t = b.node(i);
         b.set("proxy-mode", &t, ok("iptables"));
         b.set("ipvsadm", &t, ok("IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"));
-        b.set("kube-ipvs0", &t, err(1, "", "Device \"kube-ipvs0\" does not exist.\n"));
+        b.set(
+            "kube-ipvs0",
+            &t,
+            err(1, "", "Device \"kube-ipvs0\" does not exist.\n"),
+        );
     }
     out.push(b);
 
@@ -651,17 +1117,56 @@ pub(crate) fn all() -> Vec<Bundle> {
         "kubelet-config (node1, node2: no file yet)",
         "every calico, IPVS, TLS, add-on and cluster fact (absent: the run stopped at the join)",
     ];
-    let keep = ["hostname", "product-uuid", "machine-id", "ip-link", "ssh-hostkey", "etc-hosts", "ping-peers", "swapon", "proc-swaps", "fstab", "lsmod", "sysctl-net", "listen-6443", "docker-info", "kubelet-config", "network-manager", "kubeadm-join"];
-    b.facts.retain(|(_, probe), _| keep.contains(&probe.as_str()));
-    b.set("kubeadm-join", &b.node(1), err(1, "[preflight] Running pre-flight checks\n", join_expired(&nodes[0])));
+    let keep = [
+        "hostname",
+        "product-uuid",
+        "machine-id",
+        "ip-link",
+        "ssh-hostkey",
+        "etc-hosts",
+        "ping-peers",
+        "swapon",
+        "proc-swaps",
+        "fstab",
+        "lsmod",
+        "sysctl-net",
+        "listen-6443",
+        "docker-info",
+        "kubelet-config",
+        "network-manager",
+        "kubeadm-join",
+    ];
+    b.facts
+        .retain(|(_, probe), _| keep.contains(&probe.as_str()));
+    b.set(
+        "kubeadm-join",
+        &b.node(1),
+        err(
+            1,
+            "[preflight] Running pre-flight checks\n",
+            join_expired(&nodes[0]),
+        ),
+    );
     b.remove("kubeadm-join", &b.node(2));
     for i in 1..3 {
-        b.set("kubelet-config", &b.node(i), err(1, "", "cat: /var/lib/kubelet/config.yaml: No such file or directory\n"));
+        b.set(
+            "kubelet-config",
+            &b.node(i),
+            err(
+                1,
+                "",
+                "cat: /var/lib/kubelet/config.yaml: No such file or directory\n",
+            ),
+        );
     }
     // Before calico, no node has tunl0 or cali* links.
     for i in 0..3 {
         let t = b.node(i);
-        let links: String = ip_link(i).lines().filter(|l| !l.contains("tunl0") && !l.contains("cali") && !l.contains("kube-ipvs0")).map(|l| format!("{l}\n")).collect();
+        let links: String = ip_link(i)
+            .lines()
+            .filter(|l| !l.contains("tunl0") && !l.contains("cali") && !l.contains("kube-ipvs0"))
+            .map(|l| format!("{l}\n"))
+            .collect();
         b.set("ip-link", &t, ok(links));
     }
     b.differs.push("ip-link (no tunl0, cali*, kube-ipvs0 yet)");
@@ -710,7 +1215,10 @@ pub(crate) fn write(b: &Bundle, root: &Path) -> std::io::Result<()> {
         text.push('\n');
         std::fs::write(&path, text)?;
         let fmt = catalog.get(&f.probe).map(|p| p.format).unwrap_or("?");
-        provenance.insert(rel, format!("recorded fixture (synthesised, not captured); format: {fmt}"));
+        provenance.insert(
+            rel,
+            format!("recorded fixture (synthesised, not captured); format: {fmt}"),
+        );
     }
     let manifest = Manifest {
         format_version: BUNDLE_FORMAT_VERSION,
@@ -718,7 +1226,10 @@ pub(crate) fn write(b: &Bundle, root: &Path) -> std::io::Result<()> {
         profile: b.header.profile,
         nodes: b.header.nodes.clone(),
         created_at: AT.into(),
-        source: format!("recorded fixture `{}` generated by harness/src/checks/fixtures.rs after the guide; not captured from a live cluster", b.name),
+        source: format!(
+            "recorded fixture `{}` generated by harness/src/checks/fixtures.rs after the guide; not captured from a live cluster",
+            b.name
+        ),
         expect: b.header.expect.clone(),
         provenance,
     };

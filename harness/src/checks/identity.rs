@@ -7,21 +7,37 @@ use crate::evidence::Evidence;
 use crate::parsers::{parse_etc_hosts, parse_ip_link, parse_reach_lines};
 
 fn parsed<T>(r: Result<T, crate::parsers::ParseError>, remediation: &str) -> R<T> {
-    r.map_err(|e| fail("output in the tool's usual format", e.to_string(), remediation))
+    r.map_err(|e| {
+        fail(
+            "output in the tool's usual format",
+            e.to_string(),
+            remediation,
+        )
+    })
 }
 
 /// `identity.hostnames`
 pub fn hostnames(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
         j.per_node(|j, n, t| {
-            let fix = format!("`sudo hostnamectl set-hostname {}` (guide tip: hostnamectl 可以修改主机名)", n.name);
+            let fix = format!(
+                "`sudo hostnamectl set-hostname {}` (guide tip: hostnamectl 可以修改主机名)",
+                n.name
+            );
             let got = j.stdout("hostname", t, &fix)?.trim();
             if got != n.name {
-                return Err(fail(format!("hostname {}", n.name), format!("hostname {got}"), fix));
+                return Err(fail(
+                    format!("hostname {}", n.name),
+                    format!("hostname {got}"),
+                    fix,
+                ));
             }
             Ok(())
         })?;
-        Ok(format!("all {} hostnames as configured (hostname)", ev.header.nodes.len()))
+        Ok(format!(
+            "all {} hostnames as configured (hostname)",
+            ev.header.nodes.len()
+        ))
     })
 }
 
@@ -29,43 +45,75 @@ const CLONE_NOTE: &str = "clones must regenerate identity (guide notes: 必须�
 
 /// `identity.unique-macs`
 pub fn unique_macs(ev: &Evidence) -> Verdict {
-    let fix = format!("give every VM its own MAC address (libvirt: a fresh `<mac address=...>` per domain); {CLONE_NOTE}");
+    let fix = format!(
+        "give every VM its own MAC address (libvirt: a fresh `<mac address=...>` per domain); {CLONE_NOTE}"
+    );
     judge(ev, |j| {
         distinct(j, "ip-link", "MAC address", &fix, |out| {
-            Ok(parsed(parse_ip_link(out), &fix)?.into_iter().filter(|l| l.is_identity_nic()).map(|l| l.mac).collect())
+            Ok(parsed(parse_ip_link(out), &fix)?
+                .into_iter()
+                .filter(|l| l.is_identity_nic())
+                .map(|l| l.mac)
+                .collect())
         })
     })
 }
 
 /// `identity.unique-product-uuid`
 pub fn unique_product_uuid(ev: &Evidence) -> Verdict {
-    let fix = format!("give every VM its own SMBIOS UUID (libvirt: a fresh domain `<uuid>`), check with `sudo cat /sys/class/dmi/id/product_uuid`; {CLONE_NOTE}");
-    judge(ev, |j| distinct(j, "product-uuid", "product_uuid", &fix, |o| Ok(vec![o.trim().to_ascii_lowercase()])))
+    let fix = format!(
+        "give every VM its own SMBIOS UUID (libvirt: a fresh domain `<uuid>`), check with `sudo cat /sys/class/dmi/id/product_uuid`; {CLONE_NOTE}"
+    );
+    judge(ev, |j| {
+        distinct(j, "product-uuid", "product_uuid", &fix, |o| {
+            Ok(vec![o.trim().to_ascii_lowercase()])
+        })
+    })
 }
 
 /// `identity.unique-machine-id`
 pub fn unique_machine_id(ev: &Evidence) -> Verdict {
-    let fix = format!("regenerate on each clone: `sudo rm /etc/machine-id && sudo systemd-machine-id-setup`; {CLONE_NOTE}");
-    judge(ev, |j| distinct(j, "machine-id", "machine-id", &fix, |o| Ok(vec![o.trim().to_string()])))
+    let fix = format!(
+        "regenerate on each clone: `sudo rm /etc/machine-id && sudo systemd-machine-id-setup`; {CLONE_NOTE}"
+    );
+    judge(ev, |j| {
+        distinct(j, "machine-id", "machine-id", &fix, |o| {
+            Ok(vec![o.trim().to_string()])
+        })
+    })
 }
 
 /// `identity.unique-host-keys`
 pub fn unique_host_keys(ev: &Evidence) -> Verdict {
-    let fix = format!("regenerate on each clone: `sudo rm /etc/ssh/ssh_host_* && sudo dpkg-reconfigure openssh-server`; {CLONE_NOTE}");
+    let fix = format!(
+        "regenerate on each clone: `sudo rm /etc/ssh/ssh_host_* && sudo dpkg-reconfigure openssh-server`; {CLONE_NOTE}"
+    );
     judge(ev, |j| {
         distinct(j, "ssh-hostkey", "SSH host key fingerprint", &fix, |o| {
             o.split_whitespace()
                 .nth(1)
                 .map(|fp| vec![fp.to_string()])
-                .ok_or_else(|| fail("`256 SHA256:... comment (ED25519)`", o.trim().to_string(), fix.clone()))
+                .ok_or_else(|| {
+                    fail(
+                        "`256 SHA256:... comment (ED25519)`",
+                        o.trim().to_string(),
+                        fix.clone(),
+                    )
+                })
         })
     })
 }
 
 /// `identity.etc-hosts`
 pub fn etc_hosts(ev: &Evidence) -> Verdict {
-    let lines: String = ev.header.nodes.iter().map(|n| format!("{}   {}\n", n.ip, n.name)).collect();
-    let fix = format!("add every node to /etc/hosts as the guide does (令服务器互相连接):\n{lines}");
+    let lines: String = ev
+        .header
+        .nodes
+        .iter()
+        .map(|n| format!("{}   {}\n", n.ip, n.name))
+        .collect();
+    let fix =
+        format!("add every node to /etc/hosts as the guide does (令服务器互相连接):\n{lines}");
     judge(ev, |j| {
         j.per_node(|j, _n, t| {
             let text = j.stdout("etc-hosts", t, &fix)?;
@@ -75,13 +123,29 @@ pub fn etc_hosts(ev: &Evidence) -> Verdict {
                 let ip = other.ip.to_string();
                 // The first address listed for a name is the one the resolver returns; the
                 // guide's `127.0.1.1 <own name>` line is fine only if a real line follows.
-                let listed: Vec<&str> = hosts.iter().filter(|(_, names)| names.contains(&other.name.as_str())).map(|(a, _)| *a).collect();
+                let listed: Vec<&str> = hosts
+                    .iter()
+                    .filter(|(_, names)| names.contains(&other.name.as_str()))
+                    .map(|(a, _)| *a)
+                    .collect();
                 if !listed.contains(&ip.as_str()) {
-                    wrong.push(format!("{} -> {}", other.name, if listed.is_empty() { "absent".into() } else { listed.join(",") }));
+                    wrong.push(format!(
+                        "{} -> {}",
+                        other.name,
+                        if listed.is_empty() {
+                            "absent".into()
+                        } else {
+                            listed.join(",")
+                        }
+                    ));
                 }
             }
             if !wrong.is_empty() {
-                return Err(fail("every node name mapped to its configured address", wrong.join(", "), fix.clone()));
+                return Err(fail(
+                    "every node name mapped to its configured address",
+                    wrong.join(", "),
+                    fix.clone(),
+                ));
             }
             Ok(())
         })?;
@@ -105,11 +169,14 @@ pub fn reach_by_name(ev: &Evidence) -> Verdict {
                 }
             }
             if !bad.is_empty() {
-                return Err(fail("every other node answers `ping -c1 -W2 <name>`", bad.join(", "), fix));
+                return Err(fail(
+                    "every other node answers `ping -c1 -W2 <name>`",
+                    bad.join(", "),
+                    fix,
+                ));
             }
             Ok(())
         })?;
         Ok("every node reaches the others by name (ping-peers)".into())
     })
 }
-

@@ -14,9 +14,17 @@ pub fn kernel_modules(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
         j.per_node(|j, _n, t| {
             let mods = parse_lsmod(j.stdout("lsmod", t, MOD_FIX)?);
-            let missing: Vec<&str> = MODULES.iter().copied().filter(|m| !mods.contains(m)).collect();
+            let missing: Vec<&str> = MODULES
+                .iter()
+                .copied()
+                .filter(|m| !mods.contains(m))
+                .collect();
             if !missing.is_empty() {
-                return Err(fail(format!("{} loaded", MODULES.join(", ")), format!("missing {}", missing.join(", ")), MOD_FIX));
+                return Err(fail(
+                    format!("{} loaded", MODULES.join(", ")),
+                    format!("missing {}", missing.join(", ")),
+                    MOD_FIX,
+                ));
             }
             Ok(())
         })?;
@@ -28,11 +36,25 @@ pub fn kernel_modules(ev: &Evidence) -> Verdict {
 pub fn configmap_mode(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
         let cm = j.json("k8s-kube-proxy-cm", MODE_FIX)?;
-        let conf = configmap_data(cm, "config.conf").ok_or_else(|| fail("data.config.conf in the kube-proxy ConfigMap", "absent", MODE_FIX))?;
+        let conf = configmap_data(cm, "config.conf").ok_or_else(|| {
+            fail(
+                "data.config.conf in the kube-proxy ConfigMap",
+                "absent",
+                MODE_FIX,
+            )
+        })?;
         let mode = yaml_lite::get(conf, "mode").unwrap_or("");
         if mode != "ipvs" {
-            let shown = if mode.is_empty() { "\"\" (iptables, the default)".to_string() } else { mode.to_string() };
-            return Err(fail("kube-proxy ConfigMap mode: ipvs", format!("mode: {shown}"), MODE_FIX));
+            let shown = if mode.is_empty() {
+                "\"\" (iptables, the default)".to_string()
+            } else {
+                mode.to_string()
+            };
+            return Err(fail(
+                "kube-proxy ConfigMap mode: ipvs",
+                format!("mode: {shown}"),
+                MODE_FIX,
+            ));
         }
         Ok("kube-proxy ConfigMap mode: ipvs (k8s-kube-proxy-cm)".into())
     })
@@ -44,7 +66,14 @@ pub fn proxy_mode(ev: &Evidence) -> Verdict {
         j.per_node(|j, _n, t| {
             let mode = j.stdout("proxy-mode", t, MODE_FIX)?.trim();
             if mode != "ipvs" {
-                return Err(fail("kube-proxy /proxyMode answers ipvs", format!("/proxyMode answers {}", if mode.is_empty() { "nothing" } else { mode }), MODE_FIX));
+                return Err(fail(
+                    "kube-proxy /proxyMode answers ipvs",
+                    format!(
+                        "/proxyMode answers {}",
+                        if mode.is_empty() { "nothing" } else { mode }
+                    ),
+                    MODE_FIX,
+                ));
             }
             Ok(())
         })?;
@@ -63,25 +92,37 @@ pub fn kubernetes_service(ev: &Evidence) -> Verdict {
             .and_then(|v| {
                 v.get("items")?.as_array()?.iter().find(|s| {
                     s.pointer("/metadata/name").and_then(|x| x.as_str()) == Some("kubernetes")
-                        && s.pointer("/metadata/namespace").and_then(|x| x.as_str()) == Some("default")
+                        && s.pointer("/metadata/namespace").and_then(|x| x.as_str())
+                            == Some("default")
                 })
             })
             .and_then(|s| s.pointer("/spec/clusterIP")?.as_str())
             .unwrap_or("10.96.0.1");
         let want = format!("{vip}:443");
         j.per_node(|j, _n, t| {
-            let vs = parse_ipvsadm(j.stdout("ipvsadm", t, MODE_FIX)?).map_err(|e| fail("`ipvsadm -Ln` table", e.to_string(), MODE_FIX))?;
+            let vs = parse_ipvsadm(j.stdout("ipvsadm", t, MODE_FIX)?)
+                .map_err(|e| fail("`ipvsadm -Ln` table", e.to_string(), MODE_FIX))?;
             match vs.iter().find(|s| s.protocol == "TCP" && s.address == want) {
                 Some(s) if !s.reals.is_empty() => Ok(()),
-                Some(_) => Err(fail(format!("IPVS service TCP {want} with a real server"), format!("TCP {want} has no real server"), MODE_FIX)),
+                Some(_) => Err(fail(
+                    format!("IPVS service TCP {want} with a real server"),
+                    format!("TCP {want} has no real server"),
+                    MODE_FIX,
+                )),
                 None => Err(fail(
                     format!("IPVS service TCP {want} (the kubernetes Service)"),
-                    if vs.is_empty() { "empty IPVS table".to_string() } else { format!("{} services, none {want}", vs.len()) },
+                    if vs.is_empty() {
+                        "empty IPVS table".to_string()
+                    } else {
+                        format!("{} services, none {want}", vs.len())
+                    },
                     MODE_FIX,
                 )),
             }
         })?;
-        Ok(format!("every node's IPVS table serves TCP {want} (ipvsadm)"))
+        Ok(format!(
+            "every node's IPVS table serves TCP {want} (ipvsadm)"
+        ))
     })
 }
 

@@ -12,8 +12,17 @@ const OTHER_FIX: &str = "read the error, `sudo kubeadm reset` on the worker and 
 /// `kubeadm.join`
 pub fn join(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
-        let workers: Vec<Target> = j.ev.header.nodes.iter().filter(|n| n.role == Role::Worker).map(|n| Target::Node(n.name.clone())).collect();
-        let facts: Vec<_> = workers.iter().filter_map(|t| j.optional("kubeadm-join", t)).collect();
+        let workers: Vec<Target> =
+            j.ev.header
+                .nodes
+                .iter()
+                .filter(|n| n.role == Role::Worker)
+                .map(|n| Target::Node(n.name.clone()))
+                .collect();
+        let facts: Vec<_> = workers
+            .iter()
+            .filter_map(|t| j.optional("kubeadm-join", t))
+            .collect();
         if facts.is_empty() {
             let t = workers.first().cloned().unwrap_or(Target::Cluster);
             return Err(Stop::Skip(j.ev.missing_reason("kubeadm-join", &t)));
@@ -24,13 +33,28 @@ pub fn join(ev: &Evidence) -> Verdict {
                 Some(e) if e.expired_token.is_some() => {
                     return Err(fail(
                         "`kubeadm join` to validate the API server with a live bootstrap token",
-                        format!("{}: token {} expired or unknown — {}", f.target, e.expired_token.unwrap_or("?"), e.line),
+                        format!(
+                            "{}: token {} expired or unknown — {}",
+                            f.target,
+                            e.expired_token.unwrap_or("?"),
+                            e.line
+                        ),
                         TOKEN_FIX,
                     ));
                 }
-                Some(e) => return Err(fail("`kubeadm join` to succeed", format!("{}: {}", f.target, e.line), OTHER_FIX)),
+                Some(e) => {
+                    return Err(fail(
+                        "`kubeadm join` to succeed",
+                        format!("{}: {}", f.target, e.line),
+                        OTHER_FIX,
+                    ));
+                }
                 None if !f.output.success() => {
-                    return Err(fail("`kubeadm join` to succeed", format!("{}: exit status {}", f.target, f.output.exit_status), OTHER_FIX));
+                    return Err(fail(
+                        "`kubeadm join` to succeed",
+                        format!("{}: exit status {}", f.target, f.output.exit_status),
+                        OTHER_FIX,
+                    ));
                 }
                 None => {}
             }

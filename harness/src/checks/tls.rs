@@ -15,11 +15,19 @@ pub fn server_tls_bootstrap(ev: &Evidence) -> Verdict {
         j.per_node(|j, _n, t| {
             let f = j.fact("kubelet-config", t)?;
             if !f.output.success() && f.output.stderr.contains("No such file") {
-                return Err(super::judge::Stop::Skip(format!("{} has no /var/lib/kubelet/config.yaml yet (not initialised or joined)", t.describe())));
+                return Err(super::judge::Stop::Skip(format!(
+                    "{} has no /var/lib/kubelet/config.yaml yet (not initialised or joined)",
+                    t.describe()
+                )));
             }
-            let c = parse_kubelet_config(j.stdout("kubelet-config", t, BOOTSTRAP_FIX)?).map_err(|e| fail("a KubeletConfiguration", e.to_string(), BOOTSTRAP_FIX))?;
+            let c = parse_kubelet_config(j.stdout("kubelet-config", t, BOOTSTRAP_FIX)?)
+                .map_err(|e| fail("a KubeletConfiguration", e.to_string(), BOOTSTRAP_FIX))?;
             if !c.server_tls_bootstrap {
-                return Err(fail("serverTLSBootstrap: true in /var/lib/kubelet/config.yaml", "serverTLSBootstrap unset or false", BOOTSTRAP_FIX));
+                return Err(fail(
+                    "serverTLSBootstrap: true in /var/lib/kubelet/config.yaml",
+                    "serverTLSBootstrap unset or false",
+                    BOOTSTRAP_FIX,
+                ));
             }
             Ok(())
         })?;
@@ -34,13 +42,23 @@ pub fn no_pending_csr(ev: &Evidence) -> Verdict {
         let csrs = csr_summaries(v).map_err(|e| fail("a CSR list", e.to_string(), APPROVE_FIX))?;
         let bad: Vec<String> = csrs
             .iter()
-            .filter(|c| c.signer == SIGNER && matches!(c.condition, CsrCondition::Pending | CsrCondition::Denied))
+            .filter(|c| {
+                c.signer == SIGNER
+                    && matches!(c.condition, CsrCondition::Pending | CsrCondition::Denied)
+            })
             .map(|c| format!("{} {} {:?}", c.name, c.username, c.condition))
             .collect();
         if !bad.is_empty() {
-            return Err(fail("no Pending or Denied kubelet-serving CSR", bad.join("; "), APPROVE_FIX));
+            return Err(fail(
+                "no Pending or Denied kubelet-serving CSR",
+                bad.join("; "),
+                APPROVE_FIX,
+            ));
         }
-        Ok(format!("{} kubelet-serving CSRs, none Pending or Denied (k8s-csr)", csrs.iter().filter(|c| c.signer == SIGNER).count()))
+        Ok(format!(
+            "{} kubelet-serving CSRs, none Pending or Denied (k8s-csr)",
+            csrs.iter().filter(|c| c.signer == SIGNER).count()
+        ))
     })
 }
 

@@ -37,7 +37,9 @@ pub struct CalicoNodeStatus {
 /// the BGP state (`Established`) or the state plus a detail (`Active Socket: Connection refused`).
 pub fn parse_calicoctl_node_status(text: &str) -> Result<CalicoNodeStatus, ParseError> {
     const WHAT: &str = "calicoctl node status";
-    let running = text.lines().any(|l| l.trim() == "Calico process is running.");
+    let running = text
+        .lines()
+        .any(|l| l.trim() == "Calico process is running.");
     if !running && !text.contains("Calico process is not running") {
         return Err(ParseError::new(WHAT, "no `Calico process is ...` line"));
     }
@@ -57,7 +59,10 @@ pub fn parse_calicoctl_node_status(text: &str) -> Result<CalicoNodeStatus, Parse
         }
         let cells: Vec<&str> = t.trim_matches('|').split('|').map(str::trim).collect();
         if cells.len() != 5 {
-            return Err(ParseError::new(WHAT, format!("expected 5 table cells in `{t}`")));
+            return Err(ParseError::new(
+                WHAT,
+                format!("expected 5 table cells in `{t}`"),
+            ));
         }
         if cells[0] == "PEER ADDRESS" {
             continue;
@@ -69,7 +74,12 @@ pub fn parse_calicoctl_node_status(text: &str) -> Result<CalicoNodeStatus, Parse
             Some((s, rest)) => (s.to_string(), rest.trim().to_string()),
             None => (cells[4].to_string(), String::new()),
         };
-        peers.push(BgpPeer { address, kind: cells[1].to_string(), bgp_state, info });
+        peers.push(BgpPeer {
+            address,
+            kind: cells[1].to_string(),
+            bgp_state,
+            info,
+        });
     }
     Ok(CalicoNodeStatus { running, peers })
 }
@@ -108,14 +118,20 @@ pub fn parse_birdc_protocols(text: &str) -> Result<Vec<BirdProtocol>, ParseError
             continue;
         }
         if !header_seen {
-            return Err(ParseError::new(WHAT, format!("unexpected line before the header: `{t}`")));
+            return Err(ParseError::new(
+                WHAT,
+                format!("unexpected line before the header: `{t}`"),
+            ));
         }
         let f: Vec<&str> = t.split_whitespace().collect();
         if f.len() < 5 {
             return Err(ParseError::new(WHAT, format!("short row `{t}`")));
         }
         // `timeformat protocol iso long` prints `2024-05-01 10:21:33`: two tokens.
-        let (since, rest) = if f[4].len() == 10 && f[4].as_bytes()[4] == b'-' && f.get(5).is_some_and(|s| s.contains(':')) {
+        let (since, rest) = if f[4].len() == 10
+            && f[4].as_bytes()[4] == b'-'
+            && f.get(5).is_some_and(|s| s.contains(':'))
+        {
             (format!("{} {}", f[4], f[5]), &f[6..])
         } else {
             (f[4].to_string(), &f[5..])
@@ -130,7 +146,10 @@ pub fn parse_birdc_protocols(text: &str) -> Result<Vec<BirdProtocol>, ParseError
         });
     }
     if !header_seen {
-        return Err(ParseError::new(WHAT, "no `Name Proto Table State Since Info` header"));
+        return Err(ParseError::new(
+            WHAT,
+            "no `Name Proto Table State Since Info` header",
+        ));
     }
     Ok(out)
 }
@@ -141,13 +160,27 @@ pub fn bird_bgp_peers(rows: &[BirdProtocol]) -> Vec<BgpPeer> {
     rows.iter()
         .filter(|r| r.proto == "BGP")
         .filter_map(|r| {
-            let addr = r.name.strip_prefix("Mesh_")?.replace('_', ".").parse().ok()?;
+            let addr = r
+                .name
+                .strip_prefix("Mesh_")?
+                .replace('_', ".")
+                .parse()
+                .ok()?;
             let (bgp_state, info) = match r.info.split_once(' ') {
                 Some((s, rest)) => (s.to_string(), rest.trim().to_string()),
                 None => (r.info.clone(), String::new()),
             };
-            let bgp_state = if bgp_state.is_empty() { r.state.clone() } else { bgp_state };
-            Some(BgpPeer { address: addr, kind: r.name.clone(), bgp_state, info })
+            let bgp_state = if bgp_state.is_empty() {
+                r.state.clone()
+            } else {
+                bgp_state
+            };
+            Some(BgpPeer {
+                address: addr,
+                kind: r.name.clone(),
+                bgp_state,
+                info,
+            })
         })
         .collect()
 }
@@ -232,7 +265,10 @@ Mesh_192_168_1_136 BGP        ---        down   2024-05-01 10:21:33  Idle\n";
         let rows = parse_birdc_protocols(t).unwrap();
         assert_eq!(rows[0].since, "2024-05-01 10:21:33");
         let p = bird_bgp_peers(&rows);
-        assert_eq!((p[0].bgp_state.as_str(), p[1].bgp_state.as_str()), ("Connect", "Idle"));
+        assert_eq!(
+            (p[0].bgp_state.as_str(), p[1].bgp_state.as_str()),
+            ("Connect", "Idle")
+        );
         assert!(parse_birdc_protocols("Unable to connect to server control socket (/run/bird/bird.ctl): No such file or directory\n").is_err());
     }
 }

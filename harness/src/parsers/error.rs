@@ -13,6 +13,9 @@ pub struct ParseError {
 impl ParseError {
     /// A parse error for `what`.
     pub fn new(what: &'static str, message: impl Into<String>) -> Self {
-        ParseError { what, message: message.into() }
+        ParseError {
+            what,
+            message: message.into(),
+        }
     }
 }

@@ -22,7 +22,11 @@ pub fn parse_proc_swaps(text: &str) -> Result<Vec<SwapArea>, ParseError> {
     parse_swap_table(text, "/proc/swaps", "Filename")
 }
 
-fn parse_swap_table(text: &str, what: &'static str, header: &str) -> Result<Vec<SwapArea>, ParseError> {
+fn parse_swap_table(
+    text: &str,
+    what: &'static str,
+    header: &str,
+) -> Result<Vec<SwapArea>, ParseError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -32,7 +36,10 @@ fn parse_swap_table(text: &str, what: &'static str, header: &str) -> Result<Vec<
         if f.len() < 2 {
             return Err(ParseError::new(what, format!("short row `{line}`")));
         }
-        out.push(SwapArea { name: f[0].into(), kind: f[1].into() });
+        out.push(SwapArea {
+            name: f[0].into(),
+            kind: f[1].into(),
+        });
     }
     Ok(out)
 }
@@ -57,7 +64,10 @@ pub fn parse_lsmod(text: &str) -> Vec<&str> {
 /// Parses `sysctl key...` output (`net.ipv4.ip_forward = 1`) into (key, value) pairs.
 /// `sysctl -n` output (bare values) yields no pairs; use [`sysctl_value_only`] for it.
 pub fn parse_sysctl(text: &str) -> Vec<(&str, &str)> {
-    text.lines().filter_map(|l| l.split_once(" = ")).map(|(k, v)| (k.trim(), v.trim())).collect()
+    text.lines()
+        .filter_map(|l| l.split_once(" = "))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect()
 }
 
 /// The single value printed by `sysctl -n key`.
@@ -69,7 +79,9 @@ pub fn sysctl_value_only(text: &str) -> Option<&str> {
 
 /// The `Cgroup Driver:` of `docker info` (Docker 20.10 server section).
 pub fn docker_cgroup_driver(text: &str) -> Option<&str> {
-    text.lines().find_map(|l| l.trim().strip_prefix("Cgroup Driver:")).map(str::trim)
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Cgroup Driver:"))
+        .map(str::trim)
 }
 
 /// The keys the checks read from `/var/lib/kubelet/config.yaml` (KubeletConfiguration v1beta1).
@@ -84,7 +96,10 @@ pub struct KubeletConfig {
 /// Parses the kubelet config file.
 pub fn parse_kubelet_config(text: &str) -> Result<KubeletConfig, ParseError> {
     if yaml_lite::get(text, "kind") != Some("KubeletConfiguration") {
-        return Err(ParseError::new("kubelet config.yaml", "no `kind: KubeletConfiguration`"));
+        return Err(ParseError::new(
+            "kubelet config.yaml",
+            "no `kind: KubeletConfiguration`",
+        ));
     }
     Ok(KubeletConfig {
         cgroup_driver: yaml_lite::get(text, "cgroupDriver").map(String::from),
@@ -104,11 +119,23 @@ pub struct NetworkManagerStatus {
 
 /// Parses the `network-manager` probe output.
 pub fn parse_network_manager(text: &str) -> Result<NetworkManagerStatus, ParseError> {
-    let active = text.lines().find_map(|l| l.strip_prefix("is-active:")).map(str::trim);
-    let status = text.lines().find_map(|l| l.strip_prefix("Status:")).map(str::trim);
+    let active = text
+        .lines()
+        .find_map(|l| l.strip_prefix("is-active:"))
+        .map(str::trim);
+    let status = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Status:"))
+        .map(str::trim);
     match (active, status) {
-        (Some(a), Some(s)) => Ok(NetworkManagerStatus { active: a == "active", installed: s.ends_with(" installed") }),
-        _ => Err(ParseError::new("network-manager probe", "expected `is-active:` and `Status:` lines")),
+        (Some(a), Some(s)) => Ok(NetworkManagerStatus {
+            active: a == "active",
+            installed: s.ends_with(" installed"),
+        }),
+        _ => Err(ParseError::new(
+            "network-manager probe",
+            "expected `is-active:` and `Status:` lines",
+        )),
     }
 }
 
@@ -129,7 +156,10 @@ pub fn parse_ss_listeners(text: &str) -> Result<Vec<Listener>, ParseError> {
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() < 5 || f[0] != "LISTEN" {
-            return Err(ParseError::new("ss -Htlnp", format!("unexpected row `{line}`")));
+            return Err(ParseError::new(
+                "ss -Htlnp",
+                format!("unexpected row `{line}`"),
+            ));
         }
         let local = f[3].to_string();
         let port = local
@@ -140,7 +170,11 @@ pub fn parse_ss_listeners(text: &str) -> Result<Vec<Listener>, ParseError> {
             .split_once("users:((\"")
             .and_then(|(_, r)| r.split_once('"'))
             .map(|(name, _)| name.to_string());
-        out.push(Listener { local, port, process });
+        out.push(Listener {
+            local,
+            port,
+            process,
+        });
     }
     Ok(out)
 }
@@ -159,17 +193,30 @@ pub struct ServingCert {
 
 /// Parses the `kubelet-serving-cert` probe (OpenSSL 1.1.1 format).
 pub fn parse_serving_cert(text: &str) -> Result<ServingCert, ParseError> {
-    let subject = text.lines().find_map(|l| l.strip_prefix("subject=")).map(str::trim);
-    let issuer = text.lines().find_map(|l| l.strip_prefix("issuer=")).map(str::trim);
+    let subject = text
+        .lines()
+        .find_map(|l| l.strip_prefix("subject="))
+        .map(str::trim);
+    let issuer = text
+        .lines()
+        .find_map(|l| l.strip_prefix("issuer="))
+        .map(str::trim);
     let (Some(subject), Some(issuer)) = (subject, issuer) else {
-        return Err(ParseError::new("openssl x509", "expected `subject=` and `issuer=` lines"));
+        return Err(ParseError::new(
+            "openssl x509",
+            "expected `subject=` and `issuer=` lines",
+        ));
     };
     let ip_sans = text
         .split(',')
         .filter_map(|p| p.trim().strip_prefix("IP Address:"))
         .map(|s| s.trim().to_string())
         .collect();
-    Ok(ServingCert { subject: subject.into(), issuer: issuer.into(), ip_sans })
+    Ok(ServingCert {
+        subject: subject.into(),
+        issuer: issuer.into(),
+        ip_sans,
+    })
 }
 
 #[cfg(test)]
@@ -180,11 +227,21 @@ mod tests {
     fn swap_tables() {
         // Ubuntu 20.04 installer default: a 2 GiB /swap.img (util-linux 2.34).
         let show = "NAME      TYPE SIZE USED PRIO\n/swap.img file   2G   0B   -2\n";
-        assert_eq!(parse_swapon_show(show).unwrap(), vec![SwapArea { name: "/swap.img".into(), kind: "file".into() }]);
+        assert_eq!(
+            parse_swapon_show(show).unwrap(),
+            vec![SwapArea {
+                name: "/swap.img".into(),
+                kind: "file".into()
+            }]
+        );
         assert!(parse_swapon_show("").unwrap().is_empty());
         let proc = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/swap.img                               file\t\t2097148\t\t0\t\t-2\n";
         assert_eq!(parse_proc_swaps(proc).unwrap()[0].name, "/swap.img");
-        assert!(parse_proc_swaps("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n").unwrap().is_empty());
+        assert!(
+            parse_proc_swaps("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -205,7 +262,13 @@ mod tests {
     #[test]
     fn sysctl_forms() {
         let t = "net.bridge.bridge-nf-call-iptables = 1\nnet.ipv4.ip_forward = 0\n";
-        assert_eq!(parse_sysctl(t), vec![("net.bridge.bridge-nf-call-iptables", "1"), ("net.ipv4.ip_forward", "0")]);
+        assert_eq!(
+            parse_sysctl(t),
+            vec![
+                ("net.bridge.bridge-nf-call-iptables", "1"),
+                ("net.ipv4.ip_forward", "0")
+            ]
+        );
         assert_eq!(sysctl_value_only("1\n"), Some("1"));
         assert_eq!(sysctl_value_only("1\n0\n"), None);
     }
@@ -215,7 +278,10 @@ mod tests {
         // Docker 20.10 `docker info`, server section.
         let t = "Client:\n Context:    default\n Debug Mode: false\n\nServer:\n Containers: 20\n  Running: 10\n Server Version: 20.10.14\n Storage Driver: overlay2\n Logging Driver: json-file\n Cgroup Driver: cgroupfs\n Cgroup Version: 1\n";
         assert_eq!(docker_cgroup_driver(t), Some("cgroupfs"));
-        assert_eq!(docker_cgroup_driver("Cannot connect to the Docker daemon"), None);
+        assert_eq!(
+            docker_cgroup_driver("Cannot connect to the Docker daemon"),
+            None
+        );
     }
 
     #[test]
@@ -225,17 +291,24 @@ mod tests {
         let c = parse_kubelet_config(t).unwrap();
         assert_eq!(c.cgroup_driver.as_deref(), Some("systemd"));
         assert!(c.server_tls_bootstrap);
-        assert!(!parse_kubelet_config(&t.replace("serverTLSBootstrap: true\n", "")).unwrap().server_tls_bootstrap);
+        assert!(
+            !parse_kubelet_config(&t.replace("serverTLSBootstrap: true\n", ""))
+                .unwrap()
+                .server_tls_bootstrap
+        );
         assert!(parse_kubelet_config("").is_err());
     }
 
     #[test]
     fn network_manager() {
-        let on = parse_network_manager("is-active: active\nStatus: install ok installed\n").unwrap();
+        let on =
+            parse_network_manager("is-active: active\nStatus: install ok installed\n").unwrap();
         assert!(on.active && on.installed);
         let off = parse_network_manager("is-active: inactive\nStatus: not-installed\n").unwrap();
         assert!(!off.active && !off.installed);
-        let removed = parse_network_manager("is-active: inactive\nStatus: deinstall ok config-files\n").unwrap();
+        let removed =
+            parse_network_manager("is-active: inactive\nStatus: deinstall ok config-files\n")
+                .unwrap();
         assert!(!removed.installed);
         assert!(parse_network_manager("").is_err());
     }

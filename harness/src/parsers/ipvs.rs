@@ -32,7 +32,15 @@ pub fn parse_ipvsadm(text: &str) -> Result<Vec<VirtualService>, ParseError> {
     let mut lines = text.lines();
     match lines.next() {
         Some(l) if l.starts_with("IP Virtual Server version") => {}
-        other => return Err(ParseError::new(WHAT, format!("expected the `IP Virtual Server version` banner, got `{}`", other.unwrap_or("")))),
+        other => {
+            return Err(ParseError::new(
+                WHAT,
+                format!(
+                    "expected the `IP Virtual Server version` banner, got `{}`",
+                    other.unwrap_or("")
+                ),
+            ));
+        }
     }
     let mut out: Vec<VirtualService> = Vec::new();
     for line in lines {
@@ -42,14 +50,30 @@ pub fn parse_ipvsadm(text: &str) -> Result<Vec<VirtualService>, ParseError> {
         }
         let f: Vec<&str> = t.split_whitespace().collect();
         if f[0] == "->" {
-            let vs = out.last_mut().ok_or_else(|| ParseError::new(WHAT, format!("real server before any service: `{t}`")))?;
+            let vs = out.last_mut().ok_or_else(|| {
+                ParseError::new(WHAT, format!("real server before any service: `{t}`"))
+            })?;
             if f.len() < 4 {
-                return Err(ParseError::new(WHAT, format!("short real-server row `{t}`")));
+                return Err(ParseError::new(
+                    WHAT,
+                    format!("short real-server row `{t}`"),
+                ));
             }
-            let weight = f[3].parse().map_err(|_| ParseError::new(WHAT, format!("bad weight in `{t}`")))?;
-            vs.reals.push(RealServer { address: f[1].into(), forward: f[2].into(), weight });
+            let weight = f[3]
+                .parse()
+                .map_err(|_| ParseError::new(WHAT, format!("bad weight in `{t}`")))?;
+            vs.reals.push(RealServer {
+                address: f[1].into(),
+                forward: f[2].into(),
+                weight,
+            });
         } else if matches!(f[0], "TCP" | "UDP" | "SCTP" | "FWM") && f.len() >= 3 {
-            out.push(VirtualService { protocol: f[0].into(), address: f[1].into(), scheduler: f[2].into(), reals: Vec::new() });
+            out.push(VirtualService {
+                protocol: f[0].into(),
+                address: f[1].into(),
+                scheduler: f[2].into(),
+                reals: Vec::new(),
+            });
         } else {
             return Err(ParseError::new(WHAT, format!("unexpected row `{t}`")));
         }
@@ -88,6 +112,11 @@ UDP  10.96.0.10:53 rr
         let empty = "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
         assert!(parse_ipvsadm(empty).unwrap().is_empty());
         assert!(parse_ipvsadm("Can't initialize ipvs: Protocol not available\n").is_err());
-        assert!(parse_ipvsadm("IP Virtual Server version 1.2.1 (size=4096)\n  -> 1.2.3.4:80 Masq 1 0 0\n").is_err());
+        assert!(
+            parse_ipvsadm(
+                "IP Virtual Server version 1.2.1 (size=4096)\n  -> 1.2.3.4:80 Masq 1 0 0\n"
+            )
+            .is_err()
+        );
     }
 }

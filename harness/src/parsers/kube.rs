@@ -65,7 +65,10 @@ pub fn node_summaries(v: &Value) -> Result<Vec<NodeSummary<'_>>, ParseError> {
 }
 
 fn conditions(v: &Value) -> impl Iterator<Item = &Value> {
-    v.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten()
+    v.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
 }
 
 /// A Pod's phase and readiness.
@@ -88,14 +91,21 @@ pub fn pod_summaries(v: &Value) -> Result<Vec<PodSummary<'_>>, ParseError> {
     Ok(list_items("kubectl get pods", v)?
         .iter()
         .map(|p| {
-            let cs = p.pointer("/status/containerStatuses").and_then(Value::as_array);
+            let cs = p
+                .pointer("/status/containerStatuses")
+                .and_then(Value::as_array);
             let total = cs.map_or(0, Vec::len);
-            let ready_n = cs.map_or(0, |a| a.iter().filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true)).count());
+            let ready_n = cs.map_or(0, |a| {
+                a.iter()
+                    .filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true))
+                    .count()
+            });
             PodSummary {
                 name: s(p, &["metadata", "name"]).unwrap_or(""),
                 node: s(p, &["spec", "nodeName"]).unwrap_or(""),
                 phase: s(p, &["status", "phase"]).unwrap_or(""),
-                ready: conditions(p).any(|c| s(c, &["type"]) == Some("Ready") && s(c, &["status"]) == Some("True")),
+                ready: conditions(p)
+                    .any(|c| s(c, &["type"]) == Some("Ready") && s(c, &["status"]) == Some("True")),
                 containers_ready: (ready_n, total),
             }
         })
@@ -135,7 +145,10 @@ pub fn csr_summaries(v: &Value) -> Result<Vec<CsrSummary<'_>>, ParseError> {
     Ok(list_items("kubectl get csr", v)?
         .iter()
         .map(|c| {
-            let has = |t: &str| conditions(c).any(|x| s(x, &["type"]) == Some(t) && s(x, &["status"]) != Some("False"));
+            let has = |t: &str| {
+                conditions(c)
+                    .any(|x| s(x, &["type"]) == Some(t) && s(x, &["status"]) != Some("False"))
+            };
             let condition = if has("Denied") {
                 CsrCondition::Denied
             } else if has("Failed") {
@@ -160,12 +173,21 @@ pub fn csr_summaries(v: &Value) -> Result<Vec<CsrSummary<'_>>, ParseError> {
 pub fn apiservice_available(v: &Value) -> Option<(&str, &str, &str)> {
     conditions(v)
         .find(|c| s(c, &["type"]) == Some("Available"))
-        .map(|c| (s(c, &["status"]).unwrap_or(""), s(c, &["reason"]).unwrap_or(""), s(c, &["message"]).unwrap_or("")))
+        .map(|c| {
+            (
+                s(c, &["status"]).unwrap_or(""),
+                s(c, &["reason"]).unwrap_or(""),
+                s(c, &["message"]).unwrap_or(""),
+            )
+        })
 }
 
 /// Node names in a `NodeMetricsList` (`/apis/metrics.k8s.io/v1beta1/nodes`).
 pub fn node_metrics_names(v: &Value) -> Result<Vec<&str>, ParseError> {
-    Ok(list_items("metrics.k8s.io nodes", v)?.iter().filter_map(|m| s(m, &["metadata", "name"])).collect())
+    Ok(list_items("metrics.k8s.io nodes", v)?
+        .iter()
+        .filter_map(|m| s(m, &["metadata", "name"]))
+        .collect())
 }
 
 /// A `type: LoadBalancer` Service and its ingress IPs.
@@ -223,14 +245,24 @@ pub struct KubeadmJoinError<'a> {
 
 /// Finds kubeadm's `error execution phase <phase>: ...` line (kubeadm 1.23, any `-v`).
 pub fn parse_kubeadm_join_error(stderr: &str) -> Option<KubeadmJoinError<'_>> {
-    let line = stderr.lines().find(|l| l.starts_with("error execution phase "))?;
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error execution phase "))?;
     let rest = &line["error execution phase ".len()..];
     let phase = rest.split(':').next().unwrap_or(rest).trim();
     let expired_token = line
         .contains("is invalid for this cluster or it has expired")
-        .then(|| line.split_once("token id \"").and_then(|(_, r)| r.split_once('"')).map(|(id, _)| id))
+        .then(|| {
+            line.split_once("token id \"")
+                .and_then(|(_, r)| r.split_once('"'))
+                .map(|(id, _)| id)
+        })
         .flatten();
-    Some(KubeadmJoinError { line, phase, expired_token })
+    Some(KubeadmJoinError {
+        line,
+        phase,
+        expired_token,
+    })
 }
 
 #[cfg(test)]
@@ -252,7 +284,10 @@ mod tests {
         assert_eq!(n[1].ready, Some("Unknown"));
         assert_eq!(n[1].ready_message, "Kubelet stopped posting node status.");
         assert!(node_summaries(&json!({"kind":"Status"})).is_err());
-        assert_eq!(version_git(&json!({"major":"1","minor":"23","gitVersion":"v1.23.6"})), Some("v1.23.6"));
+        assert_eq!(
+            version_git(&json!({"major":"1","minor":"23","gitVersion":"v1.23.6"})),
+            Some("v1.23.6")
+        );
     }
 
     #[test]
@@ -276,7 +311,14 @@ mod tests {
             {"metadata":{"name":"csr-chg65"},"spec":{"signerName":"kubernetes.io/kubelet-serving","username":"system:node:node0"},
              "status":{"conditions":[{"type":"Denied","status":"True"}]}}]});
         let c = csr_summaries(&v).unwrap();
-        assert_eq!(c.iter().map(|c| c.condition).collect::<Vec<_>>(), vec![CsrCondition::Pending, CsrCondition::Approved, CsrCondition::Denied]);
+        assert_eq!(
+            c.iter().map(|c| c.condition).collect::<Vec<_>>(),
+            vec![
+                CsrCondition::Pending,
+                CsrCondition::Approved,
+                CsrCondition::Denied
+            ]
+        );
         assert!(c[1].issued && !c[0].issued);
     }
 
@@ -294,7 +336,10 @@ mod tests {
         assert_eq!(lb.len(), 2);
         assert_eq!(lb[0].ingress_ips, vec!["192.168.1.200"]);
         assert!(lb[1].ingress_ips.is_empty());
-        assert_eq!(configmap_data(&json!({"data":{"config.conf":"mode: ipvs"}}), "config.conf"), Some("mode: ipvs"));
+        assert_eq!(
+            configmap_data(&json!({"data":{"config.conf":"mode: ipvs"}}), "config.conf"),
+            Some("mode: ipvs")
+        );
     }
 
     #[test]
@@ -306,8 +351,116 @@ mod tests {
         let j = parse_kubeadm_join_error(e).unwrap();
         assert_eq!(j.phase, "preflight");
         assert_eq!(j.expired_token, Some("abcdef"));
-        let other = parse_kubeadm_join_error("error execution phase preflight: [preflight] Some fatal errors occurred:\n").unwrap();
+        let other = parse_kubeadm_join_error(
+            "error execution phase preflight: [preflight] Some fatal errors occurred:\n",
+        )
+        .unwrap();
         assert_eq!(other.expired_token, None);
         assert!(parse_kubeadm_join_error("This node has joined the cluster:\n").is_none());
+    }
+}
+
+/// Parses kubectl's default table output (`kubectl get csr`, `kubectl get pods`): columns are
+/// separated by runs of two or more spaces (cells such as `1 (156m ago)` hold single spaces).
+/// Returns the header and the rows; a row with a different cell count is an error.
+pub fn parse_kubectl_table(text: &str) -> Result<(Vec<&str>, Vec<Vec<&str>>), ParseError> {
+    fn cells(line: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut start: Option<usize> = None;
+        let b = line.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b' ' && (i + 1 < b.len() && b[i + 1] == b' ' || i + 1 == b.len()) {
+                if let Some(s) = start.take() {
+                    out.push(&line[s..i]);
+                }
+                while i < b.len() && b[i] == b' ' {
+                    i += 1;
+                }
+                continue;
+            }
+            if start.is_none() && b[i] != b' ' {
+                start = Some(i);
+            }
+            i += 1;
+        }
+        if let Some(s) = start {
+            out.push(line[s..].trim_end());
+        }
+        out
+    }
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = cells(
+        lines
+            .next()
+            .ok_or_else(|| ParseError::new("kubectl table", "empty output"))?,
+    );
+    let mut rows = Vec::new();
+    for l in lines {
+        let r = cells(l);
+        if r.len() != header.len() {
+            return Err(ParseError::new(
+                "kubectl table",
+                format!("{} cells for {} columns in `{l}`", r.len(), header.len()),
+            ));
+        }
+        rows.push(r);
+    }
+    Ok((header, rows))
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::parse_kubectl_table;
+
+    #[test]
+    fn guide_csr_table() {
+        // Verbatim from the guide (启用TLSBootstrap).
+        let t = "NAME        AGE     SIGNERNAME                      REQUESTOR           REQUESTEDDURATION   CONDITION
+csr-2nk7h   5m49s   kubernetes.io/kubelet-serving   system:node:node2   <none>              Pending
+csr-8982q   14s     kubernetes.io/kubelet-serving   system:node:node1   <none>              Pending
+csr-chg65   25s     kubernetes.io/kubelet-serving   system:node:node0   <none>              Pending
+";
+        let (h, rows) = parse_kubectl_table(t).unwrap();
+        assert_eq!(
+            h,
+            vec![
+                "NAME",
+                "AGE",
+                "SIGNERNAME",
+                "REQUESTOR",
+                "REQUESTEDDURATION",
+                "CONDITION"
+            ]
+        );
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            rows[1],
+            vec![
+                "csr-8982q",
+                "14s",
+                "kubernetes.io/kubelet-serving",
+                "system:node:node1",
+                "<none>",
+                "Pending"
+            ]
+        );
+    }
+
+    #[test]
+    fn guide_proxy_pods_with_header() {
+        // The guide's `kubectl get pods -n kube-system | grep proxy` rows, with kubectl's header restored.
+        let t = "NAME                                      READY   STATUS    RESTARTS        AGE
+kube-proxy-4cwj7                          1/1     Running   1 (156m ago)    27h
+kube-proxy-7pkpb                          1/1     Running   1 (156m ago)    27h
+kube-proxy-9r4hn                          1/1     Running   1 (156m ago)    27h
+";
+        let (h, rows) = parse_kubectl_table(t).unwrap();
+        assert_eq!(h[3], "RESTARTS");
+        assert_eq!(
+            rows[2],
+            vec!["kube-proxy-9r4hn", "1/1", "Running", "1 (156m ago)", "27h"]
+        );
+        assert!(parse_kubectl_table("NAME  READY\nx\n").is_err());
     }
 }

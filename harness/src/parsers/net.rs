@@ -26,26 +26,40 @@ pub fn parse_ip_route(text: &str) -> Result<Vec<Route>, ParseError> {
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let mut f = line.split_whitespace().peekable();
         let mut kind = String::new();
-        if let Some(&k) = f.peek() {
-            if matches!(k, "blackhole" | "unreachable" | "prohibit" | "throw" | "local" | "broadcast") {
-                kind = k.into();
-                f.next();
-            }
+        if let Some(&k) = f.peek()
+            && matches!(
+                k,
+                "blackhole" | "unreachable" | "prohibit" | "throw" | "local" | "broadcast"
+            )
+        {
+            kind = k.into();
+            f.next();
         }
-        let dest = f.next().ok_or_else(|| ParseError::new("ip route", format!("empty row `{line}`")))?.to_string();
+        let dest = f
+            .next()
+            .ok_or_else(|| ParseError::new("ip route", format!("empty row `{line}`")))?
+            .to_string();
         let (mut via, mut dev, mut proto) = (None, None, None);
         while let Some(k) = f.next() {
             match k {
                 "via" => {
                     let v = f.next().unwrap_or_default();
-                    via = Some(v.parse().map_err(|_| ParseError::new("ip route", format!("bad gateway `{v}` in `{line}`")))?);
+                    via = Some(v.parse().map_err(|_| {
+                        ParseError::new("ip route", format!("bad gateway `{v}` in `{line}`"))
+                    })?);
                 }
                 "dev" => dev = f.next().map(String::from),
                 "proto" => proto = f.next().map(String::from),
                 _ => {}
             }
         }
-        out.push(Route { kind, dest, via, dev, proto });
+        out.push(Route {
+            kind,
+            dest,
+            via,
+            dev,
+            proto,
+        });
     }
     Ok(out)
 }
@@ -65,7 +79,20 @@ impl Link {
     /// A NIC whose MAC identifies the machine (not loopback, docker, calico, veth, IPVS dummy,
     /// tunnels or bridges, whose MACs are either fixed — calico's `ee:ee:ee:ee:ee:ee` — or random).
     pub fn is_identity_nic(&self) -> bool {
-        const VIRTUAL: [&str; 12] = ["lo", "docker", "cali", "veth", "kube-ipvs", "br-", "virbr", "vxlan", "flannel", "cni", "tunl", "dummy"];
+        const VIRTUAL: [&str; 12] = [
+            "lo",
+            "docker",
+            "cali",
+            "veth",
+            "kube-ipvs",
+            "br-",
+            "virbr",
+            "vxlan",
+            "flannel",
+            "cni",
+            "tunl",
+            "dummy",
+        ];
         self.link_type == "ether" && !VIRTUAL.iter().any(|p| self.name.starts_with(p))
     }
 }
@@ -77,15 +104,27 @@ pub fn parse_ip_link(text: &str) -> Result<Vec<Link>, ParseError> {
         let mut parts = line.splitn(3, ": ");
         let (_idx, name, rest) = match (parts.next(), parts.next(), parts.next()) {
             (Some(i), Some(n), Some(r)) => (i, n, r),
-            _ => return Err(ParseError::new("ip -o link", format!("unexpected row `{line}`"))),
+            _ => {
+                return Err(ParseError::new(
+                    "ip -o link",
+                    format!("unexpected row `{line}`"),
+                ));
+            }
         };
         let name = name.split('@').next().unwrap_or(name).to_string();
         let mut f = rest.split_whitespace();
         let Some(lt) = f.find(|t| t.starts_with("link/")) else {
-            return Err(ParseError::new("ip -o link", format!("no link/ field in `{line}`")));
+            return Err(ParseError::new(
+                "ip -o link",
+                format!("no link/ field in `{line}`"),
+            ));
         };
         let mac = f.next().unwrap_or_default().to_string();
-        out.push(Link { name, link_type: lt.trim_start_matches("link/").into(), mac });
+        out.push(Link {
+            name,
+            link_type: lt.trim_start_matches("link/").into(),
+            mac,
+        });
     }
     Ok(out)
 }
@@ -105,10 +144,17 @@ pub struct TunnelDevice {
 pub fn parse_tunl0(text: &str) -> Result<TunnelDevice, ParseError> {
     let first = text.lines().next().unwrap_or_default();
     if !first.contains(": tunl0") {
-        return Err(ParseError::new("ip -d addr show tunl0", format!("no tunl0 header: `{first}`")));
+        return Err(ParseError::new(
+            "ip -d addr show tunl0",
+            format!("no tunl0 header: `{first}`"),
+        ));
     }
-    let up = first.split_once('<').and_then(|(_, r)| r.split_once('>')).is_some_and(|(fl, _)| fl.split(',').any(|x| x == "UP"));
-    let ipip = text.contains("link/ipip") && text.lines().any(|l| l.trim_start().starts_with("ipip "));
+    let up = first
+        .split_once('<')
+        .and_then(|(_, r)| r.split_once('>'))
+        .is_some_and(|(fl, _)| fl.split(',').any(|x| x == "UP"));
+    let ipip =
+        text.contains("link/ipip") && text.lines().any(|l| l.trim_start().starts_with("ipip "));
     let address = text
         .lines()
         .find_map(|l| l.trim_start().strip_prefix("inet "))
@@ -149,14 +195,28 @@ pub fn parse_reach_lines(text: &str) -> Result<Vec<Reach>, ParseError> {
         let ok = match f.last() {
             Some(&"ok") => true,
             Some(&"fail") => false,
-            _ => return Err(ParseError::new("reachability probe", format!("row `{line}` does not end in ok|fail"))),
+            _ => {
+                return Err(ParseError::new(
+                    "reachability probe",
+                    format!("row `{line}` does not end in ok|fail"),
+                ));
+            }
         };
         let (target, address) = match f.len() {
             2 => (f[0], None),
             3 => (f[0], Some(f[1].to_string())),
-            _ => return Err(ParseError::new("reachability probe", format!("unexpected row `{line}`"))),
+            _ => {
+                return Err(ParseError::new(
+                    "reachability probe",
+                    format!("unexpected row `{line}`"),
+                ));
+            }
         };
-        out.push(Reach { target: target.into(), address, ok });
+        out.push(Reach {
+            target: target.into(),
+            address,
+            ok,
+        });
     }
     Ok(out)
 }
@@ -198,7 +258,11 @@ blackhole 10.233.104.0/26 proto bird
         let l = parse_ip_link(t).unwrap();
         assert_eq!(l.len(), 4);
         assert_eq!(l[2].name, "tunl0");
-        let ids: Vec<_> = l.iter().filter(|x| x.is_identity_nic()).map(|x| x.mac.as_str()).collect();
+        let ids: Vec<_> = l
+            .iter()
+            .filter(|x| x.is_identity_nic())
+            .map(|x| x.mac.as_str())
+            .collect();
         assert_eq!(ids, vec!["52:54:00:6b:3c:01"]);
         assert!(parse_ip_link("garbage\n").is_err());
     }
@@ -229,7 +293,10 @@ blackhole 10.233.104.0/26 proto bird
 
     #[test]
     fn reach_lines() {
-        let r = parse_reach_lines("ICE-k8s-machines-node1 ok\nICE-k8s-machines-node2 10.233.113.128 fail\n").unwrap();
+        let r = parse_reach_lines(
+            "ICE-k8s-machines-node1 ok\nICE-k8s-machines-node2 10.233.113.128 fail\n",
+        )
+        .unwrap();
         assert!(r[0].ok && r[0].address.is_none());
         assert_eq!(r[1].address.as_deref(), Some("10.233.113.128"));
         assert!(!r[1].ok);

@@ -15,13 +15,21 @@ pub fn get<'a>(text: &'a str, path: &str) -> Option<&'a str> {
             continue;
         }
         let indent = line.len() - trimmed.len();
-        let Some((key, value)) = trimmed.split_once(':') else { continue };
+        let Some((key, value)) = trimmed.split_once(':') else {
+            continue;
+        };
         let key = key.trim().trim_matches('"');
         while stack.last().is_some_and(|(i, _)| *i >= indent) {
             stack.pop();
         }
         let value = value.trim();
-        if stack.len() + 1 == want.len() && stack.iter().map(|(_, k)| *k).eq(want[..stack.len()].iter().copied()) && key == want[stack.len()] {
+        if stack.len() + 1 == want.len()
+            && stack
+                .iter()
+                .map(|(_, k)| *k)
+                .eq(want[..stack.len()].iter().copied())
+            && key == want[stack.len()]
+        {
             if value.is_empty() {
                 return None;
             }
@@ -49,7 +57,9 @@ fn strip_comment(line: &str) -> &str {
 
 fn unquote(v: &str) -> &str {
     let v = v.trim();
-    if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
+    if v.len() >= 2
+        && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
+    {
         &v[1..v.len() - 1]
     } else {
         v
