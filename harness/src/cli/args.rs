@@ -76,6 +76,18 @@ pub enum Command {
         #[arg(long)]
         no_boot_probe: bool,
     },
+    /// Reproduce the guide's pitfalls on purpose.
+    Fault {
+        /// What to do.
+        #[command(subcommand)]
+        action: FaultAction,
+    },
+    /// Live snapshots of every node (the fault scenarios start from `provisioned`).
+    Snapshot {
+        /// What to do.
+        #[command(subcommand)]
+        action: SnapshotAction,
+    },
     /// Base images.
     Image {
         /// What to do.
@@ -185,4 +197,42 @@ pub struct CheckArgs {
     /// Directory of .feature files.
     #[arg(long, default_value = "features")]
     pub features: PathBuf,
+}
+
+/// `fault` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum FaultAction {
+    /// List the fault kinds, the guide's words, and the checks each must break.
+    List,
+    /// Inject a fault.
+    Inject {
+        /// Kind id (see `fault list`).
+        kind: String,
+        /// Node (default: the kind's usual victim).
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// Heal a fault the guide's way.
+    Heal {
+        /// Kind id.
+        kind: String,
+        /// Node (default: where it was injected).
+        #[arg(long)]
+        node: Option<String>,
+    },
+}
+
+/// `snapshot` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotAction {
+    /// Save a live snapshot of every node.
+    Save {
+        /// Snapshot name.
+        name: String,
+    },
+    /// Revert every node to a snapshot.
+    Revert {
+        /// Snapshot name.
+        name: String,
+    },
 }

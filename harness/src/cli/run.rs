@@ -14,7 +14,7 @@ use kubelab::hypervisor::{self, Hypervisor};
 use kubelab::lab::{Lab, LabEvent};
 use kubelab::remote::RemoteShell;
 
-use super::args::{BenchWhat, CheckArgs, Cli, Command, ImageAction, ProvisionArgs, Which};
+use super::args::{BenchWhat, CheckArgs, Cli, Command, FaultAction, ImageAction, ProvisionArgs, SnapshotAction, Which};
 use super::errors::ExpectedError;
 
 /// `--version` text: the harness version and the pinned guide versions.
@@ -236,6 +236,22 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
             }
             if report.fit_for_lab() { Ok(()) } else { Err(ExpectedError::HostUnfit) }
         }
+        Command::Fault { action } => fault(&cfg, action).await,
+        Command::Snapshot { action } => {
+            let lab = Lab::new(cfg.clone(), open_hv(&cfg)?);
+            let state = lab.load_state()?;
+            match action {
+                SnapshotAction::Save { name } => {
+                    let t = lab.snapshot_save(&state, &name).await?;
+                    eprintln!("snapshot `{name}` saved on {} nodes in {:.1} s", state.nodes.len(), t.as_secs_f64());
+                }
+                SnapshotAction::Revert { name } => {
+                    let t = lab.snapshot_revert(&state, &name).await?;
+                    eprintln!("{} nodes reverted to `{name}` in {:.1} s", state.nodes.len(), t.as_secs_f64());
+                }
+            }
+            Ok(())
+        }
         Command::Provision(args) => provision(&cfg, args).await,
         Command::Check(args) => check(&cfg, args).await,
         Command::Bench { what } => match what {
@@ -391,4 +407,40 @@ fn read_provision_events(path: &Path) -> Vec<kubelab::report::RunEvent> {
     std::fs::read_to_string(path)
         .map(|s| s.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
         .unwrap_or_default()
+}
+
+/// `kubelab fault …`.
+pub async fn fault(cfg: &LabConfig, action: FaultAction) -> Result<(), ExpectedError> {
+    use kubelab::fault::{ALL, FaultKind, FaultLab};
+    let kind_of = |id: &str| {
+        FaultKind::from_id(id).ok_or_else(|| {
+            ExpectedError::Lab(kubelab::errors::ConfigError::Invalid {
+                key: "fault kind".into(),
+                message: format!("unknown fault `{id}`; one of: {}", ALL.iter().map(|k| k.id()).collect::<Vec<_>>().join(", ")),
+            }.into())
+        })
+    };
+    if let FaultAction::List = action {
+        for k in ALL {
+            let live = k.live_skip(cfg.profile).map(|r| format!("recorded only here: {r}")).unwrap_or_else(|| "live".into());
+            println!("{:<20} breaks: {:<60} [{live}]\n{:<20} guide: {}", k.id(), if k.checks().is_empty() { "ssh (diagnosed by kubelab's retry/backoff)".to_string() } else { k.checks().join(", ") }, "", k.pitfall());
+        }
+        return Ok(());
+    }
+    let lab = Lab::new(cfg.clone(), open_hv(cfg)?);
+    let state = lab.load_state()?;
+    let shell = Arc::new(lab.shell(&state)?);
+    let fl = FaultLab::new(&lab, &state, shell);
+    match action {
+        FaultAction::List => unreachable!("handled above"),
+        FaultAction::Inject { kind, node } => {
+            let f = fl.inject(kind_of(&kind)?, node.as_deref()).await?;
+            eprintln!("injected {} on {}: {}", f.kind.id(), f.node, f.detail);
+        }
+        FaultAction::Heal { kind, node } => {
+            let d = fl.heal(kind_of(&kind)?, node.as_deref()).await?;
+            eprintln!("healed {kind}: {d}");
+        }
+    }
+    Ok(())
 }

@@ -451,6 +451,44 @@ impl Lab {
         Ok(before)
     }
 
+    /// Saves a live internal snapshot of every node (qcow2 overlay with memory; the raw,
+    /// read-only seed disk is excluded). Replaces an existing snapshot of the same name.
+    pub async fn snapshot_save(&self, state: &LabState, name: &str) -> Result<Duration, LabError> {
+        let t0 = Instant::now();
+        let xml = format!(
+            "<domainsnapshot><name>{}</name><description>kubelab snapshot</description><memory snapshot='internal'/><disks><disk name='vda' snapshot='internal'/><disk name='vdb' snapshot='no'/></disks></domainsnapshot>",
+            xml::esc(name)
+        );
+        for n in &state.nodes {
+            let (hv, d, x, nm) = (self.hv.clone(), n.domain.clone(), xml.clone(), name.to_string());
+            blocking(move || -> Result<(), HypervisorError> {
+                if hv.snapshots(&d)?.contains(&nm) {
+                    hv.delete_snapshot(&d, &nm)?;
+                }
+                hv.create_snapshot(&d, &x)
+            })
+            .await?;
+        }
+        Ok(t0.elapsed())
+    }
+
+    /// Reverts every node to a snapshot (running, as saved). Open SSH sessions are stale after.
+    pub async fn snapshot_revert(&self, state: &LabState, name: &str) -> Result<Duration, LabError> {
+        let t0 = Instant::now();
+        for n in &state.nodes {
+            let (hv, d, nm) = (self.hv.clone(), n.domain.clone(), name.to_string());
+            blocking(move || -> Result<(), HypervisorError> {
+                if !hv.snapshots(&d)?.contains(&nm) {
+                    return Err(HypervisorError::Call { op: format!("revert {d} to {nm}"), message: format!("no snapshot `{nm}`; run `kubelab snapshot save {nm}` first") });
+                }
+                hv.revert_snapshot(&d, &nm)
+            })
+            .await?;
+        }
+        let _ = std::fs::remove_file(self.cfg.lab_dir().join("faults.json"));
+        Ok(t0.elapsed())
+    }
+
     /// Reads identity facts inside every guest plus the domain state (for `kubelab status`).
     pub async fn status(&self, state: &LabState, shell: &dyn RemoteShell) -> Result<Vec<NodeStatus>, LabError> {
         let domains = self.hv.domains()?;
