@@ -375,6 +375,8 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
         features: args.features.clone(),
         tags: args.tags.clone(),
         name: args.name.clone(),
+        exact: false,
+        quiet: false,
         report_dir: Some(args.report_dir.clone()),
         lab: cfg.name.clone(),
         profile: cfg.profile.as_str().into(),
