@@ -295,7 +295,7 @@ fn run_scenario(bundle: &str, stem: &str, scenario: &str, want: Expect) -> Resul
             if !steps[..i].iter().all(|(s, _)| **s == TestStatus::Passed) || !steps[i].1.is_some_and(|v| v.check_id == check && v.outcome == "fail") {
                 return Err(format!("the first failing step must be {check}'s failed verdict{}", context()).into());
             }
-            if !steps[i].1.is_some_and(|v| v.remediation.as_deref().is_some_and(|r| !r.is_empty())) {
+            if steps[i].1.is_none_or(|v| v.remediation.as_deref().is_none_or(str::is_empty)) {
                 return Err(format!("{check} failed without a remediation{}", context()).into());
             }
         }

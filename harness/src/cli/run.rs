@@ -240,6 +240,7 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
         Command::Check(args) => check(&cfg, args).await,
         Command::Bench { what } => match what {
             BenchWhat::Clone(opts) => super::bench::clone(&cfg, &opts.sizes).await,
+            BenchWhat::Check(o) => super::bench::check(&o.features, &o.evidence, o.scenarios, o.iterations).await,
         },
     }
 }
