@@ -149,6 +149,25 @@ pub enum Which {
 pub enum BenchWhat {
     /// Linked clones vs `virt-clone` full copies for two base sizes.
     Clone(BenchClone),
+    /// Re-judging a recorded bundle with N scenarios (cucumber) vs the raw checks.
+    Check(BenchCheck),
+}
+
+/// Options of `bench check`.
+#[derive(Debug, Args)]
+pub struct BenchCheck {
+    /// Scenarios to judge (the real ones, cycled).
+    #[arg(long, default_value_t = 100)]
+    pub scenarios: usize,
+    /// Iterations (median and min are reported).
+    #[arg(long, default_value_t = 10)]
+    pub iterations: usize,
+    /// Evidence bundle to re-judge.
+    #[arg(long, default_value = "tests/fixtures/bundles/guide-healthy")]
+    pub evidence: PathBuf,
+    /// Directory of the real .feature files.
+    #[arg(long, default_value = "features")]
+    pub features: PathBuf,
 }
 
 /// Options of `bench clone`.

@@ -105,3 +105,183 @@ pub async fn clone(cfg: &LabConfig, sizes: &[u64]) -> Result<(), ExpectedError> 
     println!("goal: >= 50x on a 4 GiB base, and the kubelab column flat across sizes");
     Ok(())
 }
+
+/// Writes `n` scenarios into `dir` by cycling through the real scenarios of `features` (copy `k`
+/// of a scenario keeps its tags and steps; its name gets ` #k`). Returns the number of check
+/// judgments the set names (each scenario's `@check:` tags).
+fn synthesise_features(features: &Path, dir: &Path, n: usize) -> Result<usize, ExpectedError> {
+    use cucumber::gherkin::{Feature, GherkinEnv};
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(features)
+        .map_err(|e| other(format!("read {}: {e}", features.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "feature"))
+        .collect();
+    files.sort();
+    let mut real = Vec::new();
+    for f in &files {
+        let feat = Feature::parse_path(f, GherkinEnv::default()).map_err(|e| other(format!("parse {}: {e}", f.display())))?;
+        if feat.background.is_some() || !feat.rules.is_empty() {
+            return Err(other(format!("{}: Background/Rule are not copied by the synthesiser", f.display())));
+        }
+        for sc in &feat.scenarios {
+            if !sc.examples.is_empty() || sc.steps.iter().any(|s| s.docstring.is_some() || s.table.is_some()) {
+                return Err(other(format!("{}: `{}` has examples/docstrings/tables the synthesiser does not copy", f.display(), sc.name)));
+            }
+            real.push((feat.clone(), sc.clone()));
+        }
+    }
+    if real.is_empty() {
+        return Err(other(format!("no scenarios in {}", features.display())));
+    }
+    // One file per (copy, source feature), as the real set is laid out.
+    let mut out: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    let mut judgments = 0;
+    for i in 0..n {
+        let (feat, sc) = &real[i % real.len()];
+        let copy = i / real.len();
+        let stem = feat.path.as_deref().and_then(Path::file_stem).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = out.entry(format!("{copy:03}-{stem}.feature")).or_insert_with(|| {
+            let tags: Vec<String> = feat.tags.iter().map(|t| format!("@{t}")).collect();
+            format!("{}\nFeature: {} (copy {copy})\n", tags.join(" "), feat.name)
+        });
+        let tags: Vec<String> = sc.tags.iter().map(|t| format!("@{t}")).collect();
+        text.push_str(&format!("\n  {}\n  Scenario: {} #{copy}\n", tags.join(" "), sc.name));
+        for st in &sc.steps {
+            text.push_str(&format!("    {} {}\n", st.keyword.trim(), st.value));
+        }
+        judgments += sc.tags.iter().filter(|t| t.starts_with("check:")).count();
+    }
+    std::fs::create_dir_all(dir).map_err(other)?;
+    for (name, text) in out {
+        std::fs::write(dir.join(name), text).map_err(other)?;
+    }
+    Ok(judgments)
+}
+
+fn median(v: &mut [std::time::Duration]) -> std::time::Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Re-judging a recorded bundle with `scenarios` scenarios through the Cucumber runner, against
+/// the raw checks (`checks::rejudge`, no cucumber) and loading the bundle, `iterations` times.
+///
+/// The scenario set is synthesised from the real features (cycled and renamed), so every one is
+/// a real scenario with real steps judged by the real step definitions: the cost measured is the
+/// one `kubelab check --evidence` pays, scaled to `scenarios`.
+pub async fn check(features: &Path, bundle: &Path, scenarios: usize, iterations: usize) -> Result<(), ExpectedError> {
+    use kubelab::evidence::RecordedEvidence;
+
+    use crate::conformance::runner::{self, CheckOptions};
+
+    let scenarios = scenarios.max(1);
+    let iterations = iterations.max(1);
+    let tmp = std::env::temp_dir().join(format!("kubelab-bench-check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let feature_dir = tmp.join("features");
+    let judgments = synthesise_features(features, &feature_dir, scenarios)?;
+    let load = || RecordedEvidence::open(bundle).map(RecordedEvidence::into_evidence).map_err(|e| other(format!("open bundle {}: {e}", bundle.display())));
+    let source = format!("recorded bundle {}", bundle.display());
+    let opts = |report_dir: Option<std::path::PathBuf>| CheckOptions {
+        features: feature_dir.clone(),
+        tags: None,
+        name: None,
+        exact: false,
+        quiet: true,
+        report_dir,
+        lab: "bench".into(),
+        profile: "guide".into(),
+    };
+    let checks_per_round = kubelab::checks::CHECKS.len();
+    let rounds = judgments.div_ceil(checks_per_round);
+    println!(
+        "bench check: {scenarios} scenarios ({judgments} check judgments) over {}, {iterations} iterations",
+        bundle.display()
+    );
+    let (mut t_load, mut t_raw, mut t_cuke, mut t_full) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut last = None;
+    let result: Result<(), ExpectedError> = async {
+        for it in 0..iterations {
+            let t = Instant::now();
+            let ev = load()?;
+            t_load.push(t.elapsed());
+            // Baseline: the same number of judgments, pure check functions, no cucumber.
+            t_raw.push(kubelab::checks::rejudge(&ev, rounds).total);
+            // Cucumber, no reports: plan + run + events.
+            let t = Instant::now();
+            let sum = runner::run(ev, source.clone(), &opts(None), Vec::new()).await.map_err(ExpectedError::Other)?;
+            t_cuke.push(t.elapsed());
+            // The full re-judge as `kubelab check --evidence` does it: load, judge, write reports.
+            let reports = tmp.join(format!("reports-{it}"));
+            let t = Instant::now();
+            let ev = load()?;
+            let full = runner::run(ev, source.clone(), &opts(Some(reports)), Vec::new()).await.map_err(ExpectedError::Other)?;
+            t_full.push(t.elapsed());
+            if sum != full || (sum.passed + sum.failed + sum.skipped) as usize != scenarios {
+                return Err(other(format!("inconsistent runs: {sum:?} vs {full:?}, {scenarios} scenarios")));
+            }
+            last = Some(full);
+        }
+        Ok(())
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    result?;
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    let (load_m, raw_m, cuke_m, full_m) = (median(&mut t_load), median(&mut t_raw), median(&mut t_cuke), median(&mut t_full));
+    println!("{:<44} {:>12} {:>12} {:>10}", "", "median (ms)", "min (ms)", "vs raw");
+    for (label, m, min) in [
+        ("load bundle from disk", load_m, t_load[0]),
+        (&*format!("raw checks::rejudge ({rounds} rounds x {checks_per_round})"), raw_m, t_raw[0]),
+        ("cucumber runner, no reports", cuke_m, t_cuke[0]),
+        ("full re-judge: load + runner + reports", full_m, t_full[0]),
+    ] {
+        println!("{label:<44} {:>12.2} {:>12.2} {:>9.1}x", ms(m), ms(min), m.as_secs_f64() / raw_m.as_secs_f64().max(1e-9));
+    }
+    if let Some(s) = last {
+        println!("outcome per run: {} passed, {} failed, {} skipped", s.passed, s.failed, s.skipped);
+    }
+    println!(
+        "full re-judge / load = {:.1}x; target: full re-judge of {scenarios} scenarios < 1 s: {} ({:.0} ms)",
+        full_m.as_secs_f64() / load_m.as_secs_f64().max(1e-9),
+        if full_m.as_secs_f64() < 1.0 { "met" } else { "NOT met" },
+        ms(full_m)
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use cucumber::gherkin::{Feature, GherkinEnv};
+
+    use super::synthesise_features;
+
+    #[test]
+    fn synthesised_set_has_exactly_n_real_scenarios() {
+        let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("../features");
+        let tmp = std::env::temp_dir().join(format!("kubelab-synth-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let judgments = synthesise_features(&features, &tmp, 40).unwrap();
+        let mut names = Vec::new();
+        let mut tags = 0;
+        for e in std::fs::read_dir(&tmp).unwrap() {
+            let f = Feature::parse_path(e.unwrap().path(), GherkinEnv::default()).unwrap();
+            assert!(!f.tags.is_empty(), "feature tags are copied: {}", f.name);
+            for sc in f.scenarios {
+                assert!(!sc.steps.is_empty(), "{}", sc.name);
+                tags += sc.tags.iter().filter(|t| t.starts_with("check:")).count();
+                names.push(sc.name);
+            }
+        }
+        std::fs::remove_dir_all(&tmp).unwrap();
+        assert_eq!(names.len(), 40);
+        assert_eq!(tags, judgments);
+        let unique: std::collections::BTreeSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), 40, "copies are renamed: {names:?}");
+        for n in ["every node carries the guide's hostname #0", "Helm answers #0", "Helm answers #1"] {
+            assert!(names.iter().any(|x| x == n), "{n} not in {names:?}");
+        }
+    }
+}

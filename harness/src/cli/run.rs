@@ -256,6 +256,7 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
         Command::Check(args) => check(&cfg, args).await,
         Command::Bench { what } => match what {
             BenchWhat::Clone(opts) => super::bench::clone(&cfg, &opts.sizes).await,
+            BenchWhat::Check(o) => super::bench::check(&o.features, &o.evidence, o.scenarios, o.iterations).await,
         },
     }
 }
@@ -391,6 +392,8 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
         features: args.features.clone(),
         tags: args.tags.clone(),
         name: args.name.clone(),
+        exact: false,
+        quiet: false,
         report_dir: Some(args.report_dir.clone()),
         lab: cfg.name.clone(),
         profile: cfg.profile.as_str().into(),

@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use cucumber::gherkin::tagexpr::TagOperation;
 use cucumber::gherkin::{self, GherkinEnv};
 use cucumber::tag::Ext as _;
-use cucumber::{World as _, event};
+use cucumber::{World as _, WriterExt as _, event, writer};
 use futures::FutureExt as _;
 use kubelab::checks::{self, Outcome, Verdict};
 use kubelab::evidence::Evidence;
@@ -33,6 +33,10 @@ pub struct CheckOptions {
     pub tags: Option<String>,
     /// Only scenarios whose name contains this.
     pub name: Option<String>,
+    /// `name` must equal the scenario's name, not merely be contained in it.
+    pub exact: bool,
+    /// No terminal output (neither cucumber's nor the summary): reports only.
+    pub quiet: bool,
     /// Where to write cucumber.json, junit.xml, report.html, events.jsonl.
     pub report_dir: Option<PathBuf>,
     /// Lab name (report header).
@@ -115,7 +119,7 @@ fn plan(opts: &CheckOptions, ev: &Evidence) -> anyhow::Result<Vec<Planned>> {
                 continue;
             }
             if let Some(n) = &opts.name
-                && !sc.name.contains(n.as_str())
+                && !(if opts.exact { sc.name == *n } else { sc.name.contains(n.as_str()) })
             {
                 continue;
             }
@@ -124,13 +128,19 @@ fn plan(opts: &CheckOptions, ev: &Evidence) -> anyhow::Result<Vec<Planned>> {
                 bail!("{}:{}: scenario `{}` has no @check:<id> tag", fref.path, sc.position.line, sc.name);
             }
             let mut reasons = Vec::new();
+            let mut fails = false;
             for id in &checks {
                 let v = checks::run(id, ev).map_err(|e| anyhow::anyhow!("{}:{}: {e}", fref.path, sc.position.line))?;
-                if let Outcome::Skip { reason } = v.outcome {
-                    reasons.push(format!("{id}: {reason}"));
+                match v.outcome {
+                    Outcome::Skip { reason } => reasons.push(format!("{id}: {reason}")),
+                    Outcome::Fail { .. } => fails = true,
+                    Outcome::Pass { .. } => {}
                 }
             }
-            out.push(Planned { feature: fref.clone(), scenario: sc.clone(), checks, skip: (!reasons.is_empty()).then(|| reasons.join("; ")) });
+            // A check that fails is a diagnosis: the scenario runs (and fails) even when another
+            // of its checks cannot be judged, e.g. no LoadBalancer IP means nothing to probe.
+            let skip = (!reasons.is_empty() && !fails).then(|| reasons.join("; "));
+            out.push(Planned { feature: fref.clone(), scenario: sc.clone(), checks, skip });
         }
     }
     Ok(out)
@@ -182,7 +192,9 @@ pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<R
             let file = f.path.as_deref().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             (format!("features/{file}"), s.position.line as u32)
         };
+        let out: Box<dyn std::io::Write> = if opts.quiet { Box::new(std::io::sink()) } else { Box::new(std::io::stdout()) };
         let cuke = LabWorld::cucumber()
+            .with_writer(writer::Basic::new(out, writer::Coloring::Auto, writer::Verbosity::Default).summarized())
             .with_default_cli()
             .max_concurrent_scenarios(1)
             .fail_on_skipped()
@@ -248,7 +260,9 @@ pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<R
         None => None,
     };
     for e in &events {
-        term.handle(e)?;
+        if !opts.quiet {
+            term.handle(e)?;
+        }
         if let Some(d) = dir.as_mut() {
             d.handle(e)?;
         }
