@@ -209,13 +209,13 @@ pub async fn check(features: &Path, bundle: &Path, scenarios: usize, iterations:
             t_raw.push(kubelab::checks::rejudge(&ev, rounds).total);
             // Cucumber, no reports: plan + run + events.
             let t = Instant::now();
-            let sum = runner::run(ev, source.clone(), &opts(None), Vec::new()).await.map_err(ExpectedError::Other)?;
+            let sum = runner::run(ev, source.clone(), &opts(None), Vec::new(), None).await.map_err(ExpectedError::Other)?;
             t_cuke.push(t.elapsed());
             // The full re-judge as `kubelab check --evidence` does it: load, judge, write reports.
             let reports = tmp.join(format!("reports-{it}"));
             let t = Instant::now();
             let ev = load()?;
-            let full = runner::run(ev, source.clone(), &opts(Some(reports)), Vec::new()).await.map_err(ExpectedError::Other)?;
+            let full = runner::run(ev, source.clone(), &opts(Some(reports)), Vec::new(), None).await.map_err(ExpectedError::Other)?;
             t_full.push(t.elapsed());
             if sum != full || (sum.passed + sum.failed + sum.skipped) as usize != scenarios {
                 return Err(other(format!("inconsistent runs: {sum:?} vs {full:?}, {scenarios} scenarios")));

@@ -365,16 +365,17 @@ pub fn provision_run_event(e: &kubelab::provision::ProvisionEvent) -> Option<kub
 /// `kubelab check`.
 pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError> {
     use kubelab::evidence::{gather, BundleWriter, EvidenceSource as _, LiveEvidence, ProbeCatalog, RecordedEvidence, Tier};
-    let (evidence, source, extra) = match &args.evidence {
+    let (evidence, source, extra, live) = match &args.evidence {
         Some(dir) => {
             let rec = RecordedEvidence::open(dir).map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
-            (rec.into_evidence(), format!("recorded bundle {}", dir.display()), Vec::new())
+            (rec.into_evidence(), format!("recorded bundle {}", dir.display()), Vec::new(), None)
         }
         None => {
             let lab = Lab::new(cfg.clone(), open_hv(cfg)?);
             let state = lab.load_state()?;
-            let shell: Arc<dyn RemoteShell> = Arc::new(lab.shell(&state)?);
-            let live = LiveEvidence::new(shell, cfg.clone(), "ssh");
+            let shell = Arc::new(lab.shell(&state)?);
+            let dyn_shell: Arc<dyn RemoteShell> = shell.clone();
+            let live = LiveEvidence::new(dyn_shell, cfg.clone(), "ssh");
             let bundle_dir = args.report_dir.join("evidence");
             let _ = std::fs::remove_dir_all(&bundle_dir);
             let mut w = BundleWriter::create(&bundle_dir, &live.header(), chrono::Utc::now().to_rfc3339()).map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
@@ -385,7 +386,8 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
             let ev = gather(&live, &ProbeCatalog::standard(), &select, Some(&mut w)).await.map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
             w.finish().map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
             let extra = read_provision_events(&cfg.lab_dir().join("provision").join("events.jsonl"));
-            (ev, format!("live over ssh (bundle written to {})", bundle_dir.display()), extra)
+            let live_lab = crate::conformance::world::LiveLab { lab, state, shell };
+            (ev, format!("live over ssh (bundle written to {})", bundle_dir.display()), extra, Some(live_lab))
         }
     };
     let opts = crate::conformance::runner::CheckOptions {
@@ -398,7 +400,7 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
         lab: cfg.name.clone(),
         profile: cfg.profile.as_str().into(),
     };
-    let sum = crate::conformance::runner::run(evidence, source, &opts, extra).await.map_err(ExpectedError::Other)?;
+    let sum = crate::conformance::runner::run(evidence, source, &opts, extra, live).await.map_err(ExpectedError::Other)?;
     eprintln!("reports in {}", args.report_dir.display());
     if sum.failed > 0 {
         return Err(ExpectedError::ChecksFailed(sum.failed as usize));

@@ -91,7 +91,7 @@ pub fn verdict_view(id: &str, v: &Verdict, ev: &Evidence, source: &str) -> Verdi
     VerdictView { check_id: id.into(), outcome, expected, found, remediation, evidence_source: source.into(), facts }
 }
 
-fn plan(opts: &CheckOptions, ev: &Evidence) -> anyhow::Result<Vec<Planned>> {
+fn plan(opts: &CheckOptions, ev: &Evidence, live: bool) -> anyhow::Result<Vec<Planned>> {
     let tag_op: Option<TagOperation> = match &opts.tags {
         Some(t) => Some(t.parse().map_err(|e| anyhow::anyhow!("bad tag expression `{t}`: {e}"))?),
         None => None,
@@ -124,6 +124,18 @@ fn plan(opts: &CheckOptions, ev: &Evidence) -> anyhow::Result<Vec<Planned>> {
                 continue;
             }
             let checks: Vec<String> = sc.tags.iter().filter_map(|t| t.strip_prefix("check:")).map(str::to_string).collect();
+            let faults: Vec<&str> = sc.tags.iter().filter_map(|t| t.strip_prefix("fault:")).collect();
+            if let Some(kind) = faults.first() {
+                let k = kubelab::fault::FaultKind::from_id(kind).ok_or_else(|| anyhow::anyhow!("{}:{}: unknown fault `{kind}`", fref.path, sc.position.line))?;
+                let profile: kubelab::config::Profile = opts.profile.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+                let skip = if !live {
+                    Some(format!("needs a live lab: `kubelab check --live` on a provisioned lab with a `provisioned` snapshot (this run judges {})", ev.header.source))
+                } else {
+                    k.live_skip(profile).map(str::to_string)
+                };
+                out.push(Planned { feature: fref.clone(), scenario: sc.clone(), checks: Vec::new(), skip });
+                continue;
+            }
             if checks.is_empty() {
                 bail!("{}:{}: scenario `{}` has no @check:<id> tag", fref.path, sc.position.line, sc.name);
             }
@@ -154,10 +166,14 @@ fn step_events(sc: &gherkin::Scenario, verdicts: &[StepVerdict], ctx: &RunContex
             (_, Some(r)) => (TestStatus::Skipped { reason: r.to_string() }, None, Duration::ZERO),
             (Some(v), None) => {
                 let view = verdict_view(&v.check_id, &v.verdict, &ctx.evidence, &ctx.source);
-                let s = match &v.verdict.outcome {
-                    Outcome::Pass { .. } => TestStatus::Passed,
-                    Outcome::Fail { expected, found, .. } => TestStatus::Failed { message: format!("{}: expected {expected}; found {found}", v.check_id) },
-                    Outcome::Skip { reason } => TestStatus::Skipped { reason: reason.clone() },
+                let s = match (&v.verdict.outcome, v.step_passed) {
+                    (_, Some(true)) => TestStatus::Passed,
+                    (Outcome::Fail { expected, found, .. }, Some(false)) => TestStatus::Failed { message: format!("{}: expected {expected}; found {found}", v.check_id) },
+                    (Outcome::Pass { summary }, Some(false)) => TestStatus::Failed { message: format!("{}: expected a failure, found a pass ({summary})", v.check_id) },
+                    (Outcome::Skip { reason }, Some(false)) => TestStatus::Failed { message: format!("{}: could not be judged: {reason}", v.check_id) },
+                    (Outcome::Pass { .. }, None) => TestStatus::Passed,
+                    (Outcome::Fail { expected, found, .. }, None) => TestStatus::Failed { message: format!("{}: expected {expected}; found {found}", v.check_id) },
+                    (Outcome::Skip { reason }, None) => TestStatus::Skipped { reason: reason.clone() },
                 };
                 (s, Some(view), v.duration)
             }
@@ -176,10 +192,10 @@ fn step_events(sc: &gherkin::Scenario, verdicts: &[StepVerdict], ctx: &RunContex
 
 /// Runs the selected scenarios over `ev` (gathered live or loaded from a bundle).
 /// `extra` events (e.g. the provisioning timeline) go into the reports after `RunStarted`.
-pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<RunEvent>) -> anyhow::Result<Summary> {
+pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<RunEvent>, live: Option<super::world::LiveLab>) -> anyhow::Result<Summary> {
     let t0 = Instant::now();
-    let planned = plan(opts, &ev)?;
-    let ctx = Arc::new(RunContext { evidence: ev, source: source.clone() });
+    let planned = plan(opts, &ev, live.is_some())?;
+    let ctx = Arc::new(RunContext { evidence: ev, source: source.clone(), live });
     *CONTEXT.lock().expect("poisoned") = Some(ctx.clone());
     let to_run: Arc<HashSet<Key>> = Arc::new(
         planned.iter().filter(|p| p.skip.is_none()).map(|p| (p.feature.path.clone(), p.scenario.position.line as u32)).collect(),
@@ -200,6 +216,7 @@ pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<R
             .fail_on_skipped()
             .before(|_f, _r, sc, w| {
                 w.allowed = sc.tags.iter().filter_map(|t| t.strip_prefix("check:")).map(str::to_string).collect();
+                w.fault = sc.tags.iter().find_map(|t| t.strip_prefix("fault:")).and_then(kubelab::fault::FaultKind::from_id);
                 async {}.boxed_local()
             })
             .after(move |f, _r, sc, finished, w| {

@@ -12,6 +12,18 @@ pub struct RunContext {
     pub evidence: Evidence,
     /// Where it came from (for every verdict).
     pub source: String,
+    /// The running lab, when the run is live (fault scenarios need it).
+    pub live: Option<LiveLab>,
+}
+
+/// A running lab the fault scenarios act on.
+pub struct LiveLab {
+    /// The lab.
+    pub lab: kubelab::lab::Lab,
+    /// Its recorded state.
+    pub state: kubelab::lab::LabState,
+    /// SSH to its nodes.
+    pub shell: Arc<kubelab::remote::russh_shell::RusshShell>,
 }
 
 /// The context of the run in progress (cucumber builds Worlds without arguments).
@@ -20,12 +32,15 @@ pub static CONTEXT: Mutex<Option<Arc<RunContext>>> = Mutex::new(None);
 /// One step's verdict.
 #[derive(Clone, Debug)]
 pub struct StepVerdict {
-    /// Check judged.
+    /// Check judged (or the action taken, for fault steps).
     pub check_id: String,
     /// Its verdict.
     pub verdict: Verdict,
     /// Time taken.
     pub duration: Duration,
+    /// The step's own outcome when it differs from the verdict's (a fault step passes when the
+    /// check it expects to fail fails). `None`: the verdict decides.
+    pub step_passed: Option<bool>,
 }
 
 /// The World of a scenario.
@@ -37,6 +52,8 @@ pub struct LabWorld {
     pub allowed: Vec<String>,
     /// Verdicts in step order.
     pub verdicts: Vec<StepVerdict>,
+    /// Fault injected in this scenario.
+    pub fault: Option<kubelab::fault::FaultKind>,
 }
 
 impl std::fmt::Debug for RunContext {
@@ -46,9 +63,14 @@ impl std::fmt::Debug for RunContext {
 }
 
 impl LabWorld {
+    /// The run context.
+    pub fn ctx(&self) -> &Arc<RunContext> {
+        &self.ctx
+    }
+
     fn new() -> Self {
         let ctx = CONTEXT.lock().expect("poisoned").clone().expect("conformance context set before the run");
-        LabWorld { ctx, allowed: Vec::new(), verdicts: Vec::new() }
+        LabWorld { ctx, allowed: Vec::new(), verdicts: Vec::new(), fault: None }
     }
 
     /// Judges check `id`; a failure panics with expected / found / remediation (cucumber marks
@@ -61,7 +83,7 @@ impl LabWorld {
         );
         let t = Instant::now();
         let verdict = checks::run(id, &self.ctx.evidence).unwrap_or_else(|e| panic!("{e}"));
-        self.verdicts.push(StepVerdict { check_id: id.into(), verdict: verdict.clone(), duration: t.elapsed() });
+        self.verdicts.push(StepVerdict { check_id: id.into(), verdict: verdict.clone(), duration: t.elapsed(), step_passed: None });
         match verdict.outcome {
             Outcome::Pass { .. } => {}
             Outcome::Fail { expected, found, remediation } => {

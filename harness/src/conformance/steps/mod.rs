@@ -3,6 +3,7 @@
 mod addons;
 mod calico;
 mod cluster;
+mod faults;
 mod host;
 mod identity;
 mod ipvs;
