@@ -76,6 +76,12 @@ pub enum Command {
         #[arg(long)]
         no_boot_probe: bool,
     },
+    /// Reboot nodes from inside the guests and wait until they are back.
+    Reboot {
+        /// Only this node (default: all).
+        #[arg(long)]
+        node: Option<String>,
+    },
     /// Reproduce the guide's pitfalls on purpose.
     Fault {
         /// What to do.

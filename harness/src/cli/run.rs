@@ -236,6 +236,18 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
             }
             if report.fit_for_lab() { Ok(()) } else { Err(ExpectedError::HostUnfit) }
         }
+        Command::Reboot { node } => {
+            let lab = Lab::new(cfg.clone(), open_hv(&cfg)?);
+            let state = lab.load_state()?;
+            let shell = lab.shell(&state)?;
+            let nodes: Vec<String> = match node {
+                Some(n) => vec![cfg.node(&n).ok_or_else(|| kubelab::errors::RemoteError::UnknownNode(n.clone()))?.name.clone()],
+                None => state.nodes.iter().map(|n| n.name.clone()).collect(),
+            };
+            let t = lab.reboot(&state, &shell, &nodes, Duration::from_secs(cfg.boot_timeout_secs)).await?;
+            eprintln!("rebooted {} node(s); all back in {:.1} s", nodes.len(), t.as_secs_f64());
+            Ok(())
+        }
         Command::Fault { action } => fault(&cfg, action).await,
         Command::Snapshot { action } => {
             let lab = Lab::new(cfg.clone(), open_hv(&cfg)?);

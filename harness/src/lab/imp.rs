@@ -451,6 +451,36 @@ impl Lab {
         Ok(before)
     }
 
+    /// Reboots nodes from inside the guest (`systemctl reboot`, as an operator would) and waits
+    /// until each is back with a new boot id. Returns the time until all are back.
+    pub async fn reboot(&self, state: &LabState, shell: &RusshShell, nodes: &[String], budget: Duration) -> Result<Duration, LabError> {
+        let t0 = Instant::now();
+        let boot_id = "cat /proc/sys/kernel/random/boot_id";
+        let waits = nodes.iter().map(|name| async move {
+            let before = shell.run(name, boot_id).await?.stdout;
+            shell.run(name, "systemd-run --on-active=1 --quiet systemctl reboot").await?;
+            shell.forget(name).await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            loop {
+                match shell.run(name, boot_id).await {
+                    Ok(o) if o.success() && o.stdout != before => return Ok(()),
+                    Ok(_) | Err(_) if t0.elapsed() > budget => {
+                        return Err(LabError::SshNeverUp { node: name.clone(), secs: budget.as_secs(), last: "no new boot id after reboot".into() });
+                    }
+                    _ => {
+                        shell.forget(name).await;
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                    }
+                }
+            }
+        });
+        for r in futures::future::join_all(waits).await {
+            r?;
+        }
+        let _ = state;
+        Ok(t0.elapsed())
+    }
+
     /// Saves a live internal snapshot of every node (qcow2 overlay with memory; the raw,
     /// read-only seed disk is excluded). Replaces an existing snapshot of the same name.
     pub async fn snapshot_save(&self, state: &LabState, name: &str) -> Result<Duration, LabError> {

@@ -10,13 +10,6 @@ use super::common::{Ctx, Scripts, fill};
 /// calico's default AS number.
 const AS: u32 = 64512;
 
-/// Tunnel device on the node towards `peer`: `klip` + the peer address in hex (12 characters,
-/// under the 15-character interface-name limit).
-pub(crate) fn tunnel_device(peer: Ipv4Addr) -> String {
-    let o = peer.octets();
-    format!("klip{:02x}{:02x}{:02x}{:02x}", o[0], o[1], o[2], o[3])
-}
-
 /// `Mesh_192_168_1_135`: calico's protocol name for a mesh peer.
 pub(crate) fn mesh_protocol(peer: Ipv4Addr) -> String {
     format!("Mesh_{}", peer.to_string().replace('.', "_"))
@@ -109,31 +102,25 @@ exit 1
     )
 }
 
-/// /usr/local/sbin/kubelab-ipip-up for one node.
+/// /usr/local/sbin/kubelab-ipip-up for one node: calico's IPIP layout — the kernel's catch-all
+/// `tunl0` device with the node's tunnel address, and one `onlink` route per other node's pod
+/// block via that node's address (what calico's BIRD programs, `proto bird`).
 pub(crate) fn ipip_up(me: &PlanNode, nodes: &[PlanNode]) -> String {
     let mut s = format!(
-        "#!/bin/bash\n# kubelab net.ipip-tunnels on {name}: pod block {block}, tunnel address {addr}\nset -euo pipefail\nmodprobe ipip\n\
-         tun() {{ # tun DEVICE REMOTE\n  if ip link show \"$1\" >/dev/null 2>&1; then\n    ip tunnel change \"$1\" mode ipip local {ip} remote \"$2\" ttl 64\n  else\n    ip tunnel add \"$1\" mode ipip local {ip} remote \"$2\" ttl 64\n  fi\n  ip link set \"$1\" up\n  ip addr replace {addr}/32 dev \"$1\"\n}}\n\
-         ip route replace blackhole {block}\n",
+        "#!/bin/bash\n# kubelab net.ipip-tunnels on {name}: pod block {block}, tunl0 address {addr}\nset -euo pipefail\nmodprobe ipip\n\
+         ip link set tunl0 mtu 1480 up\nip addr replace {addr}/32 dev tunl0\nip route replace blackhole {block}\n",
         name = me.name,
         block = me.pod_block,
         addr = me.tunnel_addr,
-        ip = me.ip
     );
     for peer in nodes.iter().filter(|n| n.ip != me.ip) {
-        let dev = tunnel_device(peer.ip);
-        s.push_str(&format!(
-            "tun {dev} {pip}\nip route replace {pblock} dev {dev} src {addr}\n",
-            pip = peer.ip,
-            pblock = peer.pod_block,
-            addr = me.tunnel_addr
-        ));
+        s.push_str(&format!("ip route replace {pblock} via {pip} dev tunl0 onlink\n", pip = peer.ip, pblock = peer.pod_block));
     }
     s
 }
 
 const IPIP_UNIT: &str = "[Unit]
-Description=kubelab net.ipip-tunnels: IPIP tunnels to the other lab nodes (stand-in for calico tunl0)
+Description=kubelab net.ipip-tunnels: calico-style tunl0 and onlink routes to the other nodes' pod blocks
 After=network-online.target
 Wants=network-online.target
 
@@ -154,7 +141,7 @@ pub(crate) fn ipip_tunnels(ctx: &Ctx<'_>) -> Scripts {
         ctx.nodes
             .iter()
             .filter(|n| n.ip != me.ip)
-            .map(|n| format!("{} {} {} {} {}\n", tunnel_device(n.ip), n.ip, me.ip, me.tunnel_addr, n.pod_block))
+            .map(|n| format!("{} {} {}\n", n.ip, me.tunnel_addr, n.pod_block))
             .collect()
     });
     let head = fill(
@@ -170,14 +157,11 @@ pub(crate) fn ipip_tunnels(ctx: &Ctx<'_>) -> Scripts {
             r#"{head}[ "$(cat /usr/local/sbin/kubelab-ipip-up 2>/dev/null)" = "$(want_up)" ] || {{ echo 'kubelab-ipip-up is missing or stale'; exit 1; }}
 [ "$(cat /etc/systemd/system/kubelab-ipip.service 2>/dev/null)" = "$(want_unit)" ] || {{ echo 'kubelab-ipip.service is missing or stale'; exit 1; }}
 systemctl is-enabled --quiet kubelab-ipip || {{ echo 'kubelab-ipip is not enabled'; exit 1; }}
-while read -r dev remote local addr block; do
-  link=$(ip -d link show dev "$dev" 2>/dev/null || true)
-  grep -q "ipip remote $remote local $local" <<<"$link" || {{ echo "tunnel $dev to $remote is missing"; exit 1; }}
-  grep -q ',UP' <<<"$link" || {{ echo "tunnel $dev is down"; exit 1; }}
-  addrs=$(ip -4 -o addr show dev "$dev")
-  grep -q "inet $addr/32" <<<"$addrs" || {{ echo "tunnel $dev lacks $addr"; exit 1; }}
-  route=$(ip route show "$block")
-  grep -q "dev $dev" <<<"$route" || {{ echo "no route to $block through $dev"; exit 1; }}
+link=$(ip -d link show dev tunl0 2>/dev/null || true)
+grep -q ',UP' <<<"$link" || {{ echo 'tunl0 is missing or down'; exit 1; }}
+while read -r remote addr block; do
+  ip -4 -o addr show dev tunl0 | grep -q "inet $addr/32" || {{ echo "tunl0 lacks $addr"; exit 1; }}
+  ip route show "$block" | grep -q "via $remote dev tunl0" || {{ echo "no route to $block via $remote dev tunl0"; exit 1; }}
 done < <(want_live)
 "#
         ),
@@ -215,10 +199,10 @@ mod tests {
     fn ipip_up_tunnels_to_each_peer_inside_the_pod_block() {
         let plan = Plan::from_config(&LabConfig::default()).unwrap();
         let up = ipip_up(&plan.nodes[1], &plan.nodes);
-        assert_eq!(tunnel_device("192.168.1.134".parse().unwrap()), "klipc0a80186");
-        assert!(up.contains("mode ipip local 192.168.1.135 remote \"$2\""), "{up}");
-        assert!(up.contains("tun klipc0a80186 192.168.1.134\nip route replace 10.233.0.0/26 dev klipc0a80186 src 10.233.0.65"), "{up}");
-        assert!(up.contains("tun klipc0a80188 192.168.1.136\nip route replace 10.233.0.128/26"), "{up}");
-        assert!(up.contains("ip addr replace 10.233.0.65/32"), "{up}");
+        assert!(up.contains("ip link set tunl0 mtu 1480 up"), "{up}");
+        assert!(up.contains("ip addr replace 10.233.0.65/32 dev tunl0"), "{up}");
+        assert!(up.contains("ip route replace 10.233.0.0/26 via 192.168.1.134 dev tunl0 onlink"), "{up}");
+        assert!(up.contains("ip route replace 10.233.0.128/26 via 192.168.1.136 dev tunl0 onlink"), "{up}");
+        assert!(!up.contains("10.233.0.64/26 via"), "no route to its own block: {up}");
     }
 }
