@@ -35,7 +35,7 @@ PACKAGES=(
   openssh-server sudo iproute2 iputils-ping kmod procps util-linux
   iptables ipvsadm ipset conntrack ebtables ethtool socat
   docker.io containerd bird2 lsof curl ca-certificates
-  e2fsprogs less vim-tiny gnupg apt-transport-https
+  e2fsprogs less vim-tiny gnupg apt-transport-https locales
 )
 # Downloaded but NOT installed: installed later, offline, by a fault kind.
 OFFLINE_DEBS=(network-manager)
@@ -115,6 +115,11 @@ bind /dev "$ROOTFS/dev"
 bind /dev/pts "$ROOTFS/dev/pts"
 bind "$DEB_CACHE/apt" "$ROOTFS/var/cache/apt/archives"
 
+# cloud-init's locale module runs update-locale LANG=en_US.UTF-8 (needs
+# `locales`); pre-generating the locale saves a slow locale-gen on first boot.
+echo 'en_US.UTF-8 UTF-8' >"$ROOTFS/etc/locale.gen"
+echo 'LANG=en_US.UTF-8' >"$ROOTFS/etc/default/locale"
+
 # 2. Packages.
 log "apt-get install ${#PACKAGES[@]} packages"
 in_root apt-get update -q >&2
@@ -131,15 +136,14 @@ in_root apt-get install -y -q --no-install-recommends --download-only \
   -o Dir::Cache::archives="$OFFLINE_DEB_DIR" "${OFFLINE_DEBS[@]}" >&2
 rm -rf "$ROOTFS$OFFLINE_DEB_DIR/partial" "$ROOTFS$OFFLINE_DEB_DIR/lock"
 ls "$ROOTFS$OFFLINE_DEB_DIR"/*.deb >/dev/null || die "no offline debs downloaded"
-# Prove now that they install with no network and no apt lists.
-in_root sh -c "apt-get install -s -q --no-install-recommends --no-download $OFFLINE_DEB_DIR/*.deb" >&2 \
-  || die "offline debs do not resolve"
 cat >"$ROOTFS$OFFLINE_DEB_DIR/README" <<EOF
 Offline packages for kubelab fault injection (no internet on lab nodes).
 Contents: ${OFFLINE_DEBS[*]} and the dependencies the base image lacks,
 downloaded by images/offline/recipe.sh (recipe sha256 $RECIPE_SHA256).
 Install offline with:
-  apt-get install -y --no-install-recommends --no-download $OFFLINE_DEB_DIR/*.deb
+  apt-get install -y --no-install-recommends $OFFLINE_DEB_DIR/*.deb
+(do not add --no-download: apt 2.6 then fails with "Internal Error,
+Pathname to install is not absolute")
 or:
   dpkg -i $OFFLINE_DEB_DIR/*.deb
 EOF
@@ -212,6 +216,7 @@ in_root systemctl enable systemd-networkd.service systemd-resolved.service \
 # The serial console is where boot progress and cloud-init output land.
 in_root systemctl enable serial-getty@ttyS0.service >&2 || true
 echo "kubelab" >"$ROOTFS/etc/hostname"
+in_root locale-gen >&2
 
 # 5. Kernel artefacts and module check.
 KVER=$(basename "$(ls -d "$ROOTFS"/lib/modules/*)")
@@ -240,6 +245,9 @@ unbind "$ROOTFS/var/cache/apt/archives"
 in_root apt-get clean >&2
 rm -rf "$ROOTFS"/var/lib/apt/lists/*
 mkdir -p "$ROOTFS/var/lib/apt/lists/partial"
+# Prove the offline debs install with no network and no apt lists, as on a node.
+in_root sh -c "apt-get install -s -q --no-install-recommends $OFFLINE_DEB_DIR/*.deb" >&2 \
+  || die "offline debs do not resolve without apt lists"
 in_root cloud-init clean --logs >&2
 rm -f "$ROOTFS"/etc/ssh/ssh_host_*
 : >"$ROOTFS/etc/machine-id"
