@@ -87,7 +87,7 @@ users:
 ssh_pwauth: false
 disable_root: true
 ssh_deletekeys: true
-ssh_genkeytypes: []
+ssh_genkeytypes: [ed25519]
 ssh_keys:
   ed25519_private: |
 {private}

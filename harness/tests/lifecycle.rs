@@ -67,7 +67,7 @@ fn fake_hypervisor_create_and_down_leave_nothing() {
     create_then_down(hv.clone(), cfg);
     let calls = hv.calls();
     assert!(calls.iter().any(|c| c.starts_with("create_volume kubelab-pool/ICE-k8s-machines-node0.qcow2")), "{calls:?}");
-    assert_eq!(calls.iter().filter(|c| c.starts_with("start_domain")).count(), 3);
+    assert_eq!(calls.iter().filter(|c| c.starts_with("define_domain")).count(), 3);
     assert_eq!(calls.iter().filter(|c| c.starts_with("undefine_domain")).count(), 3);
 }
 

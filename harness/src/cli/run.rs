@@ -311,7 +311,7 @@ pub async fn provision(cfg: &LabConfig, args: ProvisionArgs) -> Result<(), Expec
     let log_dir = args.log_dir.unwrap_or_else(|| cfg.lab_dir().join("provision"));
     std::fs::create_dir_all(&log_dir).map_err(|e| ExpectedError::Other(e.into()))?;
     let events_path = log_dir.join("events.jsonl");
-    let sink_file = std::sync::Mutex::new(std::fs::OpenOptions::new().create(true).append(true).open(&events_path).map_err(|e| ExpectedError::Other(e.into()))?);
+    let sink_file = std::sync::Mutex::new(std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(&events_path).map_err(|e| ExpectedError::Other(e.into()))?);
     let sink = |e: ProvisionEvent| {
         use std::io::Write;
         if let Some(line) = provision_line(&e) {

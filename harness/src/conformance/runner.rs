@@ -58,6 +58,7 @@ pub struct Summary {
 
 struct Planned {
     feature: FeatureRef,
+    background: Option<gherkin::Background>,
     scenario: gherkin::Scenario,
     checks: Vec<String>,
     skip: Option<String>,
@@ -133,7 +134,7 @@ fn plan(opts: &CheckOptions, ev: &Evidence, live: bool) -> anyhow::Result<Vec<Pl
                 } else {
                     k.live_skip(profile).map(str::to_string)
                 };
-                out.push(Planned { feature: fref.clone(), scenario: sc.clone(), checks: Vec::new(), skip });
+                out.push(Planned { feature: fref.clone(), background: feat.background.clone(), scenario: sc.clone(), checks: Vec::new(), skip });
                 continue;
             }
             if checks.is_empty() {
@@ -144,7 +145,16 @@ fn plan(opts: &CheckOptions, ev: &Evidence, live: bool) -> anyhow::Result<Vec<Pl
             for id in &checks {
                 let v = checks::run(id, ev).map_err(|e| anyhow::anyhow!("{}:{}: {e}", fref.path, sc.position.line))?;
                 match v.outcome {
-                    Outcome::Skip { reason } => reasons.push(format!("{id}: {reason}")),
+                    Outcome::Skip { reason } => {
+                        let k8s_offline_live = opts.profile == "offline"
+                            && live
+                            && checks::spec(id).is_some_and(|c| c.tier == kubelab::evidence::Tier::K8s);
+                        if k8s_offline_live {
+                            reasons.push(format!("{id}: needs the guide profile (internet): Kubernetes is not installed in the offline profile ({reason})"));
+                        } else {
+                            reasons.push(format!("{id}: {reason}"));
+                        }
+                    }
                     Outcome::Fail { .. } => fails = true,
                     Outcome::Pass { .. } => {}
                 }
@@ -152,16 +162,17 @@ fn plan(opts: &CheckOptions, ev: &Evidence, live: bool) -> anyhow::Result<Vec<Pl
             // A check that fails is a diagnosis: the scenario runs (and fails) even when another
             // of its checks cannot be judged, e.g. no LoadBalancer IP means nothing to probe.
             let skip = (!reasons.is_empty() && !fails).then(|| reasons.join("; "));
-            out.push(Planned { feature: fref.clone(), scenario: sc.clone(), checks, skip });
+            out.push(Planned { feature: fref.clone(), background: feat.background.clone(), scenario: sc.clone(), checks, skip });
         }
     }
     Ok(out)
 }
 
-fn step_events(sc: &gherkin::Scenario, verdicts: &[StepVerdict], ctx: &RunContext, skipped_reason: Option<&str>) -> (Vec<RunEventKind>, TestStatus) {
+fn step_events(background: Option<&gherkin::Background>, sc: &gherkin::Scenario, verdicts: &[StepVerdict], ctx: &RunContext, skipped_reason: Option<&str>) -> (Vec<RunEventKind>, TestStatus) {
     let mut evs = Vec::new();
     let mut status = TestStatus::Passed;
-    for (i, st) in sc.steps.iter().enumerate() {
+    let steps = background.map(|b| b.steps.as_slice()).unwrap_or_default().iter().chain(sc.steps.iter());
+    for (i, st) in steps.enumerate() {
         let (s, verdict, dur) = match (verdicts.get(i), skipped_reason) {
             (_, Some(r)) => (TestStatus::Skipped { reason: r.to_string() }, None, Duration::ZERO),
             (Some(v), None) => {
@@ -222,7 +233,7 @@ pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<R
             .after(move |f, _r, sc, finished, w| {
                 let key = key_of(f, sc);
                 let verdicts = w.map(|w| w.verdicts.clone()).unwrap_or_default();
-                let (mut evs, mut status) = step_events(sc, &verdicts, &ctx2, None);
+                let (mut evs, mut status) = step_events(f.background.as_ref(), sc, &verdicts, &ctx2, None);
                 if !matches!(finished, event::ScenarioFinished::StepPassed) && matches!(status, TestStatus::Passed) {
                     status = TestStatus::Failed { message: format!("cucumber: {finished:?}") };
                 }
@@ -254,7 +265,7 @@ pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<R
                 tags: p.feature.tags.iter().chain(p.scenario.tags.iter()).cloned().collect(),
             }));
             let (evs, status) = match (&p.skip, results.get(&key)) {
-                (Some(reason), _) => step_events(&p.scenario, &[], &ctx, Some(reason)),
+                (Some(reason), _) => step_events(p.background.as_ref(), &p.scenario, &[], &ctx, Some(reason)),
                 (None, Some(r)) => r.clone(),
                 (None, None) => (Vec::new(), TestStatus::Failed { message: "cucumber did not run this scenario".into() }),
             };

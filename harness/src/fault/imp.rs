@@ -269,7 +269,7 @@ impl<'a> FaultLab<'a> {
             }
             FaultKind::NetworkManager => {
                 self.sh(&target.name, "install NetworkManager offline",
-                    "set -e\nmkdir -p /etc/NetworkManager/conf.d\n# keep the harness's SSH path (eth0) out of NM's hands; NM still takes every other interface\nprintf '[keyfile]\\nunmanaged-devices=interface-name:eth0\\n' > /etc/NetworkManager/conf.d/kubelab-keep-eth0.conf\nDEBIAN_FRONTEND=noninteractive apt-get install -y --no-download -o Dpkg::Options::=--force-confold /var/cache/kubelab-debs/*.deb >/tmp/kubelab-nm-install.log 2>&1 || { tail -20 /tmp/kubelab-nm-install.log >&2; exit 1; }\nsystemctl enable --now NetworkManager\nsystemctl is-active NetworkManager\n").await?;
+                    "set -e\nmkdir -p /etc/NetworkManager/conf.d\n# keep the harness's SSH path (eth0) out of NM's hands; NM still takes every other interface\nprintf '[keyfile]\\nunmanaged-devices=interface-name:eth0\\n' > /etc/NetworkManager/conf.d/kubelab-keep-eth0.conf\nDEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends -o Dpkg::Options::=--force-confold /var/cache/kubelab-debs/*.deb >/tmp/kubelab-nm-install.log 2>&1 || { tail -20 /tmp/kubelab-nm-install.log >&2; exit 1; }\nsystemctl enable --now NetworkManager\nsystemctl is-active NetworkManager\n").await?;
                 "network-manager installed from the image's offline .debs and started".to_string()
             }
             FaultKind::SecurityGroup | FaultKind::SecurityGroupIpip => {

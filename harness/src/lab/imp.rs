@@ -166,8 +166,8 @@ impl Lab {
         Ok(base)
     }
 
-    /// Creates the network, pool, overlays, seeds and domains, and starts the domains. Returns
-    /// the state (saved to disk). Does not wait for boot: see [`Lab::wait_ready`].
+    /// Creates the network, pool, overlays, seeds and domains (not started). Returns the state
+    /// (saved to disk). [`Lab::up`] starts and waits.
     pub async fn create(&self, base: &BaseImage, domain_type: &str, emit: Emit<'_>) -> Result<LabState, LabError> {
         let t0 = Instant::now();
         let ev = |node: &str, phase: &str, message: String| emit(LabEvent { node: node.into(), phase: phase.into(), message, elapsed: t0.elapsed().as_secs_f64() });
@@ -245,7 +245,6 @@ impl Lab {
             created_at: chrono::Utc::now().to_rfc3339(),
         };
         self.save_state(&state)?;
-        self.start_all(&state, emit, t0).await?;
         Ok(state)
     }
 
@@ -313,7 +312,14 @@ impl Lab {
                     }
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }
-                emit(LabEvent { node: n.name.clone(), phase: "ready".into(), message: "ssh answers with the pinned host key".into(), elapsed: t0.elapsed().as_secs_f64() });
+                // sshd accepts logins before cloud-init has finished writing /etc/hosts and
+                // resetting the machine-id: wait for it (bounded by the same budget).
+                let left = ssh_budget.saturating_sub(t0.elapsed()).as_secs().max(30);
+                let ci = shell.run(&n.name, &format!("timeout {left} cloud-init status --wait >/dev/null 2>&1; cloud-init status")).await?;
+                if !ci.stdout.contains("done") {
+                    tracing::warn!(node = %n.name, status = %ci.stdout.trim(), "cloud-init did not finish cleanly");
+                }
+                emit(LabEvent { node: n.name.clone(), phase: "ready".into(), message: format!("ssh answers with the pinned host key; {}", ci.stdout.trim()), elapsed: t0.elapsed().as_secs_f64() });
                 Ok(())
             }
         });
@@ -339,9 +345,23 @@ impl Lab {
         let budget = Duration::from_secs(self.cfg.boot_timeout_secs);
         let result = async {
             let state = self.create(&base, first, emit).await?;
-            match self.wait_ready(&state, progress, budget, emit).await {
-                Err(LabError::NoBootProgress { node, secs, .. }) if self.cfg.accel == Accel::Auto && first == "kvm" => {
-                    emit(LabEvent { node: node.clone(), phase: "fallback".into(), message: format!("no boot progress under kvm after {secs} s; accel = auto falls back to tcg"), elapsed: 0.0 });
+            let attempt = async {
+                self.start_all(&state, emit, Instant::now()).await?;
+                self.wait_ready(&state, progress, budget, emit).await
+            }
+            .await;
+            let fallback = match &attempt {
+                Ok(_) => None,
+                Err(LabError::NoBootProgress { node, secs, .. }) => Some(format!("{node}: no boot progress under kvm after {secs} s")),
+                Err(LabError::Hypervisor(HypervisorError::Call { op, message })) if op.starts_with("start domain") => {
+                    Some(format!("{op} under kvm failed: {}", message.lines().next().unwrap_or_default()))
+                }
+                Err(_) => None,
+            };
+            match (attempt, fallback) {
+                (Ok(_), _) => Ok(state),
+                (Err(_), Some(why)) if self.cfg.accel == Accel::Auto && first == "kvm" => {
+                    emit(LabEvent { node: "lab".into(), phase: "fallback".into(), message: format!("{why}; accel = auto falls back to tcg"), elapsed: 0.0 });
                     self.retype(&state, "qemu").await?;
                     let state = LabState { domain_type: "qemu".into(), ..state };
                     self.save_state(&state)?;
@@ -349,8 +369,13 @@ impl Lab {
                     self.wait_ready(&state, progress, budget, emit).await?;
                     Ok(state)
                 }
-                Err(e) => Err(e),
-                Ok(_) => Ok(state),
+                (Err(LabError::Hypervisor(HypervisorError::Call { op, message })), _) if first == "kvm" => Err(LabError::NoBootProgress {
+                    node: op.trim_start_matches("start domain ").to_string(),
+                    secs: 0,
+                    accel: "kvm".into(),
+                    hint: format!(": QEMU refused to start ({}); nested KVM is unusable on some hosts: set accel = \"tcg\" (or \"auto\")", message.lines().next().unwrap_or_default()),
+                }),
+                (Err(e), _) => Err(e),
             }
         }
         .await;

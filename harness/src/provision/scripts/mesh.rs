@@ -30,7 +30,7 @@ pub(crate) fn bird_conf(me: &PlanNode, nodes: &[PlanNode]) -> String {
     );
     for peer in nodes.iter().filter(|n| n.ip != me.ip) {
         s.push_str(&format!(
-            "\nprotocol bgp {name} {{\n  description \"node-to-node mesh: {peer_name}\";\n  local as {AS};\n  neighbor {ip} as {AS};\n  direct;\n  connect retry time 5;\n  hold time 9;\n  keepalive time 3;\n  ipv4 {{\n    import all;\n    export where proto = \"kubelab_pod_block\";\n  }};\n}}\n",
+            "\nprotocol bgp {name} {{\n  description \"node-to-node mesh: {peer_name}\";\n  local as {AS};\n  neighbor {ip} as {AS};\n  direct;\n  connect retry time 5;\n  hold time 9;\n  keepalive time 3;\n  error wait time 2, 10;\n  ipv4 {{\n    import all;\n    export where proto = \"kubelab_pod_block\";\n  }};\n}}\n",
             name = mesh_protocol(peer.ip),
             peer_name = peer.name,
             ip = peer.ip,
