@@ -315,12 +315,6 @@ impl<'a> FaultLab<'a> {
         }
         // Shared machine-id and duplicate MAC, as in a clone that was never sysprepped.
         let mid = self.sh(&source.name, "read machine-id", "cat /etc/machine-id").await?.stdout.trim().to_string();
-        self.sh(
-            &target.name,
-            "copy machine-id",
-            &format!("set -e\nprintf '%s\\n' '{mid}' > /etc/machine-id\n"),
-        )
-        .await?;
         // Duplicate product_uuid: the clone's SMBIOS system UUID is the source's. This is a
         // hardware property, so the domain is redefined and cold-restarted.
         let (dom, src_uuid, mac_src) = (target.domain.clone(), source.uuid.clone(), source.mac.clone());
@@ -335,7 +329,9 @@ impl<'a> FaultLab<'a> {
         .await?;
         self.shell.forget(&target.name).await;
         self.wait_ssh(&target.name, Duration::from_secs(600)).await?;
-        // The duplicate MAC goes on last: the bridge then sees the same MAC behind two ports.
+        // After the cold restart (a power cut would lose an unsynced write): the shared
+        // machine-id, then the duplicate MAC, which makes the bridge see one MAC behind two ports.
+        self.sh(&target.name, "copy machine-id", &format!("set -e\nprintf '%s\\n' '{mid}' > /etc/machine-id\nsync\n")).await?;
         self.sh(&target.name, "copy MAC", &format!("set -e\nip link set dev eth0 address {mac_src}\nip -o link show eth0\n")).await?;
         Ok(format!(
             "machine-id of {src} copied, SMBIOS product_uuid set to {src}'s ({uuid}), eth0 MAC {own_mac} replaced by {src}'s {mac_src}",

@@ -13,7 +13,7 @@ use kubelab::fault::{FaultKind, FaultLab};
 use crate::conformance::world::{LabWorld, StepVerdict};
 
 /// How long a fault (or its healing) may take to show, e.g. BGP hold timers.
-const SETTLE: Duration = Duration::from_secs(120);
+const SETTLE: Duration = Duration::from_secs(240);
 
 fn live(w: &LabWorld) -> &crate::conformance::world::LiveLab {
     w.ctx().live.as_ref().expect("fault scenarios run only on a live lab (the runner skips them otherwise)")
