@@ -15,6 +15,7 @@ pub mod exit_codes;
 pub mod fault;
 pub mod hypervisor;
 pub mod image;
+pub mod inventory;
 pub mod lab;
 pub mod parsers;
 pub mod provision;

@@ -157,6 +157,16 @@ pub enum BenchWhat {
     Clone(BenchClone),
     /// Re-judging a recorded bundle with N scenarios (cucumber) vs the raw checks.
     Check(BenchCheck),
+    /// Per-command overhead: one reused russh connection vs an `ssh` process per command (needs a running lab).
+    Ssh {
+        /// Commands per side.
+        #[arg(long, default_value_t = 20)]
+        commands: u32,
+    },
+    /// Booting 3 nodes in parallel vs 1 node alone (creates two throwaway labs).
+    Boot,
+    /// Snapshot revert vs a fresh clone + boot + host provisioning (needs a running lab with a `provisioned` snapshot).
+    Reset,
 }
 
 /// Options of `bench check`.
@@ -210,6 +220,9 @@ pub struct CheckArgs {
     /// Judge a recorded evidence bundle directory.
     #[arg(long)]
     pub evidence: Option<PathBuf>,
+    /// Judge an existing cluster over SSH, described by an inventory file (nodes, user, key, known_hosts).
+    #[arg(long, conflicts_with = "evidence")]
+    pub inventory: Option<PathBuf>,
     /// Cucumber tag expression, e.g. `@host and not @k8s`.
     #[arg(long)]
     pub tags: Option<String>,

@@ -285,3 +285,114 @@ mod tests {
         }
     }
 }
+
+/// A throwaway lab derived from `cfg`: own name, own subnet (third octet), first `n` nodes.
+fn throwaway(cfg: &LabConfig, name: &str, octet: u8, n: usize) -> LabConfig {
+    let subnet: ipnet::Ipv4Net = format!("192.168.{octet}.0/24").parse().expect("static");
+    let nodes = cfg
+        .nodes
+        .iter()
+        .take(n)
+        .map(|node| {
+            let o = node.ip.octets();
+            kubelab::config::NodeConfig { ip: std::net::Ipv4Addr::new(192, 168, octet, o[3]), ..node.clone() }
+        })
+        .collect();
+    LabConfig { name: name.into(), subnet, gateway: std::net::Ipv4Addr::new(192, 168, octet, 1), nodes, ..cfg.clone() }
+}
+
+async fn up_timed(cfg: &LabConfig) -> Result<(kubelab::lab::Lab, kubelab::lab::LabState, std::time::Duration), ExpectedError> {
+    let lab = kubelab::lab::Lab::new(cfg.clone(), hypervisor::open(&cfg.libvirt_uri)?);
+    let _ = lab.down(false).await;
+    let t = Instant::now();
+    let state = lab.up(&|_| {}).await?;
+    Ok((lab, state, t.elapsed()))
+}
+
+/// Reused russh connection vs one `ssh` process per command, on the running lab's node0.
+pub async fn ssh(cfg: &LabConfig, commands: u32) -> Result<(), ExpectedError> {
+    use kubelab::remote::RemoteShell;
+    let lab = kubelab::lab::Lab::new(cfg.clone(), hypervisor::open(&cfg.libvirt_uri)?);
+    let state = lab.load_state()?;
+    let node = &state.nodes[0];
+    let shell = lab.shell(&state)?;
+    shell.run(&node.name, "true").await?; // connect once (not measured: both sides pay one handshake per connection)
+    let t = Instant::now();
+    for _ in 0..commands {
+        let o = shell.run(&node.name, "true").await?;
+        if !o.success() {
+            return Err(other("russh command failed"));
+        }
+    }
+    let reused = t.elapsed() / commands;
+    let kh = cfg.lab_dir().join("keys").join("bench_known_hosts");
+    std::fs::write(&kh, format!("{} {}\n", node.ip, node.host_key)).map_err(other)?;
+    let t = Instant::now();
+    for _ in 0..commands {
+        let st = Command::new("ssh")
+            .args(["-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o"])
+            .arg(format!("UserKnownHostsFile={}", kh.display()))
+            .arg("-i")
+            .arg(&state.key_path)
+            .arg(format!("{}@{}", state.user, node.ip))
+            .args(["sudo", "-n", "true"])
+            .status()
+            .map_err(|e| other(format!("run ssh (apt-get install openssh-client): {e}")))?;
+        if !st.success() {
+            return Err(other(format!("ssh exited with {st}")));
+        }
+    }
+    let fresh = t.elapsed() / commands;
+    println!("bench ssh: {commands} commands on {} ({} guest)", node.name, if state.domain_type == "kvm" { "kvm" } else { "tcg" });
+    println!("  reused russh connection : {:>8.1} ms/command", reused.as_secs_f64() * 1e3);
+    println!("  ssh process per command : {:>8.1} ms/command", fresh.as_secs_f64() * 1e3);
+    println!("  ratio                   : {:>8.1}x less per command (goal >= 5x)", fresh.as_secs_f64() / reused.as_secs_f64().max(1e-9));
+    Ok(())
+}
+
+/// 3 nodes booting in parallel vs 1 node alone (time from `up` to SSH on every node).
+pub async fn boot(cfg: &LabConfig) -> Result<(), ExpectedError> {
+    let one = throwaway(cfg, "kl-bench-boot1", 7, 1);
+    let mut one = LabConfig { nodes: one.nodes, ..one };
+    one.nodes[0].role = kubelab::config::Role::ControlPlane;
+    let (lab1, _, t1) = up_timed(&one).await?;
+    lab1.down(false).await?;
+    let three = throwaway(cfg, "kl-bench-boot3", 8, 3);
+    let (lab3, st3, t3) = up_timed(&three).await?;
+    lab3.down(false).await?;
+    println!("bench boot ({} guests): up → ssh + cloud-init done on every node", if st3.domain_type == "kvm" { "kvm" } else { "tcg" });
+    println!("  1 node alone       : {:>7.1} s", t1.as_secs_f64());
+    println!("  3 nodes in parallel: {:>7.1} s", t3.as_secs_f64());
+    println!("  ratio              : {:>7.2}x (goal <= 1.6x)", t3.as_secs_f64() / t1.as_secs_f64().max(1e-9));
+    Ok(())
+}
+
+/// Snapshot revert of the running lab vs a fresh clone + boot + host provisioning of a second lab.
+pub async fn reset(cfg: &LabConfig) -> Result<(), ExpectedError> {
+    use kubelab::provision::{Plan, Provisioner};
+    let lab = kubelab::lab::Lab::new(cfg.clone(), hypervisor::open(&cfg.libvirt_uri)?);
+    let state = lab.load_state()?;
+    let t = Instant::now();
+    lab.snapshot_revert(&state, "provisioned").await?;
+    let shell = lab.shell(&state)?;
+    let fl = kubelab::fault::FaultLab::new(&lab, &state, std::sync::Arc::new(lab.shell(&state)?));
+    for n in &state.nodes {
+        fl.wait_ssh(&n.name, std::time::Duration::from_secs(120)).await?;
+    }
+    drop(shell);
+    let revert = t.elapsed();
+    let fresh_cfg = throwaway(cfg, "kl-bench-reset", 9, cfg.nodes.len());
+    let t = Instant::now();
+    let (flab, fstate, _) = up_timed(&fresh_cfg).await?;
+    let fshell = flab.shell(&fstate)?;
+    let plan = Plan::from_config(&fresh_cfg).map_err(other)?;
+    let res = Provisioner::new(&fshell, &plan).run().await;
+    let fresh = t.elapsed();
+    flab.down(false).await?;
+    res.map_err(other)?;
+    println!("bench reset: {} nodes", state.nodes.len());
+    println!("  snapshot revert (+ ssh back)          : {:>7.1} s", revert.as_secs_f64());
+    println!("  fresh clone + boot + host provisioning: {:>7.1} s", fresh.as_secs_f64());
+    println!("  ratio                                 : {:>7.1} % (goal <= 10 %)", 100.0 * revert.as_secs_f64() / fresh.as_secs_f64().max(1e-9));
+    Ok(())
+}

@@ -269,6 +269,9 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
         Command::Bench { what } => match what {
             BenchWhat::Clone(opts) => super::bench::clone(&cfg, &opts.sizes).await,
             BenchWhat::Check(o) => super::bench::check(&o.features, &o.evidence, o.scenarios, o.iterations).await,
+            BenchWhat::Ssh { commands } => super::bench::ssh(&cfg, commands).await,
+            BenchWhat::Boot => super::bench::boot(&cfg).await,
+            BenchWhat::Reset => super::bench::reset(&cfg).await,
         },
     }
 }
@@ -382,6 +385,21 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
             let rec = RecordedEvidence::open(dir).map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
             (rec.into_evidence(), format!("recorded bundle {}", dir.display()), Vec::new(), None)
         }
+        None if args.inventory.is_some() => {
+            let path = args.inventory.as_ref().expect("checked");
+            let inv = kubelab::inventory::Inventory::load(path)?;
+            let icfg = inv.lab_config()?;
+            let shell: Arc<dyn RemoteShell> = Arc::new(inv.shell()?);
+            let live = LiveEvidence::new(shell, icfg.clone(), "ssh");
+            let bundle_dir = args.report_dir.join("evidence");
+            let _ = std::fs::remove_dir_all(&bundle_dir);
+            let mut w = BundleWriter::create(&bundle_dir, &live.header(), chrono::Utc::now().to_rfc3339()).map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
+            let guide = icfg.profile == Profile::Guide;
+            let select = move |p: &kubelab::evidence::Probe| guide || p.tier == Tier::Host;
+            let ev = gather(&live, &ProbeCatalog::standard(), &select, Some(&mut w)).await.map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
+            w.finish().map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
+            (ev, format!("inventory {} over ssh (bundle written to {})", path.display(), bundle_dir.display()), Vec::new(), None)
+        }
         None => {
             let lab = Lab::new(cfg.clone(), open_hv(cfg)?);
             let state = lab.load_state()?;
@@ -409,8 +427,8 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
         exact: false,
         quiet: false,
         report_dir: Some(args.report_dir.clone()),
-        lab: cfg.name.clone(),
-        profile: cfg.profile.as_str().into(),
+        lab: evidence.header.lab.clone(),
+        profile: evidence.header.profile.as_str().into(),
     };
     let sum = crate::conformance::runner::run(evidence, source, &opts, extra, live).await.map_err(ExpectedError::Other)?;
     eprintln!("reports in {}", args.report_dir.display());

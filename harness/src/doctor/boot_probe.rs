@@ -125,9 +125,14 @@ pub enum BootOutcome {
 
 /// The QEMU invocation for one probe boot.
 pub fn qemu_command(accel: ProbeAccel, image: &Path, serial: &Path, timeout: Duration) -> CommandSpec {
+    // The CPU model kubelab's domains use under each accelerator (host-passthrough under KVM):
+    // on some nested hosts KVM runs a default CPU but QEMU aborts setting the host CPU's MSRs.
+    let cpu = if accel == ProbeAccel::Kvm { "host" } else { "qemu64" };
     let args = [
         "-accel".to_string(),
         accel.as_str().to_string(),
+        "-cpu".into(),
+        cpu.into(),
         "-nodefaults".into(),
         "-nographic".into(),
         "-no-reboot".into(),
