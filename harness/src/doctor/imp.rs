@@ -307,7 +307,7 @@ impl Doctor<'_> {
             Accel::Auto => (
                 Status::Warn,
                 Some(
-                    "set accel = \"tcg\" in lab.toml: `auto` would wait boot_progress_secs per node before falling back",
+                    "set accel = \"tcg\" in lab.toml: `auto` also works: it falls back to tcg when a KVM domain fails to start or shows no boot progress within boot_progress_secs",
                 ),
             ),
             Accel::Tcg => (Status::Warn, None),
