@@ -85,11 +85,49 @@ fn offline_lab_end_to_end() {
         pairwise_distinct(nodes, k);
     }
 
+    user_errors_have_their_exit_codes();
     provisioning_is_idempotent_and_persistent();
     conformance_live_and_faults();
 
+    // `down` with a fault still in place (a filter attached to every NIC) leaves nothing either.
+    ok(&["fault", "inject", "security-group"], None);
+    assert_eq!(inventory(None)["nwfilters"], 1);
     ok(&["down"], None);
     assert_empty(&inventory(None));
+}
+
+/// A changed host key and a refused key each give their own exit code and a message naming the
+/// node; the lab is untouched (the state file is restored afterwards).
+fn user_errors_have_their_exit_codes() {
+    let state_path = Path::new("/var/lib/kubelab/kubelab/lab.json");
+    let original = std::fs::read_to_string(state_path).unwrap();
+    let mut state: serde_json::Value = serde_json::from_str(&original).unwrap();
+    // Pin node0 to node1's host key: node0 must be refused as "host key changed".
+    state["nodes"][0]["host_key"] = state["nodes"][1]["host_key"].clone();
+    std::fs::write(state_path, serde_json::to_string(&state).unwrap()).unwrap();
+    let out = kubelab(&["ssh", "node0", "--", "true"], None);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    std::fs::write(state_path, &original).unwrap();
+    assert_eq!(out.status.code(), Some(23), "host key mismatch exit code: {err}");
+    assert!(err.contains("host key of ICE-k8s-machines-node0 changed"), "{err}");
+    // A key the nodes do not authorize: authentication failure.
+    let dir = tempfile::tempdir().unwrap();
+    let stranger = dir.path().join("stranger");
+    let st = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&stranger).status().unwrap();
+    assert!(st.success());
+    let mut state: serde_json::Value = serde_json::from_str(&original).unwrap();
+    state["key_path"] = serde_json::Value::String(stranger.display().to_string());
+    std::fs::write(state_path, serde_json::to_string(&state).unwrap()).unwrap();
+    let out = kubelab(&["ssh", "node1", "--", "true"], None);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    std::fs::write(state_path, &original).unwrap();
+    assert_eq!(out.status.code(), Some(22), "auth failure exit code: {err}");
+    assert!(err.contains("authentication as speit on ICE-k8s-machines-node1 failed"), "{err}");
+    // libvirtd unreachable.
+    let out = kubelab(&["--uri", "qemu+unix:///system?socket=/nonexistent/libvirt-sock", "inventory"], None);
+    assert_eq!(out.status.code(), Some(11), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unreachable"));
+    ok(&["ssh", "node0", "--", "true"], None);
 }
 
 /// The profile under test (`KUBELAB_PROFILE`, default offline).

@@ -94,6 +94,12 @@ pub enum Command {
         #[command(subcommand)]
         action: SnapshotAction,
     },
+    /// The guide profile's pinned artifacts (binaries, manifests) in a local, checksum-verified cache.
+    Artifacts {
+        /// What to do.
+        #[command(subcommand)]
+        action: ArtifactsAction,
+    },
     /// Base images.
     Image {
         /// What to do.
@@ -272,5 +278,24 @@ pub enum SnapshotAction {
     Revert {
         /// Snapshot name.
         name: String,
+    },
+}
+
+/// `artifacts` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ArtifactsAction {
+    /// List every pinned artifact with its URL and sha256.
+    List,
+    /// Download every pinned artifact into DIR (resumable; a checksum mismatch is refused).
+    Fetch {
+        /// Cache directory.
+        #[arg(long, default_value = "/var/cache/kubelab/artifacts")]
+        dir: PathBuf,
+    },
+    /// Copy the cached artifacts onto every node of the running lab (/var/cache/kubelab-artifacts).
+    Push {
+        /// Cache directory.
+        #[arg(long, default_value = "/var/cache/kubelab/artifacts")]
+        dir: PathBuf,
     },
 }
