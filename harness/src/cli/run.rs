@@ -380,7 +380,7 @@ pub fn provision_run_event(e: &kubelab::provision::ProvisionEvent) -> Option<kub
 
 /// `kubelab check`.
 pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError> {
-    use kubelab::evidence::{gather, BundleWriter, EvidenceSource as _, LiveEvidence, ProbeCatalog, RecordedEvidence, Tier};
+    use kubelab::evidence::RecordedEvidence;
     let (evidence, source, extra, live) = match &args.evidence {
         Some(dir) => {
             let rec = RecordedEvidence::open(dir).map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
@@ -391,31 +391,14 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
             let inv = kubelab::inventory::Inventory::load(path)?;
             let icfg = inv.lab_config()?;
             let shell: Arc<dyn RemoteShell> = Arc::new(inv.shell()?);
-            let live = LiveEvidence::new(shell, icfg.clone(), "ssh");
-            let bundle_dir = args.report_dir.join("evidence");
-            let _ = std::fs::remove_dir_all(&bundle_dir);
-            let mut w = BundleWriter::create(&bundle_dir, &live.header(), chrono::Utc::now().to_rfc3339()).map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
-            let guide = icfg.profile == Profile::Guide;
-            let select = move |p: &kubelab::evidence::Probe| guide || p.tier == Tier::Host;
-            let ev = gather(&live, &ProbeCatalog::standard(), &select, Some(&mut w)).await.map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
-            w.finish().map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
+            let (ev, bundle_dir) = gather_live(shell, &icfg, &args.report_dir).await?;
             (ev, format!("inventory {} over ssh (bundle written to {})", path.display(), bundle_dir.display()), Vec::new(), None)
         }
         None => {
             let lab = Lab::new(cfg.clone(), open_hv(cfg)?);
             let state = lab.load_state()?;
             let shell = Arc::new(lab.shell(&state)?);
-            let dyn_shell: Arc<dyn RemoteShell> = shell.clone();
-            let live = LiveEvidence::new(dyn_shell, cfg.clone(), "ssh");
-            let bundle_dir = args.report_dir.join("evidence");
-            let _ = std::fs::remove_dir_all(&bundle_dir);
-            let mut w = BundleWriter::create(&bundle_dir, &live.header(), chrono::Utc::now().to_rfc3339()).map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
-            let guide = cfg.profile == Profile::Guide;
-            // In the offline profile Kubernetes is not installed: its probes are not run (the
-            // scenarios that need them are reported skipped with the reason).
-            let select = move |p: &kubelab::evidence::Probe| guide || p.tier == Tier::Host;
-            let ev = gather(&live, &ProbeCatalog::standard(), &select, Some(&mut w)).await.map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
-            w.finish().map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
+            let (ev, bundle_dir) = gather_live(shell.clone(), cfg, &args.report_dir).await?;
             let extra = read_provision_events(&cfg.lab_dir().join("provision").join("events.jsonl"));
             let live_lab = crate::conformance::world::LiveLab { lab, state, shell };
             (ev, format!("live over ssh (bundle written to {})", bundle_dir.display()), extra, Some(live_lab))
@@ -437,6 +420,23 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
         return Err(ExpectedError::ChecksFailed(sum.failed as usize));
     }
     Ok(())
+}
+
+/// Gathers live evidence over `shell` into `<report_dir>/evidence` and returns it. In the
+/// offline profile Kubernetes is not installed: its probes are not run (the scenarios that need
+/// them are reported skipped with the reason).
+async fn gather_live(shell: Arc<dyn RemoteShell>, cfg: &LabConfig, report_dir: &Path) -> Result<(kubelab::evidence::Evidence, std::path::PathBuf), ExpectedError> {
+    use kubelab::evidence::{gather, BundleWriter, EvidenceSource as _, LiveEvidence, ProbeCatalog, Tier};
+    let err = |e: kubelab::evidence::EvidenceError| ExpectedError::Other(anyhow::anyhow!("{e}"));
+    let live = LiveEvidence::new(shell, cfg.clone(), "ssh");
+    let bundle_dir = report_dir.join("evidence");
+    let _ = std::fs::remove_dir_all(&bundle_dir);
+    let mut w = BundleWriter::create(&bundle_dir, &live.header(), chrono::Utc::now().to_rfc3339()).map_err(err)?;
+    let guide = cfg.profile == Profile::Guide;
+    let select = move |p: &kubelab::evidence::Probe| guide || p.tier == Tier::Host;
+    let ev = gather(&live, &ProbeCatalog::standard(), &select, Some(&mut w)).await.map_err(err)?;
+    w.finish().map_err(err)?;
+    Ok((ev, bundle_dir))
 }
 
 fn read_provision_events(path: &Path) -> Vec<kubelab::report::RunEvent> {
