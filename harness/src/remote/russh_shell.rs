@@ -63,7 +63,7 @@ impl client::Handler for Pinned {
         if presented.key_data() == self.expected.key_data() {
             return Ok(true);
         }
-        tracing::warn!(node = %self.node, "host key mismatch");
+        tracing::debug!(node = %self.node, "host key mismatch");
         *self.mismatch.lock().expect("poisoned") = Some(presented.fingerprint(HashAlg::Sha256).to_string());
         Ok(false)
     }
