@@ -121,8 +121,14 @@ impl Default for Progress {
 
 async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
     if let Command::Completions { shell } = &cli.command {
-        clap_complete::generate(*shell, &mut Cli::command(), "kubelab", &mut std::io::stdout());
-        return Ok(());
+        let mut script = Vec::new();
+        clap_complete::generate(*shell, &mut Cli::command(), "kubelab", &mut script);
+        use std::io::Write;
+        return match std::io::stdout().write_all(&script) {
+            // A reader that stops early (`| head`) is not an error.
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(ExpectedError::Other(e.into())),
+            _ => Ok(()),
+        };
     }
     let cfg = load_config(&cli)?;
     match cli.command {
