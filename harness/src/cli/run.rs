@@ -251,7 +251,7 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
                 Some(n) => vec![cfg.node(&n).ok_or_else(|| kubelab::errors::RemoteError::UnknownNode(n.clone()))?.name.clone()],
                 None => state.nodes.iter().map(|n| n.name.clone()).collect(),
             };
-            let t = lab.reboot(&state, &shell, &nodes, Duration::from_secs(cfg.boot_timeout_secs)).await?;
+            let t = lab.reboot(&shell, &nodes, Duration::from_secs(cfg.boot_timeout_secs)).await?;
             eprintln!("rebooted {} node(s); all back in {:.1} s", nodes.len(), t.as_secs_f64());
             Ok(())
         }

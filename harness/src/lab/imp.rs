@@ -145,11 +145,11 @@ impl Lab {
     pub fn preflight(&self) -> Result<BaseImage, LabError> {
         let base = image::resolve(&self.cfg)?;
         let lab = &self.cfg.name;
-        if let Some(d) = self.hv.domains()?.into_iter().find(|d| d.lab.as_deref() == Some(lab) || d.name.starts_with(&format!("{lab}-"))) {
+        if let Some(d) = self.hv.domains()?.into_iter().find(|d| owned_by(lab, &d.lab, &d.name)) {
             return Err(HypervisorError::LabExists { lab: lab.clone(), what: format!("domain {}", d.name) }.into());
         }
         let nets = self.hv.networks()?;
-        if let Some(n) = nets.iter().find(|n| n.lab.as_deref() == Some(lab) || n.name == self.cfg.network_name()) {
+        if let Some(n) = nets.iter().find(|n| owned_by(lab, &n.lab, &n.name)) {
             return Err(HypervisorError::LabExists { lab: lab.clone(), what: format!("network {}", n.name) }.into());
         }
         if self.hv.pools()?.contains(&self.pool_name()) {
@@ -424,14 +424,13 @@ impl Lab {
     /// Counts what of this lab exists.
     pub fn inventory(&self) -> Result<Inventory, LabError> {
         let lab = &self.cfg.name;
-        let mine = |tag: &Option<String>, name: &str| tag.as_deref() == Some(lab.as_str()) || name.starts_with(&format!("{lab}-"));
         let pool_dir = self.pool_dir();
         let seeds_on_disk = std::fs::read_dir(&pool_dir).map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with("-seed.iso")).count()).unwrap_or(0);
         Ok(Inventory {
-            domains: self.hv.domains()?.iter().filter(|d| mine(&d.lab, &d.name)).count(),
+            domains: self.hv.domains()?.iter().filter(|d| owned_by(lab, &d.lab, &d.name)).count(),
             volumes: self.hv.volumes(&self.pool_name())?.len(),
             seeds: seeds_on_disk,
-            networks: self.hv.networks()?.iter().filter(|n| mine(&n.lab, &n.name)).count(),
+            networks: self.hv.networks()?.iter().filter(|n| owned_by(lab, &n.lab, &n.name)).count(),
             pools: self.hv.pools()?.iter().filter(|p| **p == self.pool_name()).count(),
             nwfilters: self.hv.nwfilters()?.iter().filter(|f| f.starts_with(&format!("{lab}-"))).count(),
             state_dir: self.cfg.lab_dir().exists(),
@@ -447,8 +446,7 @@ impl Lab {
         let pool = self.pool_name();
         blocking(move || -> Result<(), HypervisorError> {
             let lab = &cfg.name;
-            let mine = |tag: &Option<String>, name: &str| tag.as_deref() == Some(lab.as_str()) || name.starts_with(&format!("{lab}-"));
-            for d in hv.domains()?.into_iter().filter(|d| mine(&d.lab, &d.name)) {
+                for d in hv.domains()?.into_iter().filter(|d| owned_by(lab, &d.lab, &d.name)) {
                 hv.undefine_domain(&d.name)?;
             }
             for f in hv.nwfilters()?.into_iter().filter(|f| f.starts_with(&format!("{lab}-"))) {
@@ -460,7 +458,7 @@ impl Lab {
                 }
                 hv.remove_pool(&pool)?;
             }
-            for n in hv.networks()?.into_iter().filter(|n| mine(&n.lab, &n.name)) {
+            for n in hv.networks()?.into_iter().filter(|n| owned_by(lab, &n.lab, &n.name)) {
                 hv.remove_network(&n.name)?;
             }
             Ok(())
@@ -478,7 +476,7 @@ impl Lab {
 
     /// Reboots nodes from inside the guest (`systemctl reboot`, as an operator would) and waits
     /// until each is back with a new boot id. Returns the time until all are back.
-    pub async fn reboot(&self, state: &LabState, shell: &RusshShell, nodes: &[String], budget: Duration) -> Result<Duration, LabError> {
+    pub async fn reboot(&self, shell: &RusshShell, nodes: &[String], budget: Duration) -> Result<Duration, LabError> {
         let t0 = Instant::now();
         let boot_id = "cat /proc/sys/kernel/random/boot_id";
         let waits = nodes.iter().map(|name| async move {
@@ -502,7 +500,6 @@ impl Lab {
         for r in futures::future::join_all(waits).await {
             r?;
         }
-        let _ = state;
         Ok(t0.elapsed())
     }
 
@@ -587,6 +584,12 @@ impl Lab {
         }
         Ok(out)
     }
+}
+
+/// Whether a resource belongs to `lab`: its kubelab metadata tag, or (untagged kinds and
+/// leftovers) the `<lab>-` name prefix every lab resource carries.
+fn owned_by(lab: &str, tag: &Option<String>, name: &str) -> bool {
+    tag.as_deref() == Some(lab) || name.strip_prefix(lab).is_some_and(|rest| rest.starts_with('-'))
 }
 
 /// One node as `kubelab status` reports it; identity values are read inside the guest.
