@@ -34,6 +34,16 @@ pub const IMAGE_BUILD_FAILED: i32 = 31;
 pub const CHECKS_FAILED: i32 = 40;
 /// No lab of that name is up.
 pub const LAB_NOT_UP: i32 = 41;
+/// `--evidence` names a directory that is missing, unreadable or not an evidence bundle.
+pub const EVIDENCE_UNREADABLE: i32 = 42;
+/// The evidence bundle was written in another format version.
+pub const EVIDENCE_FORMAT: i32 = 43;
+/// `--tags` is not a valid Cucumber tag expression.
+pub const BAD_TAGS: i32 = 44;
+/// A feature file names a check or fault id kubelab does not have.
+pub const UNKNOWN_ID: i32 = 45;
+/// `--features` names a directory without valid feature files.
+pub const FEATURES_INVALID: i32 = 46;
 /// The host cannot run a lab (`kubelab doctor`).
 pub const HOST_UNFIT: i32 = 50;
 /// Local file or tool failure.

@@ -18,6 +18,7 @@ pub mod image;
 pub mod inventory;
 pub mod lab;
 pub mod parsers;
+pub mod private_fs;
 pub mod provision;
 pub mod remote;
 pub mod report;

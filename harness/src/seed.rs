@@ -121,13 +121,23 @@ write_files:
         s
     }
 
-    /// Writes the three files into `dir` and packs them into `iso` (label `cidata`).
+    /// Writes the three files into the staging directory `dir` (0700, files 0600: user-data
+    /// holds the guest's private host key), packs them into `iso` (label `cidata`, 0600) and
+    /// removes the staging copy.
     pub fn write_iso(&self, dir: &Path, iso: &Path) -> Result<(), LabError> {
-        std::fs::create_dir_all(dir).map_err(|e| LabError::local(format!("create {}", dir.display()), e))?;
+        crate::private_fs::create_dir(dir).map_err(|e| LabError::local(format!("create {}", dir.display()), e))?;
+        let packed = self.pack(dir, iso);
+        let cleaned = std::fs::remove_dir_all(dir).map_err(|e| LabError::local(format!("remove seed staging {}", dir.display()), e));
+        packed.and(cleaned)
+    }
+
+    fn pack(&self, dir: &Path, iso: &Path) -> Result<(), LabError> {
         for (name, body) in [("meta-data", self.meta_data()), ("user-data", self.user_data()), ("network-config", self.network_config())] {
             let p = dir.join(name);
-            std::fs::write(&p, body).map_err(|e| LabError::local(format!("write {}", p.display()), e))?;
+            crate::private_fs::write(&p, body).map_err(|e| LabError::local(format!("write {}", p.display()), e))?;
         }
+        // xorriso creates the ISO with the umask's mode: make it the owner's before anything is in it.
+        crate::private_fs::write(iso, b"").map_err(|e| LabError::local(format!("create {}", iso.display()), e))?;
         let out = Command::new("xorriso")
             .args(["-as", "mkisofs", "-quiet", "-volid", "cidata", "-joliet", "-rock", "-output"])
             .arg(iso)
@@ -137,9 +147,10 @@ write_files:
             .output()
             .map_err(|e| LabError::local("run xorriso (apt-get install xorriso)", e))?;
         if !out.status.success() {
+            let _ = std::fs::remove_file(iso);
             return Err(LabError::local(format!("xorriso {}", iso.display()), String::from_utf8_lossy(&out.stderr)));
         }
-        Ok(())
+        crate::private_fs::restrict(iso).map_err(|e| LabError::local(format!("chmod {}", iso.display()), e))
     }
 }
 
@@ -155,6 +166,9 @@ pub fn generate_ed25519(path: &Path, comment: &str) -> Result<(String, String), 
     if !out.status.success() {
         return Err(LabError::local(format!("ssh-keygen {}", path.display()), String::from_utf8_lossy(&out.stderr)));
     }
+    // ssh-keygen writes the private half 0600 and the public one 0644; in the lab's state both
+    // are the owner's only.
+    crate::private_fs::restrict(&pub_path(path)).map_err(|e| LabError::local(format!("chmod {}", pub_path(path).display()), e))?;
     let private = std::fs::read_to_string(path).map_err(|e| LabError::local(format!("read {}", path.display()), e))?;
     let public = std::fs::read_to_string(pub_path(path)).map_err(|e| LabError::local("read public key", e))?;
     Ok((private, public.trim().to_string()))
@@ -201,11 +215,7 @@ mod tests {
 
     #[test]
     fn iso_has_cidata_label() {
-        if Command::new("xorriso").arg("-version").output().is_err() {
-            assert!(std::env::var_os("CI").is_none(), "xorriso is required in CI");
-            eprintln!("SKIPPED: xorriso not installed");
-            return;
-        }
+        assert!(Command::new("xorriso").arg("-version").output().is_ok(), "xorriso is required: apt-get install xorriso (ci/labenv setup)");
         let d = tempfile::tempdir().unwrap();
         let iso = d.path().join("seed.iso");
         seed(Profile::Offline).write_iso(&d.path().join("seed"), &iso).unwrap();
@@ -214,14 +224,15 @@ mod tests {
         let pvd = &bytes[16 * 2048..17 * 2048];
         assert_eq!(&pvd[1..6], b"CD001");
         assert_eq!(std::str::from_utf8(&pvd[40..46]).unwrap(), "cidata");
+        // It holds the guest's private host key: owner-only, and no staging copy is left.
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(std::fs::metadata(&iso).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(!d.path().join("seed").exists(), "staging copy left behind");
     }
 
     #[test]
     fn keygen_makes_distinct_pairs() {
-        if Command::new("ssh-keygen").arg("-?").output().is_err() {
-            assert!(std::env::var_os("CI").is_none(), "ssh-keygen is required in CI");
-            return;
-        }
+        assert!(Command::new("ssh-keygen").arg("-?").output().is_ok(), "ssh-keygen is required: apt-get install openssh-client (ci/labenv setup)");
         let d = tempfile::tempdir().unwrap();
         let a = generate_ed25519(&d.path().join("a"), "a").unwrap();
         let b = generate_ed25519(&d.path().join("b"), "b").unwrap();

@@ -222,7 +222,7 @@ fn run_scenario(bundle: &str, stem: &str, scenario: &str, want: Expect) -> Resul
     let report_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("features").join(bundle).join(stem).join(slug(scenario));
     let _ = std::fs::remove_dir_all(&report_dir);
     let opts = CheckOptions {
-        features: features_dir(),
+        features: Some(features_dir()),
         tags: None,
         name: Some(scenario.to_string()),
         exact: true,

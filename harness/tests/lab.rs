@@ -61,9 +61,12 @@ fn pairwise_distinct(nodes: &[serde_json::Value], key: &str) {
 #[test]
 fn offline_lab_end_to_end() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // ci/lab built the image outside the namespace; here (inside it) that is a no-op.
     ok(&["image", "build", "offline"], None);
+    image_build_inside_the_namespace_fails_fast();
     ok(&["down"], None);
     ok(&["up", "--no-provision"], None);
+    state_dir_holds_no_readable_secret();
 
     // Identity, read inside the guests.
     let status: serde_json::Value = serde_json::from_str(&ok(&["status", "--json"], None)).unwrap();
@@ -94,6 +97,42 @@ fn offline_lab_end_to_end() {
     assert_eq!(inventory(None)["nwfilters"], 1);
     ok(&["down"], None);
     assert_empty(&inventory(None));
+}
+
+/// Inside the lab namespace nothing downloads: with an empty image cache `image build` must give
+/// up at once, with the cause and the fix, exit 31 — not after debootstrap's retries.
+fn image_build_inside_the_namespace_fails_fast() {
+    let empty = tempfile::tempdir().unwrap();
+    let t = Instant::now();
+    let out = kubelab(&["--image-cache", empty.path().to_str().unwrap(), "image", "build", "offline"], None);
+    let took = t.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("image build inside the namespace with an empty cache: exit {:?} after {:.2} s", out.status.code(), took.as_secs_f64());
+    assert_eq!(out.status.code(), Some(31), "{err}");
+    assert!(err.contains("cannot be reached from here") && err.contains("outside the lab's network namespace"), "{err}");
+    assert!(took < Duration::from_secs(10), "must fail fast, took {took:?}");
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0, "nothing half-built left");
+}
+
+/// Secrets at rest: the live lab's state directory (client key, pinned host keys, seed ISOs,
+/// state) is owner-only; nothing that holds key material is readable by group or others.
+fn state_dir_holds_no_readable_secret() {
+    let root = Path::new("/var/lib/kubelab/kubelab");
+    let exposed = kubelab::private_fs::exposed(root).unwrap();
+    let mut keyed = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else if std::fs::metadata(&p).unwrap().len() < 64 << 20
+            && std::fs::read(&p).is_ok_and(|b| b.windows(11).any(|w| w == b"PRIVATE KEY"))
+        {
+            keyed += 1;
+        }
+    }
+    eprintln!("state dir {}: {keyed} files hold a private key; group/world-accessible: {exposed:?}", root.display());
+    assert!(keyed >= 7, "client key, 3 host keys, 3 seed ISOs: found {keyed}");
+    assert!(exposed.is_empty(), "group/world-accessible under {}: {exposed:?}", root.display());
 }
 
 /// A changed host key and a refused key each give their own exit code and a message naming the
@@ -219,6 +258,9 @@ fn killed_up_then_down_leaves_nothing() {
     )
     .unwrap();
     ok(&["down"], Some(&cfg));
+    // The kill must land while `up` is creating, not while it waits for an image: the image
+    // exists first (ci/lab built it outside the namespace; this is a no-op then).
+    ok(&["image", "build", "offline"], Some(&cfg));
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubelab"))
         .arg("--config")
         .arg(&cfg)
@@ -229,18 +271,23 @@ fn killed_up_then_down_leaves_nothing() {
         .unwrap();
     // Kill it once it has created part of the lab.
     let t = Instant::now();
-    loop {
-        let inv = inventory(Some(&cfg));
-        if inv["domains"].as_u64().unwrap_or(0) >= 1 || t.elapsed() > Duration::from_secs(120) {
-            eprintln!("killing `up` with partial lab: {inv}");
-            break;
+    let at_kill = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("`up` ended by itself ({st}) before it could be killed: {}", inventory(Some(&cfg)));
         }
+        let inv = inventory(Some(&cfg));
+        if inv["domains"].as_u64().unwrap_or(0) >= 1 {
+            break inv;
+        }
+        assert!(t.elapsed() < Duration::from_secs(120), "`up` created no domain within 120 s: {inv}");
         std::thread::sleep(Duration::from_millis(200));
-    }
+    };
     child.kill().unwrap();
     child.wait().unwrap();
+    eprintln!("killed `up` after {:.1} s with a partial lab: {at_kill}", t.elapsed().as_secs_f64());
+    assert!(at_kill["networks"] == 1 && at_kill["domains"].as_u64().unwrap() >= 1, "resources existed at the kill: {at_kill}");
     let inv = inventory(Some(&cfg));
-    assert!(inv["networks"] == 1 || inv["domains"].as_u64().unwrap() >= 1, "nothing was created before the kill: {inv}");
+    assert!(inv["domains"].as_u64().unwrap() >= 1, "the kill left the partial lab for `down` to find: {inv}");
     ok(&["down"], Some(&cfg));
     assert_empty(&inventory(Some(&cfg)));
 }

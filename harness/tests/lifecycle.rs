@@ -26,6 +26,19 @@ fn fake_image(dir: &Path) -> LabConfig {
     cfg
 }
 
+fn walk(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(root).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
 }
@@ -43,6 +56,14 @@ fn create_then_down(hv: Arc<dyn Hypervisor>, cfg: LabConfig) {
         let inv = lab.inventory().unwrap();
         assert_eq!((inv.domains, inv.networks, inv.pools, inv.seeds), (3, 1, 1, 3), "{inv:?}");
         assert!(inv.volumes >= 3, "{inv:?}");
+        // Secrets at rest: nothing under the state directory is readable by group or others
+        // (keys, seeds, the state file), and no staging copy of a seed is left.
+        let exposed = kubelab::private_fs::exposed(&cfg.state_dir).unwrap();
+        assert!(exposed.is_empty(), "group/world-accessible under the state dir: {exposed:?}");
+        let staged: Vec<_> = std::fs::read_dir(cfg.lab_dir().join("seeds")).unwrap().collect();
+        assert!(staged.is_empty(), "seed staging copies left: {staged:?}");
+        let private_keys = walk(&cfg.state_dir).into_iter().filter(|p| std::fs::read(p).is_ok_and(|b| contains(&b, b"PRIVATE KEY"))).count();
+        assert!(private_keys >= 4 + 3, "client key, 3 host keys and 3 seed ISOs hold private keys: found {private_keys}");
         // A second lab of the same name is refused before anything is created.
         match lab.preflight() {
             Err(LabError::Hypervisor(HypervisorError::LabExists { .. })) => {}

@@ -1,11 +1,10 @@
 //! Report directory checked by real consumers: builds `cucumber.json`, `junit.xml`,
 //! `report.html` and `events.jsonl` from the sample event stream (passes, a failure with live
 //! evidence, a skip with its reason, a provisioning timeline), validates them structurally, and
-//! — when `KUBELAB_CONSUMERS=1` — runs `ci/report-consumers` on the directory (junitparser,
+//! — in the ignored test `ci/test` runs with `--ignored` — runs `ci/report-consumers` on the directory (junitparser,
 //! multiple-cucumber-html-reporter, headless Chromium) and requires it to succeed.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -104,20 +103,17 @@ fn validate_structurally(dir: &Path) {
 }
 
 #[test]
+fn report_directory_is_well_formed() {
+    validate_structurally(&build_dir());
+}
+
+/// Needs the consumers themselves (junitparser from PyPI, multiple-cucumber-html-reporter from
+/// npm, headless Chromium): `ci/test` runs it with `--ignored`.
+#[test]
+#[ignore = "runs ci/report-consumers (pip, npm, Chromium): ci/test runs it with --ignored"]
 fn report_directory_is_accepted_by_consumers() {
     let dir = build_dir();
     validate_structurally(&dir);
-
-    if std::env::var("KUBELAB_CONSUMERS").as_deref() != Ok("1") {
-        // Written straight to stderr (not eprintln!) so libtest's capture cannot hide it.
-        let _ = writeln!(
-            std::io::stderr(),
-            "consumer validation not requested (set KUBELAB_CONSUMERS=1 to run ci/report-consumers on {}); \
-             only the structural checks ran",
-            dir.display()
-        );
-        return;
-    }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/report-consumers");
     let out = Command::new("bash")
         .arg(&script)

@@ -23,6 +23,9 @@ pub struct Cli {
     /// Override the libvirt URI.
     #[arg(long, global = true, env = "KUBELAB_LIBVIRT_URI")]
     pub uri: Option<String>,
+    /// Override the base-image cache directory (absolute path).
+    #[arg(long, global = true, env = "KUBELAB_IMAGE_CACHE")]
+    pub image_cache: Option<std::path::PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -187,9 +190,9 @@ pub struct BenchCheck {
     /// Evidence bundle to re-judge.
     #[arg(long, default_value = "tests/fixtures/bundles/guide-healthy")]
     pub evidence: PathBuf,
-    /// Directory of the real .feature files.
-    #[arg(long, default_value = "features")]
-    pub features: PathBuf,
+    /// Directory of .feature files to cycle (default: the ones built into kubelab).
+    #[arg(long)]
+    pub features: Option<PathBuf>,
 }
 
 /// Options of `bench clone`.
@@ -238,9 +241,9 @@ pub struct CheckArgs {
     /// Report directory (cucumber.json, junit.xml, report.html, events.jsonl, evidence/).
     #[arg(long, default_value = "reports")]
     pub report_dir: PathBuf,
-    /// Directory of .feature files.
-    #[arg(long, default_value = "features")]
-    pub features: PathBuf,
+    /// Directory of .feature files (default: the ones built into kubelab).
+    #[arg(long)]
+    pub features: Option<PathBuf>,
 }
 
 /// `fault` subcommands.

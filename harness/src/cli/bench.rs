@@ -173,7 +173,7 @@ fn median(v: &mut [std::time::Duration]) -> std::time::Duration {
 /// The scenario set is synthesised from the real features (cycled and renamed), so every one is
 /// a real scenario with real steps judged by the real step definitions: the cost measured is the
 /// one `kubelab check --evidence` pays, scaled to `scenarios`.
-pub async fn check(features: &Path, bundle: &Path, scenarios: usize, iterations: usize) -> Result<(), ExpectedError> {
+pub async fn check(features: Option<&Path>, bundle: &Path, scenarios: usize, iterations: usize) -> Result<(), ExpectedError> {
     use kubelab::evidence::RecordedEvidence;
 
     use crate::conformance::runner::{self, CheckOptions};
@@ -183,11 +183,12 @@ pub async fn check(features: &Path, bundle: &Path, scenarios: usize, iterations:
     let tmp = std::env::temp_dir().join(format!("kubelab-bench-check-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let feature_dir = tmp.join("features");
-    let judgments = synthesise_features(features, &feature_dir, scenarios)?;
+    let source_features = crate::conformance::features::FeatureDir::resolve(features)?;
+    let judgments = synthesise_features(source_features.path(), &feature_dir, scenarios)?;
     let load = || RecordedEvidence::open(bundle).map(RecordedEvidence::into_evidence).map_err(|e| other(format!("open bundle {}: {e}", bundle.display())));
     let source = format!("recorded bundle {}", bundle.display());
     let opts = |report_dir: Option<std::path::PathBuf>| CheckOptions {
-        features: feature_dir.clone(),
+        features: Some(feature_dir.clone()),
         tags: None,
         name: None,
         exact: false,
@@ -213,13 +214,13 @@ pub async fn check(features: &Path, bundle: &Path, scenarios: usize, iterations:
             t_raw.push(kubelab::checks::rejudge(&ev, rounds).total);
             // Cucumber, no reports: plan + run + events.
             let t = Instant::now();
-            let sum = runner::run(ev, source.clone(), &opts(None), Vec::new(), None).await.map_err(ExpectedError::Other)?;
+            let sum = runner::run(ev, source.clone(), &opts(None), Vec::new(), None).await?;
             t_cuke.push(t.elapsed());
             // The full re-judge as `kubelab check --evidence` does it: load, judge, write reports.
             let reports = tmp.join(format!("reports-{it}"));
             let t = Instant::now();
             let ev = load()?;
-            let full = runner::run(ev, source.clone(), &opts(Some(reports)), Vec::new(), None).await.map_err(ExpectedError::Other)?;
+            let full = runner::run(ev, source.clone(), &opts(Some(reports)), Vec::new(), None).await?;
             t_full.push(t.elapsed());
             if sum != full || (sum.passed + sum.failed + sum.skipped) as usize != scenarios {
                 return Err(other(format!("inconsistent runs: {sum:?} vs {full:?}, {scenarios} scenarios")));

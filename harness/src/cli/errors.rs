@@ -21,6 +21,12 @@ pub enum ExpectedError {
     /// The host cannot run a lab.
     #[error("this host cannot run a lab (see the items marked FAIL above)")]
     HostUnfit,
+    /// A recorded evidence bundle could not be read.
+    #[error(transparent)]
+    Evidence(#[from] kubelab::evidence::EvidenceError),
+    /// A check run refused its inputs (tags, feature files, ids).
+    #[error(transparent)]
+    Run(#[from] crate::conformance::features::RunError),
     /// Anything else (a bug or an environment problem).
     #[error("{0:#}")]
     Other(anyhow::Error),
@@ -70,6 +76,21 @@ impl ExpectedError {
             ExpectedError::Provision(_) => code::PROVISION_FAILED,
             ExpectedError::ImageBuild(_) => code::IMAGE_BUILD_FAILED,
             ExpectedError::HostUnfit => code::HOST_UNFIT,
+            ExpectedError::Evidence(e) => match e {
+                kubelab::evidence::EvidenceError::FormatVersion { .. } => code::EVIDENCE_FORMAT,
+                kubelab::evidence::EvidenceError::Bundle { .. } => code::EVIDENCE_UNREADABLE,
+                kubelab::evidence::EvidenceError::Fetch { .. } => code::SSH_UNREACHABLE,
+            },
+            ExpectedError::Run(e) => {
+                use crate::conformance::features::RunError;
+                match e {
+                    RunError::BadTags { .. } => code::BAD_TAGS,
+                    RunError::UnknownId { .. } => code::UNKNOWN_ID,
+                    RunError::Features { .. } => code::FEATURES_INVALID,
+                    RunError::Report(_) => code::LOCAL,
+                    RunError::Other(_) => code::INTERNAL,
+                }
+            }
             ExpectedError::Other(_) => code::INTERNAL,
         }
     }

@@ -72,6 +72,9 @@ pub fn load_config(cli: &Cli) -> Result<LabConfig, ConfigError> {
     if let Some(u) = &cli.uri {
         cfg.libvirt_uri = u.clone();
     }
+    if let Some(d) = &cli.image_cache {
+        cfg.image_cache = d.clone();
+    }
     cfg.validate()?;
     Ok(cfg)
 }
@@ -276,7 +279,7 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
         Command::Check(args) => check(&cfg, args).await,
         Command::Bench { what } => match what {
             BenchWhat::Clone(opts) => super::bench::clone(&cfg, &opts.sizes).await,
-            BenchWhat::Check(o) => super::bench::check(&o.features, &o.evidence, o.scenarios, o.iterations).await,
+            BenchWhat::Check(o) => super::bench::check(o.features.as_deref(), &o.evidence, o.scenarios, o.iterations).await,
             BenchWhat::Ssh { commands } => super::bench::ssh(&cfg, commands).await,
             BenchWhat::Boot => super::bench::boot(&cfg).await,
             BenchWhat::Reset => super::bench::reset(&cfg).await,
@@ -390,7 +393,7 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
     use kubelab::evidence::RecordedEvidence;
     let (evidence, source, extra, live) = match &args.evidence {
         Some(dir) => {
-            let rec = RecordedEvidence::open(dir).map_err(|e| ExpectedError::Other(anyhow::anyhow!("{e}")))?;
+            let rec = RecordedEvidence::open(dir)?;
             (rec.into_evidence(), format!("recorded bundle {}", dir.display()), Vec::new(), None)
         }
         None if args.inventory.is_some() => {
@@ -421,7 +424,7 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
         lab: evidence.header.lab.clone(),
         profile: evidence.header.profile.as_str().into(),
     };
-    let sum = crate::conformance::runner::run(evidence, source, &opts, extra, live).await.map_err(ExpectedError::Other)?;
+    let sum = crate::conformance::runner::run(evidence, source, &opts, extra, live).await?;
     eprintln!("reports in {}", args.report_dir.display());
     if sum.failed > 0 {
         return Err(ExpectedError::ChecksFailed(sum.failed as usize));

@@ -2,6 +2,7 @@
 //! cucumber inventory linker pitfall). Scenarios carry `@check:<id>` tags naming the pure checks
 //! they judge; steps are thin adapters over `kubelab::checks`. Main entry: [`runner::run`].
 
+pub mod features;
 pub mod runner;
 mod steps;
 pub mod world;

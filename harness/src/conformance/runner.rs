@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use super::features::{FeatureDir, RunError};
 use cucumber::gherkin::tagexpr::TagOperation;
 use cucumber::gherkin::{self, GherkinEnv};
 use cucumber::tag::Ext as _;
@@ -27,8 +27,8 @@ use super::world::{CONTEXT, LabWorld, RunContext, StepVerdict};
 /// What to run and where to report.
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
-    /// Directory of `.feature` files.
-    pub features: PathBuf,
+    /// Directory of `.feature` files; `None`: the ones embedded in the binary.
+    pub features: Option<PathBuf>,
     /// Cucumber tag expression, e.g. `@host and not @k8s`.
     pub tags: Option<String>,
     /// Only scenarios whose name contains this.
@@ -92,20 +92,24 @@ pub fn verdict_view(id: &str, v: &Verdict, ev: &Evidence, source: &str) -> Verdi
     VerdictView { check_id: id.into(), outcome, expected, found, remediation, evidence_source: source.into(), facts }
 }
 
-fn plan(opts: &CheckOptions, ev: &Evidence, live: bool) -> anyhow::Result<Vec<Planned>> {
-    let tag_op: Option<TagOperation> = match &opts.tags {
-        Some(t) => Some(t.parse().map_err(|e| anyhow::anyhow!("bad tag expression `{t}`: {e}"))?),
-        None => None,
-    };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&opts.features)
-        .with_context(|| format!("read features directory {}", opts.features.display()))?
+/// Parses a `--tags` expression.
+pub fn parse_tags(expr: &str) -> Result<TagOperation, RunError> {
+    expr.parse().map_err(|e| RunError::BadTags { expr: expr.to_string(), message: format!("{e}") })
+}
+
+fn plan(opts: &CheckOptions, features: &Path, ev: &Evidence, live: bool) -> Result<Vec<Planned>, RunError> {
+    let tag_op: Option<TagOperation> = opts.tags.as_deref().map(parse_tags).transpose()?;
+    let unknown = |at: String, what: &'static str, id: &str, known: Vec<&str>| RunError::UnknownId { at, what, id: id.to_string(), known: known.join(", ") };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(features)
+        .map_err(|e| RunError::Features { path: features.display().to_string(), message: e.to_string() })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "feature"))
         .collect();
     files.sort();
     let mut out = Vec::new();
     for f in files {
-        let feat = gherkin::Feature::parse_path(&f, GherkinEnv::default()).with_context(|| format!("parse {}", f.display()))?;
+        let feat = gherkin::Feature::parse_path(&f, GherkinEnv::default())
+            .map_err(|e| RunError::Features { path: f.display().to_string(), message: format!("not valid Gherkin: {e}") })?;
         let fref = FeatureRef {
             name: feat.name.clone(),
             path: format!("features/{}", f.file_name().expect("file").to_string_lossy()),
@@ -127,8 +131,10 @@ fn plan(opts: &CheckOptions, ev: &Evidence, live: bool) -> anyhow::Result<Vec<Pl
             let checks: Vec<String> = sc.tags.iter().filter_map(|t| t.strip_prefix("check:")).map(str::to_string).collect();
             let faults: Vec<&str> = sc.tags.iter().filter_map(|t| t.strip_prefix("fault:")).collect();
             if let Some(kind) = faults.first() {
-                let k = kubelab::fault::FaultKind::from_id(kind).ok_or_else(|| anyhow::anyhow!("{}:{}: unknown fault `{kind}`", fref.path, sc.position.line))?;
-                let profile: kubelab::config::Profile = opts.profile.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+                let k = kubelab::fault::FaultKind::from_id(kind).ok_or_else(|| {
+                    unknown(format!("{}:{}", fref.path, sc.position.line), "fault", kind, kubelab::fault::ALL.iter().map(|k| k.id()).collect())
+                })?;
+                let profile: kubelab::config::Profile = opts.profile.parse().map_err(|e: String| RunError::Other(anyhow::anyhow!(e)))?;
                 let skip = if !live {
                     Some(format!("needs a live lab: `kubelab check --live` on a provisioned lab with a `provisioned` snapshot (this run judges {})", ev.header.source))
                 } else {
@@ -138,12 +144,16 @@ fn plan(opts: &CheckOptions, ev: &Evidence, live: bool) -> anyhow::Result<Vec<Pl
                 continue;
             }
             if checks.is_empty() {
-                bail!("{}:{}: scenario `{}` has no @check:<id> tag", fref.path, sc.position.line, sc.name);
+                return Err(RunError::Features {
+                    path: format!("{}:{}", fref.path, sc.position.line),
+                    message: format!("scenario `{}` has no @check:<id> tag", sc.name),
+                });
             }
             let mut reasons = Vec::new();
             let mut fails = false;
             for id in &checks {
-                let v = checks::run(id, ev).map_err(|e| anyhow::anyhow!("{}:{}: {e}", fref.path, sc.position.line))?;
+                let v = checks::run(id, ev)
+                    .map_err(|_| unknown(format!("{}:{}", fref.path, sc.position.line), "check", id, checks::CHECKS.iter().map(|c| c.id).collect()))?;
                 match v.outcome {
                     Outcome::Skip { reason } => {
                         let k8s_offline_live = opts.profile == "offline"
@@ -203,9 +213,10 @@ fn step_events(background: Option<&gherkin::Background>, sc: &gherkin::Scenario,
 
 /// Runs the selected scenarios over `ev` (gathered live or loaded from a bundle).
 /// `extra` events (e.g. the provisioning timeline) go into the reports after `RunStarted`.
-pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<RunEvent>, live: Option<super::world::LiveLab>) -> anyhow::Result<Summary> {
+pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<RunEvent>, live: Option<super::world::LiveLab>) -> Result<Summary, RunError> {
     let t0 = Instant::now();
-    let planned = plan(opts, &ev, live.is_some())?;
+    let features = FeatureDir::resolve(opts.features.as_deref())?;
+    let planned = plan(opts, features.path(), &ev, live.is_some())?;
     let ctx = Arc::new(RunContext { evidence: ev, source: source.clone(), live });
     *CONTEXT.lock().expect("poisoned") = Some(ctx.clone());
     let to_run: Arc<HashSet<Key>> = Arc::new(
@@ -214,7 +225,7 @@ pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<R
     let results: Arc<Mutex<BTreeMap<Key, (Vec<RunEventKind>, TestStatus)>>> = Default::default();
     if !to_run.is_empty() {
         let (res, ctx2, filter_set) = (results.clone(), ctx.clone(), to_run.clone());
-        let base = opts.features.clone();
+        let base = features.path().to_path_buf();
         let key_of = |f: &gherkin::Feature, s: &gherkin::Scenario| -> Key {
             let file = f.path.as_deref().and_then(Path::file_name).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             (format!("features/{file}"), s.position.line as u32)

@@ -79,6 +79,7 @@ struct FsState {
     dirs: BTreeSet<PathBuf>,
     links: BTreeMap<PathBuf, PathBuf>,
     inodes: BTreeMap<PathBuf, u64>,
+    reachable: BTreeSet<String>,
 }
 
 /// An in-memory [`HostFs`]; clones share one state, so a [`FakeRunner`] responder can write
@@ -129,6 +130,12 @@ impl FakeFs {
         self
     }
 
+    /// Makes downloads of `url` possible from this fake host.
+    pub fn add_reachable(&self, url: &str) -> &Self {
+        self.state.lock().expect("poisoned").reachable.insert(url.to_string());
+        self
+    }
+
     /// The content of a file, if present.
     pub fn file(&self, path: &Path) -> Option<Vec<u8>> {
         self.state.lock().expect("poisoned").files.get(path).cloned()
@@ -136,6 +143,10 @@ impl FakeFs {
 }
 
 impl HostFs for FakeFs {
+    fn reachable(&self, url: &str) -> Result<(), String> {
+        let s = self.state.lock().expect("poisoned");
+        if s.reachable.contains(url) { Ok(()) } else { Err("connection refused (fake host)".into()) }
+    }
     fn exists(&self, path: &Path) -> bool {
         let s = self.state.lock().expect("poisoned");
         s.files.contains_key(path)

@@ -158,6 +158,7 @@ pub fn run_with(cfg: &LabConfig, opts: &DoctorOptions, runner: &dyn CommandRunne
     items.push(qemu);
     items.extend(d.boots(qemu_present));
     items.push(d.disk());
+    items.push(d.image());
     items.push(d.subnet(libvirt_up));
     items.push(d.netns_support());
     items.push(d.netns_current());
@@ -387,6 +388,44 @@ impl Doctor<'_> {
             BootOutcome::ProbeError { message } => DoctorItem::new("tcg-boot", TCG, Status::Warn, message),
         };
         vec![kvm_item, tcg_item]
+    }
+
+    /// Is the profile's base image cached, and if not, can it be had from where kubelab runs?
+    fn image(&self) -> DoctorItem {
+        const TITLE: &str = "base image for the profile";
+        use crate::config::Profile;
+        let (cached, path, source, how) = match self.cfg.profile {
+            Profile::Offline => {
+                let dir = crate::image::offline_dir(self.cfg);
+                (dir.join("manifest.json"), dir, crate::image::offline_archive(), "kubelab image build offline")
+            }
+            Profile::Guide => {
+                let p = crate::image::guide_path(self.cfg);
+                (p.clone(), p, crate::image::GUIDE_IMAGE_URL, "kubelab image fetch guide")
+            }
+        };
+        let profile = self.cfg.profile.as_str();
+        if self.fs.exists(&cached) {
+            return DoctorItem::new("image", TITLE, Status::Ok, format!("{profile} image cached in {}", path.display()));
+        }
+        match self.fs.reachable(source) {
+            Ok(()) => DoctorItem::new(
+                "image",
+                TITLE,
+                Status::Warn,
+                format!("no {profile} image in {} yet; {source} is reachable from here", path.display()),
+            )
+            .fix(format!("`{how}` (or `kubelab up`, which needs it first)")),
+            Err(why) => DoctorItem::new(
+                "image",
+                TITLE,
+                Status::Fail,
+                format!("no {profile} image in {}, and {source} cannot be reached from here: {why}", path.display()),
+            )
+            .fix(format!(
+                "run `{how}` where {source} is reachable (outside the lab's network namespace), into the same image_cache"
+            )),
+        }
     }
 
     fn disk(&self) -> DoctorItem {

@@ -168,6 +168,9 @@ pub trait HostFs {
     fn remove_file(&self, path: &Path) -> std::io::Result<()>;
     /// Inode number of `path` after following symlinks (namespace files compare by inode).
     fn inode(&self, path: &Path) -> std::io::Result<u64>;
+    /// Whether a download of `url` could start from here (its first hop accepts TCP);
+    /// `Err` says why not.
+    fn reachable(&self, url: &str) -> Result<(), String>;
 }
 
 /// [`HostFs`] over `std::fs`.
@@ -199,6 +202,9 @@ impl HostFs for RealFs {
     fn inode(&self, path: &Path) -> std::io::Result<u64> {
         use std::os::unix::fs::MetadataExt;
         std::fs::metadata(path).map(|m| m.ino())
+    }
+    fn reachable(&self, url: &str) -> Result<(), String> {
+        crate::image::reachable(url, crate::image::ARCHIVE_TIMEOUT)
     }
 }
 

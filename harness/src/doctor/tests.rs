@@ -62,6 +62,7 @@ fn host(setup: impl FnOnce(&FakeRunner, &FakeFs)) -> (FakeRunner, FakeFs) {
     for tool in ["xorriso", "ssh-keygen"] {
         fs.add_file(format!("/usr/bin/{tool}"), b"");
     }
+    fs.add_file(kubelab_image_manifest(&LabConfig::default()), b"{}");
     (r, fs)
 }
 
@@ -95,8 +96,13 @@ fn healthy_host_is_fit_and_every_check_ran() {
     assert!(item(&rep, "libvirt").detail.contains("libvirt 11.3.0, hypervisor QEMU 10.0.2"));
     assert!(item(&rep, "disk").detail.starts_with("77.4 GiB free on /"), "{}", item(&rep, "disk").detail);
     let lines = h.0.lines();
-    // The cache dir does not exist yet: df measures its nearest existing ancestor.
-    assert!(lines.contains(&"df -Pk /var/cache".to_string()), "{lines:#?}");
+    // df measures the cache dir (here it exists: the image is cached)…
+    assert!(lines.contains(&"df -Pk /var/cache/kubelab/images".to_string()), "{lines:#?}");
+    // …or, before anything is cached, its nearest existing ancestor.
+    let bare = host(|_, _| {});
+    bare.1.remove(&kubelab_image_manifest(&LabConfig::default()));
+    doctor(&LabConfig::default(), &bare);
+    assert!(bare.0.lines().contains(&"df -Pk /var/cache".to_string()), "{:#?}", bare.0.lines());
     let add = lines.iter().position(|l| l == "ip netns add kubelab-doctor-probe").expect("netns add");
     let del = lines.iter().position(|l| l == "ip netns delete kubelab-doctor-probe").expect("netns delete");
     assert!(add < del);
@@ -429,4 +435,37 @@ fn real_host_probe() {
     println!("{}", rep.to_json());
     let tcg = rep.item("tcg-boot").expect("tcg item");
     assert_eq!(tcg.status, Status::Ok, "TCG must boot the probe sector on a host with QEMU: {tcg:?}");
+}
+
+fn kubelab_image_manifest(cfg: &LabConfig) -> std::path::PathBuf {
+    crate::image::offline_dir(cfg).join("manifest.json")
+}
+
+#[test]
+fn image_item_says_cached_buildable_or_not_from_here() {
+    let cfg = LabConfig::default();
+    let h = host(|_, _| {});
+    let cached = doctor(&cfg, &h).item("image").cloned().unwrap();
+    assert_eq!(cached.status, Status::Ok, "{cached:?}");
+    assert!(cached.detail.contains("offline image cached in /var/cache/kubelab/images/offline-"), "{cached:?}");
+    // Not cached, archive reachable: a warning with the command that builds it.
+    h.1.remove(&kubelab_image_manifest(&cfg));
+    h.1.add_reachable(crate::image::offline_archive());
+    let buildable = doctor(&cfg, &h).item("image").cloned().unwrap();
+    assert_eq!(buildable.status, Status::Warn, "{buildable:?}");
+    assert!(buildable.fix.as_deref().unwrap().contains("kubelab image build offline"), "{buildable:?}");
+    // Not cached and nothing reachable (inside the lab namespace): a failure naming where to build.
+    let h = host(|_, _| {});
+    h.1.remove(&kubelab_image_manifest(&cfg));
+    let rep = doctor(&cfg, &h);
+    let blocked = rep.item("image").cloned().unwrap();
+    assert_eq!(blocked.status, Status::Fail, "{blocked:?}");
+    assert!(blocked.detail.contains("http://deb.debian.org/debian cannot be reached from here"), "{blocked:?}");
+    assert!(blocked.fix.as_deref().unwrap().contains("outside the lab's network namespace"), "{blocked:?}");
+    assert!(!rep.fit_for_lab());
+    // Guide profile: the pinned Ubuntu image.
+    let guide = LabConfig { profile: crate::config::Profile::Guide, ..LabConfig::default() };
+    let g = doctor(&guide, &h).item("image").cloned().unwrap();
+    assert_eq!(g.status, Status::Fail);
+    assert!(g.fix.as_deref().unwrap().contains("kubelab image fetch guide"), "{g:?}");
 }

@@ -23,6 +23,85 @@ pub const GUIDE_IMAGE_URL: &str =
 /// sha256 of [`GUIDE_IMAGE_URL`].
 pub const GUIDE_IMAGE_SHA256: &str = "18f2977d77dfea1b74aee14533bd21c34f789139e949c57023b7364894b7e5e9";
 
+/// How long `kubelab image build` waits for the Debian archive before it gives up.
+pub const ARCHIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The Debian archive the offline recipe downloads from (the recipe's `MIRROR=` line).
+pub fn offline_archive() -> &'static str {
+    OFFLINE_RECIPE
+        .lines()
+        .find_map(|l| l.strip_prefix("MIRROR="))
+        .map(str::trim)
+        .expect("recipe.sh sets MIRROR=")
+}
+
+/// `host:port` a download of `url` connects to first: the HTTP proxy when one is set
+/// (`http_proxy` / `HTTP_PROXY`, as apt and debootstrap honour them), else the URL's host.
+pub fn first_hop(url: &str) -> Option<(String, u16)> {
+    let proxy = ["http_proxy", "HTTP_PROXY"].iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+    first_hop_via(url, proxy.as_deref())
+}
+
+/// [`first_hop`] with the proxy given.
+pub fn first_hop_via(url: &str, proxy: Option<&str>) -> Option<(String, u16)> {
+    let target = proxy.unwrap_or(url);
+    let (scheme, rest) = target.split_once("://").unwrap_or(("http", target));
+    let authority = rest.split(['/', '?']).next()?.rsplit('@').next()?;
+    let default = if scheme == "https" { 443 } else { 80 };
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let (h, after) = bracketed.split_once(']')?;
+        (h, match after.strip_prefix(':') { Some(p) => p.parse().ok()?, None => default })
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse().ok()?),
+            None => (authority, default),
+        }
+    };
+    (!host.is_empty()).then(|| (host.to_string(), port))
+}
+
+/// Whether `url`'s first hop accepts a TCP connection within `timeout` (name resolution
+/// included). `Err` says what failed, in one line.
+pub fn reachable(url: &str, timeout: std::time::Duration) -> Result<(), String> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let (host, port) = first_hop(url).ok_or_else(|| format!("cannot parse {url}"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = host.clone();
+    // getaddrinfo has no timeout of its own.
+    std::thread::spawn(move || {
+        let _ = tx.send((h.as_str(), port).to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
+    });
+    let addrs = match rx.recv_timeout(timeout) {
+        Ok(Ok(a)) if !a.is_empty() => a,
+        Ok(Ok(_)) => return Err(format!("{host} resolves to no address")),
+        Ok(Err(e)) => return Err(format!("cannot resolve {host}: {e}")),
+        Err(_) => return Err(format!("resolving {host} took more than {} s", timeout.as_secs())),
+    };
+    let mut last = String::new();
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(_) => return Ok(()),
+            Err(e) => last = format!("connect {a}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+/// Fails fast, with the cause and the fix, when the Debian archive cannot be reached from
+/// where kubelab runs (e.g. inside the lab's network namespace, which has no way out).
+pub fn check_archive_reachable() -> Result<(), LabError> {
+    let url = offline_archive();
+    reachable(url, ARCHIVE_TIMEOUT).map_err(|why| {
+        LabError::local(
+            "build offline image",
+            format!(
+                "the Debian archive {url} cannot be reached from here ({why}); build the image where it can: \
+                 run `kubelab image build offline` outside the lab's network namespace (ci/lab does so before it enters it)"
+            ),
+        )
+    })
+}
+
 /// A base image ready to be cloned.
 #[derive(Clone, Debug)]
 pub struct BaseImage {
@@ -115,6 +194,7 @@ pub fn build_offline(cfg: &LabConfig, force: bool) -> Result<PathBuf, LabError> 
     if dir.join("manifest.json").exists() && !force {
         return Ok(dir);
     }
+    check_archive_reachable()?;
     std::fs::create_dir_all(&cfg.image_cache).map_err(|e| LabError::local(format!("create {}", cfg.image_cache.display()), e))?;
     let tmp = cfg.image_cache.join(format!(".offline-{}.building", offline_recipe_hash()));
     let _ = std::fs::remove_dir_all(&tmp);
@@ -190,6 +270,38 @@ mod tests {
         let h = offline_recipe_hash();
         assert_eq!(h.len(), 12);
         assert!(offline_dir(&LabConfig::default()).ends_with(format!("offline-{h}")));
+    }
+
+    #[test]
+    fn archive_comes_from_the_recipe() {
+        assert_eq!(offline_archive(), "http://deb.debian.org/debian");
+    }
+
+    #[test]
+    fn first_hop_of_urls() {
+        assert_eq!(first_hop_via("http://deb.debian.org/debian", None), Some(("deb.debian.org".into(), 80)));
+        assert_eq!(first_hop_via("https://u:p@mirror.example:8443/x", None), Some(("mirror.example".into(), 8443)));
+        assert_eq!(first_hop_via("http://[::1]:3142/debian", None), Some(("::1".into(), 3142)));
+        assert_eq!(first_hop_via("http://[::1]/debian", None), Some(("::1".into(), 80)));
+        assert_eq!(first_hop_via("http:///nohost", None), None);
+        assert_eq!(
+            first_hop_via("http://deb.debian.org/debian", Some("http://proxy.lan:3128")),
+            Some(("proxy.lan".into(), 3128))
+        );
+    }
+
+    #[test]
+    fn unreachable_archive_fails_fast_with_the_cause() {
+        // A port on loopback nobody listens on: refused at once.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let t = std::time::Instant::now();
+        let e = reachable(&format!("http://127.0.0.1:{port}/debian"), ARCHIVE_TIMEOUT).unwrap_err();
+        assert!(e.contains("connect 127.0.0.1") && t.elapsed() < ARCHIVE_TIMEOUT, "{e}");
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert_eq!(reachable(&format!("http://127.0.0.1:{port}/debian"), ARCHIVE_TIMEOUT), Ok(()));
     }
 
     #[test]

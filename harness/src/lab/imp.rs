@@ -172,8 +172,10 @@ impl Lab {
         let t0 = Instant::now();
         let ev = |node: &str, phase: &str, message: String| emit(LabEvent { node: node.into(), phase: phase.into(), message, elapsed: t0.elapsed().as_secs_f64() });
         let dir = self.cfg.lab_dir();
-        for d in [dir.join("keys"), dir.join("console"), dir.join("seeds"), self.pool_dir()] {
-            std::fs::create_dir_all(&d).map_err(|e| LabError::local(format!("create {}", d.display()), e))?;
+        // The state directory holds private keys: owner-only all the way (QEMU runs as root on a
+        // lab runner, see ci/labenv; libvirt relabels the images it opens).
+        for d in [self.cfg.state_dir.clone(), dir.clone(), dir.join("keys"), dir.join("console"), dir.join("seeds"), self.pool_dir()] {
+            crate::private_fs::create_dir(&d).map_err(|e| LabError::local(format!("create {}", d.display()), e))?;
         }
         let key_path = dir.join("keys").join("id_ed25519");
         let (_, client_pub) = seed::generate_ed25519(&key_path, &format!("kubelab-{}", self.cfg.name))?;
@@ -261,7 +263,7 @@ impl Lab {
     /// Writes the state file.
     pub fn save_state(&self, state: &LabState) -> Result<(), LabError> {
         let body = serde_json::to_string_pretty(state).expect("serialisable");
-        std::fs::write(self.state_path(), body).map_err(|e| LabError::local("write lab state", e))
+        crate::private_fs::write(&self.state_path(), body).map_err(|e| LabError::local("write lab state", e))
     }
 
     /// Reads the state file of an existing lab.

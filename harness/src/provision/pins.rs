@@ -1,5 +1,5 @@
 //! [`PinSet`]: every download of the guide profile, resolved from the versions table to a URL
-//! and a hard-coded sha256 (sources: `/work/shared/reference/artifacts.md`, kubespray v2.19.x).
+//! and a hard-coded sha256 (sources: `shared/reference/artifacts.md` of the project, kubespray v2.19.x).
 //! Artifacts with no published checksum carry `sha256: None` and are fetched trust-on-first-use:
 //! the script prints the digest it saw so it can be pinned.
 
