@@ -179,6 +179,9 @@ pub enum LabError {
     /// No lab of that name exists.
     #[error("no lab named `{0}` is up; run `kubelab up` first")]
     NotUp(String),
+    /// The user interrupted the operation (SIGINT/SIGTERM); what it had created was removed.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
 }
 
 impl LabError {

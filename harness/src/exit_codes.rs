@@ -46,5 +46,7 @@ pub const UNKNOWN_ID: i32 = 45;
 pub const FEATURES_INVALID: i32 = 46;
 /// The host cannot run a lab (`kubelab doctor`).
 pub const HOST_UNFIT: i32 = 50;
+/// Interrupted by SIGINT/SIGTERM (128 + SIGINT, as shells report it).
+pub const INTERRUPTED: i32 = 130;
 /// Local file or tool failure.
 pub const LOCAL: i32 = 60;

@@ -244,6 +244,44 @@ fn conformance_live_and_faults() {
     ok(&["check", "--tags", "@fault", "--report-dir", fault_dir.to_str().unwrap()], None);
 }
 
+/// Ctrl-C (SIGINT) to `up` while the guests boot: `up` removes what it created itself and exits
+/// 130; no `down` is needed.
+fn interrupted_up_leaves_nothing(cfg: &Path) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubelab"))
+        .arg("--config")
+        .arg(cfg)
+        .args(["up", "--no-provision"])
+        .current_dir(workspace())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let at_signal = loop {
+        assert!(child.try_wait().unwrap().is_none(), "`up` ended before it could be interrupted");
+        let inv = inventory(Some(cfg));
+        if inv["domains"].as_u64().unwrap_or(0) >= 3 {
+            break inv;
+        }
+        assert!(t.elapsed() < Duration::from_secs(120), "`up` created no domains within 120 s: {inv}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Mid-boot: the domains exist and run; the guests are not up yet.
+    std::thread::sleep(Duration::from_secs(3));
+    let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let left = inventory(Some(cfg));
+    eprintln!(
+        "SIGINT to `up` after {:.1} s (at the signal: {at_signal}); exit {:?}; left without `down`: {left}\n{err}",
+        t.elapsed().as_secs_f64(),
+        out.status.code()
+    );
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("everything it had created was removed"), "{err}");
+    assert_empty(&left);
+}
+
 #[test]
 fn killed_up_then_down_leaves_nothing() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -261,6 +299,7 @@ fn killed_up_then_down_leaves_nothing() {
     // The kill must land while `up` is creating, not while it waits for an image: the image
     // exists first (ci/lab built it outside the namespace; this is a no-op then).
     ok(&["image", "build", "offline"], Some(&cfg));
+    interrupted_up_leaves_nothing(&cfg);
     let mut child = Command::new(env!("CARGO_BIN_EXE_kubelab"))
         .arg("--config")
         .arg(&cfg)

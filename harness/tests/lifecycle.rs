@@ -142,3 +142,32 @@ fn test_driver_create_and_down_leave_nothing() {
     // test:///default ships a NAT network on 192.168.122.0/24; ours must not collide.
     create_then_down(hv, cfg);
 }
+
+#[test]
+fn interrupted_up_removes_what_it_created() {
+    // Interrupted while the lab is half created (network and pool exist, domains being made):
+    // the in-flight libvirt calls are waited for, then everything is removed.
+    let d = tempfile::tempdir().unwrap();
+    let cfg = fake_image(d.path());
+    let hv = Arc::new(FakeHypervisor::new());
+    let lab = Lab::new(cfg.clone(), hv.clone());
+    let signal = Arc::new(tokio::sync::Notify::new());
+    let s2 = signal.clone();
+    let err = rt()
+        .block_on(lab.up_or_cancel(
+            &move |e| {
+                if e.phase == "network" {
+                    s2.notify_one();
+                }
+            },
+            async move { signal.notified().await },
+        ))
+        .unwrap_err();
+    assert!(matches!(err, LabError::Interrupted(_)), "{err}");
+    assert!(err.to_string().contains("everything it had created was removed"), "{err}");
+    let calls = hv.calls();
+    assert!(calls.iter().any(|c| c.starts_with("create_network")), "the network existed at the interrupt: {calls:?}");
+    assert!(!calls.iter().any(|c| c.starts_with("start_domain")), "nothing was started: {calls:?}");
+    assert_eq!(lab.inventory().unwrap(), Inventory::default(), "calls: {calls:?}");
+    assert!(!cfg.lab_dir().exists());
+}

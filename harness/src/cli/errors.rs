@@ -71,6 +71,7 @@ impl ExpectedError {
                 LabError::SshNeverUp { .. } => code::SSH_UNREACHABLE,
                 LabError::Local { .. } => code::LOCAL,
                 LabError::NotUp(_) => code::LAB_NOT_UP,
+                LabError::Interrupted(_) => code::INTERRUPTED,
             },
             ExpectedError::ChecksFailed(_) => code::CHECKS_FAILED,
             ExpectedError::Provision(_) => code::PROVISION_FAILED,

@@ -104,8 +104,27 @@ pub struct Lab {
 
 type Emit<'a> = &'a (dyn Fn(LabEvent) + Send + Sync);
 
+/// libvirt calls in flight on blocking threads. Dropping the future that awaits one does not stop
+/// it: an interrupted `up` waits for them to return before it removes what they created.
+static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> impl std::future::Future<Output = T> {
-    async move { tokio::task::spawn_blocking(f).await.expect("blocking task panicked") }
+    use std::sync::atomic::Ordering;
+    IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+    let task = tokio::task::spawn_blocking(move || {
+        let out = f();
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        out
+    });
+    async move { task.await.expect("blocking task panicked") }
+}
+
+/// Waits (up to `limit`) until no libvirt call started by this process is still running.
+async fn settle_blocking(limit: Duration) {
+    let t0 = Instant::now();
+    while IN_FLIGHT.load(std::sync::atomic::Ordering::SeqCst) > 0 && t0.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 impl Lab {
@@ -385,6 +404,24 @@ impl Lab {
             let _ = self.down(false).await;
         }
         result
+    }
+
+    /// [`Lab::up`] that stops when `cancel` completes (SIGINT, SIGTERM): what it had created is
+    /// removed, as after a failure, and the result is [`LabError::Interrupted`].
+    pub async fn up_or_cancel(&self, emit: Emit<'_>, cancel: impl std::future::Future<Output = ()>) -> Result<LabState, LabError> {
+        tokio::select! {
+            r = self.up(emit) => r,
+            () = cancel => {
+                emit(LabEvent { node: "lab".into(), phase: "interrupt".into(), message: "interrupted: removing what `up` created".into(), elapsed: 0.0 });
+                settle_blocking(Duration::from_secs(60)).await;
+                let removed = self.down(false).await.and_then(|_| self.inventory());
+                Err(LabError::Interrupted(match removed {
+                    Ok(left) if left.is_empty() => format!("`up` of lab `{}` stopped; everything it had created was removed", self.cfg.name),
+                    Ok(left) => format!("`up` of lab `{}` stopped; left behind: {left:?}: run `kubelab down`", self.cfg.name),
+                    Err(e) => format!("`up` of lab `{}` stopped; removing what it created failed ({e}): run `kubelab down`", self.cfg.name),
+                }))
+            }
+        }
     }
 
     async fn retype(&self, state: &LabState, domain_type: &str) -> Result<(), LabError> {
