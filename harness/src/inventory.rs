@@ -58,7 +58,7 @@ impl Inventory {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { file: file.clone(), message: e.to_string() })?;
-        let inv: Inventory = toml::from_str(&text).map_err(|e| ConfigError::Parse { file, key: String::new(), message: e.message().to_string() })?;
+        let inv: Inventory = toml::from_str(&text).map_err(|e| crate::config::parse_error(&text, &file, &e))?;
         inv.lab_config()?;
         Ok(inv)
     }
@@ -87,7 +87,7 @@ impl Inventory {
             // The gateway is only used for kubelab's own labs; pick an address no node has.
             cfg.gateway = subnet.hosts().find(|h| cfg.nodes.iter().all(|n| n.ip != *h)).unwrap_or(cfg.gateway);
         }
-        cfg.validate()?;
+        cfg.validate_inventory(self.metallb_pool.is_some())?;
         Ok(cfg)
     }
 

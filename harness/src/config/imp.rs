@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+use super::rules::{PoolRange, check_libvirt_uri, check_user_name, overlaps, shown};
 use crate::errors::ConfigError;
+use crate::provision::pinned_versions;
 
 /// Which of the two lab profiles to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +95,21 @@ pub struct Versions {
     pub docker: String,
 }
 
+impl Versions {
+    /// Every key of the table with its value, in file order.
+    pub fn entries(&self) -> [(&'static str, &str); 7] {
+        [
+            ("kubernetes", &self.kubernetes),
+            ("calico", &self.calico),
+            ("metrics_server", &self.metrics_server),
+            ("metallb", &self.metallb),
+            ("helm", &self.helm),
+            ("cfssl", &self.cfssl),
+            ("docker", &self.docker),
+        ]
+    }
+}
+
 impl Default for Versions {
     fn default() -> Self {
         Versions {
@@ -126,11 +143,12 @@ pub struct LabConfig {
     pub name: String,
     /// `guide` or `offline`.
     pub profile: Profile,
-    /// libvirt connection URI (any URI, e.g. `qemu+ssh://host/system`).
+    /// libvirt connection URI: `driver[+transport]://[user@][host[:port]]/path[?query]`,
+    /// e.g. `qemu:///system` or `qemu+ssh://user@host/system`.
     pub libvirt_uri: String,
     /// `auto`, `kvm` or `tcg`.
     pub accel: Accel,
-    /// Login user created on every node (the guide's `speit`).
+    /// Login user created on every node (the guide's `speit`; a name `useradd` accepts).
     pub user: String,
     /// Node subnet; the host side of the lab bridge takes `gateway`.
     pub subnet: Ipv4Net,
@@ -138,21 +156,25 @@ pub struct LabConfig {
     pub gateway: Ipv4Addr,
     /// `kubeadm init --pod-network-cidr`.
     pub pod_cidr: Ipv4Net,
-    /// MetalLB layer-2 pool (the guide's placeholder range).
+    /// `kubeadm init --service-cidr` (kubeadm's default `10.96.0.0/12`); disjoint from `pod_cidr`
+    /// and `subnet`, a /12 to /28.
+    pub service_cidr: Ipv4Net,
+    /// MetalLB layer-2 pool: `a.b.c.d-e.f.g.h` or a CIDR inside `subnet`, clear of the nodes
+    /// and the gateway.
     pub metallb_pool: String,
-    /// Guest memory in MiB.
+    /// Guest memory in MiB (1024-65536).
     pub memory_mib: u64,
-    /// Guest vCPUs.
+    /// Guest vCPUs (1-64).
     pub vcpus: u32,
-    /// Seconds to wait for a guest to answer SSH.
+    /// Seconds to wait for a guest to answer SSH (1-86400).
     pub boot_timeout_secs: u64,
-    /// Seconds without serial-console output after which a guest counts as not booting.
+    /// Seconds without serial-console output after which a guest counts as not booting (1-86400).
     pub boot_progress_secs: u64,
-    /// Where per-lab state (keys, seeds, overlays, evidence) lives.
+    /// Where per-lab state (keys, seeds, overlays, evidence) lives (absolute).
     pub state_dir: PathBuf,
-    /// Where base images are cached.
+    /// Where base images are cached (absolute).
     pub image_cache: PathBuf,
-    /// Explicit base image (overrides the profile's cached image).
+    /// Explicit base image (overrides the profile's cached image; absolute).
     pub base_image: Option<PathBuf>,
     /// Versions table.
     pub versions: Versions,
@@ -173,6 +195,7 @@ impl Default for LabConfig {
             subnet: "192.168.1.0/24".parse().expect("static"),
             gateway: Ipv4Addr::new(192, 168, 1, 1),
             pod_cidr: "10.233.0.0/16".parse().expect("static"),
+            service_cidr: DEFAULT_SERVICE_CIDR.parse().expect("static"),
             metallb_pool: "192.168.1.200-192.168.1.220".into(),
             memory_mib: 2048,
             vcpus: 2,
@@ -194,19 +217,43 @@ impl Default for LabConfig {
     }
 }
 
+/// kubeadm's default `--service-cidr`.
+pub const DEFAULT_SERVICE_CIDR: &str = "10.96.0.0/12";
+/// Smallest `memory_mib` (kubeadm's preflight wants 1700 MB on the control plane).
+pub const MEMORY_MIB_MIN: u64 = 1024;
+/// Largest `memory_mib` (64 GiB per guest).
+pub const MEMORY_MIB_MAX: u64 = 64 * 1024;
+/// Largest `vcpus`.
+pub const VCPUS_MAX: u32 = 64;
+/// Largest timeout in seconds (a day).
+pub const TIMEOUT_SECS_MAX: u64 = 24 * 3600;
+
+/// What a config is validated for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    /// A lab kubelab builds: versions must be pinned, the MetalLB pool is checked.
+    Lab,
+    /// An existing cluster ([`crate::inventory::Inventory`]): versions need only look like
+    /// releases; the pool is checked only when the inventory states it.
+    Inventory { pool_stated: bool },
+}
+
 impl LabConfig {
     /// Parses and validates a TOML document. `origin` names the file in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let cfg: LabConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            file: origin.to_string(),
-            message: e.message().to_string(),
-            key: e
-                .span()
-                .and_then(|s| key_at(text, s.start))
-                .unwrap_or_default(),
-        })?;
+        let cfg: LabConfig = toml::from_str(text).map_err(|e| parse_error(text, origin, &e))?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// MiB of guest memory the whole lab needs (every node's `memory_mib`).
+    pub fn memory_needed_mib(&self) -> u64 {
+        self.memory_mib.saturating_mul(self.nodes.len() as u64)
+    }
+
+    /// [`super::memory_warning`] for this lab against `MemAvailable` (KiB).
+    pub fn memory_warning(&self, available_kib: u64) -> Option<String> {
+        super::memory_warning(self.memory_needed_mib(), self.nodes.len(), self.memory_mib, available_kib)
     }
 
     /// Reads, parses and validates a TOML file.
@@ -218,8 +265,18 @@ impl LabConfig {
         Self::from_toml(&text, &path.display().to_string())
     }
 
-    /// Checks the rules the guide states or implies; errors name the key.
+    /// Checks the rules the guide states or implies; errors name the key and the fix.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_scope(Scope::Lab)
+    }
+
+    /// [`Self::validate`] for a cluster kubelab did not build: the versions need not be pinned
+    /// (nothing is downloaded), and `metallb_pool` is only checked when the inventory states it.
+    pub fn validate_inventory(&self, pool_stated: bool) -> Result<(), ConfigError> {
+        self.validate_scope(Scope::Inventory { pool_stated })
+    }
+
+    fn validate_scope(&self, scope: Scope) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: String| ConfigError::Invalid { key: key.to_string(), message };
         if self.name.is_empty()
             || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -256,6 +313,12 @@ impl LabConfig {
         if !self.subnet.contains(&self.gateway) {
             return Err(invalid("gateway", format!("{} is outside subnet {}", self.gateway, self.subnet)));
         }
+        if self.gateway == self.subnet.network() || self.gateway == self.subnet.broadcast() {
+            return Err(invalid(
+                "gateway",
+                format!("{} is not a host address of subnet {}; use one such as {}", self.gateway, self.subnet, Ipv4Addr::from(u32::from(self.subnet.network()) + 1)),
+            ));
+        }
         if self.pod_cidr.contains(&self.subnet.network()) || self.subnet.contains(&self.pod_cidr.network()) {
             return Err(invalid(
                 "pod_cidr",
@@ -265,11 +328,119 @@ impl LabConfig {
                 ),
             ));
         }
-        if self.memory_mib < 1024 {
-            return Err(invalid("memory_mib", format!("{} MiB is below kubeadm's 1700 MB preflight floor on the control plane", self.memory_mib)));
+        let blocks = if self.pod_cidr.prefix_len() <= 26 { 1u64 << (26 - self.pod_cidr.prefix_len()) } else { 0 };
+        if (self.nodes.len() as u64) > blocks {
+            let need = 26 - (self.nodes.len() as u64).next_power_of_two().trailing_zeros();
+            return Err(invalid(
+                "pod_cidr",
+                format!(
+                    "{} has no room for {} /26 pod blocks (one per node, as calico IPAM allocates); use a /{need} or larger",
+                    self.pod_cidr,
+                    self.nodes.len()
+                ),
+            ));
+        }
+        self.check_service_cidr()?;
+        if !matches!(scope, Scope::Inventory { pool_stated: false }) {
+            self.check_pool()?;
+        }
+        if self.memory_mib < MEMORY_MIB_MIN {
+            return Err(invalid("memory_mib", format!("{} MiB is below kubeadm's 1700 MB preflight floor on the control plane; use at least 2048", self.memory_mib)));
+        }
+        if self.memory_mib > MEMORY_MIB_MAX {
+            return Err(invalid("memory_mib", format!("{} MiB per guest is absurd for this lab; use at most {MEMORY_MIB_MAX} (the guide's nodes have 2048)", self.memory_mib)));
         }
         if self.vcpus == 0 {
             return Err(invalid("vcpus", "must be at least 1".into()));
+        }
+        if self.vcpus > VCPUS_MAX {
+            return Err(invalid("vcpus", format!("{} vCPUs per guest is absurd for this lab; use at most {VCPUS_MAX} (the guide's nodes have 2)", self.vcpus)));
+        }
+        for (key, secs) in [("boot_timeout_secs", self.boot_timeout_secs), ("boot_progress_secs", self.boot_progress_secs)] {
+            if !(1..=TIMEOUT_SECS_MAX).contains(&secs) {
+                return Err(invalid(key, format!("{secs} s is out of range; use 1 to {TIMEOUT_SECS_MAX} seconds")));
+            }
+        }
+        check_user_name(&self.user).map_err(|m| invalid("user", m))?;
+        check_libvirt_uri(&self.libvirt_uri).map_err(|m| invalid("libvirt_uri", m))?;
+        let paths = [("state_dir", Some(&self.state_dir)), ("image_cache", Some(&self.image_cache)), ("base_image", self.base_image.as_ref())];
+        for (key, path) in paths {
+            if let Some(p) = path
+                && !p.is_absolute()
+            {
+                return Err(invalid(key, format!("{} is a relative path; write it absolute, e.g. `/var/lib/kubelab`", shown(&p.display().to_string()))));
+            }
+        }
+        for (key, value) in self.versions.entries() {
+            let vkey = format!("versions.{key}");
+            match scope {
+                Scope::Lab => {
+                    let pinned = pinned_versions(key);
+                    let bare = if key == "docker" { value } else { value.strip_prefix('v').unwrap_or(value) };
+                    if !pinned.contains(&bare) {
+                        return Err(invalid(
+                            &vkey,
+                            format!(
+                                "{} is not a release kubelab has pinned artifacts for; set it to {}",
+                                shown(value),
+                                pinned.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(" or ")
+                            ),
+                        ));
+                    }
+                }
+                Scope::Inventory { .. } => {
+                    if !release_like(value) {
+                        return Err(invalid(&vkey, format!("{} is not a release number; write it like `1.23.6`", shown(value))));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_service_cidr(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid { key: "service_cidr".into(), message };
+        let s = self.service_cidr;
+        if s.trunc() != s {
+            return Err(invalid(format!("{s} has host bits set; write its network `{}`", s.trunc())));
+        }
+        if !(12..=28).contains(&s.prefix_len()) {
+            return Err(invalid(format!(
+                "{s} must be a /12 to /28 (kube-apiserver refuses a larger range, kubeadm puts CoreDNS on its 10th address); kubeadm's default is {DEFAULT_SERVICE_CIDR}"
+            )));
+        }
+        if overlaps(&s, &self.pod_cidr) {
+            return Err(invalid(format!("{s} overlaps pod_cidr {}; Service and pod addresses must be disjoint: change one of them", self.pod_cidr)));
+        }
+        if overlaps(&s, &self.subnet) {
+            return Err(invalid(format!("{s} overlaps the node subnet {}; choose a Service range no host uses (kubeadm's default {DEFAULT_SERVICE_CIDR})", self.subnet)));
+        }
+        Ok(())
+    }
+
+    fn check_pool(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid { key: "metallb_pool".into(), message };
+        let pool = PoolRange::parse(&self.metallb_pool).map_err(invalid)?;
+        let shown_pool = shown(&self.metallb_pool);
+        let (net, bcast) = (self.subnet.network(), self.subnet.broadcast());
+        if pool.first <= net || pool.last >= bcast {
+            let hosts = match (u32::from(net).checked_add(1), u32::from(bcast).checked_sub(1)) {
+                (Some(a), Some(b)) if a <= b => format!("{}-{}", Ipv4Addr::from(a), Ipv4Addr::from(b)),
+                _ => "none".into(),
+            };
+            return Err(invalid(format!(
+                "{shown_pool} is not inside the node subnet {} (host addresses {hosts}); MetalLB's layer-2 mode answers ARP on the node network: pick free addresses there",
+                self.subnet
+            )));
+        }
+        if let Some((i, n)) = self.nodes.iter().enumerate().find(|(_, n)| pool.contains(n.ip)) {
+            return Err(invalid(format!(
+                "{shown_pool} contains nodes[{i}].ip {} ({}); keep the pool clear of every node address",
+                n.ip, n.name
+            )));
+        }
+        if pool.contains(self.gateway) {
+            return Err(invalid(format!("{shown_pool} contains the gateway {}; keep the pool clear of it", self.gateway)));
         }
         Ok(())
     }
@@ -304,22 +475,97 @@ impl LabConfig {
     }
 }
 
-/// Best-effort: the dotted key whose value starts at byte `offset` (for error messages).
-fn key_at(text: &str, offset: usize) -> Option<String> {
-    let before = &text[..offset.min(text.len())];
-    let line = before.rsplit('\n').next()?;
-    let key = line.split('=').next()?.trim();
+/// `release-like`: `1.23.6`, `v1.23.6`, `20.10.24`, optionally with a `-rc.1`-style suffix.
+fn release_like(v: &str) -> bool {
+    let v = v.strip_prefix('v').unwrap_or(v);
+    let (num, suffix) = v.split_once(['-', '+', '~']).unwrap_or((v, ""));
+    let parts: Vec<&str> = num.split('.').collect();
+    (2..=4).contains(&parts.len())
+        && parts.iter().all(|p| !p.is_empty() && p.len() <= 9 && p.chars().all(|c| c.is_ascii_digit()))
+        && suffix.chars().all(|c| c.is_ascii_alphanumeric() || ".-+~".contains(c))
+}
+
+/// A TOML or schema error as a [`ConfigError::Parse`] naming the dotted key where it can.
+pub(crate) fn parse_error(text: &str, origin: &str, e: &toml::de::Error) -> ConfigError {
+    let raw = e.message().trim();
+    let at = e.span().map(|s| s.start.min(text.len()));
+    let (key, message) = match unknown_field(raw) {
+        Some((field, expected)) => {
+            let prefix = at.map(|o| table_at(text, o)).unwrap_or_default();
+            let inline = at.map(|o| inline_prefix(text, o)).unwrap_or_default();
+            (
+                format!("{prefix}{inline}{field}"),
+                format!("unknown key; remove it or check its spelling (expected one of {expected})"),
+            )
+        }
+        None => (at.and_then(|o| key_at(text, o)).unwrap_or_default(), raw.to_string()),
+    };
+    // One line: TOML syntax errors may quote the offending line.
+    let message = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
+    ConfigError::Parse { file: origin.to_string(), key, message }
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`" → (`x`, "`a`, `b`").
+fn unknown_field(message: &str) -> Option<(String, String)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, tail) = rest.split_once('`')?;
+    let expected = tail
+        .trim_start_matches(',')
+        .trim()
+        .trim_start_matches("expected one of ")
+        .trim_start_matches("expected ")
+        .to_string();
+    Some((field.to_string(), if expected.is_empty() { "nothing".into() } else { expected }))
+}
+
+/// The table a byte offset is in, as a key prefix: `""`, `"versions."`, `"nodes[1]."`.
+fn table_at(text: &str, offset: usize) -> String {
+    let before = &text[..floor_char_boundary(text, offset)];
     let mut table = String::new();
+    let mut arrays: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for l in before.lines() {
         let t = l.trim();
-        if t.starts_with('[') {
-            table = t.trim_matches(|c| c == '[' || c == ']').to_string();
+        if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+            let name = name.trim().to_string();
+            let n = arrays.entry(name.clone()).and_modify(|n| *n += 1).or_insert(0);
+            table = format!("{name}[{n}]");
+        } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            table = name.trim().to_string();
         }
     }
+    if table.is_empty() { table } else { format!("{table}.") }
+}
+
+/// For an offset inside an inline table or after a dotted key on its line
+/// (`versions = { foo = 1 }`, `versions.foo = 1`), the key path before it: `"versions."`.
+fn inline_prefix(text: &str, offset: usize) -> String {
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.rsplit('\n').next().unwrap_or("").trim_start();
+    if let Some((k, _)) = line.split_once('=') {
+        let k = k.trim();
+        return if k.is_empty() { String::new() } else { format!("{k}.") };
+    }
+    // A dotted key whose last part is the unknown field.
+    if line.ends_with('.') { line.to_string() } else { String::new() }
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+/// Best-effort: the dotted key whose value starts at byte `offset` (for error messages).
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.rsplit('\n').next()?;
+    let key = line.split('=').next()?.trim();
     if key.is_empty() || key.starts_with('[') {
         return None;
     }
-    Some(if table.is_empty() { key.to_string() } else { format!("{table}.{key}") })
+    Some(format!("{}{key}", table_at(text, offset)))
 }
 
 #[cfg(test)]
