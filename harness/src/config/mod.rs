@@ -4,6 +4,8 @@
 mod imp;
 pub mod memory;
 pub mod rules;
+#[cfg(test)]
+mod proptests;
 
 pub use imp::*;
 pub use memory::{memory_warning, read_mem_available_kib};
