@@ -208,8 +208,9 @@ fn accepted_config_renders(cfg: &LabConfig) -> Result<(), TestCaseError> {
         let seed = NodeSeed::new(cfg, node, "52:54:00:12:34:56", "ssh-ed25519 AAAAC3client lab", ("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n", "ssh-ed25519 AAAAC3host node"));
         let user_data = seed.user_data();
         prop_assert!(user_data.contains(&format!("  - name: {}\n", cfg.user)), "{}", user_data);
-        prop_assert!(seed.network_config().contains(&format!("- {}/{}", node.ip, cfg.subnet.prefix_len())));
-        prop_assert!(seed.meta_data().contains(&node.name));
+        let address = format!("- {}/{}", node.ip, cfg.subnet.prefix_len());
+        prop_assert!(seed.network_config().contains(&address), "no {} in the network config", address);
+        prop_assert!(seed.meta_data().contains(&node.name), "no hostname in the meta-data");
     }
     for profile in [Profile::Guide, Profile::Offline] {
         let cfg = LabConfig { profile, ..cfg.clone() };
@@ -226,7 +227,7 @@ fn accepted_config_renders(cfg: &LabConfig) -> Result<(), TestCaseError> {
             prop_assert!(pool.action.contains(&format!("  - {}\n", cfg.metallb_pool)), "{}", pool.action);
             let init = plan.step("kubeadm.init").expect("step");
             prop_assert!(init.action.contains(&cfg.service_cidr.to_string()), "{}", init.action);
-            prop_assert!(!init.action.contains("versions table has no pinned checksums"));
+            prop_assert!(!init.action.contains("versions table has no pinned checksums"), "kubeadm.init has no pins");
         }
     }
     Ok(())
@@ -252,6 +253,7 @@ fn generated_configs_validate_without_panic_and_accepted_ones_render() {
             Ok(())
         })
         .unwrap();
+    eprintln!("generated configs: {} accepted, {} refused", accepted.get(), refused.get());
     // Both sides of the property were exercised.
     assert!(accepted.get() >= 10 && refused.get() >= 10, "accepted {} refused {}", accepted.get(), refused.get());
 }

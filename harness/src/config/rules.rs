@@ -173,26 +173,29 @@ fn check_authority(authority: &str) -> Result<(), String> {
         if addr.parse::<std::net::Ipv6Addr>().is_err() {
             return Err(format!("`{addr}` is not an IPv6 address"));
         }
+        // The address is checked; what is left to check is only the port.
         match after {
-            "" => ("", None),
+            "" => (None, None),
             p => match p.strip_prefix(':') {
-                Some(port) => ("", Some(port)),
+                Some(port) => (None, Some(port)),
                 None => return Err("junk after the IPv6 host".into()),
             },
         }
     } else {
         match hostport.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (hostport, None),
+            Some((h, p)) => (Some(h), Some(p)),
+            None => (Some(hostport), None),
         }
     };
-    uri_chars(host, "").map_err(|e| format!("host: {e}"))?;
+    if let Some(h) = host {
+        uri_chars(h, "").map_err(|e| format!("host: {e}"))?;
+    }
     if let Some(p) = port
         && !matches!(p.parse::<u16>(), Ok(n) if n > 0 && p.chars().all(|c| c.is_ascii_digit()))
     {
         return Err(format!("port `{p}` is not a number 1-65535"));
     }
-    if host.is_empty() && (userinfo.is_some() || port.is_some()) {
+    if host == Some("") && (userinfo.is_some() || port.is_some()) {
         return Err("a user or port without a host".into());
     }
     Ok(())
