@@ -282,7 +282,7 @@ impl LabConfig {
             || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             || self.name.len() > 20
         {
-            return Err(invalid("name", format!("`{}` must be 1-20 characters of [A-Za-z0-9-]", self.name)));
+            return Err(invalid("name", format!("{} must be 1-20 characters of [A-Za-z0-9-]", shown(&self.name))));
         }
         if self.nodes.is_empty() {
             return Err(invalid("nodes", "at least one node is needed".into()));
@@ -292,10 +292,10 @@ impl LabConfig {
         for (i, n) in self.nodes.iter().enumerate() {
             let key = format!("nodes[{i}]");
             if !names.insert(n.name.to_ascii_lowercase()) {
-                return Err(invalid(&format!("{key}.name"), format!("duplicate node name `{}`", n.name)));
+                return Err(invalid(&format!("{key}.name"), format!("duplicate node name {}", shown(&n.name))));
             }
             if n.name.is_empty() || n.name.len() > 63 || !n.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                return Err(invalid(&format!("{key}.name"), format!("`{}` is not a valid hostname", n.name)));
+                return Err(invalid(&format!("{key}.name"), format!("{} is not a valid hostname (1-63 characters of [A-Za-z0-9-])", shown(&n.name))));
             }
             if !ips.insert(n.ip) {
                 return Err(invalid(&format!("{key}.ip"), format!("duplicate node address {}", n.ip)));
@@ -345,16 +345,16 @@ impl LabConfig {
             self.check_pool()?;
         }
         if self.memory_mib < MEMORY_MIB_MIN {
-            return Err(invalid("memory_mib", format!("{} MiB is below kubeadm's 1700 MB preflight floor on the control plane; use at least 2048", self.memory_mib)));
+            return Err(invalid("memory_mib", format!("{} MiB is below kubeadm's 1700 MB preflight floor on the control plane; use 2048 (the guide's; {MEMORY_MIB_MIN}-{MEMORY_MIB_MAX} accepted)", self.memory_mib)));
         }
         if self.memory_mib > MEMORY_MIB_MAX {
-            return Err(invalid("memory_mib", format!("{} MiB per guest is absurd for this lab; use at most {MEMORY_MIB_MAX} (the guide's nodes have 2048)", self.memory_mib)));
+            return Err(invalid("memory_mib", format!("{} MiB per guest is absurd for this lab; use 2048 (the guide's; {MEMORY_MIB_MIN}-{MEMORY_MIB_MAX} accepted)", self.memory_mib)));
         }
         if self.vcpus == 0 {
             return Err(invalid("vcpus", "must be at least 1".into()));
         }
         if self.vcpus > VCPUS_MAX {
-            return Err(invalid("vcpus", format!("{} vCPUs per guest is absurd for this lab; use at most {VCPUS_MAX} (the guide's nodes have 2)", self.vcpus)));
+            return Err(invalid("vcpus", format!("{} vCPUs per guest is absurd for this lab; use 2 (the guide's; 1-{VCPUS_MAX} accepted)", self.vcpus)));
         }
         for (key, secs) in [("boot_timeout_secs", self.boot_timeout_secs), ("boot_progress_secs", self.boot_progress_secs)] {
             if !(1..=TIMEOUT_SECS_MAX).contains(&secs) {
@@ -363,12 +363,16 @@ impl LabConfig {
         }
         check_user_name(&self.user).map_err(|m| invalid("user", m))?;
         check_libvirt_uri(&self.libvirt_uri).map_err(|m| invalid("libvirt_uri", m))?;
-        let paths = [("state_dir", Some(&self.state_dir)), ("image_cache", Some(&self.image_cache)), ("base_image", self.base_image.as_ref())];
-        for (key, path) in paths {
+        let paths = [
+            ("state_dir", Some(&self.state_dir), "/var/lib/kubelab"),
+            ("image_cache", Some(&self.image_cache), "/var/cache/kubelab/images"),
+            ("base_image", self.base_image.as_ref(), "/var/cache/kubelab/images/base.qcow2"),
+        ];
+        for (key, path, example) in paths {
             if let Some(p) = path
                 && !p.is_absolute()
             {
-                return Err(invalid(key, format!("{} is a relative path; write it absolute, e.g. `/var/lib/kubelab`", shown(&p.display().to_string()))));
+                return Err(invalid(key, format!("{} is a relative path; write it absolute, e.g. `{example}`", shown(&p.display().to_string()))));
             }
         }
         for (key, value) in self.versions.entries() {
@@ -681,10 +685,10 @@ role = "worker"
     #[test]
     fn memory_and_vcpus_are_bounded() {
         refused("memory_mib = 512", "memory_mib", "below kubeadm's 1700 MB preflight floor");
-        refused("memory_mib = 0", "memory_mib", "use at least 2048");
-        refused("memory_mib = 1048576", "memory_mib", "use at most 65536");
+        refused("memory_mib = 0", "memory_mib", "use 2048 (the guide's; 1024-65536 accepted)");
+        refused("memory_mib = 1048576", "memory_mib", "absurd for this lab; use 2048 (the guide's; 1024-65536 accepted)");
         refused("vcpus = 0", "vcpus", "at least 1");
-        refused("vcpus = 1000", "vcpus", "use at most 64");
+        refused("vcpus = 1000", "vcpus", "1-64 accepted");
         LabConfig::from_toml("memory_mib = 1024\nvcpus = 1", "lab.toml").unwrap();
         LabConfig::from_toml("memory_mib = 65536\nvcpus = 64", "lab.toml").unwrap();
         let cfg = LabConfig::default();
@@ -707,7 +711,7 @@ role = "worker"
     #[test]
     fn paths_must_be_absolute() {
         refused("state_dir = \"var/lib/kubelab\"", "state_dir", "`var/lib/kubelab` is a relative path; write it absolute");
-        refused("image_cache = \"images\"", "image_cache", "relative path");
+        refused("image_cache = \"images\"", "image_cache", "relative path; write it absolute, e.g. `/var/cache/kubelab/images`");
         refused("image_cache = \"\"", "image_cache", "relative path");
         refused("base_image = \"./base.qcow2\"", "base_image", "relative path");
         LabConfig::from_toml("state_dir = \"/srv/kubelab\"\nbase_image = \"/srv/base.qcow2\"", "lab.toml").unwrap();

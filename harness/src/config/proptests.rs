@@ -129,7 +129,7 @@ fn cidr(good_base: &'static [[u8; 2]], good_prefix: std::ops::RangeInclusive<u8>
 prop_compose! {
     fn lab_config()(
         n in 1usize..=5,
-        name in mostly("[a-z][a-z0-9-]{0,15}", prop_oneof![Just(String::new()), "[A-Za-z0-9_ -]{0,25}"]),
+        name in mostly("[a-z][a-z0-9-]{0,15}", prop_oneof![Just(String::new()), "[A-Za-z0-9_ \n-]{0,25}"]),
         profile in prop_oneof![Just(Profile::Guide), Just(Profile::Offline)],
         accel in prop_oneof![Just(Accel::Auto), Just(Accel::Kvm), Just(Accel::Tcg)],
         mirror in prop_oneof![Just(Mirror::Upstream), Just(Mirror::Aliyun)],
@@ -138,7 +138,7 @@ prop_compose! {
         subnet in cidr(&[[192, 168], [172, 20], [10, 10]], 16..=26),
         gateway_offset in mostly(Just(1u32), any::<u32>()),
         node_offsets in prop::collection::vec(mostly(2u32..30, any::<u32>()), 5),
-        node_names in prop::collection::vec(mostly(Just(None), "[A-Za-z0-9-]{0,70}".prop_map(Some)), 5),
+        node_names in prop::collection::vec(mostly(Just(None), "[A-Za-z0-9;\n-]{0,70}".prop_map(Some)), 5),
         control_plane in mostly(Just(0usize), 0usize..6),
         pod_cidr in cidr(&[[10, 233], [10, 244]], 16..=24),
         service_cidr in cidr(&[[10, 96], [10, 112]], 12..=28),
