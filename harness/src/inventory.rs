@@ -34,6 +34,8 @@ pub struct Inventory {
     pub subnet: Option<ipnet::Ipv4Net>,
     /// Pod CIDR.
     pub pod_cidr: Option<ipnet::Ipv4Net>,
+    /// Service CIDR (default: kubeadm's `10.96.0.0/12`).
+    pub service_cidr: Option<ipnet::Ipv4Net>,
     /// MetalLB pool.
     pub metallb_pool: Option<String>,
     /// Versions the cluster should run (default: the guide's).
@@ -79,6 +81,9 @@ impl Inventory {
         };
         if let Some(p) = self.pod_cidr {
             cfg.pod_cidr = p;
+        }
+        if let Some(s) = self.service_cidr {
+            cfg.service_cidr = s;
         }
         if let Some(p) = &self.metallb_pool {
             cfg.metallb_pool = p.clone();
@@ -170,6 +175,10 @@ mod tests {
         assert_eq!(stated.lab_config().unwrap().metallb_pool, "10.64.13.200-10.64.13.220");
         let outside = Inventory { metallb_pool: Some("192.168.1.200-192.168.1.220".into()), ..inv.clone() };
         assert!(outside.lab_config().unwrap_err().to_string().contains("key `metallb_pool`"));
+        let svc = Inventory { service_cidr: Some("10.64.0.0/16".parse().unwrap()), ..inv.clone() };
+        assert!(svc.lab_config().unwrap_err().to_string().contains("key `service_cidr`: 10.64.0.0/16 overlaps the node subnet"));
+        let svc = Inventory { service_cidr: Some("10.128.0.0/16".parse().unwrap()), ..inv.clone() };
+        assert_eq!(svc.lab_config().unwrap().service_cidr.to_string(), "10.128.0.0/16");
         let port = Inventory { ssh_port: 0, ..inv };
         assert!(port.lab_config().unwrap_err().to_string().contains("key `ssh_port`"));
     }
