@@ -16,7 +16,7 @@ pub enum ConfigError {
         message: String,
     },
     /// The TOML did not parse into a lab config.
-    #[error("lab config {file}: key `{key}`: {message}")]
+    #[error("lab config {file}: {}{message}", key_part(.key))]
     Parse {
         /// Path of the config file.
         file: String,
@@ -33,6 +33,10 @@ pub enum ConfigError {
         /// What is wrong and what is expected.
         message: String,
     },
+}
+
+fn key_part(key: &str) -> String {
+    if key.is_empty() { String::new() } else { format!("key `{key}`: ") }
 }
 
 /// A libvirt (or fake) hypervisor operation failed.

@@ -34,6 +34,8 @@ pub struct Inventory {
     pub subnet: Option<ipnet::Ipv4Net>,
     /// Pod CIDR.
     pub pod_cidr: Option<ipnet::Ipv4Net>,
+    /// Service CIDR (default: kubeadm's `10.96.0.0/12`).
+    pub service_cidr: Option<ipnet::Ipv4Net>,
     /// MetalLB pool.
     pub metallb_pool: Option<String>,
     /// Versions the cluster should run (default: the guide's).
@@ -58,7 +60,7 @@ impl Inventory {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { file: file.clone(), message: e.to_string() })?;
-        let inv: Inventory = toml::from_str(&text).map_err(|e| ConfigError::Parse { file, key: String::new(), message: e.message().to_string() })?;
+        let inv: Inventory = toml::from_str(&text).map_err(|e| crate::config::parse_error(&text, &file, &e))?;
         inv.lab_config()?;
         Ok(inv)
     }
@@ -80,6 +82,9 @@ impl Inventory {
         if let Some(p) = self.pod_cidr {
             cfg.pod_cidr = p;
         }
+        if let Some(s) = self.service_cidr {
+            cfg.service_cidr = s;
+        }
         if let Some(p) = &self.metallb_pool {
             cfg.metallb_pool = p.clone();
         }
@@ -87,7 +92,10 @@ impl Inventory {
             // The gateway is only used for kubelab's own labs; pick an address no node has.
             cfg.gateway = subnet.hosts().find(|h| cfg.nodes.iter().all(|n| n.ip != *h)).unwrap_or(cfg.gateway);
         }
-        cfg.validate()?;
+        cfg.validate_inventory(self.metallb_pool.is_some())?;
+        if self.ssh_port == 0 {
+            return Err(ConfigError::Invalid { key: "ssh_port".into(), message: "0 is not a TCP port; use 1-65535 (sshd listens on 22)".into() });
+        }
         Ok(cfg)
     }
 
@@ -159,7 +167,28 @@ mod tests {
         assert_eq!(cfg.profile, Profile::Guide);
         assert_eq!(cfg.control_plane().name, "ICE-k8s-machines-node0");
         // The guide's own warning: a pod CIDR overlapping the nodes is refused.
-        let bad = Inventory { pod_cidr: Some("10.64.0.0/16".parse().unwrap()), ..inv };
+        let bad = Inventory { pod_cidr: Some("10.64.0.0/16".parse().unwrap()), ..inv.clone() };
         assert!(bad.lab_config().unwrap_err().to_string().contains("pod_cidr"));
+        // The guide's default pool is not this cluster's: unstated, it is not held against it.
+        assert_eq!(cfg.metallb_pool, "192.168.1.200-192.168.1.220");
+        let stated = Inventory { metallb_pool: Some("10.64.13.200-10.64.13.220".into()), ..inv.clone() };
+        assert_eq!(stated.lab_config().unwrap().metallb_pool, "10.64.13.200-10.64.13.220");
+        let outside = Inventory { metallb_pool: Some("192.168.1.200-192.168.1.220".into()), ..inv.clone() };
+        assert!(outside.lab_config().unwrap_err().to_string().contains("key `metallb_pool`"));
+        let svc = Inventory { service_cidr: Some("10.64.0.0/16".parse().unwrap()), ..inv.clone() };
+        assert!(svc.lab_config().unwrap_err().to_string().contains("key `service_cidr`: 10.64.0.0/16 overlaps the node subnet"));
+        let svc = Inventory { service_cidr: Some("10.128.0.0/16".parse().unwrap()), ..inv.clone() };
+        assert_eq!(svc.lab_config().unwrap().service_cidr.to_string(), "10.128.0.0/16");
+        let port = Inventory { ssh_port: 0, ..inv };
+        assert!(port.lab_config().unwrap_err().to_string().contains("key `ssh_port`"));
+    }
+
+    #[test]
+    fn inventory_unknown_keys_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("inv.toml");
+        std::fs::write(&p, "user = \"speit\"\nssh_key = \"/k\"\nknown_hosts = \"/kh\"\n[[nodes]]\nname = \"n0\"\nip = \"10.64.13.10\"\nrole = \"control-plane\"\nport = 22\n").unwrap();
+        let e = Inventory::load(&p).unwrap_err().to_string();
+        assert!(e.contains("key `nodes[0].port`: unknown key"), "{e}");
     }
 }

@@ -289,7 +289,7 @@ fn killed_up_then_down_leaves_nothing() {
     let cfg = dir.path().join("kill.toml");
     std::fs::write(
         &cfg,
-        "name = \"kl-kill\"\nsubnet = \"192.168.2.0/24\"\ngateway = \"192.168.2.1\"\n\
+        "name = \"kl-kill\"\nsubnet = \"192.168.2.0/24\"\ngateway = \"192.168.2.1\"\nmetallb_pool = \"192.168.2.200-192.168.2.220\"\n\
          [[nodes]]\nname = \"ICE-k8s-machines-node0\"\nip = \"192.168.2.134\"\nrole = \"control-plane\"\n\
          [[nodes]]\nname = \"ICE-k8s-machines-node1\"\nip = \"192.168.2.135\"\nrole = \"worker\"\n\
          [[nodes]]\nname = \"ICE-k8s-machines-node2\"\nip = \"192.168.2.136\"\nrole = \"worker\"\n",

@@ -303,7 +303,14 @@ fn throwaway(cfg: &LabConfig, name: &str, octet: u8, n: usize) -> LabConfig {
             kubelab::config::NodeConfig { ip: std::net::Ipv4Addr::new(192, 168, octet, o[3]), ..node.clone() }
         })
         .collect();
-    LabConfig { name: name.into(), subnet, gateway: std::net::Ipv4Addr::new(192, 168, octet, 1), nodes, ..cfg.clone() }
+    LabConfig {
+        name: name.into(),
+        subnet,
+        gateway: std::net::Ipv4Addr::new(192, 168, octet, 1),
+        metallb_pool: format!("192.168.{octet}.200-192.168.{octet}.220"),
+        nodes,
+        ..cfg.clone()
+    }
 }
 
 async fn up_timed(cfg: &LabConfig) -> Result<(kubelab::lab::Lab, kubelab::lab::LabState, std::time::Duration), ExpectedError> {

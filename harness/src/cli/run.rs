@@ -135,6 +135,15 @@ pub fn load_config(cli: &Cli) -> Result<LabConfig, ConfigError> {
     Ok(cfg)
 }
 
+/// The lab does not fit in this host's available memory (local libvirt only: a remote
+/// hypervisor's memory is not this host's).
+fn host_memory_warning(cfg: &LabConfig) -> Option<String> {
+    if kubelab::doctor::parse::remote_host(&cfg.libvirt_uri).is_some() {
+        return None;
+    }
+    cfg.memory_warning(kubelab::config::read_mem_available_kib()?)
+}
+
 fn open_hv(cfg: &LabConfig) -> Result<Arc<dyn Hypervisor>, ExpectedError> {
     Ok(hypervisor::open(&cfg.libvirt_uri)?)
 }
@@ -198,6 +207,9 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
         }
         Command::Image { action } => image(&cfg, action),
         Command::Up { no_provision } => {
+            if let Some(w) = host_memory_warning(&cfg) {
+                eprintln!("warning: {w}");
+            }
             let lab = Lab::new(cfg.clone(), open_hv(&cfg)?);
             let progress = Progress::new();
             let t0 = Instant::now();

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::boot_probe::{self, BootOutcome, ProbeAccel};
 use super::parse;
 use super::runner::{CommandError, CommandOutput, CommandRunner, CommandSpec, HostFs, RealFs, SystemRunner};
+use crate::config::memory::{MEMINFO, mem_available_kib};
 use crate::config::{Accel, LabConfig, Profile};
 
 /// Verdict of one check.
@@ -159,6 +160,7 @@ pub fn run_with(cfg: &LabConfig, opts: &DoctorOptions, runner: &dyn CommandRunne
     items.extend(d.boots(qemu_present));
     items.push(d.disk());
     items.push(d.image());
+    items.push(d.memory());
     items.push(d.subnet(libvirt_up));
     items.push(d.netns_support());
     items.push(d.netns_current());
@@ -474,6 +476,38 @@ impl Doctor<'_> {
                 free.mount,
                 need / GIB
             ))
+        }
+    }
+
+    fn memory(&self) -> DoctorItem {
+        const TITLE: &str = "free memory for the guests";
+        if let Some(skip) = self.remote_skip("memory", TITLE, "free memory") {
+            return skip;
+        }
+        let need = self.cfg.memory_needed_mib();
+        let meminfo = self.fs.read(Path::new(MEMINFO)).map(|b| String::from_utf8_lossy(&b).into_owned());
+        let Some(available) = meminfo.ok().as_deref().and_then(mem_available_kib) else {
+            return DoctorItem::new(
+                "memory",
+                TITLE,
+                Status::Skip,
+                format!("no MemAvailable in {MEMINFO}; the lab needs {need} MiB"),
+            );
+        };
+        match self.cfg.memory_warning(available) {
+            None => DoctorItem::new(
+                "memory",
+                TITLE,
+                Status::Ok,
+                format!(
+                    "{} MiB available ({MEMINFO} MemAvailable); the lab needs {need} MiB ({} node(s) × memory_mib = {})",
+                    available / 1024,
+                    self.cfg.nodes.len(),
+                    self.cfg.memory_mib
+                ),
+            ),
+            Some(warning) => DoctorItem::new("memory", TITLE, Status::Warn, warning)
+                .fix("lower `memory_mib` (or the number of nodes) in lab.toml, or stop what uses the host's memory"),
         }
     }
 

@@ -51,6 +51,7 @@ fn host(setup: impl FnOnce(&FakeRunner, &FakeFs)) -> (FakeRunner, FakeFs) {
         .ok("ip netns delete kubelab-doctor-probe", "");
     qemu(&r, &fs, "kvm", "SeaBIOS\r\nKUBELAB-BOOT-OK\r\n", booted(2741));
     qemu(&r, &fs, "tcg", "SeaBIOS\r\nKUBELAB-BOOT-OK\r\n", booted(144));
+    fs.add_file("/proc/meminfo", b"MemTotal:       16314920 kB\nMemFree:         9101480 kB\nMemAvailable:   12345678 kB\n");
     fs.add_file("/dev/kvm", b"")
         .add_dir("/var/cache")
         .add_link("/proc/self/ns/net", "net:[4026532300]")
@@ -424,6 +425,26 @@ fn json_report_is_versioned_and_machine_readable() {
     assert_eq!(kvm["status"], "ok");
     assert_eq!(kvm["duration_ms"], 2741);
     assert!(items.iter().any(|i| i["fix"].is_null()));
+}
+
+#[test]
+fn memory_item_warns_when_the_lab_needs_more_than_is_available() {
+    let rep = doctor(&LabConfig::default(), &host(|_, _| {}));
+    let m = item(&rep, "memory");
+    assert_eq!(m.status, Status::Ok, "{m:?}");
+    assert_eq!(m.detail, "12056 MiB available (/proc/meminfo MemAvailable); the lab needs 6144 MiB (3 node(s) × memory_mib = 2048)");
+    let big = LabConfig { memory_mib: 8192, ..Default::default() };
+    let rep = doctor(&big, &host(|_, _| {}));
+    let m = item(&rep, "memory");
+    assert_eq!(m.status, Status::Warn, "{m:?}");
+    assert!(m.detail.contains("needs 24576 MiB") && m.detail.contains("only 12056 MiB available"), "{}", m.detail);
+    assert!(m.fix.as_deref().unwrap().contains("memory_mib"));
+    assert!(rep.fit_for_lab(), "a memory shortfall is a warning, not a failure");
+    let (r, fs) = host(|_, _| {});
+    fs.add_file("/proc/meminfo", b"garbage\n");
+    assert_eq!(item(&doctor(&LabConfig::default(), &(r, fs)), "memory").status, Status::Skip);
+    let remote = LabConfig { libvirt_uri: "qemu+ssh://speit@hv1/system".into(), ..Default::default() };
+    assert_eq!(item(&doctor(&remote, &host(|_, _| {})), "memory").status, Status::Skip);
 }
 
 #[test]

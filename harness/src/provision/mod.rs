@@ -15,7 +15,7 @@ mod runner;
 mod scripts;
 
 pub use error::ProvisionError;
-pub use pins::{Pin, PinSet};
+pub use pins::{PINNED_VERSIONS, Pin, PinSet, pinned_versions};
 pub use plan::{Plan, PlanNode, STEP_IDS, Step, StepFilter, StepNodes};
 pub use redact::Redactor;
 pub use runner::{log_path, 

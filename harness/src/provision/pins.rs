@@ -51,12 +51,31 @@ pub struct PinSet {
     pub docker_apt_version: String,
 }
 
-fn no_pin(artifact: &str, version: &str, key: &str, known: &str) -> ProvisionError {
+/// Every key of the versions table with the releases kubelab has pinned artifacts for (the guide
+/// profile downloads nothing else). Config validation refuses any other value; a leading `v` is
+/// accepted except for `docker` (an apt version).
+pub const PINNED_VERSIONS: [(&str, &[&str]); 7] = [
+    ("kubernetes", &["1.23.6"]),
+    ("calico", &["3.22.2"]),
+    ("metrics_server", &["0.6.1"]),
+    ("metallb", &["0.12.1"]),
+    ("helm", &["3.8.0"]),
+    // No artifact is downloaded for cfssl; the guide's release is the only one kubelab knows.
+    ("cfssl", &["1.6.1"]),
+    ("docker", &["20.10.24"]),
+];
+
+/// The pinned releases of one versions-table key (empty for an unknown key).
+pub fn pinned_versions(key: &str) -> &'static [&'static str] {
+    PINNED_VERSIONS.iter().find(|(k, _)| *k == key).map_or(&[], |(_, v)| v)
+}
+
+fn no_pin(artifact: &str, version: &str, key: &str) -> ProvisionError {
     ProvisionError::NoPin {
         artifact: artifact.into(),
         version: version.into(),
         key: key.into(),
-        known: known.into(),
+        known: pinned_versions(key).join(", "),
     }
 }
 
@@ -70,7 +89,7 @@ impl PinSet {
                 "fbb83e35f6b9f7cae19c50694240291805ca9c4028676af868306553b3e9266c",
                 "703a06354bab9f45c80102abff89f1a62cbc2c6d80678fd3973a014acc7c500a",
             ),
-            other => return Err(no_pin("kubeadm/kubelet/kubectl", other, "kubernetes", "1.23.6")),
+            other => return Err(no_pin("kubeadm/kubelet/kubectl", other, "kubernetes")),
         };
         let kube_tag = format!("v{k}");
         let kube_minor = k.rsplit_once('.').map_or(k, |(minor, _)| minor).to_string();
@@ -83,12 +102,12 @@ impl PinSet {
         let calico = v.calico.trim_start_matches('v');
         let calicoctl_sha = match calico {
             "3.22.2" => "2608fe464b50019e4ade388142f194463e351013ec81da21b111307411865a81",
-            other => return Err(no_pin("calicoctl", other, "calico", "3.22.2")),
+            other => return Err(no_pin("calicoctl", other, "calico")),
         };
         let helm = v.helm.trim_start_matches('v');
         let helm_sha = match helm {
             "3.8.0" => "8408c91e846c5b9ba15eb6b1a5a79fc22dd4d33ac6ea63388e5698d1b2320c8b",
-            other => return Err(no_pin("helm", other, "helm", "3.8.0")),
+            other => return Err(no_pin("helm", other, "helm")),
         };
         let metallb = v.metallb.trim_start_matches('v');
         let (ns_sha, mlb_sha) = match metallb {
@@ -96,15 +115,15 @@ impl PinSet {
                 "51a1c68cd8f92e4653075ea978642689a7786099000f9017a616567bab76114f",
                 "53b1eec9ce0084df78531b35b212dbb6639cb8182dde351198c0fa50ac39fbd8",
             ),
-            other => return Err(no_pin("metallb manifests", other, "metallb", "0.12.1")),
+            other => return Err(no_pin("metallb manifests", other, "metallb")),
         };
         let ms = v.metrics_server.trim_start_matches('v');
         if ms != "0.6.1" {
-            return Err(no_pin("metrics-server (image rewrite)", ms, "metrics_server", "0.6.1"));
+            return Err(no_pin("metrics-server (image rewrite)", ms, "metrics_server"));
         }
         let docker = v.docker.as_str();
         if docker != "20.10.24" {
-            return Err(no_pin("docker-ce (focal apt version)", docker, "docker", "20.10.24"));
+            return Err(no_pin("docker-ce (focal apt version)", docker, "docker"));
         }
         Ok(PinSet {
             kube_binaries: vec![bin("kubeadm", kubeadm), bin("kubelet", kubelet), bin("kubectl", kubectl)],
@@ -199,5 +218,23 @@ mod tests {
         let v = Versions { kubernetes: "1.24.0".into(), ..Versions::default() };
         let e = PinSet::for_versions(&v).unwrap_err().to_string();
         assert!(e.contains("versions.kubernetes") && e.contains("1.24.0"), "{e}");
+    }
+
+    #[test]
+    fn pinned_versions_cover_every_key_and_resolve() {
+        let table: toml::Table = toml::to_string(&Versions::default()).unwrap().parse().unwrap();
+        assert_eq!(table.len(), PINNED_VERSIONS.len(), "{table:?}");
+        for (key, value) in &table {
+            let default = value.as_str().unwrap();
+            assert!(pinned_versions(key).contains(&default), "versions.{key} default {default} is not in PINNED_VERSIONS");
+        }
+        for (key, versions) in PINNED_VERSIONS {
+            for v in versions {
+                let mut t = table.clone();
+                t.insert(key.to_string(), toml::Value::String(v.to_string()));
+                let versions: Versions = t.try_into().unwrap();
+                PinSet::for_versions(&versions).unwrap_or_else(|e| panic!("versions.{key} = {v}: {e}"));
+            }
+        }
     }
 }

@@ -352,10 +352,11 @@ mod tests {
         assert!(pk.action.contains("apt-mark hold kubelet kubeadm kubectl"));
         let init = plan.step("kubeadm.init").unwrap();
         assert!(init.action.contains("--image-repository registry.aliyuncs.com/google_containers"));
-        assert!(init.action.contains("--pod-network-cidr=10.233.0.0/16"));
+        assert!(init.action.contains("--pod-network-cidr=10.233.0.0/16 --service-cidr=10.96.0.0/12"));
         let up = Plan::from_config(&guide()).unwrap();
         let init = up.step("kubeadm.init").unwrap();
         assert!(init.action.contains("imageRepository: registry.k8s.io\ndns:\n  imageRepository: registry.k8s.io/coredns"));
+        assert!(init.action.contains("networking:\n  podSubnet: 10.233.0.0/16\n  serviceSubnet: 10.96.0.0/12\n"));
         assert!(!up.step("k8s.packages").unwrap().action.contains("aliyun"));
     }
 

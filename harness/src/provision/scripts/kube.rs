@@ -129,6 +129,7 @@ dns:
   imageRepository: registry.k8s.io/coredns
 networking:
   podSubnet: @POD_CIDR@
+  serviceSubnet: @SERVICE_CIDR@
 ---
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -144,6 +145,7 @@ write_kubeadm_config() {
             ("IP", &ctx.control_plane().ip.to_string()),
             ("TAG", &p.kube_tag),
             ("POD_CIDR", &ctx.cfg.pod_cidr.to_string()),
+            ("SERVICE_CIDR", &ctx.cfg.service_cidr.to_string()),
             ("DIR", KUBELAB_DIR),
         ],
     )
@@ -184,8 +186,8 @@ pub(crate) fn kubeadm_init(ctx: &Ctx<'_>) -> Scripts {
             (
                 String::new(),
                 format!(
-                    "timeout 900 kubeadm init --image-repository {ALIYUN_REPO} --kubernetes-version {} --apiserver-advertise-address \"${{KUBELAB_NODE_IP:?}}\" --pod-network-cidr={} -v=5\n",
-                    p.kube_tag, ctx.cfg.pod_cidr
+                    "timeout 900 kubeadm init --image-repository {ALIYUN_REPO} --kubernetes-version {} --apiserver-advertise-address \"${{KUBELAB_NODE_IP:?}}\" --pod-network-cidr={} --service-cidr={} -v=5\n",
+                    p.kube_tag, ctx.cfg.pod_cidr, ctx.cfg.service_cidr
                 ),
             )
         } else {
