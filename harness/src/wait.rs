@@ -1,1 +1,98 @@
-//! (in progress)
+//! Waiting for something to become true: one helper instead of a hand-written loop per wait.
+//! Built on tokio's clock, so tests run it with paused time.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// What one attempt found.
+#[derive(Debug)]
+pub enum Attempt<T, E> {
+    /// The awaited state was reached.
+    Done(T),
+    /// Retrying cannot help (e.g. a refused host key): stop now.
+    Fatal(E),
+    /// Not yet; what was seen, for the timeout message.
+    Retry(String),
+}
+
+/// How a wait ended when it did not reach its state.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WaitError<E> {
+    /// An attempt said retrying cannot help.
+    Fatal(E),
+    /// The budget ran out; `last` is what the last attempt saw.
+    TimedOut {
+        /// Time spent since `start`.
+        waited: Duration,
+        /// The last attempt's [`Attempt::Retry`] text.
+        last: String,
+    },
+}
+
+/// Runs `attempt` until it returns [`Attempt::Done`] or [`Attempt::Fatal`], sleeping `interval`
+/// between attempts, for at most `budget` counted from `start` (so several waits can share one
+/// budget). At least one attempt always runs.
+pub async fn until<T, E>(
+    start: Instant,
+    budget: Duration,
+    interval: Duration,
+    mut attempt: impl AsyncFnMut() -> Attempt<T, E>,
+) -> Result<T, WaitError<E>> {
+    loop {
+        let last = match attempt().await {
+            Attempt::Done(t) => return Ok(t),
+            Attempt::Fatal(e) => return Err(WaitError::Fatal(e)),
+            Attempt::Retry(seen) => seen,
+        };
+        if start.elapsed() >= budget {
+            return Err(WaitError::TimedOut { waited: start.elapsed(), last });
+        }
+        tokio::time::sleep(interval.min(budget.saturating_sub(start.elapsed()))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn done_after_retries_on_tokio_time() {
+        let t0 = Instant::now();
+        let mut n = 0;
+        let r: Result<u32, WaitError<()>> = until(t0, Duration::from_secs(60), Duration::from_secs(2), async || {
+            n += 1;
+            if n == 4 { Attempt::Done(n) } else { Attempt::Retry(format!("attempt {n}")) }
+        })
+        .await;
+        assert_eq!(r, Ok(4));
+        assert_eq!(t0.elapsed(), Duration::from_secs(6), "three sleeps of 2 s on the paused clock");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn times_out_with_the_last_thing_seen() {
+        let t0 = Instant::now();
+        let mut n = 0;
+        let r: Result<(), WaitError<()>> = until(t0, Duration::from_secs(5), Duration::from_secs(2), async || {
+            n += 1;
+            Attempt::Retry(format!("connection refused #{n}"))
+        })
+        .await;
+        match r {
+            Err(WaitError::TimedOut { waited, last }) => {
+                assert_eq!(waited, Duration::from_secs(5), "the last sleep is cut to the budget");
+                assert_eq!(last, "connection refused #4");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fatal_stops_at_once_and_one_attempt_always_runs() {
+        let t0 = Instant::now();
+        let r: Result<(), WaitError<&str>> =
+            until(t0, Duration::ZERO, Duration::from_secs(1), async || Attempt::Fatal("host key changed")).await;
+        assert_eq!(r, Err(WaitError::Fatal("host key changed")));
+        assert_eq!(t0.elapsed(), Duration::ZERO);
+    }
+}

@@ -14,6 +14,7 @@ use crate::image::{self, BaseImage};
 use crate::remote::russh_shell::{fingerprint, parse_public_key, RusshShell, SshPolicy, SshTarget};
 use crate::remote::RemoteShell;
 use crate::seed::{self, NodeSeed};
+use crate::wait::{self, Attempt, WaitError};
 
 /// What a lab records about one node when it is created.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -301,38 +302,35 @@ impl Lab {
             let shell = &shell;
             async move {
                 let log = self.console_log(&n.name);
-                loop {
-                    let len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
-                    if len > 0 {
-                        break;
+                let start = tokio::time::Instant::from_std(t0);
+                wait::until(start, progress, Duration::from_millis(500), async || {
+                    match std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) {
+                        0 => Attempt::<(), ()>::Retry("nothing on the serial console yet".into()),
+                        _ => Attempt::Done(()),
                     }
-                    if t0.elapsed() > progress {
-                        return Err(LabError::NoBootProgress {
-                            node: n.name.clone(),
-                            secs: progress.as_secs(),
-                            accel: state.domain_type.clone(),
-                            hint: if state.domain_type == "kvm" {
-                                "; nested KVM hangs silently on some hosts: set accel = \"tcg\" (or \"auto\")".into()
-                            } else {
-                                String::new()
-                            },
-                        });
-                    }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
+                })
+                .await
+                .map_err(|_| LabError::NoBootProgress {
+                    node: n.name.clone(),
+                    secs: progress.as_secs(),
+                    accel: state.domain_type.clone(),
+                    hint: if state.domain_type == "kvm" {
+                        "; nested KVM hangs silently on some hosts: set accel = \"tcg\" (or \"auto\")".into()
+                    } else {
+                        String::new()
+                    },
+                })?;
                 emit(LabEvent { node: n.name.clone(), phase: "console".into(), message: "boot progress on the serial console".into(), elapsed: t0.elapsed().as_secs_f64() });
-                let mut last;
-                loop {
-                    match shell.run(&n.name, "true").await {
-                        Ok(_) => break,
-                        Err(e @ (RemoteError::HostKeyMismatch { .. } | RemoteError::Auth { .. })) => return Err(LabError::Remote(e)),
-                        Err(e) => last = e.to_string(),
-                    }
-                    if t0.elapsed() > ssh_budget {
-                        return Err(LabError::SshNeverUp { node: n.name.clone(), secs: ssh_budget.as_secs(), last });
-                    }
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                }
+                wait::until(start, ssh_budget, Duration::from_secs(2), async || match shell.run(&n.name, "true").await {
+                    Ok(_) => Attempt::Done(()),
+                    Err(e @ (RemoteError::HostKeyMismatch { .. } | RemoteError::Auth { .. })) => Attempt::Fatal(e),
+                    Err(e) => Attempt::Retry(e.to_string()),
+                })
+                .await
+                .map_err(|e| match e {
+                    WaitError::Fatal(e) => LabError::Remote(e),
+                    WaitError::TimedOut { last, .. } => LabError::SshNeverUp { node: n.name.clone(), secs: ssh_budget.as_secs(), last },
+                })?;
                 // sshd accepts logins before cloud-init has finished writing /etc/hosts and
                 // resetting the machine-id: wait for it (bounded by the same budget).
                 let left = ssh_budget.saturating_sub(t0.elapsed()).as_secs().max(30);
@@ -341,7 +339,7 @@ impl Lab {
                     tracing::warn!(node = %n.name, status = %ci.stdout.trim(), "cloud-init did not finish cleanly");
                 }
                 emit(LabEvent { node: n.name.clone(), phase: "ready".into(), message: format!("ssh answers with the pinned host key; {}", ci.stdout.trim()), elapsed: t0.elapsed().as_secs_f64() });
-                Ok(())
+                Ok::<(), LabError>(())
             }
         });
         for r in futures::future::join_all(waits).await {
@@ -523,18 +521,24 @@ impl Lab {
             shell.run(name, "systemd-run --on-active=1 --quiet systemctl reboot").await?;
             shell.forget(name).await;
             tokio::time::sleep(Duration::from_secs(5)).await;
-            loop {
-                match shell.run(name, boot_id).await {
-                    Ok(o) if o.success() && o.stdout != before => return Ok(()),
-                    Ok(_) | Err(_) if t0.elapsed() > budget => {
-                        return Err(LabError::SshNeverUp { node: name.clone(), secs: budget.as_secs(), last: "no new boot id after reboot".into() });
-                    }
-                    _ => {
-                        shell.forget(name).await;
-                        tokio::time::sleep(Duration::from_secs(3)).await;
-                    }
+            wait::until(tokio::time::Instant::from_std(t0), budget, Duration::from_secs(3), async || match shell.run(name, boot_id).await {
+                Ok(o) if o.success() && o.stdout != before => Attempt::<(), ()>::Done(()),
+                seen => {
+                    shell.forget(name).await;
+                    Attempt::Retry(match seen {
+                        Ok(_) => "the old boot id".into(),
+                        Err(e) => e.to_string(),
+                    })
                 }
-            }
+            })
+            .await
+            .map_err(|e| {
+                let last = match e {
+                    WaitError::TimedOut { last, .. } => last,
+                    WaitError::Fatal(()) => String::new(),
+                };
+                LabError::SshNeverUp { node: name.clone(), secs: budget.as_secs(), last: format!("no new boot id after reboot ({last})") }
+            })
         });
         for r in futures::future::join_all(waits).await {
             r?;
