@@ -11,7 +11,7 @@ use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use tokio::sync::Mutex;
 
-use super::{BoxFuture, ExecOutput, RemoteShell};
+use super::{BoxFuture, ExecOutput, RemoteShell, Tunnel};
 use crate::errors::RemoteError;
 
 /// Where and how to reach one node.
@@ -217,7 +217,47 @@ impl RusshShell {
     }
 }
 
+impl RusshShell {
+    /// Opens a `direct-tcpip` channel on `node`'s (pinned, reused) connection, reconnecting
+    /// once when the cached connection turns out to be closed.
+    async fn tunnel_inner(&self, node: &str, host: &str, port: u16) -> Result<Tunnel, RemoteError> {
+        let t = self.targets.get(node).ok_or_else(|| RemoteError::UnknownNode(node.to_string()))?;
+        let slot = self.conns.get(node).ok_or_else(|| RemoteError::UnknownNode(node.to_string()))?;
+        let tunnel_err = |message: String| RemoteError::Tunnel { node: node.to_string(), dest: format!("{host}:{port}"), message };
+        for round in 0..2 {
+            let mut g = slot.lock().await;
+            if g.as_ref().is_none_or(|h| h.is_closed()) {
+                *g = Some(self.connect(t).await?);
+            }
+            let h = g.as_ref().expect("connected above");
+            // The originator is informational (sshd logs it); the channel is local to sshd.
+            match h.channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0).await {
+                Ok(ch) => return Ok(Box::new(ch.into_stream())),
+                // The server refused this channel (nothing listens, forwarding disabled): final.
+                Err(e @ russh::Error::ChannelOpenFailure(_)) => return Err(tunnel_err(e.to_string())),
+                Err(e) => {
+                    *g = None;
+                    if round == 1 {
+                        return Err(tunnel_err(e.to_string()));
+                    }
+                }
+            }
+        }
+        unreachable!("loop returns")
+    }
+}
+
 impl RemoteShell for RusshShell {
+    fn open_direct_tcpip<'a>(&'a self, node: &'a str, host: &'a str, port: u16) -> BoxFuture<'a, Result<Tunnel, RemoteError>> {
+        Box::pin(async move {
+            let secs = self.policy.connect_timeout.as_secs();
+            match tokio::time::timeout(self.policy.connect_timeout * 2, self.tunnel_inner(node, host, port)).await {
+                Ok(r) => r,
+                Err(_) => Err(RemoteError::Tunnel { node: node.to_string(), dest: format!("{host}:{port}"), message: format!("timed out after {} s", secs * 2) }),
+            }
+        })
+    }
+
     fn run<'a>(&'a self, node: &'a str, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, RemoteError>> {
         Box::pin(async move {
             let secs = self.policy.command_timeout.as_secs();
