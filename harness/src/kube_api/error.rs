@@ -153,6 +153,8 @@ pub enum ClusterApiError {
         /// The decoder's error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+        /// The body that did not decode (the API server did answer; kept as evidence).
+        body: String,
     },
     /// Any other client failure.
     #[error("{what} failed")]
@@ -229,7 +231,7 @@ impl ClusterApiError {
                 code => ClusterApiError::Status { what, code, reason: s.reason.clone(), message: s.message.clone() },
             },
             kube::Error::SerdeError(source) => {
-                ClusterApiError::Decode { what, expected: "Kubernetes object", source: Box::new(source) }
+                ClusterApiError::Decode { what, expected: "Kubernetes object", source: Box::new(source), body: String::new() }
             }
             e => match find_connect_error(&e) {
                 Some(ConnectError::Certificate { name, source }) => ClusterApiError::Certificate {

@@ -77,7 +77,13 @@ async fn probe<T>(api: &ClusterApi, what: &str, call: impl AsyncFnOnce(kube::Cli
     let (client, cap) = api.capturing_client();
     let res = call(client).await;
     let (request, raw) = last(&cap, what);
-    res.map(|value| Probed { value, request, raw }).map_err(|e| api.error(what, e))
+    res.map(|value| Probed { value, request: request.clone(), raw: raw.clone() }).map_err(|e| {
+        let mut err = api.error(&request, e);
+        if let ClusterApiError::Decode { body, .. } = &mut err {
+            *body = raw;
+        }
+        err
+    })
 }
 
 fn last(cap: &Capture, what: &str) -> (String, String) {
@@ -95,12 +101,12 @@ impl ClusterApi {
 
     /// All Nodes.
     pub async fn nodes(&self) -> Result<Probed<ObjectList<Node>>, ClusterApiError> {
-        probe(self, "GET /api/v1/nodes", async |c| Api::<Node>::all(c).list(&ListParams::default()).await).await
+        probe(self, "GET /api/v1/nodes?", async |c| Api::<Node>::all(c).list(&ListParams::default()).await).await
     }
 
     /// Pods in kube-system.
     pub async fn kube_system_pods(&self) -> Result<Probed<ObjectList<Pod>>, ClusterApiError> {
-        probe(self, "GET /api/v1/namespaces/kube-system/pods", async |c| {
+        probe(self, "GET /api/v1/namespaces/kube-system/pods?", async |c| {
             Api::<Pod>::namespaced(c, "kube-system").list(&ListParams::default()).await
         })
         .await
@@ -108,7 +114,7 @@ impl ClusterApi {
 
     /// All CertificateSigningRequests.
     pub async fn csrs(&self) -> Result<Probed<ObjectList<CertificateSigningRequest>>, ClusterApiError> {
-        probe(self, "GET /apis/certificates.k8s.io/v1/certificatesigningrequests", async |c| {
+        probe(self, "GET /apis/certificates.k8s.io/v1/certificatesigningrequests?", async |c| {
             Api::<CertificateSigningRequest>::all(c).list(&ListParams::default()).await
         })
         .await
@@ -124,7 +130,7 @@ impl ClusterApi {
 
     /// Node metrics (metrics.k8s.io/v1beta1, served by metrics-server).
     pub async fn node_metrics(&self) -> Result<Probed<ObjectList<NodeMetrics>>, ClusterApiError> {
-        probe(self, "GET /apis/metrics.k8s.io/v1beta1/nodes", async |c| {
+        probe(self, "GET /apis/metrics.k8s.io/v1beta1/nodes?", async |c| {
             Api::<NodeMetrics>::all(c).list(&ListParams::default()).await
         })
         .await
@@ -132,7 +138,7 @@ impl ClusterApi {
 
     /// Services in all namespaces.
     pub async fn services(&self) -> Result<Probed<ObjectList<Service>>, ClusterApiError> {
-        probe(self, "GET /api/v1/services", async |c| Api::<Service>::all(c).list(&ListParams::default()).await).await
+        probe(self, "GET /api/v1/services?", async |c| Api::<Service>::all(c).list(&ListParams::default()).await).await
     }
 
     /// The kube-proxy ConfigMap and its parsed `config.conf`.
@@ -143,6 +149,7 @@ impl ClusterApi {
             what: p.request.clone(),
             expected: "KubeProxyConfiguration",
             source: e.into(),
+            body: p.raw.clone(),
         })?;
         Ok(Probed { value: (p.value, kpc), request: p.request, raw: p.raw })
     }

@@ -85,6 +85,13 @@ impl EvidenceSource for ClusterApiEvidence {
                 // The server answered with an error Status: a failed fact, as kubectl's
                 // `Error from server (…)` is on the kubectl path.
                 Err(e) if e.is_server_answer() => (probe_request(&e), ExecOutput::failed(1, e.to_string())),
+                // The server answered 2xx but the body is not the typed object: keep the body
+                // as the evidence (kubectl would have printed it) and say why in stderr.
+                Err(e @ ClusterApiError::Decode { .. }) if decoded_body(&e).is_some_and(|b| !b.is_empty()) => {
+                    let note = format!("kubelab: {}\n", crate::kube_api::error_chain(&e));
+                    let ClusterApiError::Decode { what, body, .. } = e else { unreachable!("matched above") };
+                    (what, ExecOutput { stdout: body, stderr: note, exit_status: 0 })
+                }
                 Err(e) => {
                     return Err(EvidenceError::Fetch {
                         probe: probe.id.into(),
@@ -102,6 +109,13 @@ impl EvidenceSource for ClusterApiEvidence {
                 origin: Origin::Live { via: VIA.into() },
             }))
         })
+    }
+}
+
+fn decoded_body(e: &ClusterApiError) -> Option<&str> {
+    match e {
+        ClusterApiError::Decode { body, .. } => Some(body),
+        _ => None,
     }
 }
 
