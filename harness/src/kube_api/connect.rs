@@ -44,7 +44,11 @@ impl AdminKubeconfig {
         let out = shell
             .run(node, &format!("cat {path}"))
             .await
-            .map_err(|source| ClusterApiError::KubeconfigRead { node: node.into(), path: path.into(), source })?;
+            .map_err(|source| ClusterApiError::KubeconfigRead {
+                node: node.into(),
+                path: path.into(),
+                source: Box::new(source),
+            })?;
         if !out.success() {
             return Err(ClusterApiError::KubeconfigMissing {
                 node: node.into(),
@@ -68,9 +72,15 @@ impl AdminKubeconfig {
             .await
             .map_err(|e| invalid(Box::new(e)))?;
         if config.root_cert.is_none() {
-            return Err(invalid("the cluster has no certificate-authority-data to verify the API server with".into()));
+            return Err(invalid(
+                "the cluster has no certificate-authority-data to verify the API server with".into(),
+            ));
         }
-        Ok(AdminKubeconfig { node: node.into(), path: path.into(), config })
+        Ok(AdminKubeconfig {
+            node: node.into(),
+            path: path.into(),
+            config,
+        })
     }
 
     /// The kubeconfig's server URL (`https://192.168.1.134:6443` for kubeadm's admin.conf).
@@ -81,7 +91,12 @@ impl AdminKubeconfig {
     /// Host and port the tunnel must reach: the server URL's.
     pub fn server_host_port(&self) -> (String, u16) {
         let u = &self.config.cluster_url;
-        let host = u.host().unwrap_or("localhost").trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = u
+            .host()
+            .unwrap_or("localhost")
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         (host, u.port_u16().unwrap_or(443))
     }
 
@@ -90,7 +105,10 @@ impl AdminKubeconfig {
     /// admin.conf that is the advertise address (an IP SAN of kubeadm's apiserver certificate;
     /// rustls sends no SNI for an IP).
     pub fn verify_name(&self) -> String {
-        self.config.tls_server_name.clone().unwrap_or_else(|| self.server_host_port().0)
+        self.config
+            .tls_server_name
+            .clone()
+            .unwrap_or_else(|| self.server_host_port().0)
     }
 
     pub(crate) fn config(&self) -> &kube::Config {
@@ -156,7 +174,11 @@ impl TunnelConnector {
     }
 
     async fn connect(self) -> Result<ApiStream, ConnectError> {
-        let tunnel = self.shell.open_direct_tcpip(&self.node, &self.host, self.port).await.map_err(ConnectError::Tunnel)?;
+        let tunnel = self
+            .shell
+            .open_direct_tcpip(&self.node, &self.host, self.port)
+            .await
+            .map_err(ConnectError::Tunnel)?;
         let tls = self
             .tls
             .connect(self.name.clone(), tunnel)
@@ -180,7 +202,9 @@ impl tower::Service<http::Uri> for TunnelConnector {
         let this = self.clone();
         let secs = this.timeout.as_secs();
         Box::pin(async move {
-            tokio::time::timeout(this.timeout, this.connect()).await.map_err(|_| ConnectError::Timeout { secs })?
+            tokio::time::timeout(this.timeout, this.connect())
+                .await
+                .map_err(|_| ConnectError::Timeout { secs })?
         })
     }
 }
@@ -195,7 +219,11 @@ impl Connection for ApiStream {
 }
 
 impl hyper::rt::Read for ApiStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: hyper::rt::ReadBufCursor<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }

@@ -35,11 +35,14 @@ pub enum ConnectError {
 impl ConnectError {
     /// Sorts a tokio-rustls handshake error: certificate verdicts become [`Certificate`](Self::Certificate).
     pub(crate) fn from_handshake(name: &str, e: std::io::Error) -> Self {
-        let rustls_err = e.get_ref().and_then(|i| i.downcast_ref::<tokio_rustls::rustls::Error>());
+        let rustls_err = e
+            .get_ref()
+            .and_then(|i| i.downcast_ref::<tokio_rustls::rustls::Error>());
         match rustls_err {
-            Some(r @ tokio_rustls::rustls::Error::InvalidCertificate(_)) => {
-                ConnectError::Certificate { name: name.to_string(), source: r.clone() }
-            }
+            Some(r @ tokio_rustls::rustls::Error::InvalidCertificate(_)) => ConnectError::Certificate {
+                name: name.to_string(),
+                source: r.clone(),
+            },
             _ => ConnectError::Handshake(e),
         }
     }
@@ -57,7 +60,7 @@ pub enum ClusterApiError {
         path: String,
         /// The SSH failure.
         #[source]
-        source: RemoteError,
+        source: Box<RemoteError>,
     },
     /// `cat` of the kubeconfig failed on the node (its stderr; never its contents).
     #[error("cannot read the kubeconfig {path} on {node}: exit {status}: {stderr}")]
@@ -163,7 +166,7 @@ pub enum ClusterApiError {
         what: String,
         /// kube's error.
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     /// A wait ran out of time.
     #[error("timed out after {secs} s waiting for {awaited}; last seen: {last_seen}")]
@@ -225,19 +228,39 @@ impl ClusterApiError {
         let what = what.to_string();
         match e {
             kube::Error::Api(s) => match s.code {
-                401 => ClusterApiError::Unauthorized { what, message: s.message.clone() },
-                403 => ClusterApiError::Forbidden { what, message: s.message.clone() },
-                404 => ClusterApiError::NotFound { what, message: s.message.clone() },
-                code => ClusterApiError::Status { what, code, reason: s.reason.clone(), message: s.message.clone() },
+                401 => ClusterApiError::Unauthorized {
+                    what,
+                    message: s.message.clone(),
+                },
+                403 => ClusterApiError::Forbidden {
+                    what,
+                    message: s.message.clone(),
+                },
+                404 => ClusterApiError::NotFound {
+                    what,
+                    message: s.message.clone(),
+                },
+                code => ClusterApiError::Status {
+                    what,
+                    code,
+                    reason: s.reason.clone(),
+                    message: s.message.clone(),
+                },
             },
-            kube::Error::SerdeError(source) => {
-                ClusterApiError::Decode { what, expected: "Kubernetes object", source: Box::new(source), body: String::new() }
-            }
+            kube::Error::SerdeError(source) => ClusterApiError::Decode {
+                what,
+                expected: "Kubernetes object",
+                source: Box::new(source),
+                body: String::new(),
+            },
             e => match find_connect_error(&e) {
                 Some(ConnectError::Certificate { name, source }) => ClusterApiError::Certificate {
                     what,
                     server: server.to_string(),
-                    source: Box::new(ConnectError::Certificate { name: name.clone(), source: source.clone() }),
+                    source: Box::new(ConnectError::Certificate {
+                        name: name.clone(),
+                        source: source.clone(),
+                    }),
                 },
                 Some(c) => ClusterApiError::Unreachable {
                     what,
@@ -245,7 +268,10 @@ impl ClusterApiError {
                     node: node.to_string(),
                     source: Box::new(ConnectSummary(c.to_string(), chain_text(c))),
                 },
-                None => ClusterApiError::Client { what, source: e },
+                None => ClusterApiError::Client {
+                    what,
+                    source: Box::new(e),
+                },
             },
         }
     }
