@@ -38,6 +38,9 @@ impl std::fmt::Debug for ClusterApi {
     }
 }
 
+/// Budget of one probe request (watches are not bounded by it).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Connect + TLS budget per connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -55,7 +58,7 @@ impl ClusterApi {
             .auth_layer()
             .map_err(|e| ClusterApiError::KubeconfigInvalid {
                 node: kc.node().into(),
-                path: super::connect::ADMIN_KUBECONFIG.into(),
+                path: kc.path().into(),
                 source: Box::new(e),
             })?;
         let svc = tower::ServiceBuilder::new()

@@ -115,6 +115,11 @@ impl AdminKubeconfig {
         &self.config
     }
 
+    /// The kubeconfig's path on the node.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     /// The control-plane node the kubeconfig came from (and the tunnel starts on).
     pub fn node(&self) -> &str {
         &self.node

@@ -79,7 +79,14 @@ async fn probe<T>(
     call: impl AsyncFnOnce(kube::Client) -> Result<T, kube::Error>,
 ) -> Result<Probed<T>, ClusterApiError> {
     let (client, cap) = api.capturing_client();
-    let res = call(client).await;
+    let Ok(res) = tokio::time::timeout(super::client::PROBE_TIMEOUT, call(client)).await else {
+        return Err(ClusterApiError::Unreachable {
+            what: what.to_string(),
+            server: api.server().to_string(),
+            node: api.node().to_string(),
+            source: format!("no answer within {} s", super::client::PROBE_TIMEOUT.as_secs()).into(),
+        });
+    };
     let (request, raw) = last(&cap, what);
     res.map(|value| Probed {
         value,

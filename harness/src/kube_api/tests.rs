@@ -867,22 +867,60 @@ async fn kube_api_approve_csr_is_get_then_put_approval_like_kubectl() {
     // kube-rs's own pattern: a tower_test mock handle plays the API server, one request at a
     // time, asserting each request as it comes.
     let (svc, handle) = tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<ApiBody>>();
-    let api = ClusterApi::from_service(tower::util::BoxCloneSyncService::new(svc), "https://192.168.1.134:6443", NODE0);
+    let api = ClusterApi::from_service(
+        tower::util::BoxCloneSyncService::new(svc),
+        "https://192.168.1.134:6443",
+        NODE0,
+    );
     let verifier = tokio::spawn(async move {
         let mut handle = std::pin::pin!(handle);
         let (req, send) = handle.next_request().await.expect("GET");
-        assert_eq!((req.method().as_str(), req.uri().to_string().as_str()), ("GET", "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-7x2kq"));
-        send.send_response(http::Response::new(full(csr_json("csr-7x2kq", "ice-k8s-machines-node2", "pending"))));
+        assert_eq!(
+            (req.method().as_str(), req.uri().to_string().as_str()),
+            (
+                "GET",
+                "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-7x2kq"
+            )
+        );
+        send.send_response(http::Response::new(full(csr_json(
+            "csr-7x2kq",
+            "ice-k8s-machines-node2",
+            "pending",
+        ))));
         let (req, send) = handle.next_request().await.expect("PUT");
-        assert_eq!((req.method().as_str(), req.uri().to_string().as_str()), ("PUT", "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-7x2kq/approval?"));
+        assert_eq!(
+            (req.method().as_str(), req.uri().to_string().as_str()),
+            (
+                "PUT",
+                "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-7x2kq/approval?"
+            )
+        );
         let body = req.into_body().collect().await.unwrap().to_bytes();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(v["spec"]["username"], "system:node:ice-k8s-machines-node2", "the object as read, with the condition appended");
+        assert_eq!(
+            v["spec"]["username"], "system:node:ice-k8s-machines-node2",
+            "the object as read, with the condition appended"
+        );
         assert_eq!(v["status"]["conditions"].as_array().unwrap().len(), 1);
         assert_eq!(v["status"]["conditions"][0]["type"], "Approved");
-        send.send_response(http::Response::new(full(csr_json("csr-7x2kq", "ice-k8s-machines-node2", "issued"))));
+        send.send_response(http::Response::new(full(csr_json(
+            "csr-7x2kq",
+            "ice-k8s-machines-node2",
+            "issued",
+        ))));
     });
     let csr = within(wait::approve_csr(&api, "csr-7x2kq")).await.unwrap();
     assert_eq!(wait::csr_state(&csr), "issued");
     within(verifier).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn kube_api_probe_without_an_answer_is_unreachable_after_60_s() {
+    let (api, _) = server(|_, u| (u == "/api/v1/nodes?").then(|| (200, open_stream(None))));
+    let e = api.nodes().await.unwrap_err();
+    assert_eq!(e.exit_code(), crate::exit_codes::CLUSTER_API_UNREACHABLE);
+    assert_eq!(
+        error_chain(&e),
+        "GET /api/v1/nodes?: the API server https://192.168.1.134:6443 is unreachable through ICE-k8s-machines-node0: no answer within 60 s"
+    );
 }
