@@ -4,6 +4,8 @@
 
 pub mod fake;
 pub mod russh_shell;
+#[cfg(test)]
+pub(crate) mod test_sshd;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -284,47 +284,20 @@ pub fn fingerprint(key: &PublicKey) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex as StdMutex;
-
-    use russh::server::{Auth, ChannelOpenHandle, Msg, Session, VerifiedPublicKey};
-    use russh::{Channel, ChannelOpenFailure};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
+    use crate::remote::test_sshd::TestSshd;
 
-    /// An in-process sshd: accepts one client key, serves `direct-tcpip` to port 6443 with a
-    /// `pong:` echo and refuses every other destination as OpenSSH does (`connect failed`).
-    #[derive(Clone)]
-    struct Sshd {
-        client_key: PublicKey,
-        opened: Arc<StdMutex<Vec<(String, u32)>>>,
-    }
-
-    impl russh::server::Handler for Sshd {
-        type Error = russh::Error;
-
-        async fn auth_publickey(&mut self, _user: &str, key: VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
-            Ok(if key.public_key.key_data() == self.client_key.key_data() { Auth::Accept } else { Auth::reject() })
-        }
-
-        async fn channel_open_direct_tcpip(
-            &mut self,
-            channel: Channel<Msg>,
-            host: &str,
-            port: u32,
-            _originator_address: &str,
-            _originator_port: u32,
-            reply: ChannelOpenHandle,
-            _session: &mut Session,
-        ) -> Result<(), Self::Error> {
-            self.opened.lock().expect("poisoned").push((host.to_string(), port));
+    #[tokio::test]
+    async fn direct_tcpip_tunnel_runs_over_the_pinned_connection_of_a_russh_server() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Serves `pong:` + 5 echoed bytes on 6443; every other port is refused.
+        let sshd = TestSshd::start(tmp.path(), |_host, port, mut s| {
             if port != 6443 {
-                reply.reject(ChannelOpenFailure::ConnectFailed).await;
-                return Ok(());
+                return false;
             }
-            reply.accept().await;
             tokio::spawn(async move {
-                let mut s = channel.into_stream();
                 let mut buf = [0u8; 5];
                 if s.read_exact(&mut buf).await.is_ok() {
                     let _ = s.write_all(b"pong:").await;
@@ -332,41 +305,10 @@ mod tests {
                     let _ = s.flush().await;
                 }
             });
-            Ok(())
-        }
-    }
-
-    fn keypair(dir: &std::path::Path, name: &str) -> (std::path::PathBuf, PrivateKey) {
-        let path = dir.join(name);
-        crate::seed::generate_ed25519(&path, name).expect("ssh-keygen");
-        let key = russh::keys::load_secret_key(&path, None).unwrap();
-        (path, key)
-    }
-
-    #[tokio::test]
-    async fn direct_tcpip_tunnel_runs_over_the_pinned_connection_of_a_russh_server() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (client_path, client_key) = keypair(tmp.path(), "client");
-        let (_, host_key) = keypair(tmp.path(), "host");
-        let sshd = Sshd { client_key: client_key.public_key().clone(), opened: Arc::default() };
-        let cfg = Arc::new(russh::server::Config { keys: vec![host_key.clone()], ..Default::default() });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(StdMutex::new(0));
-        let (srv, acc) = (sshd.clone(), accepted.clone());
-        tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
-                *acc.lock().expect("poisoned") += 1;
-                let (cfg, h) = (cfg.clone(), srv.clone());
-                tokio::spawn(async move {
-                    if let Ok(session) = russh::server::run_stream(cfg, sock, h).await {
-                        let _ = session.await;
-                    }
-                });
-            }
-        });
-        let target = SshTarget { node: "node0".into(), addr, user: "root".into(), host_key: host_key.public_key().clone() };
-        let shell = RusshShell::new(vec![target], &client_path, SshPolicy::default()).unwrap();
+            true
+        })
+        .await;
+        let shell = sshd.shell("node0");
         let run = async {
             let mut t = shell.open_direct_tcpip("node0", "192.168.1.134", 6443).await.unwrap();
             t.write_all(b"ping!").await.unwrap();
@@ -385,9 +327,9 @@ mod tests {
         };
         tokio::time::timeout(Duration::from_secs(30), run).await.expect("within 30 s");
         assert_eq!(
-            *sshd.opened.lock().unwrap(),
+            sshd.opened(),
             [("192.168.1.134".to_string(), 6443), ("192.168.1.134".to_string(), 6444), ("192.168.1.134".to_string(), 6443)]
         );
-        assert_eq!(*accepted.lock().unwrap(), 1, "one SSH connection for all tunnels");
+        assert_eq!(sshd.connections(), 1, "one SSH connection for all tunnels");
     }
 }
