@@ -623,14 +623,7 @@ fn kubeconfig(server: &str, ca_pem: &str, cert_pem: &str, key_pem: &str) -> Stri
     )
 }
 
-/// Serves HTTP/1.1 over TLS on each tunnel: requires a client certificate from `client_ca`,
-/// answers `GET /api/v1/nodes?` with `nodes_body`, records request lines.
-fn serve_api_over_tunnels(
-    shell: &FakeShell,
-    server: &Pki,
-    client_ca: rustls::pki_types::CertificateDer<'static>,
-    nodes_body: String,
-) -> Arc<Mutex<Vec<String>>> {
+fn tls_acceptor(server: &Pki, client_ca: rustls::pki_types::CertificateDer<'static>) -> tokio_rustls::TlsAcceptor {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(client_ca).unwrap();
     let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
@@ -640,47 +633,65 @@ fn serve_api_over_tunnels(
         .with_client_cert_verifier(verifier)
         .with_single_cert(server.server_chain.clone(), server.server_key.clone_key())
         .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    tokio_rustls::TlsAcceptor::from(Arc::new(cfg))
+}
+
+/// HTTP/1.1 over TLS on `stream`: requires a client certificate from the acceptor's client CA,
+/// answers `GET /api/v1/nodes?` with `body` (anything else 404), records request lines.
+fn spawn_tls_api<S>(acceptor: tokio_rustls::TlsAcceptor, stream: S, lines: Arc<Mutex<Vec<String>>>, body: String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let Ok(mut tls) = acceptor.accept(stream).await else {
+            return;
+        };
+        loop {
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut b = [0u8; 1];
+                if tls.read(&mut b).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                head.push(b[0]);
+            }
+            let line = String::from_utf8_lossy(&head)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            lines.lock().unwrap().push(line.clone());
+            let (code, body) = if line.starts_with("GET /api/v1/nodes? ") {
+                ("200 OK", body.clone())
+            } else {
+                ("404 Not Found", status_json(404, "NotFound", "not here"))
+            };
+            let resp = format!(
+                "HTTP/1.1 {code}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if tls.write_all(resp.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// The fake shell serves [`spawn_tls_api`] on every tunnel to 192.168.1.134:6443.
+fn serve_api_over_tunnels(
+    shell: &FakeShell,
+    server: &Pki,
+    client_ca: rustls::pki_types::CertificateDer<'static>,
+    nodes_body: String,
+) -> Arc<Mutex<Vec<String>>> {
+    let acceptor = tls_acceptor(server, client_ca);
     let lines: Arc<Mutex<Vec<String>>> = Arc::default();
     let l2 = lines.clone();
     shell.serve_tunnels(move |t: &FakeTunnel, stream| {
         if (t.host.as_str(), t.port) != ("192.168.1.134", 6443) {
             return Err("Connect failed".into());
         }
-        let (acceptor, lines, body) = (acceptor.clone(), l2.clone(), nodes_body.clone());
-        tokio::spawn(async move {
-            let Ok(mut tls) = acceptor.accept(stream).await else {
-                return;
-            };
-            loop {
-                let mut head = Vec::new();
-                while !head.ends_with(b"\r\n\r\n") {
-                    let mut b = [0u8; 1];
-                    if tls.read(&mut b).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push(b[0]);
-                }
-                let line = String::from_utf8_lossy(&head)
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                lines.lock().unwrap().push(line.clone());
-                let (code, body) = if line.starts_with("GET /api/v1/nodes? ") {
-                    ("200 OK", body.clone())
-                } else {
-                    ("404 Not Found", status_json(404, "NotFound", "not here"))
-                };
-                let resp = format!(
-                    "HTTP/1.1 {code}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                    body.len()
-                );
-                if tls.write_all(resp.as_bytes()).await.is_err() {
-                    return;
-                }
-            }
-        });
+        spawn_tls_api(acceptor.clone(), stream, l2.clone(), nodes_body.clone());
         Ok(())
     });
     lines
@@ -923,4 +934,61 @@ async fn kube_api_probe_without_an_answer_is_unreachable_after_60_s() {
         error_chain(&e),
         "GET /api/v1/nodes?: the API server https://192.168.1.134:6443 is unreachable through ICE-k8s-machines-node0: no answer within 60 s"
     );
+}
+
+#[tokio::test]
+async fn kube_api_client_over_a_real_russh_tunnel_to_an_in_process_api_server() {
+    // The whole transport but the VM: RusshShell → in-process russh sshd → direct-tcpip channel
+    // → rustls → HTTP/1.1 API server, with the kubeconfig's CA and client certificate.
+    let pki = pki("192.168.1.134");
+    let acceptor = tls_acceptor(&pki, pki.ca_der.clone());
+    let body = list("NodeList", "v1", &[&node_json("ice-k8s-machines-node0", true)]);
+    let lines: Arc<Mutex<Vec<String>>> = Arc::default();
+    let (l2, b2) = (lines.clone(), body.clone());
+    let tmp = tempfile::tempdir().unwrap();
+    let sshd = crate::remote::test_sshd::TestSshd::start(tmp.path(), move |host, port, stream| {
+        if (host, port) != ("192.168.1.134", 6443) {
+            return false;
+        }
+        spawn_tls_api(acceptor.clone(), stream, l2.clone(), b2.clone());
+        true
+    })
+    .await;
+    let shell: Arc<dyn crate::remote::RemoteShell> = Arc::new(sshd.shell(NODE0));
+    let kc = kubeconfig(
+        "https://192.168.1.134:6443",
+        &pki.ca_pem,
+        &pki.client_cert_pem,
+        &pki.client_key_pem,
+    );
+    let kc = AdminKubeconfig::from_yaml(NODE0, ADMIN_KUBECONFIG, &kc).await.unwrap();
+    let api = ClusterApi::over_ssh(shell, &kc).unwrap();
+    let nodes = within(api.nodes()).await.unwrap();
+    assert_eq!(nodes.raw, body);
+    within(api.nodes()).await.unwrap();
+    assert_eq!(
+        *lines.lock().unwrap(),
+        ["GET /api/v1/nodes? HTTP/1.1", "GET /api/v1/nodes? HTTP/1.1"]
+    );
+    assert_eq!(
+        sshd.opened(),
+        [("192.168.1.134".to_string(), 6443)],
+        "one pooled tunnel"
+    );
+    assert_eq!(sshd.connections(), 1);
+    // A refused destination through the real sshd is exit 47 as well.
+    let other = kubeconfig(
+        "https://192.168.1.134:6444",
+        &pki.ca_pem,
+        &pki.client_cert_pem,
+        &pki.client_key_pem,
+    );
+    let other = AdminKubeconfig::from_yaml(NODE0, ADMIN_KUBECONFIG, &other)
+        .await
+        .unwrap();
+    let shell: Arc<dyn crate::remote::RemoteShell> = Arc::new(sshd.shell(NODE0));
+    let e = within(ClusterApi::over_ssh(shell, &other).unwrap().version())
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 47, "{}", error_chain(&e));
 }
