@@ -136,6 +136,16 @@ pub enum RemoteError {
     /// The node is not part of this lab.
     #[error("unknown node `{0}`")]
     UnknownNode(String),
+    /// A TCP tunnel (SSH `direct-tcpip`) from the node could not be opened.
+    #[error("cannot open a tunnel from {node} to {dest}: {message}")]
+    Tunnel {
+        /// Node the tunnel starts on.
+        node: String,
+        /// host:port it was to reach.
+        dest: String,
+        /// Cause (e.g. the server's `connect failed`).
+        message: String,
+    },
 }
 
 /// A lab lifecycle operation failed.

@@ -44,9 +44,25 @@ pub const BAD_TAGS: i32 = 44;
 pub const UNKNOWN_ID: i32 = 45;
 /// `--features` names a directory without valid feature files.
 pub const FEATURES_INVALID: i32 = 46;
+/// The lab's API server is unreachable through the control plane's SSH tunnel (refused,
+/// closed, timed out).
+pub const CLUSTER_API_UNREACHABLE: i32 = 47;
+/// The API server's TLS certificate does not verify under the kubeconfig's CA for the
+/// expected name.
+pub const CLUSTER_API_CERTIFICATE: i32 = 48;
+/// The API server refused the kubeconfig's credentials (401) or the request (403).
+pub const CLUSTER_API_DENIED: i32 = 49;
 /// The host cannot run a lab (`kubelab doctor`).
 pub const HOST_UNFIT: i32 = 50;
-/// Interrupted by SIGINT/SIGTERM (128 + SIGINT, as shells report it).
-pub const INTERRUPTED: i32 = 130;
+/// A Kubernetes object or API a probe needs does not exist (404).
+pub const CLUSTER_API_NOT_FOUND: i32 = 51;
+/// Another API server error, or a response that does not decode as the expected object.
+pub const CLUSTER_API_FAILED: i32 = 52;
+/// Waiting for a cluster condition (nodes Ready, CSRs, APIService, LoadBalancer IP) timed out.
+pub const CLUSTER_WAIT_TIMEOUT: i32 = 53;
+/// The control plane's kubeconfig is missing or unusable.
+pub const KUBECONFIG_INVALID: i32 = 54;
 /// Local file or tool failure.
 pub const LOCAL: i32 = 60;
+/// Interrupted by SIGINT/SIGTERM (128 + SIGINT, as shells report it).
+pub const INTERRUPTED: i32 = 130;

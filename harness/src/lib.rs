@@ -16,6 +16,7 @@ pub mod fault;
 pub mod hypervisor;
 pub mod image;
 pub mod inventory;
+pub mod kube_api;
 pub mod lab;
 pub mod parsers;
 pub mod private_fs;

@@ -244,6 +244,20 @@ pub struct CheckArgs {
     /// Directory of .feature files (default: the ones built into kubelab).
     #[arg(long)]
     pub features: Option<PathBuf>,
+    /// How the guide profile reads cluster objects: `kubectl` (`kubectl … -o json` over SSH on
+    /// the control plane) or `kube` (the kube client through an SSH direct-tcpip tunnel to the
+    /// API server, kubeconfig kept in memory).
+    #[arg(long, value_enum, default_value_t = ClusterApiVia::Kubectl)]
+    pub cluster_api: ClusterApiVia,
+}
+
+/// Transport of the cluster probes (`check --cluster-api`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClusterApiVia {
+    /// kubectl on the control plane over SSH.
+    Kubectl,
+    /// The kube client over an SSH direct-tcpip tunnel.
+    Kube,
 }
 
 /// `fault` subcommands.

@@ -27,6 +27,9 @@ pub enum ExpectedError {
     /// A check run refused its inputs (tags, feature files, ids).
     #[error(transparent)]
     Run(#[from] crate::conformance::features::RunError),
+    /// The cluster's API through the kube client (`check --cluster-api kube`).
+    #[error("{}", kubelab::kube_api::error_chain(.0))]
+    ClusterApi(kubelab::kube_api::ClusterApiError),
     /// Anything else (a bug or an environment problem).
     #[error("{0:#}")]
     Other(anyhow::Error),
@@ -40,6 +43,11 @@ impl From<ConfigError> for ExpectedError {
 impl From<HypervisorError> for ExpectedError {
     fn from(e: HypervisorError) -> Self {
         ExpectedError::Lab(e.into())
+    }
+}
+impl From<kubelab::kube_api::ClusterApiError> for ExpectedError {
+    fn from(e: kubelab::kube_api::ClusterApiError) -> Self {
+        ExpectedError::ClusterApi(e)
     }
 }
 impl From<RemoteError> for ExpectedError {
@@ -92,6 +100,7 @@ impl ExpectedError {
                     RunError::Other(_) => code::INTERNAL,
                 }
             }
+            ExpectedError::ClusterApi(e) => e.exit_code(),
             ExpectedError::Other(_) => code::INTERNAL,
         }
     }

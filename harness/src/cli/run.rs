@@ -469,14 +469,14 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
             let inv = kubelab::inventory::Inventory::load(path)?;
             let icfg = inv.lab_config()?;
             let shell: Arc<dyn RemoteShell> = Arc::new(inv.shell()?);
-            let (ev, bundle_dir) = gather_live(shell, &icfg, &args.report_dir).await?;
+            let (ev, bundle_dir) = gather_live(shell, &icfg, &args.report_dir, args.cluster_api).await?;
             (ev, format!("inventory {} over ssh (bundle written to {})", path.display(), bundle_dir.display()), Vec::new(), None)
         }
         None => {
             let lab = Lab::new(cfg.clone(), open_hv(cfg)?);
             let state = lab.load_state()?;
             let shell = Arc::new(lab.shell(&state)?);
-            let (ev, bundle_dir) = gather_live(shell.clone(), cfg, &args.report_dir).await?;
+            let (ev, bundle_dir) = gather_live(shell.clone(), cfg, &args.report_dir, args.cluster_api).await?;
             let extra = read_provision_events(&cfg.lab_dir().join("provision").join("events.jsonl"));
             let live_lab = crate::conformance::world::LiveLab { lab, state, shell };
             (ev, format!("live over ssh (bundle written to {})", bundle_dir.display()), extra, Some(live_lab))
@@ -502,17 +502,34 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
 
 /// Gathers live evidence over `shell` into `<report_dir>/evidence` and returns it. In the
 /// offline profile Kubernetes is not installed: its probes are not run (the scenarios that need
-/// them are reported skipped with the reason).
-async fn gather_live(shell: Arc<dyn RemoteShell>, cfg: &LabConfig, report_dir: &Path) -> Result<(kubelab::evidence::Evidence, std::path::PathBuf), ExpectedError> {
-    use kubelab::evidence::{gather, BundleWriter, EvidenceSource as _, LiveEvidence, ProbeCatalog, Tier};
+/// them are reported skipped with the reason). With `--cluster-api kube` (guide profile) the
+/// cluster probes go through the kube client, tunnelled over the control plane's SSH connection.
+async fn gather_live(
+    shell: Arc<dyn RemoteShell>,
+    cfg: &LabConfig,
+    report_dir: &Path,
+    via: super::args::ClusterApiVia,
+) -> Result<(kubelab::evidence::Evidence, std::path::PathBuf), ExpectedError> {
+    use kubelab::evidence::{gather, BundleWriter, EvidenceSource, LiveEvidence, ProbeCatalog, Tier};
     let err = |e: kubelab::evidence::EvidenceError| ExpectedError::Other(anyhow::anyhow!("{e}"));
-    let live = LiveEvidence::new(shell, cfg.clone(), "ssh");
+    let guide = cfg.profile == Profile::Guide;
+    let live = LiveEvidence::new(shell.clone(), cfg.clone(), "ssh");
+    let (source, catalog): (Box<dyn EvidenceSource>, ProbeCatalog) = if guide && via == super::args::ClusterApiVia::Kube {
+        let cp = cfg
+            .nodes
+            .iter()
+            .find(|n| n.role == kubelab::config::Role::ControlPlane)
+            .ok_or_else(|| ExpectedError::Other(anyhow::anyhow!("the lab has no control-plane node")))?;
+        let api = kubelab::kube_api::ClusterApi::connect(shell, &cp.name).await?;
+        (Box::new(kubelab::kube_api::ClusterApiEvidence::new(Arc::new(live), api)), kubelab::kube_api::api_catalog())
+    } else {
+        (Box::new(live), ProbeCatalog::standard())
+    };
     let bundle_dir = report_dir.join("evidence");
     let _ = std::fs::remove_dir_all(&bundle_dir);
-    let mut w = BundleWriter::create(&bundle_dir, &live.header(), chrono::Utc::now().to_rfc3339()).map_err(err)?;
-    let guide = cfg.profile == Profile::Guide;
+    let mut w = BundleWriter::create(&bundle_dir, &source.header(), chrono::Utc::now().to_rfc3339()).map_err(err)?;
     let select = move |p: &kubelab::evidence::Probe| guide || p.tier == Tier::Host;
-    let ev = gather(&live, &ProbeCatalog::standard(), &select, Some(&mut w)).await.map_err(err)?;
+    let ev = gather(source.as_ref(), &catalog, &select, Some(&mut w)).await.map_err(err)?;
     w.finish().map_err(err)?;
     Ok((ev, bundle_dir))
 }

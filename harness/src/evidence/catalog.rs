@@ -1,6 +1,6 @@
 //! [`ProbeCatalog`]: every probe id → script, scope, tier and the output format it yields.
 //! Kubernetes objects are read by running kubectl with the admin kubeconfig on the control plane
-//! over the same SSH transport (see docs/evidence.md for why not a `kube` client).
+//! over the same SSH transport; `kube_api::ClusterApiEvidence` can serve the cluster probes through the `kube` client instead (docs/evidence.md).
 
 use crate::config::{NodeConfig, Profile, Role};
 
@@ -483,6 +483,13 @@ impl ProbeCatalog {
                 ),
             ],
         }
+    }
+
+    /// This catalog with `f` applied to every probe (e.g. another format note for facts
+    /// fetched through another transport).
+    pub fn map_probes(mut self, f: impl FnMut(&mut Probe)) -> Self {
+        self.probes.iter_mut().for_each(f);
+        self
     }
 
     /// All probes in gathering order.

@@ -1,9 +1,11 @@
-//! [`FakeShell`]: a recording [`RemoteShell`] with scripted replies, for unit tests.
+//! [`FakeShell`]: a recording [`RemoteShell`] with scripted replies, for unit tests. Tunnels
+//! ([`RemoteShell::open_direct_tcpip`]) are recorded too and served in-process by a
+//! [`FakeShell::serve_tunnels`] handler over a `tokio::io::duplex` pair.
 
 use std::sync::Mutex;
 use std::time::Instant;
 
-use super::{BoxFuture, ExecOutput, RemoteShell};
+use super::{BoxFuture, ExecOutput, RemoteShell, Tunnel};
 use crate::errors::RemoteError;
 
 /// One recorded call.
@@ -19,7 +21,21 @@ pub struct FakeCall {
     pub finished: Instant,
 }
 
+/// One recorded tunnel open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FakeTunnel {
+    /// Node the tunnel started on.
+    pub node: String,
+    /// Destination host, as asked.
+    pub host: String,
+    /// Destination port.
+    pub port: u16,
+}
+
 type Responder = Box<dyn Fn(&str, &str) -> Option<ExecOutput> + Send + Sync>;
+/// Serves one tunnel: gets (node, host, port) and the server end of the duplex stream, or
+/// refuses with the message the node's sshd would give.
+type TunnelServer = Box<dyn Fn(&FakeTunnel, tokio::io::DuplexStream) -> Result<(), String> + Send + Sync>;
 
 /// A fake shell: replies come from responders tried in order (first `Some` wins);
 /// with no match it answers exit 0 and empty output. Every call is recorded.
@@ -27,6 +43,8 @@ type Responder = Box<dyn Fn(&str, &str) -> Option<ExecOutput> + Send + Sync>;
 pub struct FakeShell {
     responders: Mutex<Vec<Responder>>,
     calls: Mutex<Vec<FakeCall>>,
+    tunnel_server: Mutex<Option<TunnelServer>>,
+    tunnels: Mutex<Vec<FakeTunnel>>,
     /// Simulated latency of each call.
     pub latency: std::time::Duration,
 }
@@ -49,6 +67,22 @@ impl FakeShell {
         self
     }
 
+    /// Serves every tunnel opened from now on with `f` (which typically spawns a task that
+    /// speaks the protocol on the stream). Without a server, tunnels are refused with sshd's
+    /// `Connect failed` (nothing listening).
+    pub fn serve_tunnels(
+        &self,
+        f: impl Fn(&FakeTunnel, tokio::io::DuplexStream) -> Result<(), String> + Send + Sync + 'static,
+    ) -> &Self {
+        *self.tunnel_server.lock().expect("poisoned") = Some(Box::new(f));
+        self
+    }
+
+    /// Every tunnel opened so far (refused ones included), in order.
+    pub fn tunnels(&self) -> Vec<FakeTunnel> {
+        self.tunnels.lock().expect("poisoned").clone()
+    }
+
     /// All calls so far, in start order.
     pub fn calls(&self) -> Vec<FakeCall> {
         let mut c = self.calls.lock().expect("poisoned").clone();
@@ -58,6 +92,19 @@ impl FakeShell {
 }
 
 impl RemoteShell for FakeShell {
+    fn open_direct_tcpip<'a>(&'a self, node: &'a str, host: &'a str, port: u16) -> BoxFuture<'a, Result<Tunnel, RemoteError>> {
+        Box::pin(async move {
+            let t = FakeTunnel { node: node.to_string(), host: host.to_string(), port };
+            self.tunnels.lock().expect("poisoned").push(t.clone());
+            let refused = |message: String| RemoteError::Tunnel { node: node.to_string(), dest: format!("{host}:{port}"), message };
+            let (client, server) = tokio::io::duplex(64 * 1024);
+            match self.tunnel_server.lock().expect("poisoned").as_ref() {
+                None => Err(refused("Connect failed (nothing listens there)".into())),
+                Some(f) => f(&t, server).map(|()| Box::new(client) as Tunnel).map_err(refused),
+            }
+        })
+    }
+
     fn run<'a>(&'a self, node: &'a str, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, RemoteError>> {
         Box::pin(async move {
             let started = Instant::now();

@@ -1,8 +1,11 @@
-//! The SSH seam: [`RemoteShell`] runs a bash script as root on a named node.
+//! The SSH seam: [`RemoteShell`] runs a bash script as root on a named node, and opens TCP
+//! tunnels from a node ([`RemoteShell::open_direct_tcpip`], SSH `direct-tcpip` channels).
 //! Real sibling: [`russh_shell::RusshShell`]; recording fake: [`fake::FakeShell`].
 
 pub mod fake;
 pub mod russh_shell;
+#[cfg(test)]
+pub(crate) mod test_sshd;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,6 +43,14 @@ impl ExecOutput {
     }
 }
 
+/// A byte stream tunnelled through a node (an SSH `direct-tcpip` channel, or an in-process
+/// duplex stream in the fake).
+pub trait TunnelStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> TunnelStream for T {}
+
+/// An open tunnel.
+pub type Tunnel = Box<dyn TunnelStream>;
+
 /// Runs scripts on lab nodes.
 ///
 /// `script` is bash source; it is executed as root (`sudo -n bash -s`, script on stdin), so
@@ -47,4 +58,17 @@ impl ExecOutput {
 pub trait RemoteShell: Send + Sync {
     /// Runs `script` on `node` (a node name from the lab config).
     fn run<'a>(&'a self, node: &'a str, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, RemoteError>>;
+
+    /// Opens a TCP connection from `node` to `host:port` (as `ssh -W host:port node` does),
+    /// over the node's existing pinned connection. Shells without tunnels answer
+    /// [`RemoteError::Tunnel`].
+    fn open_direct_tcpip<'a>(&'a self, node: &'a str, host: &'a str, port: u16) -> BoxFuture<'a, Result<Tunnel, RemoteError>> {
+        Box::pin(async move {
+            Err(RemoteError::Tunnel {
+                node: node.to_string(),
+                dest: format!("{host}:{port}"),
+                message: "this remote shell cannot open TCP tunnels".into(),
+            })
+        })
+    }
 }

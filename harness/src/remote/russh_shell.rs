@@ -11,7 +11,7 @@ use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use tokio::sync::Mutex;
 
-use super::{BoxFuture, ExecOutput, RemoteShell};
+use super::{BoxFuture, ExecOutput, RemoteShell, Tunnel};
 use crate::errors::RemoteError;
 
 /// Where and how to reach one node.
@@ -217,7 +217,47 @@ impl RusshShell {
     }
 }
 
+impl RusshShell {
+    /// Opens a `direct-tcpip` channel on `node`'s (pinned, reused) connection, reconnecting
+    /// once when the cached connection turns out to be closed.
+    async fn tunnel_inner(&self, node: &str, host: &str, port: u16) -> Result<Tunnel, RemoteError> {
+        let t = self.targets.get(node).ok_or_else(|| RemoteError::UnknownNode(node.to_string()))?;
+        let slot = self.conns.get(node).ok_or_else(|| RemoteError::UnknownNode(node.to_string()))?;
+        let tunnel_err = |message: String| RemoteError::Tunnel { node: node.to_string(), dest: format!("{host}:{port}"), message };
+        for round in 0..2 {
+            let mut g = slot.lock().await;
+            if g.as_ref().is_none_or(|h| h.is_closed()) {
+                *g = Some(self.connect(t).await?);
+            }
+            let h = g.as_ref().expect("connected above");
+            // The originator is informational (sshd logs it); the channel is local to sshd.
+            match h.channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0).await {
+                Ok(ch) => return Ok(Box::new(ch.into_stream())),
+                // The server refused this channel (nothing listens, forwarding disabled): final.
+                Err(e @ russh::Error::ChannelOpenFailure(_)) => return Err(tunnel_err(e.to_string())),
+                Err(e) => {
+                    *g = None;
+                    if round == 1 {
+                        return Err(tunnel_err(e.to_string()));
+                    }
+                }
+            }
+        }
+        unreachable!("loop returns")
+    }
+}
+
 impl RemoteShell for RusshShell {
+    fn open_direct_tcpip<'a>(&'a self, node: &'a str, host: &'a str, port: u16) -> BoxFuture<'a, Result<Tunnel, RemoteError>> {
+        Box::pin(async move {
+            let secs = self.policy.connect_timeout.as_secs();
+            match tokio::time::timeout(self.policy.connect_timeout * 2, self.tunnel_inner(node, host, port)).await {
+                Ok(r) => r,
+                Err(_) => Err(RemoteError::Tunnel { node: node.to_string(), dest: format!("{host}:{port}"), message: format!("timed out after {} s", secs * 2) }),
+            }
+        })
+    }
+
     fn run<'a>(&'a self, node: &'a str, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, RemoteError>> {
         Box::pin(async move {
             let secs = self.policy.command_timeout.as_secs();
@@ -240,4 +280,56 @@ pub fn parse_public_key(line: &str) -> Result<PublicKey, String> {
 /// SHA256 fingerprint as `ssh-keygen -l` prints it (`SHA256:…`).
 pub fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::remote::test_sshd::TestSshd;
+
+    #[tokio::test]
+    async fn direct_tcpip_tunnel_runs_over_the_pinned_connection_of_a_russh_server() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Serves `pong:` + 5 echoed bytes on 6443; every other port is refused.
+        let sshd = TestSshd::start(tmp.path(), |_host, port, mut s| {
+            if port != 6443 {
+                return false;
+            }
+            tokio::spawn(async move {
+                let mut buf = [0u8; 5];
+                if s.read_exact(&mut buf).await.is_ok() {
+                    let _ = s.write_all(b"pong:").await;
+                    let _ = s.write_all(&buf).await;
+                    let _ = s.flush().await;
+                }
+            });
+            true
+        })
+        .await;
+        let shell = sshd.shell("node0");
+        let run = async {
+            let mut t = shell.open_direct_tcpip("node0", "192.168.1.134", 6443).await.unwrap();
+            t.write_all(b"ping!").await.unwrap();
+            let mut back = [0u8; 10];
+            t.read_exact(&mut back).await.unwrap();
+            assert_eq!(&back, b"pong:ping!");
+            // Nothing listens there: the server's refusal, named.
+            let e = shell.open_direct_tcpip("node0", "192.168.1.134", 6444).await.err().expect("refused");
+            assert!(matches!(&e, RemoteError::Tunnel { node, dest, .. } if node == "node0" && dest == "192.168.1.134:6444"), "{e:?}");
+            assert!(e.to_string().starts_with("cannot open a tunnel from node0 to 192.168.1.134:6444: "), "{e}");
+            // A second tunnel reuses the connection.
+            let mut t2 = shell.open_direct_tcpip("node0", "192.168.1.134", 6443).await.unwrap();
+            t2.write_all(b"again").await.unwrap();
+            t2.read_exact(&mut back).await.unwrap();
+            assert_eq!(&back, b"pong:again");
+        };
+        tokio::time::timeout(Duration::from_secs(30), run).await.expect("within 30 s");
+        assert_eq!(
+            sshd.opened(),
+            [("192.168.1.134".to_string(), 6443), ("192.168.1.134".to_string(), 6444), ("192.168.1.134".to_string(), 6443)]
+        );
+        assert_eq!(sshd.connections(), 1, "one SSH connection for all tunnels");
+    }
 }

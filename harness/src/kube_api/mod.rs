@@ -1,0 +1,28 @@
+//! The lab's Kubernetes API through the `kube` client, over the SSH connection kubelab already
+//! holds: the admin kubeconfig is read from the control plane into memory
+//! ([`AdminKubeconfig`]), and every HTTP connection is an SSH `direct-tcpip` channel from the
+//! control-plane node to the kubeconfig's server (`192.168.1.134:6443`), TLS-verified against
+//! the kubeconfig's CA ([`TunnelConnector`]). Main type: [`ClusterApi`].
+//!
+//! * typed probes returning the object and the API server's body as received ([`Probed`]),
+//!   and typed accessors over recorded facts ([`nodes_from_fact`], …);
+//! * [`ClusterApiEvidence`]: an evidence source serving the cluster probes through the client;
+//! * [`wait`]: kube-runtime waits (nodes Ready, serving CSRs + approval, metrics APIService,
+//!   LoadBalancer ingress);
+//! * [`ClusterApiError`] with an exit code per kind.
+
+mod client;
+mod connect;
+mod error;
+mod probes;
+mod source;
+pub mod wait;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::*;
+pub use connect::*;
+pub use error::*;
+pub use probes::*;
+pub use source::*;
