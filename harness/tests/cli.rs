@@ -105,3 +105,38 @@ fn bad_config_exits_10_naming_the_key() {
     assert_eq!(code, Some(10), "{err}");
     assert!(err.contains("memry_mib"), "the unknown key is named: {err}");
 }
+
+/// Every class of bad config a user can write is refused with exit 10 and a message naming the
+/// key (issue #9's list), through the binary as a user runs it.
+#[test]
+fn every_class_of_bad_config_exits_10_naming_the_key() {
+    let cwd = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str)] = &[
+        ("[versions]\nkubernetes = \"latest\"\n", "versions.kubernetes"),
+        ("[versions]\nkubernetes = \"1.23\"\n", "versions.kubernetes"),
+        ("[versions]\nhelm = \"3.8.0; rm -rf /\"\n", "versions.helm"),
+        ("metallb_pool = \"10.0.0.1-10.0.0.9\"\n", "metallb_pool"),
+        ("metallb_pool = \"192.168.1.130-192.168.1.140\"\n", "metallb_pool"),
+        ("metallb_pool = \"192.168.1.1-192.168.1.9\"\n", "metallb_pool"),
+        ("metallb_pool = \"192.168.1.220-192.168.1.200\"\n", "metallb_pool"),
+        ("metallb_pool = \"lots\"\n", "metallb_pool"),
+        ("memory_mib = 99999999\n", "memory_mib"),
+        ("user = \"Not A User\"\n", "user"),
+        ("state_dir = \"relative/state\"\n", "state_dir"),
+        ("image_cache = \"images\"\n", "image_cache"),
+        ("boot_timeout_secs = 0\n", "boot_timeout_secs"),
+        ("libvirt_uri = \"not a uri\"\n", "libvirt_uri"),
+        ("pod_cidr = \"10.96.0.0/16\"\n", "service_cidr"),
+        ("colour = \"red\"\n", "colour"),
+        ("[versions]\nkubernets = \"1.23.6\"\n", "versions.kubernets"),
+    ];
+    for (i, (toml, key)) in cases.iter().enumerate() {
+        let f = cwd.path().join(format!("bad{i}.toml"));
+        std::fs::write(&f, toml).unwrap();
+        let out = kubelab(cwd.path(), &["--config", f.to_str().unwrap(), "config"]);
+        let (code, err) = code_and_stderr(&out);
+        assert_eq!(code, Some(10), "{toml:?} must be refused: {err}");
+        assert!(err.contains(&format!("`{key}`")), "{toml:?}: the key `{key}` is named: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    }
+}
