@@ -237,17 +237,19 @@ impl<'a> FaultLab<'a> {
             if kind == FaultKind::SecurityGroup {
                 for port in ["dstportstart", "srcportstart"] {
                     rules.push_str(&format!(
-                        "  <rule action='drop' direction='inout' priority='100'><tcp srcipaddr='{ip}' {port}='179'/></rule>\n  <rule action='drop' direction='inout' priority='100'><tcp dstipaddr='{ip}' {port}='179'/></rule>\n",
+                        "  <rule action='drop' direction='inout' priority='-900'><tcp srcipaddr='{ip}' {port}='179'/></rule>\n  <rule action='drop' direction='inout' priority='-900'><tcp dstipaddr='{ip}' {port}='179'/></rule>\n",
                         ip = n.ip
                     ));
                 }
             }
             rules.push_str(&format!(
-                "  <rule action='drop' direction='inout' priority='100'><ip srcipaddr='{ip}' protocol='4'/></rule>\n  <rule action='drop' direction='inout' priority='100'><ip dstipaddr='{ip}' protocol='4'/></rule>\n",
+                "  <rule action='drop' direction='inout' priority='-900'><ip srcipaddr='{ip}' protocol='4'/></rule>\n  <rule action='drop' direction='inout' priority='-900'><ip dstipaddr='{ip}' protocol='4'/></rule>\n",
                 ip = n.ip
             ));
         }
-        // The security group sits on top of the port's anti-spoofing, as on the cloud.
+        // The security group sits on top of the port's anti-spoofing, as on the cloud. Its drops
+        // come first (priority -900): clean-traffic accepts outgoing IPv4 at -650 and incoming
+        // IPv4 in its ipv4 chain (-700), so later rules would never see the traffic.
         format!("<filter name='{}' chain='root'>\n  <filterref filter='{}'/>\n{rules}</filter>\n", xml::esc(&self.filter_name(kind)), xml::PORT_FILTER)
     }
 
