@@ -347,9 +347,15 @@ impl<'a> FaultLab<'a> {
         self.sh(&target.name, "copy machine-id", &format!("set -e\nprintf '%s\\n' '{mid}' > /etc/machine-id\nsync\n")).await?;
         // The clone's port carries the source's MAC too (the cloud's port for a clone that kept
         // its MAC); without this, the anti-spoofing filter would drop the clone's frames.
+        // The MAC changes 2 s after this returns (detached), the port follows at once; the SSH
+        // session is reopened afterwards.
+        self.sh(&target.name, "copy MAC", &format!("set -e\nsystemd-run --on-active=2 --quiet ip link set dev eth0 address {mac_src}\n")).await?;
         let (dom, mac, net, p) = (target.domain.clone(), target.mac.clone(), self.cfg().network_name(), xml::Port { mac: Some(mac_src.clone()), ..port(target) });
         self.hv(move |hv| hv.update_device(&dom, &xml::interface_xml(&mac, &net, &p, true))).await?;
-        self.sh(&target.name, "copy MAC", &format!("set -e\nip link set dev eth0 address {mac_src}\nip -o link show eth0\n")).await?;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        self.shell.forget(&target.name).await;
+        self.wait_ssh(&target.name, Duration::from_secs(120)).await?;
+        self.sh(&target.name, "check the copied MAC", &format!("ip -o link show eth0 | grep -qi 'link/ether {mac_src}'")).await?;
         Ok(format!(
             "machine-id of {src} copied, SMBIOS product_uuid set to {src}'s ({uuid}), eth0 MAC {own_mac} replaced by {src}'s {mac_src}",
             src = source.name,
@@ -498,7 +504,9 @@ impl<'a> FaultLab<'a> {
                 }
                 FaultKind::CloneIdentity => {
                     let (dom, mac, p) = (target.domain.clone(), target.mac.clone(), port(target));
-                    let _ = self.shell.run(&target.name, &format!("ip link set dev eth0 address {mac}")).await;
+                    // Detached: once the MAC is back, the port (still bound to the source's MAC)
+                    // drops the reply until the cold restart below restores the port.
+                    let _ = self.shell.run(&target.name, &format!("systemd-run --on-active=1 --quiet ip link set dev eth0 address {mac}")).await;
                     self.hv(move |hv| {
                         let xml = hv.domains()?.into_iter().find(|d| d.name == dom).map(|d| d.xml).unwrap_or_default();
                         hv.stop_domain(&dom)?;
