@@ -72,6 +72,13 @@ Feature: The guide's cloud pitfalls, reproduced on purpose
     When the "link-down" fault is healed the guide's way
     Then every node answers ssh again
 
+  @fault:static-ip
+  Scenario: a clone's address changed inside the guest while its port allows only the old one
+    When the "static-ip" fault is injected
+    Then the checks it breaks fail with the guide's remediation
+    When the "static-ip" fault is healed the guide's way
+    Then those checks pass again
+
   @fault:join-token-expired
   Scenario: joining with an expired token
     When the "join-token-expired" fault is injected

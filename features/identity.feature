@@ -28,3 +28,10 @@ Feature: Node identity
   Scenario: nodes reach each other by name
     Given /etc/hosts maps every node name to its address
     Then every node pings the other nodes by name
+
+  @check:port.address-allowed
+  Scenario: every node uses the address its port allows
+    The lab's ports behave like the cloud's: each NIC passes only traffic from the address the
+    cloud assigned (libvirt's clean-traffic filter). The guide: "克隆的虚拟机内编辑/etc/network/interface
+    修改为固定IP后，需要卸载网卡重新安装，并在安装时固定IP，否则无法联网".
+    Then every node uses an address its port allows

@@ -67,6 +67,7 @@ fn offline_lab_end_to_end() {
     ok(&["down"], None);
     ok(&["up", "--no-provision"], None);
     state_dir_holds_no_readable_secret();
+    ports_are_bound_like_the_cloud();
 
     // Identity, read inside the guests.
     let status: serde_json::Value = serde_json::from_str(&ok(&["status", "--json"], None)).unwrap();
@@ -97,6 +98,23 @@ fn offline_lab_end_to_end() {
     assert_eq!(inventory(None)["nwfilters"], 1);
     ok(&["down"], None);
     assert_empty(&inventory(None));
+    assert!(virsh(&["nwfilter-list"]).lines().any(|l| l.split_whitespace().nth(1) == Some("clean-traffic")), "down must leave libvirt's built-in clean-traffic alone");
+}
+
+fn virsh(args: &[&str]) -> String {
+    let out = Command::new("virsh").arg("-c").arg("qemu:///system").args(args).output().expect("run virsh");
+    assert!(out.status.success(), "virsh {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every node's NIC sits behind libvirt's clean-traffic bound to the address kubelab assigned
+/// (the cloud's port security), as libvirt itself reports it.
+fn ports_are_bound_like_the_cloud() {
+    for (i, last) in [134, 135, 136].iter().enumerate() {
+        let x = virsh(&["dumpxml", &format!("kubelab-ICE-k8s-machines-node{i}")]);
+        let want = format!("<filterref filter='clean-traffic'>\n        <parameter name='IP' value='192.168.1.{last}'/>");
+        assert!(x.contains(&want), "node{i}: no clean-traffic bound to 192.168.1.{last}:\n{x}");
+    }
 }
 
 /// Inside the lab namespace nothing downloads: with an empty image cache `image build` must give

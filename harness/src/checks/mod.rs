@@ -12,6 +12,7 @@ mod identity;
 mod ipvs;
 mod judge;
 mod kubeadm;
+mod port;
 mod registry;
 mod tls;
 mod verdict;

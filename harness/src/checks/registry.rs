@@ -1,7 +1,7 @@
 //! [`CHECKS`]: every check with its stable id, domain, tier and probes; [`run`] one by id,
 //! [`run_all`] over one evidence set.
 
-use super::{Verdict, addons, calico, cluster, host, identity, ipvs, kubeadm, tls};
+use super::{Verdict, addons, calico, cluster, host, identity, ipvs, kubeadm, port, tls};
 use crate::evidence::{Evidence, Tier};
 
 /// A check's static description.
@@ -85,6 +85,7 @@ pub const CHECKS: &[CheckSpec] = &[
         "every node pings the others by name",
         identity::reach_by_name
     ),
+    check!("port.address-allowed", "port", Host, ["port-filter", "ip-addr", "ping-peers"], "every node uses an address its port (anti-spoofing filter) allows", port::address_allowed),
     check!(
         "host.swap-off",
         "host",

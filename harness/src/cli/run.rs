@@ -469,14 +469,14 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
             let inv = kubelab::inventory::Inventory::load(path)?;
             let icfg = inv.lab_config()?;
             let shell: Arc<dyn RemoteShell> = Arc::new(inv.shell()?);
-            let (ev, bundle_dir) = gather_live(shell, &icfg, &args.report_dir, args.cluster_api).await?;
+            let (ev, bundle_dir) = gather_live(shell, &icfg, &args.report_dir, args.cluster_api, None).await?;
             (ev, format!("inventory {} over ssh (bundle written to {})", path.display(), bundle_dir.display()), Vec::new(), None)
         }
         None => {
             let lab = Lab::new(cfg.clone(), open_hv(cfg)?);
             let state = lab.load_state()?;
             let shell = Arc::new(lab.shell(&state)?);
-            let (ev, bundle_dir) = gather_live(shell.clone(), cfg, &args.report_dir, args.cluster_api).await?;
+            let (ev, bundle_dir) = gather_live(shell.clone(), cfg, &args.report_dir, args.cluster_api, Some((&lab, &state))).await?;
             let extra = read_provision_events(&cfg.lab_dir().join("provision").join("events.jsonl"));
             let live_lab = crate::conformance::world::LiveLab { lab, state, shell };
             (ev, format!("live over ssh (bundle written to {})", bundle_dir.display()), extra, Some(live_lab))
@@ -504,11 +504,13 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
 /// offline profile Kubernetes is not installed: its probes are not run (the scenarios that need
 /// them are reported skipped with the reason). With `--cluster-api kube` (guide profile) the
 /// cluster probes go through the kube client, tunnelled over the control plane's SSH connection.
+/// With a lab, the facts kubelab reads from libvirt and the serial consoles are added (and written).
 async fn gather_live(
     shell: Arc<dyn RemoteShell>,
     cfg: &LabConfig,
     report_dir: &Path,
     via: super::args::ClusterApiVia,
+    lab: Option<(&Lab, &kubelab::lab::LabState)>,
 ) -> Result<(kubelab::evidence::Evidence, std::path::PathBuf), ExpectedError> {
     use kubelab::evidence::{gather, BundleWriter, EvidenceSource, LiveEvidence, ProbeCatalog, Tier};
     let err = |e: kubelab::evidence::EvidenceError| ExpectedError::Other(anyhow::anyhow!("{e}"));
@@ -529,7 +531,14 @@ async fn gather_live(
     let _ = std::fs::remove_dir_all(&bundle_dir);
     let mut w = BundleWriter::create(&bundle_dir, &source.header(), chrono::Utc::now().to_rfc3339()).map_err(err)?;
     let select = move |p: &kubelab::evidence::Probe| guide || p.tier == Tier::Host;
-    let ev = gather(source.as_ref(), &catalog, &select, Some(&mut w)).await.map_err(err)?;
+    let mut ev = gather(source.as_ref(), &catalog, &select, Some(&mut w)).await.map_err(err)?;
+    if let Some((lab, state)) = lab {
+        for f in kubelab::lab::port::port_facts(lab, state, &ev).await? {
+            let format = catalog.get(&f.probe).map(|p| p.format).unwrap_or_default();
+            w.write_fact(&f, format!("{}; format: {format}", f.origin)).map_err(err)?;
+            ev.insert(f);
+        }
+    }
     w.finish().map_err(err)?;
     Ok((ev, bundle_dir))
 }

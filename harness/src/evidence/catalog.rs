@@ -55,6 +55,8 @@ pub enum Script {
     /// Not a query: the output of a provisioning step, recorded by the provisioner with
     /// [`BundleWriter::write_fact`](super::BundleWriter::write_fact). The text names the step.
     StepOutput(&'static str),
+    /// Not run on the node: read by kubelab from the hypervisor (libvirt); the text says what.
+    Hypervisor(&'static str),
 }
 
 /// What a generated script may look at.
@@ -89,7 +91,7 @@ impl Probe {
             Script::Fixed(s) => Some(s.to_string()),
             Script::Kubectl(args) => Some(format!("{KUBECTL} {args}")),
             Script::Generated(f) => f(ctx),
-            Script::StepOutput(_) => None,
+            Script::StepOutput(_) | Script::Hypervisor(_) => None,
         }
     }
 
@@ -236,6 +238,22 @@ impl ProbeCatalog {
                     BOTH,
                     Generated(ping_peers),
                     "kubelab: `<node> ok|fail` per other node, from `ping -c1 -W2 <name>`",
+                ),
+                p(
+                    "ip-addr",
+                    EachNode,
+                    Host,
+                    BOTH,
+                    Fixed("ip -o -4 addr show"),
+                    "iproute2 6.x `ip -o -4 addr show` (over the serial console when the node is cut off)",
+                ),
+                p(
+                    "port-filter",
+                    EachNode,
+                    Host,
+                    BOTH,
+                    Hypervisor("the node's lab <interface> element of `virsh dumpxml <domain>`"),
+                    "libvirt 11 domain XML `<interface>` element with its `<filterref>` binding",
                 ),
                 // host preparation
                 p(

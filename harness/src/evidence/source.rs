@@ -64,7 +64,7 @@ impl EvidenceSource for LiveEvidence {
 
     fn offers(&self, probe: &Probe) -> bool {
         probe.profiles.contains(&self.cfg.profile)
-            && !matches!(probe.script, super::Script::StepOutput(_))
+            && !matches!(probe.script, super::Script::StepOutput(_) | super::Script::Hypervisor(_))
     }
 
     fn fetch<'a>(

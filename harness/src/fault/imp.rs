@@ -1,3 +1,4 @@
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{LabConfig, Profile};
 use crate::errors::{HypervisorError, LabError};
 use crate::hypervisor::xml;
-use crate::lab::{Lab, LabState, NodeState};
+use crate::lab::{port, Lab, LabState, NodeState};
 use crate::provision::{Plan, Provisioner, StepFilter};
 use crate::remote::russh_shell::RusshShell;
 use crate::remote::{ExecOutput, RemoteShell};
@@ -38,6 +39,9 @@ pub enum FaultKind {
     JoinTokenExpired,
     /// The guest's network link cut (libvirt link down): SSH dies until the VM is rebooted.
     LinkDown,
+    /// The node's address changed inside the guest (netplan) while its NIC's port still
+    /// allows only the address the cloud assigned: the node is cut off.
+    StaticIp,
 }
 
 /// Every kind, in `fault list` order.
@@ -52,6 +56,7 @@ pub const ALL: &[FaultKind] = &[
     FaultKind::CgroupDriver,
     FaultKind::JoinTokenExpired,
     FaultKind::LinkDown,
+    FaultKind::StaticIp,
 ];
 
 impl FaultKind {
@@ -68,6 +73,7 @@ impl FaultKind {
             FaultKind::CgroupDriver => "cgroup-driver",
             FaultKind::JoinTokenExpired => "join-token-expired",
             FaultKind::LinkDown => "link-down",
+            FaultKind::StaticIp => "static-ip",
         }
     }
 
@@ -89,6 +95,7 @@ impl FaultKind {
             FaultKind::CgroupDriver => "如果出现报错：cgroup不一致…\"exec-opts\": [\"native.cgroupdriver=systemd\"]",
             FaultKind::JoinTokenExpired => "token会在24小时后过期…kubeadm token create",
             FaultKind::LinkDown => "JCloud会莫名其妙阻止虚拟机联网，导致SSH挂掉…这时候需要重启虚拟机 (pitfall 4)",
+            FaultKind::StaticIp => "克隆的虚拟机内编辑/etc/network/interface修改为固定IP后，需要卸载网卡重新安装，并在安装时固定IP，否则无法联网 (珍爱生命，远离交大云)",
         }
     }
 
@@ -105,6 +112,7 @@ impl FaultKind {
             FaultKind::CgroupDriver => &["host.cgroup-driver"],
             FaultKind::JoinTokenExpired => &["kubeadm.join"],
             FaultKind::LinkDown => &[],
+            FaultKind::StaticIp => &["port.address-allowed", "identity.reach-by-name"],
         }
     }
 
@@ -141,6 +149,7 @@ impl FaultKind {
     pub fn default_node(self) -> usize {
         match self {
             FaultKind::CloneIdentity | FaultKind::NetworkManager | FaultKind::Swap | FaultKind::BrNetfilter | FaultKind::CgroupDriver | FaultKind::LinkDown => 2,
+            FaultKind::StaticIp => 1,
             FaultKind::SecurityGroup | FaultKind::SecurityGroupIpip => 0,
             FaultKind::Port6443 | FaultKind::JoinTokenExpired => 0,
         }
@@ -228,17 +237,20 @@ impl<'a> FaultLab<'a> {
             if kind == FaultKind::SecurityGroup {
                 for port in ["dstportstart", "srcportstart"] {
                     rules.push_str(&format!(
-                        "  <rule action='drop' direction='inout' priority='100'><tcp srcipaddr='{ip}' {port}='179'/></rule>\n  <rule action='drop' direction='inout' priority='100'><tcp dstipaddr='{ip}' {port}='179'/></rule>\n",
+                        "  <rule action='drop' direction='inout' priority='-900'><tcp srcipaddr='{ip}' {port}='179'/></rule>\n  <rule action='drop' direction='inout' priority='-900'><tcp dstipaddr='{ip}' {port}='179'/></rule>\n",
                         ip = n.ip
                     ));
                 }
             }
             rules.push_str(&format!(
-                "  <rule action='drop' direction='inout' priority='100'><ip srcipaddr='{ip}' protocol='4'/></rule>\n  <rule action='drop' direction='inout' priority='100'><ip dstipaddr='{ip}' protocol='4'/></rule>\n",
+                "  <rule action='drop' direction='inout' priority='-900'><ip srcipaddr='{ip}' protocol='4'/></rule>\n  <rule action='drop' direction='inout' priority='-900'><ip dstipaddr='{ip}' protocol='4'/></rule>\n",
                 ip = n.ip
             ));
         }
-        format!("<filter name='{}' chain='root'>\n{rules}</filter>\n", xml::esc(&self.filter_name(kind)))
+        // The security group sits on top of the port's anti-spoofing, as on the cloud. Its drops
+        // come first (priority -900): clean-traffic accepts outgoing IPv4 at -650 and incoming
+        // IPv4 in its ipv4 chain (-700), so later rules would never see the traffic.
+        format!("<filter name='{}' chain='root'>\n  <filterref filter='{}'/>\n{rules}</filter>\n", xml::esc(&self.filter_name(kind)), xml::PORT_FILTER)
     }
 
     /// Injects `kind` (on `node`, or the kind's default node).
@@ -276,11 +288,11 @@ impl<'a> FaultLab<'a> {
                 let filter = self.filter_xml(kind);
                 let fname = self.filter_name(kind);
                 let net = self.cfg().network_name();
-                let nodes: Vec<(String, String)> = self.state.nodes.iter().map(|n| (n.domain.clone(), n.mac.clone())).collect();
+                let nodes: Vec<(String, String, xml::Port)> = self.state.nodes.iter().map(|n| (n.domain.clone(), n.mac.clone(), port(n).with_filter(&fname))).collect();
                 self.hv(move |hv| {
                     hv.define_nwfilter(&filter)?;
-                    for (dom, mac) in &nodes {
-                        hv.update_device(dom, &xml::interface_xml(mac, &net, Some(&fname), true))?;
+                    for (dom, mac, port) in &nodes {
+                        hv.update_device(dom, &xml::interface_xml(mac, &net, port, true))?;
                     }
                     Ok(())
                 })
@@ -292,12 +304,13 @@ impl<'a> FaultLab<'a> {
                 }
             }
             FaultKind::LinkDown => {
-                let (dom, mac, net) = (target.domain.clone(), target.mac.clone(), self.cfg().network_name());
-                self.hv(move |hv| hv.update_device(&dom, &xml::interface_xml(&mac, &net, None, false))).await?;
+                let (dom, mac, net, port) = (target.domain.clone(), target.mac.clone(), self.cfg().network_name(), port(target));
+                self.hv(move |hv| hv.update_device(&dom, &xml::interface_xml(&mac, &net, &port, false))).await?;
                 self.shell.forget(&target.name).await;
                 "libvirt link of the lab NIC set down".to_string()
             }
             FaultKind::CloneIdentity => self.inject_identity(target).await?,
+            FaultKind::StaticIp => self.inject_static_ip(target).await?,
             FaultKind::JoinTokenExpired => unreachable!("guarded by live_skip in the offline profile"),
         };
         let fault = ActiveFault { kind, node: target.name.clone(), detail };
@@ -332,11 +345,96 @@ impl<'a> FaultLab<'a> {
         // After the cold restart (a power cut would lose an unsynced write): the shared
         // machine-id, then the duplicate MAC, which makes the bridge see one MAC behind two ports.
         self.sh(&target.name, "copy machine-id", &format!("set -e\nprintf '%s\\n' '{mid}' > /etc/machine-id\nsync\n")).await?;
-        self.sh(&target.name, "copy MAC", &format!("set -e\nip link set dev eth0 address {mac_src}\nip -o link show eth0\n")).await?;
+        // The clone's port carries the source's MAC too (the cloud's port for a clone that kept
+        // its MAC); without this, the anti-spoofing filter would drop the clone's frames.
+        // The MAC changes 2 s after this returns (detached), the port follows at once; the SSH
+        // session is reopened afterwards.
+        self.sh(&target.name, "copy MAC", &format!("set -e\nsystemd-run --on-active=2 --quiet ip link set dev eth0 address {mac_src}\n")).await?;
+        let (dom, mac, net, p) = (target.domain.clone(), target.mac.clone(), self.cfg().network_name(), xml::Port { mac: Some(mac_src.clone()), ..port(target) });
+        self.hv(move |hv| hv.update_device(&dom, &xml::interface_xml(&mac, &net, &p, true))).await?;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        self.shell.forget(&target.name).await;
+        self.wait_ssh(&target.name, Duration::from_secs(120)).await?;
+        self.sh(&target.name, "check the copied MAC", &format!("ip -o link show eth0 | grep -qi 'link/ether {mac_src}'")).await?;
         Ok(format!(
             "machine-id of {src} copied, SMBIOS product_uuid set to {src}'s ({uuid}), eth0 MAC {own_mac} replaced by {src}'s {mac_src}",
             src = source.name,
             uuid = source.uuid
+        ))
+    }
+
+    async fn rebind_port(&self, target: &NodeState, ip: Ipv4Addr) -> Result<(), LabError> {
+        let (dom, mac, net) = (target.domain.clone(), target.mac.clone(), self.cfg().network_name());
+        self.hv(move |hv| hv.update_device(&dom, &xml::interface_xml(&mac, &net, &xml::Port::new(ip), true))).await
+    }
+
+    /// Waits until the console of `node` reports `want` and not `gone` on the lab NIC.
+    async fn wait_console(&self, node: &str, want: Ipv4Addr, gone: Ipv4Addr, budget: Duration) -> Result<String, LabError> {
+        let log = self.lab.console_log(node);
+        let t0 = Instant::now();
+        loop {
+            let text = std::fs::read(&log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+            if let Some(block) = port::last_console_addrs(&text) {
+                if block.contains(&format!("inet {want}/")) && !block.contains(&format!("inet {gone}/")) {
+                    return Ok(block);
+                }
+            }
+            if t0.elapsed() > budget {
+                return Err(LabError::local(format!("move {node} to {want}"), format!("its serial console did not report {want} within {} s", budget.as_secs())));
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+
+    /// The guide's mistake: the clone's address changed inside the guest (its netplan file,
+    /// where the guide edited /etc/network/interfaces), the NIC and its port left as they are.
+    async fn inject_static_ip(&self, target: &NodeState) -> Result<String, LabError> {
+        let (old, new, prefix) = (target.ip, moved_address(self.cfg()), self.cfg().subnet.prefix_len());
+        // The path that survives the cut: the guest prints its addresses on its serial console.
+        self.sh(&target.name, "start the console address report", &port::console_report_start()).await?;
+        let out = self.sh(&target.name, "change the address in netplan", &static_ip_script(old, new, prefix)).await?;
+        self.shell.forget(&target.name).await;
+        self.wait_console(&target.name, new, old, Duration::from_secs(120)).await?;
+        Ok(format!(
+            "{}: {old}/{prefix} → {new}/{prefix}, `netplan apply` (the guide edited /etc/network/interfaces); NIC and port left as they are ({} IP={old}); the node's serial console reports {new}",
+            out.stdout.trim(),
+            xml::PORT_FILTER
+        ))
+    }
+
+    /// The guide's fix — the NIC re-created with the address fixed: the port is re-bound to the
+    /// node's new address and the node answers there (pinned host key); then the lab's own
+    /// address is restored in the guest and the port re-bound to it, so the lab is as planned.
+    async fn heal_static_ip(&self, target: &NodeState) -> Result<String, LabError> {
+        let (old, new, prefix) = (target.ip, moved_address(self.cfg()), self.cfg().subnet.prefix_len());
+        let t0 = Instant::now();
+        self.rebind_port(target, new).await?;
+        let at_new = port::shell_at(self.state, &target.name, new)?;
+        let back = loop {
+            match at_new.run(&target.name, "ip -o -4 addr show dev eth0").await {
+                Ok(o) if o.success() && o.stdout.contains(&format!("inet {new}/")) => break t0.elapsed(),
+                Err(e @ crate::errors::RemoteError::HostKeyMismatch { .. }) => return Err(e.into()),
+                _ if t0.elapsed() > Duration::from_secs(120) => {
+                    return Err(LabError::local(format!("heal static-ip on {}", target.name), format!("no ssh at {new} within 120 s after the port was re-bound")));
+                }
+                _ => tokio::time::sleep(Duration::from_secs(2)).await,
+            }
+        };
+        let restore = static_ip_script(new, old, prefix);
+        let out = at_new.run(&target.name, &restore).await?;
+        if !out.success() {
+            return Err(run_err(&target.name, "restore the address in netplan", &out));
+        }
+        self.wait_console(&target.name, old, new, Duration::from_secs(120)).await?;
+        self.rebind_port(target, old).await?;
+        self.shell.forget(&target.name).await;
+        self.wait_ssh(&target.name, Duration::from_secs(120)).await?;
+        self.sh(&target.name, "stop the console address report", &port::console_report_stop()).await?;
+        Ok(format!(
+            "port re-bound to {new} ({} IP={new}, `update-device --live`: the guide's fix, NIC re-created with the address fixed); ssh to {new} answered with the pinned host key after {:.0} s; then {old} restored in netplan and the port re-bound to {old}; all in {:.0} s",
+            xml::PORT_FILTER,
+            back.as_secs_f64(),
+            t0.elapsed().as_secs_f64()
         ))
     }
 
@@ -381,10 +479,10 @@ impl<'a> FaultLab<'a> {
                 FaultKind::SecurityGroup | FaultKind::SecurityGroupIpip => {
                     let fname = self.filter_name(kind);
                     let net = self.cfg().network_name();
-                    let nodes: Vec<(String, String)> = self.state.nodes.iter().map(|n| (n.domain.clone(), n.mac.clone())).collect();
+                    let nodes: Vec<(String, String, xml::Port)> = self.state.nodes.iter().map(|n| (n.domain.clone(), n.mac.clone(), port(n))).collect();
                     self.hv(move |hv| {
-                        for (dom, mac) in &nodes {
-                            hv.update_device(dom, &xml::interface_xml(mac, &net, None, true))?;
+                        for (dom, mac, port) in &nodes {
+                            hv.update_device(dom, &xml::interface_xml(mac, &net, port, true))?;
                         }
                         hv.undefine_nwfilter(&fname)
                     })
@@ -392,11 +490,11 @@ impl<'a> FaultLab<'a> {
                     "filter detached from every node and undefined (the security group fixed)".into()
                 }
                 FaultKind::LinkDown => {
-                    let (dom, mac, net) = (target.domain.clone(), target.mac.clone(), self.cfg().network_name());
+                    let (dom, mac, net, port) = (target.domain.clone(), target.mac.clone(), self.cfg().network_name(), port(target));
                     // The guide's remedy: reboot the VM. The cloud's fault is modelled as the
                     // link state, which the reboot (a fresh VM start on the cloud) clears.
                     self.hv(move |hv| {
-                        hv.update_device(&dom, &xml::interface_xml(&mac, &net, None, true))?;
+                        hv.update_device(&dom, &xml::interface_xml(&mac, &net, &port, true))?;
                         hv.reset_domain(&dom)
                     })
                     .await?;
@@ -405,12 +503,14 @@ impl<'a> FaultLab<'a> {
                     format!("rebooted {} (hard reset); ssh back after {:.0} s", target.name, t.as_secs_f64())
                 }
                 FaultKind::CloneIdentity => {
-                    let (dom, mac) = (target.domain.clone(), target.mac.clone());
-                    let _ = self.shell.run(&target.name, &format!("ip link set dev eth0 address {mac}")).await;
+                    let (dom, mac, p) = (target.domain.clone(), target.mac.clone(), port(target));
+                    // Detached: once the MAC is back, the port (still bound to the source's MAC)
+                    // drops the reply until the cold restart below restores the port.
+                    let _ = self.shell.run(&target.name, &format!("systemd-run --on-active=1 --quiet ip link set dev eth0 address {mac}")).await;
                     self.hv(move |hv| {
                         let xml = hv.domains()?.into_iter().find(|d| d.name == dom).map(|d| d.xml).unwrap_or_default();
                         hv.stop_domain(&dom)?;
-                        hv.define_domain(&with_smbios_uuid(&xml, None))?;
+                        hv.define_domain(&xml::with_port(&with_smbios_uuid(&xml, None), &mac, &p))?;
                         hv.start_domain(&dom)
                     })
                     .await?;
@@ -419,6 +519,7 @@ impl<'a> FaultLab<'a> {
                     self.sh(&target.name, "regenerate machine-id", "set -e\nrm -f /etc/machine-id\nsystemd-machine-id-setup\n").await?;
                     "identity regenerated: own MAC and product_uuid back (cold restart), new machine-id".into()
                 }
+                FaultKind::StaticIp => self.heal_static_ip(target).await?,
                 FaultKind::JoinTokenExpired => return Err(LabError::local("heal join-token-expired", "run `kubeadm token create` on node0 and join again (guide profile)")),
                 _ => unreachable!("kinds with heal steps handled above"),
             }
@@ -428,6 +529,26 @@ impl<'a> FaultLab<'a> {
         self.save(&all)?;
         Ok(detail)
     }
+}
+
+/// The port as kubelab assigned it: the cloud's anti-spoofing filter bound to the node's address.
+fn port(n: &NodeState) -> xml::Port {
+    xml::Port::new(n.ip)
+}
+
+/// The address the `static-ip` fault moves a node to: host 150 of the lab subnet.
+pub fn moved_address(cfg: &LabConfig) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(cfg.subnet.network()) + 150)
+}
+
+/// Moves the node's address from `from` to `to` the way an operator does it in the guest: the
+/// static address edited in its netplan file, then `netplan apply` (detached, so the SSH
+/// session that runs this returns before the address goes). Prints the file it edited.
+pub fn static_ip_script(from: Ipv4Addr, to: Ipv4Addr, prefix: u8) -> String {
+    let re = from.to_string().replace('.', "\\.");
+    format!(
+        "set -e\nf=$(grep -l -F -- '{from}/{prefix}' /etc/netplan/*.yaml | head -n1)\nif [ -z \"$f\" ]; then echo 'no netplan file holds {from}/{prefix}' >&2; exit 1; fi\nsed -i 's|{re}/{prefix}|{to}/{prefix}|' \"$f\"\necho \"$f\"\nsystemd-run --on-active=2 --quiet netplan apply\n"
+    )
 }
 
 /// Adds (Some) or removes (None) a QEMU `-smbios type=1,uuid=…` override, which makes the
@@ -471,6 +592,25 @@ mod tests {
         }
         assert!(FaultKind::JoinTokenExpired.live_skip(Profile::Offline).is_some());
         assert!(FaultKind::Swap.live_skip(Profile::Offline).is_none());
+    }
+
+    #[test]
+    fn static_ip_script_snapshot_and_shellcheck() {
+        let s = static_ip_script(Ipv4Addr::new(192, 168, 1, 135), Ipv4Addr::new(192, 168, 1, 150), 24);
+        insta::assert_snapshot!(s);
+        assert_eq!(moved_address(&LabConfig::default()), Ipv4Addr::new(192, 168, 1, 150));
+        for script in [s, port::console_report_start(), port::console_report_stop()] {
+            let mut child = std::process::Command::new("shellcheck")
+                .args(["-s", "bash", "-"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("shellcheck is required: apt-get install shellcheck (ci/labenv setup)");
+            use std::io::Write as _;
+            child.stdin.take().unwrap().write_all(format!("#!/bin/bash\n{script}").as_bytes()).unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}\n{script}", String::from_utf8_lossy(&out.stdout));
+        }
     }
 
     #[test]

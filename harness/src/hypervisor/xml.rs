@@ -151,6 +151,8 @@ pub struct DomainSpec {
     pub network: String,
     /// MAC of the lab NIC.
     pub mac: String,
+    /// The port's filter binding (the cloud's anti-spoofing: the address the port allows).
+    pub port: Port,
     /// Serial console log file (boot-progress detection).
     pub console_log: PathBuf,
 }
@@ -196,7 +198,7 @@ pub fn domain_xml(s: &DomainSpec) -> String {
     <interface type='network'>
       <mac address='{mac}'/>
       <source network='{net}'/>
-      <model type='virtio'/>
+      <model type='virtio'/>{port}
     </interface>
     <serial type='file'>
       <source path='{log}'/>
@@ -221,19 +223,105 @@ pub fn domain_xml(s: &DomainSpec) -> String {
         seed = esc(&s.seed.display().to_string()),
         mac = esc(&s.mac),
         net = esc(&s.network),
+        port = s.port.filterref().replace('\n', "\n      "),
         log = esc(&s.console_log.display().to_string()),
     )
 }
 
-/// The lab NIC of a domain as a device XML (for `update_device`), optionally behind a filter.
-pub fn interface_xml(mac: &str, network: &str, filter: Option<&str>, link_up: bool) -> String {
-    let filter = filter.map(|f| format!("\n  <filterref filter='{}'/>", esc(f))).unwrap_or_default();
+/// libvirt's built-in anti-spoofing filter (no-mac-spoofing, no-ip-spoofing, no-arp-spoofing,
+/// allow-incoming-ipv4, …): what an OpenStack port with port security does. Never undefined
+/// by kubelab (it belongs to libvirt).
+pub const PORT_FILTER: &str = "clean-traffic";
+
+/// What a lab NIC's port lets through, like a cloud port with port security: traffic from
+/// `ip` (and `mac`, when it differs from the NIC's own) only. `filter` replaces
+/// [`PORT_FILTER`] by a kubelab filter that itself references it (a security group).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Port {
+    /// Filter bound to the NIC (default [`PORT_FILTER`]).
+    pub filter: String,
+    /// The address the port allows (the filter's `IP` parameter).
+    pub ip: Ipv4Addr,
+    /// The MAC the port allows when it is not the NIC's own (the filter's `MAC` parameter).
+    pub mac: Option<String>,
+}
+
+impl Port {
+    /// The cloud's default port: [`PORT_FILTER`] bound to `ip`.
+    pub fn new(ip: Ipv4Addr) -> Self {
+        Port { filter: PORT_FILTER.into(), ip, mac: None }
+    }
+
+    /// The same port behind another filter.
+    pub fn with_filter(self, filter: &str) -> Self {
+        Port { filter: filter.into(), ..self }
+    }
+
+    /// The `<filterref>` element (two-space indented parameters).
+    pub fn filterref(&self) -> String {
+        let mac = self.mac.as_ref().map(|m| format!("\n  <parameter name='MAC' value='{}'/>", esc(m))).unwrap_or_default();
+        format!("\n<filterref filter='{}'>\n  <parameter name='IP' value='{}'/>{mac}\n</filterref>", esc(&self.filter), self.ip)
+    }
+}
+
+/// The lab NIC of a domain as a device XML (for `update_device`), bound to its port filter.
+pub fn interface_xml(mac: &str, network: &str, port: &Port, link_up: bool) -> String {
     let link = if link_up { "up" } else { "down" };
     format!(
-        "<interface type='network'>\n  <mac address='{}'/>\n  <source network='{}'/>\n  <model type='virtio'/>{filter}\n  <link state='{link}'/>\n</interface>\n",
+        "<interface type='network'>\n  <mac address='{}'/>\n  <source network='{}'/>\n  <model type='virtio'/>{}\n  <link state='{link}'/>\n</interface>\n",
         esc(mac),
-        esc(network)
+        esc(network),
+        port.filterref().replace('\n', "\n  ")
     )
+}
+
+/// The `<interface>` element of a domain's XML whose MAC is `mac`, verbatim (libvirt's own text).
+pub fn interface_of(domain_xml: &str, mac: &str) -> Option<String> {
+    let mut from = 0;
+    while let Some(i) = domain_xml[from..].find("<interface ").map(|i| i + from) {
+        let j = domain_xml[i..].find("</interface>")? + i + "</interface>".len();
+        let el = &domain_xml[i..j];
+        if macs(el).iter().any(|m| m.eq_ignore_ascii_case(mac)) {
+            return Some(el.to_string());
+        }
+        from = j;
+    }
+    None
+}
+
+/// A port's binding as libvirt reports it in an `<interface>` element: the filter name and
+/// the values of its `IP` parameters.
+pub fn port_binding(interface: &str) -> Option<(String, Vec<Ipv4Addr>)> {
+    let i = interface.find("<filterref ")?;
+    let tag_end = interface[i..].find('>')? + i;
+    let filter = attr(&interface[i..=tag_end], "filter")?;
+    let body_end = if interface[..=tag_end].ends_with("/>") { tag_end } else { interface[i..].find("</filterref>").map(|j| i + j).unwrap_or(tag_end) };
+    let mut ips = Vec::new();
+    for (k, _) in interface[tag_end..body_end].match_indices("<parameter ") {
+        let p = &interface[tag_end + k..];
+        let p = &p[..p.find('>').unwrap_or(p.len())];
+        if attr(p, "name").as_deref() == Some("IP") {
+            if let Some(ip) = attr(p, "value").and_then(|v| v.parse().ok()) {
+                ips.push(ip);
+            }
+        }
+    }
+    Some((filter, ips))
+}
+
+/// Replaces the `<filterref>` of the interface with MAC `mac` in a domain XML by `port`'s
+/// (for redefining a domain, e.g. a cold restart, without losing or changing its port).
+pub fn with_port(domain_xml: &str, mac: &str, port: &Port) -> String {
+    let Some(el) = interface_of(domain_xml, mac) else { return domain_xml.to_string() };
+    let mut new = el.clone();
+    if let Some(i) = new.find("<filterref ") {
+        let tag_end = new[i..].find('>').map(|j| i + j).unwrap_or(i);
+        let end = if new[..=tag_end].ends_with("/>") { tag_end + 1 } else { new[i..].find("</filterref>").map(|j| i + j + "</filterref>".len()).unwrap_or(tag_end + 1) };
+        new.replace_range(i..end, port.filterref().trim_start());
+    } else if let Some(i) = new.rfind("</interface>") {
+        new.insert_str(i, &format!("{}\n", port.filterref()));
+    }
+    domain_xml.replacen(&el, &new, 1)
 }
 
 /// Changes a domain's type (`kvm` ↔ `qemu`) and drops its `<cpu>` element (host-passthrough
@@ -278,6 +366,7 @@ mod tests {
             seed: "/var/lib/kubelab/kubelab/pool/node0-seed.iso".into(),
             network: "kubelab-net".into(),
             mac: "52:54:00:aa:bb:cc".into(),
+            port: Port::new(Ipv4Addr::new(192, 168, 1, 134)),
             console_log: "/var/lib/kubelab/kubelab/node0.console.log".into(),
         }
     }
@@ -318,6 +407,30 @@ mod tests {
         assert_eq!(retype(live, "qemu"), "<domain type='qemu' id='3'>\n\n<x/></domain>");
         let nested = "<domain type=\"kvm\"><cpu mode='custom'><model>qemu64</model></cpu><y/></domain>";
         assert_eq!(retype(nested, "qemu"), "<domain type=\"qemu\"><y/></domain>");
+    }
+
+    #[test]
+    fn port_is_bound_to_the_assigned_address() {
+        let x = domain_xml(&spec());
+        assert!(x.contains("<filterref filter='clean-traffic'>\n        <parameter name='IP' value='192.168.1.134'/>\n      </filterref>"), "{x}");
+        let i = interface_of(&x, "52:54:00:AA:BB:CC").unwrap();
+        assert_eq!(port_binding(&i), Some(("clean-traffic".to_string(), vec![Ipv4Addr::new(192, 168, 1, 134)])));
+        let moved = Port::new(Ipv4Addr::new(192, 168, 1, 150));
+        let y = with_port(&x, "52:54:00:aa:bb:cc", &moved);
+        assert_eq!(port_binding(&interface_of(&y, "52:54:00:aa:bb:cc").unwrap()).unwrap().1, vec![Ipv4Addr::new(192, 168, 1, 150)]);
+        assert_eq!(y.matches("<filterref").count(), 1);
+        insta::assert_snapshot!(interface_xml("52:54:00:aa:bb:cc", "kubelab-net", &moved, true));
+        let sg = Port { mac: Some("52:54:00:00:00:01".into()), ..moved.with_filter("kubelab-security-group") };
+        let z = interface_xml("52:54:00:aa:bb:cc", "kubelab-net", &sg, false);
+        assert!(z.contains("<filterref filter='kubelab-security-group'>") && z.contains("name='MAC' value='52:54:00:00:00:01'") && z.contains("<link state='down'/>"), "{z}");
+    }
+
+    #[test]
+    fn port_binding_reads_libvirts_own_dumpxml() {
+        // virsh dumpxml of a running domain (libvirt 11): filterref with its parameter, alias, …
+        let live = "<interface type='network'>\n      <mac address='52:54:00:4e:7d:10'/>\n      <source network='kl-jc-net' portid='0b1c' bridge='virbr1'/>\n      <target dev='vnet1'/>\n      <model type='virtio'/>\n      <filterref filter='clean-traffic'>\n        <parameter name='IP' value='192.168.3.135'/>\n      </filterref>\n      <link state='up'/>\n      <alias name='net0'/>\n    </interface>";
+        assert_eq!(port_binding(live), Some(("clean-traffic".to_string(), vec![Ipv4Addr::new(192, 168, 3, 135)])));
+        assert_eq!(port_binding("<interface type='network'><mac address='x'/></interface>"), None);
     }
 
     #[test]

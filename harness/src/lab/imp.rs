@@ -234,6 +234,7 @@ impl Lab {
                 seed: iso.clone(),
                 network: self.cfg.network_name(),
                 mac: mac.clone(),
+                port: xml::Port::new(node.ip),
                 console_log: log,
             };
             let hv = self.hv.clone();

@@ -2,5 +2,6 @@
 //! [`LabState`], [`LabEvent`].
 
 mod imp;
+pub mod port;
 
 pub use imp::*;

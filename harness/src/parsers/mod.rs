@@ -8,6 +8,7 @@ mod host;
 mod ipvs;
 mod kube;
 mod net;
+mod port;
 pub mod yaml_lite;
 
 pub use bgp::*;
@@ -16,3 +17,4 @@ pub use host::*;
 pub use ipvs::*;
 pub use kube::*;
 pub use net::*;
+pub use port::*;

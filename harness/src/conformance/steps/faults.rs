@@ -31,7 +31,12 @@ async fn judge_live(w: &LabWorld, ids: &[&str]) -> Vec<(String, Verdict)> {
     let probes: HashSet<&str> = ids.iter().filter_map(|id| checks::spec(id)).flat_map(|s| s.probes.iter().copied()).collect();
     let src = LiveEvidence::new(l.shell.clone(), l.lab.config().clone(), "ssh");
     let select = |p: &Probe| probes.contains(p.id);
-    let ev = gather(&src, &ProbeCatalog::standard(), &select, None).await.expect("gather live evidence");
+    let mut ev = gather(&src, &ProbeCatalog::standard(), &select, None).await.expect("gather live evidence");
+    if probes.contains("port-filter") || probes.contains("ip-addr") {
+        for f in kubelab::lab::port::port_facts(&l.lab, &l.state, &ev).await.expect("read the ports from libvirt") {
+            ev.insert(f);
+        }
+    }
     ids.iter().map(|id| (id.to_string(), checks::run(id, &ev).expect("known check"))).collect()
 }
 
