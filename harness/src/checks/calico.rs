@@ -4,7 +4,7 @@
 use ipnet::Ipv4Net;
 
 use super::Verdict;
-use super::judge::{fail, judge};
+use super::judge::{R, fail, judge};
 use crate::config::Profile;
 use crate::evidence::Evidence;
 use crate::parsers::{
@@ -12,11 +12,57 @@ use crate::parsers::{
     parse_reach_lines,
 };
 
-const BGP_FIX: &str = "check that the cloud security group allows TCP 179 (BGP) and IP protocol 4 (IPIP) between the nodes — clones get the `default` group (guide pitfall 3: 一定要检查虚拟机安全组)";
+const BGP_FIX: &str = "BGP not established: check that the cloud security group (or firewall) allows TCP 179 (BGP) and IP protocol 4 (IPIP) between the nodes — clones get the `default` group (guide pitfall 3: 一定要检查虚拟机安全组); `nc -zv <peer> 179` from this node must connect";
+const LISTEN_FIX: &str = "BIRD cannot listen on TCP 179 (`No listening socket`): another BGP daemon (bird, bgpd, quagga) holds port 179 on this node — find it with `ss -tlnp 'sport = :179'` and stop it, then restart calico-node";
+const NO_PEERS_FIX: &str = "this node has no node-to-node mesh peers: check that calico-node runs on every node (`kubectl get pods -n kube-system -l k8s-app=calico-node -o wide`), that the mesh is on (`calicoctl get bgpconfig`), and each node's detected address (`calicoctl get nodes -o wide`)";
+const NOT_RUNNING_FIX: &str = "calico-node is not running on this node (or calicoctl ran inside a container that cannot see it): `kubectl get pods -n kube-system -l k8s-app=calico-node -o wide` and its logs; run `sudo calicoctl node status` on the node itself";
+const BIRD_SOCKET_FIX: &str = "calicoctl could not read BIRD's control socket: run it as root on the node (`sudo calicoctl node status`)";
+const AUTODETECT_NOTE: &str = "; a peer address on a container bridge means calico autodetected the wrong interface: set IP_AUTODETECTION_METHOD (e.g. `interface=ens3`) in the calico-node DaemonSet";
+
+/// A docker/bridge-looking address (`172.17.0.1`, `172.18.0.1`) among the peers.
+fn bridge_address(p: &BgpPeer) -> bool {
+    p.ip().is_some_and(|ip| {
+        let o = ip.octets();
+        o[0] == 172 && (16..32).contains(&o[1]) && o[2] == 0 && o[3] == 1
+    })
+}
+
+/// Peers, unread lines and the node-level failure (not running, BIRD unreadable) of one table.
+fn read_peers(
+    j: &mut super::judge::Judge<'_>,
+    probe: &str,
+    t: &crate::evidence::Target,
+) -> R<(Vec<BgpPeer>, bool, Vec<String>)> {
+    let out = j.stdout(probe, t, BGP_FIX)?;
+    if probe == "bgp-calicoctl" {
+        let s = parse_calicoctl_node_status(out).map_err(|e| j.unreadable(probe, t, &e))?;
+        if s.running == Some(false) {
+            return Err(fail(
+                "calico-node running",
+                "Calico process is not running.",
+                NOT_RUNNING_FIX,
+            ));
+        }
+        if !s.bird_errors.is_empty() {
+            return Err(fail(
+                "calicoctl's BGP peer table",
+                s.bird_errors.join(" "),
+                BIRD_SOCKET_FIX,
+            ));
+        }
+        Ok((s.peers, s.no_ipv4_peers, s.unread))
+    } else {
+        let p = parse_birdc_protocols(out).map_err(|e| j.unreadable(probe, t, &e))?;
+        Ok((bird_bgp_peers(&p.rows), false, p.unread))
+    }
+}
 
 /// `calico.bgp-mesh`
 pub fn bgp_mesh(ev: &Evidence) -> Verdict {
+    let single = ev.single_capture().cloned();
+    let birdc_capture = single.is_some() && ev.facts().iter().any(|f| f.probe == "bgp-birdc");
     let (probe, tool) = match ev.header.profile {
+        _ if birdc_capture => ("bgp-birdc", "birdc show protocols"),
         Profile::Guide => ("bgp-calicoctl", "calicoctl node status"),
         Profile::Offline => (
             "bgp-birdc",
@@ -25,58 +71,73 @@ pub fn bgp_mesh(ev: &Evidence) -> Verdict {
     };
     judge(ev, |j| {
         j.per_node(|j, n, t| {
-            let out = j.stdout(probe, t, BGP_FIX)?;
-            let peers: Vec<BgpPeer> = if probe == "bgp-calicoctl" {
-                let s = parse_calicoctl_node_status(out)
-                    .map_err(|e| fail("calicoctl's status table", e.to_string(), BGP_FIX))?;
-                if !s.running {
-                    return Err(fail(
-                        "calico-node running",
-                        "Calico process is not running",
-                        "`kubectl get pods -n kube-system -l k8s-app=calico-node` and its logs",
-                    ));
-                }
-                s.peers
-            } else {
-                bird_bgp_peers(
-                    &parse_birdc_protocols(out)
-                        .map_err(|e| fail("birdc's protocol table", e.to_string(), BGP_FIX))?,
-                )
-            };
+            let (peers, no_v4, unread) = read_peers(j, probe, t)?;
             let mut bad = Vec::new();
-            for other in j.ev.header.nodes.iter().filter(|o| o.name != n.name) {
-                match peers.iter().find(|p| p.address == other.ip) {
-                    Some(p) if p.established() => {}
-                    Some(p) => bad.push(format!(
-                        "peer {} {}{}",
-                        other.ip,
-                        p.bgp_state,
-                        if p.info.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", p.info)
-                        }
-                    )),
-                    None => bad.push(format!("peer {} absent", other.ip)),
+            let expected = match &single {
+                // One pasted table: every peer it lists must be up, and as many as the cluster
+                // has other nodes when its size is known.
+                Some(mode) => {
+                    for p in peers.iter().filter(|p| !p.established()) {
+                        bad.push(format!("peer {} {}", p.address, p.describe()));
+                    }
+                    let want = mode.expected_nodes.map(|n| n.saturating_sub(1));
+                    if let Some(w) = want
+                        && peers.len() < w
+                    {
+                        bad.push(format!("{} of {w} peers listed", peers.len()));
+                    }
+                    want.map_or_else(|| format!("all {} listed", peers.len()), |w| w.to_string())
                 }
+                None => {
+                    for other in j.ev.header.nodes.iter().filter(|o| o.name != n.name) {
+                        let ip = other.ip.to_string();
+                        match peers.iter().find(|p| p.address == ip) {
+                            Some(p) if p.established() => {}
+                            Some(p) => bad.push(format!("peer {ip} {}", p.describe())),
+                            None => bad.push(format!("peer {ip} absent")),
+                        }
+                    }
+                    (j.ev.header.nodes.len() - 1).to_string()
+                }
+            };
+            if no_v4 {
+                bad.push("No IPv4 peers found".into());
+            } else if peers.is_empty() && unread.is_empty() && bad.is_empty() {
+                bad.push("no IPv4 BGP peers listed".into());
             }
             if !bad.is_empty() {
+                let fix = if peers.iter().any(|p| p.info.contains("No listening socket")) {
+                    LISTEN_FIX.to_string()
+                } else if peers.is_empty() {
+                    NO_PEERS_FIX.to_string()
+                } else if peers.iter().any(bridge_address) {
+                    format!("{BGP_FIX}{AUTODETECT_NOTE}")
+                } else {
+                    BGP_FIX.to_string()
+                };
+                let mut found = format!("BGP not established: {}", bad.join(", "));
+                if let Some(l) = unread.first() {
+                    found.push_str(&format!(" (also cannot read {probe} output on {}: {l})", t.describe()));
+                }
                 return Err(fail(
-                    format!(
-                        "{} peers Established (from {tool})",
-                        j.ev.header.nodes.len() - 1
-                    ),
-                    bad.join(", "),
-                    BGP_FIX,
+                    format!("{expected} peers Established (from {tool})"),
+                    found,
+                    fix,
                 ));
+            }
+            if let Some(l) = unread.first() {
+                return Err(super::judge::unreadable_stop(probe, t, tool, l, tool));
             }
             Ok(())
         })?;
         let n = j.ev.header.nodes.len();
-        Ok(format!(
-            "every node sees its {} peers Established (from {tool}; {probe})",
-            n.saturating_sub(1)
-        ))
+        Ok(match &single {
+            Some(_) => format!("every BGP peer listed is Established (from {tool}; {probe})"),
+            None => format!(
+                "every node sees its {} peers Established (from {tool}; {probe})",
+                n.saturating_sub(1)
+            ),
+        })
     })
 }
 

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::{Outcome, Verdict};
 use crate::config::NodeConfig;
 use crate::evidence::{Evidence, Fact, FactRef, Target};
+use crate::parsers::ParseError;
 
 /// Why a check stopped early.
 pub(crate) enum Stop {
@@ -93,7 +94,24 @@ impl<'e> Judge<'e> {
                 remediation,
             ));
         }
-        Ok(&f.output.stdout)
+        Ok(self.ev.stdout(probe, target).unwrap_or(&f.output.stdout))
+    }
+
+    /// The fact's cleaned stdout whatever its exit status (for probes whose failure output is
+    /// the evidence, e.g. `sysctl` with a missing key).
+    pub fn text(&mut self, probe: &str, target: &Target) -> R<&'e str> {
+        let f = self.fact(probe, target)?;
+        Ok(self.ev.stdout(probe, target).unwrap_or(&f.output.stdout))
+    }
+
+    /// `cannot read <probe> output on <node>: <line>`, with a remediation that only asks for a
+    /// readable capture (nothing is concluded from output kubelab cannot read).
+    pub fn unreadable(&self, probe: &str, target: &Target, e: &ParseError) -> Stop {
+        let cmd = self
+            .ev
+            .fact(probe, target)
+            .map_or_else(|| probe.to_string(), |f| short(&f.command));
+        unreadable_stop(probe, target, e.what, e.culprit(), &cmd)
     }
 
     /// A kubectl JSON fact, parsed (cached in the evidence).
@@ -145,6 +163,18 @@ impl<'e> Judge<'e> {
         }
         Ok(())
     }
+}
+
+/// See [`Judge::unreadable`].
+pub(crate) fn unreadable_stop(probe: &str, target: &Target, what: &str, line: &str, cmd: &str) -> Stop {
+    fail(
+        format!("{what} output as the tool prints it"),
+        format!("cannot read {probe} output on {}: {line}", target.describe()),
+        format!(
+            "nothing is judged from output kubelab cannot read: run `{cmd}` again on {} and give its complete, unedited output (cannot read {probe} output)",
+            target.describe()
+        ),
+    )
 }
 
 /// Shortens long scripts for messages.

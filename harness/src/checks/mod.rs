@@ -6,6 +6,7 @@
 mod addons;
 mod bench;
 mod calico;
+mod capture;
 mod cluster;
 mod host;
 mod identity;
@@ -22,5 +23,6 @@ mod fixtures;
 mod tests;
 
 pub use bench::*;
+pub use capture::*;
 pub use registry::*;
 pub use verdict::*;

@@ -3,16 +3,20 @@
 //! beside the sample. Main error type: [`ParseError`].
 
 mod bgp;
+mod capture;
 mod error;
 mod host;
 mod ipvs;
 mod kube;
+mod kubeadm;
 mod net;
 pub mod yaml_lite;
 
 pub use bgp::*;
+pub use capture::*;
 pub use error::*;
 pub use host::*;
 pub use ipvs::*;
 pub use kube::*;
+pub use kubeadm::*;
 pub use net::*;

@@ -1,0 +1,246 @@
+//! `kubeadm join` output (kubeadm 1.6–1.30 wordings): success, fatal preflight errors (the
+//! `[ERROR X]: detail` layout of 1.9+ and the untagged one before), discovery failures (bootstrap
+//! token unknown/expired, CA pin mismatch, API server unreachable), an existing Node of the same
+//! name, and any other `error execution phase`. Lines are matched anywhere in a line, so a log
+//! prefix (`[2021-05-08 12:20:58] `, terraform's `module... (local-exec): `, an installer's
+//! wrapper, markdown backticks) does not hide them. Main function: [`parse_kubeadm_join`].
+
+/// A fatal preflight check: `[ERROR Swap]: running with swap on is not supported...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreflightError {
+    /// The check name (`Swap`, `Port-10250`, `FileAvailable--etc-kubernetes-pki-ca.crt`); for
+    /// the untagged pre-1.9 layout, derived from the detail (`FileContent--proc-sys-net-bridge-bridge-nf-call-iptables`).
+    pub check: String,
+    /// The detail after the colon, verbatim.
+    pub detail: String,
+}
+
+/// Why `kubeadm join` failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JoinFailure {
+    /// Fatal preflight checks, in the order printed.
+    Preflight(Vec<PreflightError>),
+    /// The bootstrap token is unknown to the cluster or expired: 1.19+ `could not find a JWS
+    /// signature in the cluster-info ConfigMap for token ID "x"`, before `token id "x" is invalid
+    /// for this cluster or it has expired`.
+    Token {
+        /// Token id, when printed.
+        token: Option<String>,
+        /// The line saying so.
+        line: String,
+    },
+    /// The cluster CA does not match `--discovery-token-ca-cert-hash` (`none of the public keys
+    /// "sha256:..." are pinned`).
+    CaHash {
+        /// The line saying so.
+        line: String,
+    },
+    /// Discovery could not reach the API server (connection refused, timeouts, no route).
+    Unreachable {
+        /// `host:port` from the URL or `dial tcp` in the line, when present.
+        endpoint: Option<String>,
+        /// The line saying so.
+        line: String,
+    },
+    /// A Node with this name already exists in the cluster.
+    NodeExists {
+        /// The node name, when printed.
+        name: Option<String>,
+        /// The line saying so.
+        line: String,
+    },
+    /// Another `error execution phase <phase>: ...`.
+    Phase {
+        /// `preflight`, `kubelet-start`, ...
+        phase: String,
+        /// The line.
+        line: String,
+    },
+    /// An error line kubelab has no specific diagnosis for.
+    Other {
+        /// The line.
+        line: String,
+    },
+}
+
+/// What a `kubeadm join` output shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubeadmJoin {
+    /// `This node has joined the cluster` was printed.
+    pub joined: bool,
+    /// The failure, when one is printed.
+    pub failure: Option<JoinFailure>,
+    /// The last non-empty line (for messages when neither is found).
+    pub last_line: String,
+}
+
+fn quoted_after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
+    let (_, rest) = line.split_once(marker)?;
+    let rest = rest.trim_start().strip_prefix('"')?;
+    rest.split_once('"').map(|(v, _)| v)
+}
+
+/// The text of `line` from `marker` on (drops log prefixes), trimmed.
+fn from<'a>(line: &'a str, marker: &str) -> &'a str {
+    line.find(marker).map_or(line, |i| &line[i..]).trim().trim_end_matches('`')
+}
+
+fn endpoint(line: &str) -> Option<String> {
+    if let Some((_, r)) = line.split_once("dial tcp ") {
+        return r.split(':').take(2).collect::<Vec<_>>().join(":").split_whitespace().next().map(String::from);
+    }
+    let (_, r) = line.split_once("https://")?;
+    r.split('/').next().map(String::from)
+}
+
+const UNREACHABLE: [&str; 9] = [
+    "connection refused",
+    "Client.Timeout exceeded",
+    "context deadline exceeded",
+    "i/o timeout",
+    "no route to host",
+    "network is unreachable",
+    "connection timed out",
+    "request canceled while waiting for connection",
+    "TLS handshake timeout",
+];
+
+/// The check name kubeadm 1.9+ gives an untagged (older) preflight detail.
+fn untagged_check(detail: &str) -> String {
+    if let Some(p) = detail.split_whitespace().find(|w| w.starts_with("/proc/sys/")) {
+        return format!("FileContent-{}", p.replace('/', "-"));
+    }
+    if detail.contains("swap") {
+        return "Swap".into();
+    }
+    if let Some(port) = detail.strip_prefix("Port ").and_then(|r| r.split_whitespace().next()) {
+        return format!("Port-{port}");
+    }
+    if let Some(p) = detail.split_whitespace().find(|w| w.starts_with("/etc/")) {
+        return format!("FileAvailable-{}", p.replace('/', "-"));
+    }
+    detail.split_whitespace().next().unwrap_or("preflight").to_string()
+}
+
+/// Reads a `kubeadm join` output (stdout and stderr together).
+pub fn parse_kubeadm_join(text: &str) -> KubeadmJoin {
+    let lines: Vec<&str> = text.lines().collect();
+    let joined = lines.iter().any(|l| l.contains("This node has joined the cluster"));
+    let last_line = lines
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .to_string();
+    let mut preflight = Vec::new();
+    let mut in_untagged = false;
+    let mut token = None;
+    let mut ca = None;
+    let mut unreachable = None;
+    let mut exists = None;
+    let mut phase = None;
+    let mut other = None;
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim();
+        if let Some(pos) = t.find("[ERROR ") {
+            let rest = &t[pos + 7..];
+            if let Some((check, detail)) = rest.split_once(']') {
+                let mut detail = detail.trim_start_matches(':').trim().trim_end_matches('`').to_string();
+                // A detail continued on the next line (`, error: exit status 1`).
+                if let Some(next) = lines.get(i + 1).map(|n| n.trim())
+                    && next.starts_with(", ")
+                {
+                    detail.push_str(next);
+                }
+                preflight.push(PreflightError {
+                    check: check.trim().to_string(),
+                    detail,
+                });
+            }
+            continue;
+        }
+        if t.ends_with("Some fatal errors occurred:") {
+            in_untagged = true;
+            continue;
+        }
+        if in_untagged {
+            if t.starts_with("[preflight]") || t.contains("error execution phase") || t.is_empty() {
+                in_untagged = false;
+            } else if !t.starts_with("[ERROR") && (l.starts_with('\t') || l.starts_with("  ")) {
+                preflight.push(PreflightError {
+                    check: untagged_check(t),
+                    detail: t.to_string(),
+                });
+                continue;
+            }
+        }
+        if t.contains("could not find a JWS signature")
+            || t.contains("is invalid for this cluster or it has expired")
+        {
+            if token.is_none() || t.contains("error execution phase") {
+                let id = quoted_after(t, "token ID").or_else(|| quoted_after(t, "token id"));
+                let marker = if t.contains("error execution phase") { "error execution phase" } else if t.contains("could not find") { "could not find" } else { t.split_whitespace().next().unwrap_or("") };
+                token = Some(JoinFailure::Token {
+                    token: id.map(String::from),
+                    line: from(t, marker).to_string(),
+                });
+            }
+            continue;
+        }
+        if t.contains("are pinned") || t.contains("cluster CA found in cluster-info ConfigMap is invalid") {
+            ca = Some(JoinFailure::CaHash {
+                line: from(t, if t.contains("error execution phase") { "error execution phase" } else { "cluster CA" }).to_string(),
+            });
+            continue;
+        }
+        if t.contains("already exists in the cluster") && t.contains("Node") {
+            exists = Some(JoinFailure::NodeExists {
+                name: quoted_after(t, "with name").map(String::from),
+                line: from(t, if t.contains("error execution phase") { "error execution phase" } else { "a Node with name" }).to_string(),
+            });
+            continue;
+        }
+        let discovery = t.contains("couldn't validate the identity of the API Server")
+            || t.contains("cluster-info")
+            || t.contains("[discovery]")
+            || t.contains("error execution phase preflight");
+        if discovery && UNREACHABLE.iter().any(|u| t.contains(u)) {
+            if unreachable.is_none() || t.contains("error execution phase") {
+                unreachable = Some(JoinFailure::Unreachable {
+                    endpoint: endpoint(t),
+                    line: from(t, if t.contains("error execution phase") { "error execution phase" } else { t.split_whitespace().next().unwrap_or("") }).to_string(),
+                });
+            }
+            continue;
+        }
+        if let Some(pos) = t.find("error execution phase ") {
+            let rest = &t[pos + "error execution phase ".len()..];
+            let name = rest.split(':').next().unwrap_or(rest).trim();
+            if !rest.contains("Some fatal errors occurred") {
+                phase = Some(JoinFailure::Phase {
+                    phase: name.to_string(),
+                    line: t[pos..].trim_end_matches('`').to_string(),
+                });
+            }
+            continue;
+        }
+        if other.is_none()
+            && (t.starts_with("error:") || t.starts_with("[ERROR") || t.contains("fatal error") || t.starts_with("Error:"))
+        {
+            other = Some(JoinFailure::Other { line: t.to_string() });
+        }
+    }
+    let failure = exists
+        .or(if preflight.is_empty() { None } else { Some(JoinFailure::Preflight(preflight)) })
+        .or(token)
+        .or(ca)
+        .or(unreachable)
+        .or(phase)
+        .or(other);
+    KubeadmJoin {
+        joined: joined && failure.is_none(),
+        failure,
+        last_line,
+    }
+}
