@@ -10,7 +10,7 @@ use crate::config::{LabConfig, NodeConfig, Profile, Role};
 use crate::evidence::{
     Evidence, EvidenceHeader, Fact, Origin, ProbeCatalog, SingleCapture, Target,
 };
-use crate::parsers::{clean_capture, prompt_command};
+use crate::parsers::{bare_command, clean_capture, prompt_command};
 use crate::remote::ExecOutput;
 
 /// The node a pasted node-level capture is attributed to.
@@ -222,6 +222,9 @@ pub fn guess_probe(text: &str) -> Option<&'static str> {
             return Some(p);
         }
     }
+    if let Some(p) = bare_command(&unquoted).and_then(probe_of_command) {
+        return Some(p);
+    }
     guess_from_content(&unquoted)
 }
 
@@ -232,7 +235,14 @@ fn guess_from_content(t: &str) -> Option<&'static str> {
     let words: Vec<&str> = t.split_whitespace().collect();
     Some(if has("Calico process is") || lower.contains("| peer address") || has("node-to-node mesh") || has("IPv4 BGP status") {
         "bgp-calicoctl"
-    } else if (has("BIRD ") && has("ready.")) || (lower.contains("name") && lower.contains("proto") && lower.contains(" bgp ")) {
+    } else if (has("BIRD ") && has("ready."))
+        || (lower.contains("name") && lower.contains("proto") && lower.contains(" bgp "))
+        || t.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() >= 5 && f[1] == "BGP" && matches!(f[3], "up" | "start" | "down")
+        })
+        || has("BGP state:")
+    {
         "bgp-birdc"
     } else if has("IP Virtual Server version") || has("Can't initialize ipvs") {
         "ipvsadm"

@@ -2,23 +2,14 @@
 //! driver, NetworkManager).
 
 use super::Verdict;
-use super::judge::{R, fail, judge};
+use super::judge::{fail, judge};
 use crate::config::Role;
 use crate::evidence::Evidence;
 use crate::parsers::{
-    docker_cgroup_driver, fstab_swap_lines, parse_kubelet_config, parse_lsmod,
-    parse_network_manager, parse_proc_swaps, parse_ss_listeners, parse_swapon_show, parse_sysctl,
+    docker_cgroup_driver, docker_daemon_down, fstab_swap_lines, parse_kubelet_config, parse_lsmod,
+    parse_network_manager, parse_proc_swaps, parse_ss_listeners, parse_swapon_show,
+    parse_sysctl_output,
 };
-
-fn parsed<T>(r: Result<T, crate::parsers::ParseError>, remediation: &str) -> R<T> {
-    r.map_err(|e| {
-        fail(
-            "output in the tool's usual format",
-            e.to_string(),
-            remediation,
-        )
-    })
-}
 
 const SWAP_FIX: &str =
     "comment the swap line in /etc/fstab and run `swapoff -a` (guide: 关闭防火墙和swap)";
@@ -26,19 +17,23 @@ const SWAP_FIX: &str =
 /// `host.swap-off`
 pub fn swap_off(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
+        // One pasted capture holds one of the three files: judge the one present.
+        let single = j.ev.single_capture().is_some();
         j.per_node(|j, _n, t| {
-            let active = match j.optional("swapon", t) {
-                Some(_) => parsed(
-                    parse_swapon_show(j.stdout("swapon", t, SWAP_FIX)?),
-                    SWAP_FIX,
-                )?,
-                None => parsed(
-                    parse_proc_swaps(j.stdout("proc-swaps", t, SWAP_FIX)?),
-                    SWAP_FIX,
-                )?,
+            let active = if j.optional("swapon", t).is_some() {
+                let out = j.stdout("swapon", t, SWAP_FIX)?;
+                parse_swapon_show(out).map_err(|e| j.unreadable("swapon", t, &e))?
+            } else if !single || j.optional("proc-swaps", t).is_some() {
+                let out = j.stdout("proc-swaps", t, SWAP_FIX)?;
+                parse_proc_swaps(out).map_err(|e| j.unreadable("proc-swaps", t, &e))?
+            } else {
+                Vec::new()
             };
-            let fstab = j.stdout("fstab", t, SWAP_FIX)?;
-            let lines = fstab_swap_lines(fstab);
+            let lines = if !single || j.optional("fstab", t).is_some() {
+                fstab_swap_lines(j.stdout("fstab", t, SWAP_FIX)?)
+            } else {
+                Vec::new()
+            };
             let mut found = Vec::new();
             if !active.is_empty() {
                 found.push(format!(
@@ -92,28 +87,34 @@ pub fn br_netfilter(ev: &Evidence) -> Verdict {
 
 fn sysctl_is_one(ev: &Evidence, key: &'static str, fix: &'static str) -> Verdict {
     judge(ev, |j| {
+        let single = j.ev.single_capture().is_some();
         j.per_node(|j, _n, t| {
             // `sysctl` exits non-zero when one key is missing but still prints the others.
             let f = j.fact("sysctl-net", t)?;
-            let pairs = parse_sysctl(&f.output.stdout);
-            match pairs.iter().find(|(k, _)| *k == key) {
-                Some((_, "1")) => Ok(()),
-                Some((_, v)) => Err(fail(format!("{key} = 1"), format!("{key} = {v}"), fix)),
-                None => {
-                    let path = key.replace('.', "/");
-                    let why = f
-                        .output
-                        .stderr
-                        .lines()
-                        .find(|l| l.contains(key) || l.contains(&path))
-                        .unwrap_or("not printed")
-                        .trim();
-                    Err(fail(
-                        format!("{key} = 1"),
-                        format!("{key} absent ({why})"),
-                        fix,
-                    ))
+            let text = format!("{}\n{}", j.ev.stdout("sysctl-net", t).unwrap_or(""), f.output.stderr);
+            let out = parse_sysctl_output(&text);
+            match (out.value(key), out.missing(key)) {
+                (Some("1"), _) => {
+                    if let Some(l) = out.unread.first() {
+                        let e = crate::parsers::ParseError::at("sysctl", l, "not sysctl output");
+                        return Err(j.unreadable("sysctl-net", t, &e));
+                    }
+                    Ok(())
                 }
+                (Some(v), _) => Err(fail(format!("{key} = 1"), format!("{key} = {v}"), fix)),
+                (None, Some(why)) => Err(fail(
+                    format!("{key} = 1"),
+                    format!("{key} absent: {why}"),
+                    fix,
+                )),
+                (None, None) if single => Err(super::judge::Stop::Skip(format!(
+                    "the capture does not show {key}"
+                ))),
+                (None, None) => Err(fail(
+                    format!("{key} = 1"),
+                    format!("{key} absent (not printed)"),
+                    fix,
+                )),
             }
         })?;
         Ok(format!("{key} = 1 on every node (sysctl-net)"))
@@ -125,7 +126,7 @@ pub fn bridge_nf_call_iptables(ev: &Evidence) -> Verdict {
     sysctl_is_one(
         ev,
         "net.bridge.bridge-nf-call-iptables",
-        "load br_netfilter, then `sudo sysctl -w net.bridge.bridge-nf-call-iptables=1` and persist it in /etc/sysctl.d/k8s.conf (kubeadm preflight requires it)",
+        "the key exists only while br_netfilter is loaded: `sudo modprobe br_netfilter` (guide note), then `sudo sysctl -w net.bridge.bridge-nf-call-iptables=1` and persist both (/etc/modules-load.d/k8s.conf, /etc/sysctl.d/k8s.conf; kubeadm preflight requires it)",
     )
 }
 
@@ -171,30 +172,45 @@ pub fn port_6443(ev: &Evidence) -> Verdict {
 
 const CGROUP_FIX: &str = "add `\"exec-opts\": [\"native.cgroupdriver=systemd\"]` to /etc/docker/daemon.json and `sudo systemctl restart docker` (guide: 如果出现报错：cgroup不一致)";
 
+const DOCKER_DOWN_FIX: &str = "the Docker daemon is not running (or this user cannot reach its socket): `sudo systemctl start docker` / `systemctl status docker`, and run `docker info` as root";
+
 /// `host.cgroup-driver`
 pub fn cgroup_driver(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
+        let single = j.ev.single_capture().is_some();
         let mut before_init = false;
         j.per_node(|j, _n, t| {
-            let docker =
-                docker_cgroup_driver(j.stdout("docker-info", t, CGROUP_FIX)?).ok_or_else(|| {
-                    fail(
-                        "a `Cgroup Driver:` line in `docker info`",
-                        "none",
-                        CGROUP_FIX,
-                    )
-                })?;
-            let kubelet_fact = j.fact("kubelet-config", t)?;
-            let kubelet = if kubelet_fact.output.success() {
-                let c = parse_kubelet_config(&kubelet_fact.output.stdout)
-                    .map_err(|e| fail("a KubeletConfiguration", e.to_string(), CGROUP_FIX))?;
-                // kubeadm 1.23 writes `cgroupDriver: systemd` when none is set.
-                c.cgroup_driver.unwrap_or_else(|| "systemd".into())
+            // One pasted capture holds one side; the other is what kubeadm 1.23 sets up (systemd).
+            let docker = if !single || j.optional("docker-info", t).is_some() {
+                let f = j.fact("docker-info", t)?;
+                let text = format!("{}\n{}", j.ev.stdout("docker-info", t).unwrap_or(""), f.output.stderr);
+                if let Some(down) = docker_daemon_down(&text) {
+                    return Err(fail("`docker info` answered by the Docker daemon", down.to_string(), DOCKER_DOWN_FIX));
+                }
+                let out = j.stdout("docker-info", t, CGROUP_FIX)?;
+                Some(docker_cgroup_driver(out).ok_or_else(|| {
+                    let e = crate::parsers::ParseError::at("docker info", out.lines().find(|l| !l.trim().is_empty()).unwrap_or("(empty output)"), "no `Cgroup Driver:` line");
+                    j.unreadable("docker-info", t, &e)
+                })?.to_string())
             } else {
-                // Before `kubeadm init/join` there is no kubelet config: kubeadm 1.23 will write systemd.
-                before_init = true;
+                None
+            };
+            let kubelet = if !single || j.optional("kubelet-config", t).is_some() {
+                let kubelet_fact = j.fact("kubelet-config", t)?;
+                if kubelet_fact.output.success() {
+                    let out = j.ev.stdout("kubelet-config", t).unwrap_or(&kubelet_fact.output.stdout);
+                    let c = parse_kubelet_config(out).map_err(|e| j.unreadable("kubelet-config", t, &e))?;
+                    // kubeadm 1.23 writes `cgroupDriver: systemd` when none is set.
+                    c.cgroup_driver.unwrap_or_else(|| "systemd".into())
+                } else {
+                    // Before `kubeadm init/join` there is no kubelet config: kubeadm 1.23 will write systemd.
+                    before_init = true;
+                    "systemd".into()
+                }
+            } else {
                 "systemd".into()
             };
+            let docker = docker.unwrap_or_else(|| "systemd".into());
             if docker != kubelet {
                 return Err(fail(
                     format!("docker's cgroup driver equal to the kubelet's ({kubelet})"),

@@ -97,13 +97,6 @@ impl<'e> Judge<'e> {
         Ok(self.ev.stdout(probe, target).unwrap_or(&f.output.stdout))
     }
 
-    /// The fact's cleaned stdout whatever its exit status (for probes whose failure output is
-    /// the evidence, e.g. `sysctl` with a missing key).
-    pub fn text(&mut self, probe: &str, target: &Target) -> R<&'e str> {
-        let f = self.fact(probe, target)?;
-        Ok(self.ev.stdout(probe, target).unwrap_or(&f.output.stdout))
-    }
-
     /// `cannot read <probe> output on <node>: <line>`, with a remediation that only asks for a
     /// readable capture (nothing is concluded from output kubelab cannot read).
     pub fn unreadable(&self, probe: &str, target: &Target, e: &ParseError) -> Stop {

@@ -274,6 +274,10 @@ pub fn parse_birdc_protocols(text: &str) -> Result<BirdProtocols, ParseError> {
     const WHAT: &str = "birdc show protocols";
     let mut out = BirdProtocols::default();
     let mut recognised = false;
+    // A BGP row whose `show protocols all` detail has not been seen yet; a detail block without
+    // its row (a `| grep` excerpt) becomes a row of its own, named by `Neighbor address:`.
+    let mut row_open = false;
+    let mut detail_row: Option<usize> = None;
     for raw in text.lines() {
         if raw.trim().is_empty() {
             continue;
@@ -312,6 +316,8 @@ pub fn parse_birdc_protocols(text: &str) -> Result<BirdProtocols, ParseError> {
             } else {
                 (f[4].to_string(), &f[5..])
             };
+            row_open = f[1] == "BGP";
+            detail_row = None;
             out.rows.push(BirdProtocol {
                 name: f[0].into(),
                 proto: f[1].into(),
@@ -323,8 +329,27 @@ pub fn parse_birdc_protocols(text: &str) -> Result<BirdProtocols, ParseError> {
             recognised = true;
             continue;
         }
+        if let Some(state) = t.strip_prefix("BGP state:") {
+            if !std::mem::take(&mut row_open) {
+                detail_row = Some(out.rows.len());
+                out.rows.push(BirdProtocol {
+                    name: "(unnamed)".into(),
+                    proto: "BGP".into(),
+                    table: String::new(),
+                    state: String::new(),
+                    since: String::new(),
+                    info: state.trim().to_string(),
+                });
+            }
+            recognised = true;
+            continue;
+        }
+        if let (Some(i), Some(addr)) = (detail_row, t.strip_prefix("Neighbor address:")) {
+            out.rows[i].name = addr.trim().to_string();
+            continue;
+        }
         if indented {
-            // `show protocols all` detail (`BGP state: Active`, `Channel ipv4`, counters).
+            // `show protocols all` detail (`Channel ipv4`, counters, `<snip>`).
             continue;
         }
         out.unread.push(t.to_string());

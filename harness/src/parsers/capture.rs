@@ -21,7 +21,7 @@ pub fn probe_commands(probe: &str) -> &'static [&'static str] {
         "docker-info" => &["docker"],
         "network-manager" => &["systemctl", "dpkg", "service", "nmcli"],
         "bgp-calicoctl" => &["calicoctl"],
-        "bgp-birdc" => &["birdc", "birdcl", "bird", "nc", "curl"],
+        "bgp-birdc" => &["birdc", "birdcl", "bird", "nc", "curl", "show"],
         "kubeadm-join" => &["kubeadm"],
         "proxy-mode" => &["curl", "wget"],
         "ipvsadm" => &["ipvsadm"],
@@ -68,6 +68,12 @@ pub fn prompt_command(line: &str) -> Option<&str> {
     let t = line.trim();
     if t.is_empty() {
         return None;
+    }
+    // Markdown-escaped prompts: `\# cmd`, `\$ cmd`.
+    let t = t.strip_prefix('\\').unwrap_or(t);
+    // BIRD's interactive client: `bird> show protocols`.
+    if let Some(rest) = t.strip_prefix("bird>") {
+        return Some(rest.trim());
     }
     // `$ cmd`, `$cmd`, `$`.
     if let Some(rest) = t.strip_prefix('$') {
@@ -129,6 +135,14 @@ pub fn prompt_command(line: &str) -> Option<&str> {
 }
 
 fn strip_quote_prefix(text: &str) -> Cow<'_, str> {
+    if let Some(n) = common_prefix(text) {
+        let mut out = String::with_capacity(text.len());
+        for l in text.lines() {
+            out.push_str(l.get(n..).unwrap_or(""));
+            out.push('\n');
+        }
+        return Cow::Owned(out);
+    }
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     if lines.is_empty() || !lines.iter().all(|l| l.starts_with('>')) {
         return Cow::Borrowed(text);
@@ -146,6 +160,15 @@ fn strip_quote_prefix(text: &str) -> Cow<'_, str> {
 fn runs_one_of(cmd: &str, wanted: &[&str]) -> bool {
     cmd.split(['|', ';', '&'])
         .any(|stage| wanted.contains(&command_word(stage)))
+        || cmd
+            .split_whitespace()
+            .any(|w| wanted.contains(&w.rsplit('/').next().unwrap_or(w)))
+}
+
+/// The first non-blank line when it is a bare command (no prompt) running a known tool.
+pub fn bare_command(text: &str) -> Option<&str> {
+    let f = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    (is_known(f) && looks_like_command(f)).then_some(f)
 }
 
 /// The capture with shell noise removed (see the module docs). Lines of the probe's own output
@@ -164,12 +187,15 @@ pub fn clean_capture<'a>(probe: &str, text: &'a str) -> Cow<'a, str> {
             segments.push((prompt_command(rest), Vec::new()));
             continue;
         }
+        if is_ansible_header(l) {
+            continue;
+        }
         match prompt_command(l) {
             Some(cmd) => segments.push((Some(cmd), Vec::new())),
             None => segments.last_mut().expect("one segment").1.push(l),
         }
     }
-    let any_prompt = segments.len() > 1;
+    let any_prompt = segments.len() > 1 || lines.iter().any(|l| is_ansible_header(l));
     let mut kept: Vec<&str> = Vec::new();
     let probe_segment = segments
         .iter()
@@ -179,7 +205,9 @@ pub fn clean_capture<'a>(probe: &str, text: &'a str) -> Cow<'a, str> {
             None => true,
             // Another command's output pasted in the same block is not this probe's output;
             // when no prompt names the probe's tool, keep everything (the tool may be aliased).
-            Some(c) => !probe_segment || runs_one_of(c, wanted) || c.is_empty() && i == 0,
+            Some(c) => {
+                runs_one_of(c, wanted) || !probe_segment && !c.is_empty() && !is_known(c) || c.is_empty() && i == 0
+            }
         };
         if keep {
             kept.extend(body.iter().copied());
@@ -218,7 +246,33 @@ fn glued_answer<'a>(probe: &str, line: &'a str) -> Option<(&'a str, &'a str)> {
 /// `docker info`, `calicoctl node status`, `kubectl get nodes -o wide`: words that are command
 /// arguments rather than output (no `:` key, no table pipes).
 fn looks_like_command(line: &str) -> bool {
-    !line.contains(": ") && !line.contains('|') && !line.ends_with(':') && line.split_whitespace().count() <= 12
+    !line.contains(": ") && !line.starts_with('|') && !line.ends_with(':') && line.split_whitespace().count() <= 16
+}
+
+/// Ansible ad-hoc's per-host header: `192.168.1.3 | SUCCESS | rc=0 >>`.
+fn is_ansible_header(line: &str) -> bool {
+    let t = line.trim();
+    t.ends_with(">>") && t.contains(" | ") && t.contains("rc=")
+}
+
+/// A prefix every non-empty line carries (`    node2: ` from vagrant's provisioner output).
+fn common_prefix(text: &str) -> Option<usize> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let first = lines.next()?;
+    let t = first.trim_start();
+    let (word, _) = t.split_once(": ")?;
+    if word.is_empty() || word.contains(char::is_whitespace) {
+        return None;
+    }
+    let prefix = &first[..first.len() - t.len() + word.len() + 2];
+    let mut n = 1;
+    for l in lines {
+        if !l.starts_with(prefix) {
+            return None;
+        }
+        n += 1;
+    }
+    (n >= 2).then_some(prefix.len())
 }
 
 fn join(lines: &[&str]) -> String {

@@ -61,6 +61,58 @@ pub fn parse_lsmod(text: &str) -> Vec<&str> {
         .collect()
 }
 
+/// What `sysctl key...` / `sysctl -p` / `sysctl --system` / `sysctl -a | grep ...` printed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SysctlOutput {
+    /// `key = value` pairs in order (a key printed twice keeps both; the last one is current).
+    pub pairs: Vec<(String, String)>,
+    /// Keys sysctl could not find, with its message (`sysctl: cannot stat
+    /// /proc/sys/net/bridge/bridge-nf-call-iptables: No such file or directory`, `sysctl: setting
+    /// key "net.bridge.bridge-nf-call-iptables": No such file or directory`).
+    pub missing: Vec<(String, String)>,
+    /// Lines that are not sysctl's, verbatim.
+    pub unread: Vec<String>,
+}
+
+impl SysctlOutput {
+    /// The last value printed for `key`.
+    pub fn value(&self, key: &str) -> Option<&str> {
+        self.pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+    /// sysctl's message when `key` does not exist.
+    pub fn missing(&self, key: &str) -> Option<&str> {
+        self.missing.iter().find(|(k, _)| k == key).map(|(_, m)| m.as_str())
+    }
+}
+
+/// Parses sysctl's output (stdout and stderr may be given together).
+pub fn parse_sysctl_output(text: &str) -> SysctlOutput {
+    let mut out = SysctlOutput::default();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with("* Applying ") {
+            continue;
+        }
+        if let Some(rest) = t.strip_prefix("sysctl: ") {
+            let key = if let Some(p) = rest.strip_prefix("cannot stat /proc/sys/") {
+                p.split(':').next().map(|p| p.replace('/', "."))
+            } else {
+                rest.split_once("key \"").and_then(|(_, r)| r.split_once('"')).map(|(k, _)| k.to_string())
+            };
+            match key {
+                Some(k) => out.missing.push((k, t.to_string())),
+                None => out.unread.push(t.to_string()),
+            }
+            continue;
+        }
+        match t.split_once(" = ") {
+            Some((k, v)) if !k.trim().contains(' ') => out.pairs.push((k.trim().to_string(), v.trim().to_string())),
+            _ => out.unread.push(t.to_string()),
+        }
+    }
+    out
+}
+
 /// Parses `sysctl key...` output (`net.ipv4.ip_forward = 1`) into (key, value) pairs.
 /// `sysctl -n` output (bare values) yields no pairs; use [`sysctl_value_only`] for it.
 pub fn parse_sysctl(text: &str) -> Vec<(&str, &str)> {
@@ -77,11 +129,21 @@ pub fn sysctl_value_only(text: &str) -> Option<&str> {
     it.next().is_none().then_some(v)
 }
 
-/// The `Cgroup Driver:` of `docker info` (Docker 20.10 server section).
+/// The `Cgroup Driver:` of `docker info` (every release since 1.x prints ` Cgroup Driver: x`
+/// in the server section; also read through `docker info | grep Cgroup` and markdown emphasis
+/// such as `**Cgroup Driver: cgroupfs`).
 pub fn docker_cgroup_driver(text: &str) -> Option<&str> {
     text.lines()
-        .find_map(|l| l.trim().strip_prefix("Cgroup Driver:"))
+        .find_map(|l| l.trim().trim_start_matches(['*', '`', '_']).strip_prefix("Cgroup Driver:"))
+        .map(|v| v.trim().trim_end_matches(['*', '`', '_']).trim())
+}
+
+/// docker's "daemon not running" line (`Cannot connect to the Docker daemon at unix:///var/run/docker.sock.
+/// Is the docker daemon running?`, with or without `ERROR: ` / `error during connect:`), verbatim.
+pub fn docker_daemon_down(text: &str) -> Option<&str> {
+    text.lines()
         .map(str::trim)
+        .find(|l| l.contains("Cannot connect to the Docker daemon") || l.contains("error during connect"))
 }
 
 /// The keys the checks read from `/var/lib/kubelet/config.yaml` (KubeletConfiguration v1beta1).
