@@ -21,6 +21,9 @@ pub enum ExpectedError {
     /// The host cannot run a lab.
     #[error("this host cannot run a lab (see the items marked FAIL above)")]
     HostUnfit,
+    /// `explain` could not tell (or was told a wrong) probe.
+    #[error(transparent)]
+    Explain(kubelab::checks::ExplainError),
     /// Anything else (a bug or an environment problem).
     #[error("{0:#}")]
     Other(anyhow::Error),
@@ -70,6 +73,8 @@ impl ExpectedError {
             ExpectedError::Provision(_) => code::PROVISION_FAILED,
             ExpectedError::ImageBuild(_) => code::IMAGE_BUILD_FAILED,
             ExpectedError::HostUnfit => code::HOST_UNFIT,
+            ExpectedError::Explain(kubelab::checks::ExplainError::UnknownProbe) => code::PROBE_UNKNOWN,
+            ExpectedError::Explain(kubelab::checks::ExplainError::BadProbe(_)) => code::USAGE,
             ExpectedError::Other(_) => code::INTERNAL,
         }
     }
