@@ -3,7 +3,7 @@
 use super::Verdict;
 use super::judge::{fail, judge};
 use crate::evidence::{Evidence, Target};
-use crate::parsers::{IPVS_NOT_LOADED, configmap_data, parse_ipvsadm, parse_lsmod, parse_proxy_mode, yaml_lite};
+use crate::parsers::{IPVS_NOT_LOADED, kube_proxy_config, loose_key, parse_ipvsadm, parse_lsmod, parse_proxy_mode, yaml_lite};
 
 const MODULES: [&str; 5] = ["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack"];
 const MOD_FIX: &str = "`sudo modprobe -- ip_vs; sudo modprobe -- ip_vs_rr; sudo modprobe -- ip_vs_wrr; sudo modprobe -- ip_vs_sh; sudo modprobe -- nf_conntrack` and add them to /etc/rc.local (guide: 开启IPVS)";
@@ -35,15 +35,9 @@ pub fn kernel_modules(ev: &Evidence) -> Verdict {
 /// `ipvs.configmap-mode`
 pub fn configmap_mode(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
-        let cm = j.json("k8s-kube-proxy-cm", MODE_FIX)?;
-        let conf = configmap_data(cm, "config.conf").ok_or_else(|| {
-            fail(
-                "data.config.conf in the kube-proxy ConfigMap",
-                "absent",
-                MODE_FIX,
-            )
-        })?;
-        let mode = yaml_lite::get(conf, "mode").unwrap_or("");
+        let text = j.stdout("k8s-kube-proxy-cm", &Target::Cluster, MODE_FIX)?;
+        let conf = kube_proxy_config(text).map_err(|e| j.unreadable("k8s-kube-proxy-cm", &Target::Cluster, &e))?;
+        let mode = yaml_lite::get(&conf, "mode").or_else(|| loose_key(&conf, "mode")).unwrap_or("");
         if mode != "ipvs" {
             let shown = if mode.is_empty() {
                 "\"\" (iptables, the default)".to_string()

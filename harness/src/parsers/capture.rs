@@ -79,11 +79,21 @@ pub fn prompt_command(line: &str) -> Option<&str> {
     if let Some(rest) = t.strip_prefix('$') {
         return Some(rest.trim());
     }
-    // `# cmd` (root prompt): only with a known command, else it is a comment.
-    if let Some(rest) = t.strip_prefix("# ")
-        && is_known(rest)
+    // `# cmd`, `#cmd` (root prompt): only with a known command, else it is a comment.
+    if let Some(rest) = t.strip_prefix('#')
+        && is_known(rest.trim_start())
     {
         return Some(rest.trim());
+    }
+    // Decorated prompts (`❯ cmd`, `sk@mac ~ % cmd`, `controlplane ~ ➜  k get cm`,
+    // `@user ➜ /path (main) $ cmd`): a known command after the last prompt sign.
+    for sign in ["❯ ", "➜ ", "% ", "$ ", "> "] {
+        if let Some(i) = t.rfind(sign) {
+            let (head, rest) = (&t[..i], t[i + sign.len()..].trim());
+            if head.split_whitespace().count() <= 6 && !head.contains('|') && is_known(rest) && looks_like_command(rest) {
+                return Some(rest);
+            }
+        }
     }
     // `[user@host ~]$ cmd`, `[root@host]# cmd`.
     if t.starts_with('[')

@@ -251,26 +251,46 @@ pub struct ServingCert {
     pub issuer: String,
     /// `IP Address:` SANs.
     pub ip_sans: Vec<String>,
+    /// openssl reported `self signed certificate` (s_client), verbatim.
+    pub self_signed_note: Option<String>,
 }
 
-/// Parses the `kubelet-serving-cert` probe (OpenSSL 1.1.1 format).
+impl ServingCert {
+    /// Signed by itself or by the kubelet's own throwaway CA (`host-ca@1529943864`), as the
+    /// kubelet does without serverTLSBootstrap.
+    pub fn self_signed(&self) -> bool {
+        let cn = |s: &str| s.rsplit("CN").next().unwrap_or("").trim_start_matches([' ', '=']).trim().to_string();
+        self.self_signed_note.is_some()
+            || cn(&self.issuer) == cn(&self.subject)
+            || cn(&self.issuer).contains("-ca@")
+            || cn(&self.subject).contains('@')
+    }
+}
+
+/// Parses the `kubelet-serving-cert` probe: `-subject -issuer -ext subjectAltName` (OpenSSL
+/// 1.1.1/3.x), `-text` (`Issuer: CN = ...` / `Subject: ...`), or `s_client` (`depth=0 CN = ...`,
+/// `verify error:num=18:self signed certificate`).
 pub fn parse_serving_cert(text: &str) -> Result<ServingCert, ParseError> {
-    let subject = text
+    let find = |prefixes: &[&str]| {
+        text.lines().map(str::trim).find_map(|l| prefixes.iter().find_map(|p| l.strip_prefix(p))).map(str::trim)
+    };
+    let note = text
         .lines()
-        .find_map(|l| l.strip_prefix("subject="))
-        .map(str::trim);
-    let issuer = text
-        .lines()
-        .find_map(|l| l.strip_prefix("issuer="))
-        .map(str::trim);
+        .map(str::trim)
+        .find(|l| l.contains("self signed certificate") || l.contains("self-signed certificate"))
+        .map(String::from);
+    let subject = find(&["subject=", "Subject:", "depth=0 "]);
+    let issuer = find(&["issuer=", "Issuer:"]).or(if note.is_some() { subject } else { None });
     let (Some(subject), Some(issuer)) = (subject, issuer) else {
-        return Err(ParseError::new(
+        let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(empty output)");
+        return Err(ParseError::at(
             "openssl x509",
-            "expected `subject=` and `issuer=` lines",
+            first,
+            "expected `subject=` and `issuer=` (or `-text` Subject/Issuer) lines",
         ));
     };
     let ip_sans = text
-        .split(',')
+        .split([',', '\n'])
         .filter_map(|p| p.trim().strip_prefix("IP Address:"))
         .map(|s| s.trim().to_string())
         .collect();
@@ -278,6 +298,7 @@ pub fn parse_serving_cert(text: &str) -> Result<ServingCert, ParseError> {
         subject: subject.into(),
         issuer: issuer.into(),
         ip_sans,
+        self_signed_note: note,
     })
 }
 

@@ -9,6 +9,7 @@ mod host;
 mod ipvs;
 mod kube;
 mod kubeadm;
+mod kubetext;
 mod net;
 pub mod yaml_lite;
 
@@ -19,4 +20,5 @@ pub use host::*;
 pub use ipvs::*;
 pub use kube::*;
 pub use kubeadm::*;
+pub use kubetext::*;
 pub use net::*;
