@@ -10,7 +10,7 @@ use crate::config::{LabConfig, NodeConfig, Profile, Role};
 use crate::evidence::{
     Evidence, EvidenceHeader, Fact, Origin, ProbeCatalog, SingleCapture, Target,
 };
-use crate::parsers::{bare_command, clean_capture, prompt_command};
+use crate::parsers::{OTHER_COMMAND, bare_command, clean_capture, probe_of_command, prompt_command};
 use crate::remote::ExecOutput;
 
 /// The node a pasted node-level capture is attributed to.
@@ -131,82 +131,6 @@ pub fn explain(
     })
 }
 
-/// The probe a pasted command line runs, when it names one.
-fn probe_of_command(cmd: &str) -> Option<&'static str> {
-    let c = cmd.to_ascii_lowercase();
-    let has = |w: &str| c.contains(w);
-    let kubectl = has("kubectl") || has("microk8s") || c.starts_with("k ") || c.starts_with("oc ");
-    Some(if has("calicoctl") {
-        "bgp-calicoctl"
-    } else if has("birdc") || has("bird.ctl") || has("show protocols") {
-        "bgp-birdc"
-    } else if has("ipvsadm") {
-        "ipvsadm"
-    } else if has("proxymode") {
-        "proxy-mode"
-    } else if has("docker info") {
-        "docker-info"
-    } else if has("kubeadm join") {
-        "kubeadm-join"
-    } else if has("swapon") {
-        "swapon"
-    } else if has("/proc/swaps") {
-        "proc-swaps"
-    } else if has("/etc/fstab") {
-        "fstab"
-    } else if has("/etc/hosts") {
-        "etc-hosts"
-    } else if has("product_uuid") {
-        "product-uuid"
-    } else if has("machine-id") {
-        "machine-id"
-    } else if has("sysctl") {
-        "sysctl-net"
-    } else if has("lsmod") {
-        "lsmod"
-    } else if has("kubelet/config.yaml") {
-        "kubelet-config"
-    } else if has("openssl x509") {
-        "kubelet-serving-cert"
-    } else if has("ssh-keygen") {
-        "ssh-hostkey"
-    } else if has("helm version") {
-        "helm-version"
-    } else if has("networkmanager") || has("network-manager") {
-        "network-manager"
-    } else if has("tunl0") {
-        "tunl0"
-    } else if has("kube-ipvs0") {
-        "kube-ipvs0"
-    } else if has("ip route") || has("ip r ") || c == "ip r" || has("route -n") {
-        "ip-route"
-    } else if has("ip -o link") || has("ip link") || has("ip l ") {
-        "ip-link"
-    } else if has("6443") && (has("ss ") || has("lsof") || has("netstat")) {
-        "listen-6443"
-    } else if has("hostname") {
-        "hostname"
-    } else if kubectl && (has("/version") || has(" version")) {
-        "k8s-version"
-    } else if kubectl && has("top node") || has("metrics.k8s.io/v1beta1/nodes") {
-        "k8s-node-metrics"
-    } else if kubectl && has("apiservice") {
-        "k8s-apiservice-metrics"
-    } else if kubectl && has("csr") {
-        "k8s-csr"
-    } else if kubectl && has("kube-proxy") && (has(" cm") || has("configmap")) {
-        "k8s-kube-proxy-cm"
-    } else if kubectl && (has(" svc") || has("service")) {
-        "k8s-services"
-    } else if kubectl && (has(" pod") || has(" po ") || c.ends_with(" po")) {
-        "k8s-pods-kube-system"
-    } else if kubectl && (has(" node") || has(" no ") || c.ends_with(" no")) {
-        "k8s-nodes"
-    } else {
-        return None;
-    })
-}
-
 /// Guesses the probe that printed `text`: from a pasted prompt's command when there is one,
 /// else from the output's own signature lines. `None` when nothing is recognised.
 pub fn guess_probe(text: &str) -> Option<&'static str> {
@@ -217,12 +141,12 @@ pub fn guess_probe(text: &str) -> Option<&'static str> {
         .join("\n");
     for l in unquoted.lines() {
         if let Some(cmd) = prompt_command(l)
-            && let Some(p) = probe_of_command(cmd)
+            && let Some(p) = probe_of_command(cmd).filter(|p| *p != OTHER_COMMAND)
         {
             return Some(p);
         }
     }
-    if let Some(p) = bare_command(&unquoted).and_then(probe_of_command) {
+    if let Some(p) = bare_command(&unquoted).and_then(probe_of_command).filter(|p| *p != OTHER_COMMAND) {
         return Some(p);
     }
     guess_from_content(&unquoted)

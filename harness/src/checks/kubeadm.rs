@@ -49,7 +49,7 @@ fn preflight_fix(e: &PreflightError) -> String {
 
 /// (expected, found, remediation) for one failure on `target`.
 fn diagnose(target: &Target, f: &JoinFailure) -> (String, String, String) {
-    let on = target.describe();
+    let on = target.to_string();
     match f {
         JoinFailure::Preflight(errs) => (
             "`kubeadm join` preflight checks to pass".into(),

@@ -20,6 +20,8 @@ mod verdict;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
+mod shapes;
+#[cfg(test)]
 mod tests;
 
 pub use bench::*;

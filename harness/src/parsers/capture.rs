@@ -209,15 +209,16 @@ pub fn clean_capture<'a>(probe: &str, text: &'a str) -> Cow<'a, str> {
     let mut kept: Vec<&str> = Vec::new();
     let probe_segment = segments
         .iter()
-        .any(|(c, _)| c.is_some_and(|c| runs_one_of(c, wanted)));
+        .any(|(c, _)| c.is_some_and(|c| probe_of_command(c) == Some(probe) || runs_one_of(c, wanted)));
     for (i, (cmd, body)) in segments.iter().enumerate() {
         let keep = match cmd {
             None => true,
             // Another command's output pasted in the same block is not this probe's output;
             // when no prompt names the probe's tool, keep everything (the tool may be aliased).
-            Some(c) => {
-                runs_one_of(c, wanted) || !probe_segment && !c.is_empty() && !is_known(c) || c.is_empty() && i == 0
-            }
+            Some(c) => match probe_of_command(c) {
+                Some(p) => p == probe,
+                None => runs_one_of(c, wanted) || !probe_segment && !c.is_empty() && !is_known(c) || c.is_empty() && i == 0,
+            },
         };
         if keep {
             kept.extend(body.iter().copied());
@@ -239,6 +240,88 @@ pub fn clean_capture<'a>(probe: &str, text: &'a str) -> Cow<'a, str> {
         return unquoted;
     }
     Cow::Owned(join(&kept))
+}
+
+/// What [`probe_of_command`] says for a known tool run for something no probe captures
+/// (`calicoctl get nodes`).
+pub const OTHER_COMMAND: &str = "(other command)";
+
+/// The probe a pasted command line runs, when it names one.
+pub fn probe_of_command(cmd: &str) -> Option<&'static str> {
+    let c = cmd.to_ascii_lowercase();
+    let has = |w: &str| c.contains(w);
+    let kubectl = has("kubectl") || has("microk8s") || c.starts_with("k ") || c.starts_with("oc ");
+    Some(if has("calicoctl") && !has("status") {
+        OTHER_COMMAND
+    } else if has("calicoctl") {
+        "bgp-calicoctl"
+    } else if has("birdc") || has("bird.ctl") || has("show protocols") {
+        "bgp-birdc"
+    } else if has("ipvsadm") {
+        "ipvsadm"
+    } else if has("proxymode") {
+        "proxy-mode"
+    } else if has("docker info") {
+        "docker-info"
+    } else if has("kubeadm join") {
+        "kubeadm-join"
+    } else if has("swapon") {
+        "swapon"
+    } else if has("/proc/swaps") {
+        "proc-swaps"
+    } else if has("/etc/fstab") {
+        "fstab"
+    } else if has("/etc/hosts") {
+        "etc-hosts"
+    } else if has("product_uuid") {
+        "product-uuid"
+    } else if has("machine-id") {
+        "machine-id"
+    } else if has("sysctl") {
+        "sysctl-net"
+    } else if has("lsmod") {
+        "lsmod"
+    } else if has("kubelet/config.yaml") {
+        "kubelet-config"
+    } else if has("openssl x509") {
+        "kubelet-serving-cert"
+    } else if has("ssh-keygen") {
+        "ssh-hostkey"
+    } else if has("helm version") {
+        "helm-version"
+    } else if has("networkmanager") || has("network-manager") {
+        "network-manager"
+    } else if has("tunl0") {
+        "tunl0"
+    } else if has("kube-ipvs0") {
+        "kube-ipvs0"
+    } else if has("ip route") || has("ip r ") || c == "ip r" || has("route -n") {
+        "ip-route"
+    } else if has("ip -o link") || has("ip link") || has("ip l ") {
+        "ip-link"
+    } else if has("6443") && (has("ss ") || has("lsof") || has("netstat")) {
+        "listen-6443"
+    } else if has("hostname") {
+        "hostname"
+    } else if kubectl && (has("/version") || has(" version")) {
+        "k8s-version"
+    } else if kubectl && has("top node") || has("metrics.k8s.io/v1beta1/nodes") {
+        "k8s-node-metrics"
+    } else if kubectl && has("apiservice") {
+        "k8s-apiservice-metrics"
+    } else if kubectl && has("csr") {
+        "k8s-csr"
+    } else if kubectl && has("kube-proxy") && (has(" cm") || has("configmap")) {
+        "k8s-kube-proxy-cm"
+    } else if kubectl && (has(" svc") || has("service")) {
+        "k8s-services"
+    } else if kubectl && (has(" pod") || has(" po ") || c.ends_with(" po")) {
+        "k8s-pods-kube-system"
+    } else if kubectl && (has(" node") || has(" no ") || c.ends_with(" no")) {
+        "k8s-nodes"
+    } else {
+        return None;
+    })
 }
 
 /// `ipvsroot@node1:~# ` → (`ipvs`, `root@node1:~# `) for outputs printed without a newline.
