@@ -17,9 +17,10 @@ const METRICS_FIX: &str = "metrics-server cannot scrape kubelets whose serving c
 
 /// The APIService's `Available` condition from JSON, YAML, `describe` or the
 /// `kubectl get apiservices` table (`False (FailedDiscoveryCheck)`).
-fn available_condition(text: &str) -> Option<Condition> {
-    if let Some(v) = json_in(text) {
-        return apiservice_available(&v).map(|(s, r, m)| Condition {
+fn available_condition(json: Option<&serde_json::Value>, text: &str) -> Option<Condition> {
+    let parsed = if json.is_none() { json_in(text) } else { None };
+    if let Some(v) = json.or(parsed.as_ref()) {
+        return apiservice_available(v).map(|(s, r, m)| Condition {
             kind: "Available".into(),
             status: s.into(),
             reason: r.into(),
@@ -52,8 +53,8 @@ fn available_condition(text: &str) -> Option<Condition> {
 /// `metrics.apiservice-available`
 pub fn apiservice_available_check(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
-        let text = j.stdout("k8s-apiservice-metrics", &Target::Cluster, METRICS_FIX)?;
-        match available_condition(text) {
+        let (json, text) = j.doc("k8s-apiservice-metrics", METRICS_FIX)?;
+        match available_condition(json, text) {
             Some(c) if c.status == "True" => Ok(
                 "APIService v1beta1.metrics.k8s.io Available=True (k8s-apiservice-metrics)".into(),
             ),
@@ -62,7 +63,7 @@ pub fn apiservice_available_check(ev: &Evidence) -> Verdict {
                 format!("Available={} ({}: {})", c.status, c.reason, c.message),
                 METRICS_FIX,
             )),
-            None if json_in(text).is_some() || text.contains("APIService") => Err(fail(
+            None if json.is_some() || text.contains("APIService") => Err(fail(
                 "APIService v1beta1.metrics.k8s.io Available=True",
                 "no Available condition",
                 METRICS_FIX,
@@ -76,12 +77,13 @@ pub fn apiservice_available_check(ev: &Evidence) -> Verdict {
 }
 
 /// Node names with metrics: NodeMetricsList / NodeMetrics JSON or `kubectl top nodes`.
-fn metrics_nodes(text: &str) -> Result<Vec<String>, ParseError> {
-    if let Some(v) = json_in(text) {
+fn metrics_nodes(json: Option<&serde_json::Value>, text: &str) -> Result<Vec<String>, ParseError> {
+    let parsed = if json.is_none() { json_in(text) } else { None };
+    if let Some(v) = json.or(parsed.as_ref()) {
         if v.get("kind").and_then(|k| k.as_str()) == Some("NodeMetrics") {
             return Ok(v.pointer("/metadata/name").and_then(|n| n.as_str()).map(String::from).into_iter().collect());
         }
-        return Ok(node_metrics_names(&v)?.into_iter().map(String::from).collect());
+        return Ok(node_metrics_names(v)?.into_iter().map(String::from).collect());
     }
     match table_in(text, &["NAME", "CPU(cores)"]) {
         Some(t) => Ok(t.rows.iter().map(|r| r[0].clone()).collect()),
@@ -96,8 +98,8 @@ fn metrics_nodes(text: &str) -> Result<Vec<String>, ParseError> {
 /// `metrics.node-metrics`
 pub fn node_metrics(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
-        let text = j.stdout("k8s-node-metrics", &Target::Cluster, METRICS_FIX)?;
-        let names = match metrics_nodes(text) {
+        let (json, text) = j.doc("k8s-node-metrics", METRICS_FIX)?;
+        let names = match metrics_nodes(json, text) {
             Ok(n) => n,
             Err(e) if error_line(text).is_some() => {
                 return Err(fail("metrics for every node (`kubectl top nodes`)", e.culprit().to_string(), METRICS_FIX));
@@ -139,8 +141,8 @@ const STRICT_ARP_FIX: &str = "`kubectl edit configmap -n kube-system kube-proxy`
 /// `metallb.strict-arp`
 pub fn strict_arp(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
-        let text = j.stdout("k8s-kube-proxy-cm", &Target::Cluster, STRICT_ARP_FIX)?;
-        let conf = kube_proxy_config(text).map_err(|e| j.unreadable("k8s-kube-proxy-cm", &Target::Cluster, &e))?;
+        let (json, text) = j.doc("k8s-kube-proxy-cm", STRICT_ARP_FIX)?;
+        let conf = kube_proxy_config(json, text).map_err(|e| j.unreadable("k8s-kube-proxy-cm", &Target::Cluster, &e))?;
         let v = yaml_lite::get(&conf, "ipvs.strictARP").or_else(|| loose_key(&conf, "strictARP"));
         match v {
             Some("true") => Ok("kube-proxy ipvs.strictARP: true (k8s-kube-proxy-cm)".into()),
@@ -168,8 +170,8 @@ const LB_FIX: &str = "apply the MetalLB 0.12.1 ConfigMap `config` in metallb-sys
 pub fn lb_ingress_ip(ev: &Evidence) -> Verdict {
     let pool = ev.header.expect.metallb_pool.clone();
     judge(ev, |j| {
-        let text = j.stdout("k8s-services", &Target::Cluster, LB_FIX)?;
-        let lbs = lb_rows(text).map_err(|e| j.unreadable("k8s-services", &Target::Cluster, &e))?;
+        let (json, text) = j.doc("k8s-services", LB_FIX)?;
+        let lbs = lb_rows(json, text).map_err(|e| j.unreadable("k8s-services", &Target::Cluster, &e))?;
         if lbs.is_empty() {
             return Err(Stop::Skip(
                 "no Service of type LoadBalancer exists to exercise MetalLB".into(),

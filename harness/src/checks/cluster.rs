@@ -8,8 +8,9 @@ use crate::parsers::{ParseError, error_line, json_in, node_rows, pod_rows};
 
 /// The API server's gitVersion in `/version` JSON, `kubectl version [-o json|--short]` or the
 /// legacy `Server Version: version.Info{... GitVersion:"v1.23.5" ...}`.
-fn server_version(text: &str) -> Option<String> {
-    if let Some(v) = json_in(text) {
+fn server_version(json: Option<&serde_json::Value>, text: &str) -> Option<String> {
+    let parsed = if json.is_none() { json_in(text) } else { None };
+    if let Some(v) = json.or(parsed.as_ref()) {
         let g = v
             .get("gitVersion")
             .or_else(|| v.pointer("/serverVersion/gitVersion"))
@@ -33,8 +34,8 @@ pub fn version(ev: &Evidence) -> Verdict {
         want.trim_start_matches('v')
     );
     judge(ev, |j| {
-        let text = j.stdout("k8s-version", &Target::Cluster, &fix)?;
-        let Some(got) = server_version(text) else {
+        let (json, text) = j.doc("k8s-version", &fix)?;
+        let Some(got) = server_version(json, text) else {
             if let Some(e) = error_line(text) {
                 return Err(fail(
                     format!("API server gitVersion {want}"),
@@ -61,8 +62,8 @@ pub fn nodes_ready(ev: &Evidence) -> Verdict {
     let want = &ev.header.expect.kubernetes;
     let fix = "on each NotReady node: `systemctl status kubelet` / `journalctl -u kubelet`; before calico is applied nodes stay NotReady (guide: 配置网络); if the VM lost its network reboot it (guide pitfall 4); a kubelet other than the pinned version: install kubelet=1.23.6-00 (guide: 指定版本)";
     judge(ev, |j| {
-        let text = j.stdout("k8s-nodes", &Target::Cluster, fix)?;
-        let nodes = node_rows(text).map_err(|e| j.unreadable("k8s-nodes", &Target::Cluster, &e))?;
+        let (json, text) = j.doc("k8s-nodes", fix)?;
+        let nodes = node_rows(json, text).map_err(|e| j.unreadable("k8s-nodes", &Target::Cluster, &e))?;
         let single = j.ev.single_capture().cloned();
         // One pasted list: judge the nodes it shows (and their number, when the cluster size is known).
         let wanted: Vec<String> = match &single {
@@ -113,8 +114,8 @@ pub fn nodes_ready(ev: &Evidence) -> Verdict {
 pub fn kube_system_pods(ev: &Evidence) -> Verdict {
     let fix = "`kubectl describe pod -n kube-system <pod>` and `kubectl logs -n kube-system <pod>` for each pod listed";
     judge(ev, |j| {
-        let text = j.stdout("k8s-pods-kube-system", &Target::Cluster, fix)?;
-        let mut pods = pod_rows(text).map_err(|e| j.unreadable("k8s-pods-kube-system", &Target::Cluster, &e))?;
+        let (json, text) = j.doc("k8s-pods-kube-system", fix)?;
+        let mut pods = pod_rows(json, text).map_err(|e| j.unreadable("k8s-pods-kube-system", &Target::Cluster, &e))?;
         // `-A` tables: only kube-system is judged.
         pods.retain(|p| p.namespace.as_deref().is_none_or(|ns| ns == "kube-system"));
         if pods.is_empty() {

@@ -35,8 +35,8 @@ pub fn kernel_modules(ev: &Evidence) -> Verdict {
 /// `ipvs.configmap-mode`
 pub fn configmap_mode(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
-        let text = j.stdout("k8s-kube-proxy-cm", &Target::Cluster, MODE_FIX)?;
-        let conf = kube_proxy_config(text).map_err(|e| j.unreadable("k8s-kube-proxy-cm", &Target::Cluster, &e))?;
+        let (json, text) = j.doc("k8s-kube-proxy-cm", MODE_FIX)?;
+        let conf = kube_proxy_config(json, text).map_err(|e| j.unreadable("k8s-kube-proxy-cm", &Target::Cluster, &e))?;
         let mode = yaml_lite::get(&conf, "mode").or_else(|| loose_key(&conf, "mode")).unwrap_or("");
         if mode != "ipvs" {
             let shown = if mode.is_empty() {

@@ -107,19 +107,12 @@ impl<'e> Judge<'e> {
         unreadable_stop(probe, target, e.what, e.culprit(), &cmd)
     }
 
-    /// A kubectl JSON fact, parsed (cached in the evidence).
-    pub fn json(&mut self, probe: &str, remediation: &str) -> R<&'e Value> {
-        self.stdout(probe, &Target::Cluster, remediation)?;
-        let ev = self.ev;
-        match ev.json(probe, &Target::Cluster) {
-            Some((_, Ok(v))) => Ok(v),
-            Some((f, Err(e))) => Err(fail(
-                format!("JSON from `{}`", short(&f.command)),
-                e.to_string(),
-                remediation,
-            )),
-            None => Err(Stop::Skip(ev.missing_reason(probe, &Target::Cluster))),
-        }
+    /// A cluster fact's cleaned text and its JSON when it parses as JSON (parsed once, cached in
+    /// the evidence); the kubectl readers take the JSON first, else the text's other forms.
+    pub fn doc(&mut self, probe: &str, remediation: &str) -> R<(Option<&'e Value>, &'e str)> {
+        let text = self.stdout(probe, &Target::Cluster, remediation)?;
+        let json = self.ev.json(probe, &Target::Cluster).and_then(|(_, v)| v.ok());
+        Ok((json, text))
     }
 
     /// Runs `f` for every node, collecting per-node failures and skips: any failure fails the

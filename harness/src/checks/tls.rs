@@ -36,8 +36,8 @@ pub fn server_tls_bootstrap(ev: &Evidence) -> Verdict {
 }
 
 fn read_csrs(j: &mut super::judge::Judge<'_>, fix: &str) -> super::judge::R<Vec<CsrRow>> {
-    let text = j.stdout("k8s-csr", &Target::Cluster, fix)?;
-    csr_rows(text).map_err(|e| j.unreadable("k8s-csr", &Target::Cluster, &e))
+    let (json, text) = j.doc("k8s-csr", fix)?;
+    csr_rows(json, text).map_err(|e| j.unreadable("k8s-csr", &Target::Cluster, &e))
 }
 
 fn describe(c: &CsrRow) -> String {
@@ -86,7 +86,10 @@ pub fn serving_certs(ev: &Evidence) -> Verdict {
         let csr_fact = j.optional("k8s-csr", &Target::Cluster);
         let csrs = match csr_fact {
             Some(_) if single => read_csrs(j, APPROVE_FIX)?,
-            Some(_) => csr_rows(j.ev.stdout("k8s-csr", &Target::Cluster).unwrap_or("")).unwrap_or_default(),
+            Some(_) => {
+                let json = j.ev.json("k8s-csr", &Target::Cluster).and_then(|(_, v)| v.ok());
+                csr_rows(json, j.ev.stdout("k8s-csr", &Target::Cluster).unwrap_or("")).unwrap_or_default()
+            }
             None => Vec::new(),
         };
         if single && csr_fact.is_some() {

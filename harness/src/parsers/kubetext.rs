@@ -178,12 +178,13 @@ pub struct NodeRow {
 
 /// Nodes from `kubectl get nodes` as JSON, a `List`/single `Node`, or the table (any kubectl
 /// release: with or without ROLES / -o wide columns).
-pub fn node_rows(text: &str) -> Result<Vec<NodeRow>, ParseError> {
+pub fn node_rows(json: Option<&Value>, text: &str) -> Result<Vec<NodeRow>, ParseError> {
     const WHAT: &str = "kubectl get nodes";
-    if let Some(v) = json_in(text) {
+    let parsed = if json.is_none() { json_in(text) } else { None };
+    if let Some(v) = json.or(parsed.as_ref()) {
         let items: Vec<&Value> = match v.get("items").and_then(Value::as_array) {
             Some(a) => a.iter().collect(),
-            None if v.get("kind").and_then(Value::as_str) == Some("Node") => vec![&v],
+            None if v.get("kind").and_then(Value::as_str) == Some("Node") => vec![v],
             None => return Err(ParseError::at(WHAT, text.lines().next().unwrap_or(""), "not a Node or List of Nodes")),
         };
         return Ok(super::node_summaries(&serde_json::json!({ "items": items }))?
@@ -247,10 +248,11 @@ pub struct PodRow {
 }
 
 /// Pods from `kubectl get pods` as JSON or the table (`-A` / `-o wide` included).
-pub fn pod_rows(text: &str) -> Result<Vec<PodRow>, ParseError> {
+pub fn pod_rows(json: Option<&Value>, text: &str) -> Result<Vec<PodRow>, ParseError> {
     const WHAT: &str = "kubectl get pods";
-    if let Some(v) = json_in(text) {
-        return Ok(super::pod_summaries(&v)?
+    let parsed = if json.is_none() { json_in(text) } else { None };
+    if let Some(v) = json.or(parsed.as_ref()) {
+        return Ok(super::pod_summaries(v)?
             .into_iter()
             .map(|p| PodRow {
                 namespace: None,
@@ -297,9 +299,10 @@ pub struct CsrRow {
 }
 
 /// CSRs from `kubectl get csr` output in any of its forms.
-pub fn csr_rows(text: &str) -> Result<Vec<CsrRow>, ParseError> {
+pub fn csr_rows(json: Option<&Value>, text: &str) -> Result<Vec<CsrRow>, ParseError> {
     const WHAT: &str = "kubectl get csr";
-    if let Some(v) = json_in(text) {
+    let parsed = if json.is_none() { json_in(text) } else { None };
+    if let Some(v) = json.or(parsed.as_ref()) {
         let items: Vec<Value> = match v.get("items").and_then(Value::as_array) {
             Some(a) => a.clone(),
             None => vec![v.clone()],
@@ -387,9 +390,10 @@ pub struct LbRow {
 }
 
 /// LoadBalancer Services from `kubectl get svc` JSON or the table.
-pub fn lb_rows(text: &str) -> Result<Vec<LbRow>, ParseError> {
+pub fn lb_rows(json: Option<&Value>, text: &str) -> Result<Vec<LbRow>, ParseError> {
     const WHAT: &str = "kubectl get services";
-    if let Some(v) = json_in(text) {
+    let parsed = if json.is_none() { json_in(text) } else { None };
+    if let Some(v) = json.or(parsed.as_ref()) {
         let items: Vec<Value> = match v.get("items").and_then(Value::as_array) {
             Some(a) => a.clone(),
             None => vec![v.clone()],
@@ -422,9 +426,10 @@ pub fn lb_rows(text: &str) -> Result<Vec<LbRow>, ParseError> {
 /// The KubeProxyConfiguration text of the kube-proxy ConfigMap: `data["config.conf"]` from JSON,
 /// the `config.conf: |-` block of `-o yaml` (de-indented), or, for a `grep` excerpt, the text
 /// itself when it holds a `mode:` or `strictARP:` line.
-pub fn kube_proxy_config(text: &str) -> Result<String, ParseError> {
-    if let Some(v) = json_in(text) {
-        return super::configmap_data(&v, "config.conf")
+pub fn kube_proxy_config(json: Option<&Value>, text: &str) -> Result<String, ParseError> {
+    let parsed = if json.is_none() { json_in(text) } else { None };
+    if let Some(v) = json.or(parsed.as_ref()) {
+        return super::configmap_data(v, "config.conf")
             .map(String::from)
             .ok_or_else(|| ParseError::at("kube-proxy ConfigMap", "data", "no data.config.conf"));
     }
