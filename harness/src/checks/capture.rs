@@ -172,17 +172,29 @@ fn guess_from_content(t: &str) -> Option<&'static str> {
         "ipvsadm"
     } else if has("Cgroup Driver:") || has("Cannot connect to the Docker daemon") || (has("Server Version:") && has("Storage Driver:")) {
         "docker-info"
-    } else if has("[preflight]") || has("error execution phase") || has("This node has joined the cluster") || has("[discovery]") || has("kubeadm join") || has("JWS signature") {
+    } else if has("[preflight]") || has("[kubelet-check]") || has("error execution phase") || has("This node has joined the cluster") || has("[discovery]") || has("kubeadm join") || has("JWS signature") {
         "kubeadm-join"
     } else if has("KubeletConfiguration") {
         "kubelet-config"
     } else if has("KubeProxyConfiguration") {
         "k8s-kube-proxy-cm"
-    } else if has("APIService") || has("v1beta1.metrics.k8s.io") {
+    } else if has("APIService") || has("v1beta1.metrics.k8s.io") || has("type: Available") && has("conditions:") {
         "k8s-apiservice-metrics"
-    } else if has("NodeMetricsList") || has("CPU(cores)") || has("Metrics API not available") {
+    } else if has("NodeMetricsList")
+        || has("CPU(cores)")
+        || has("Metrics API not available")
+        || has("nodes.metrics.k8s.io")
+        || has("Failed to scrape node")
+        || has("unable to fully scrape metrics")
+        || has("because it doesn't contain any IP SANs")
+    {
         "k8s-node-metrics"
-    } else if has("CertificateSigningRequest") || has("SIGNERNAME") || (has("REQUESTOR") && has("CONDITION")) {
+    } else if has("CertificateSigningRequest")
+        || has("SIGNERNAME")
+        || (has("REQUESTOR") && has("CONDITION"))
+        || t.lines().any(|l| l.starts_with("csr-") && (l.contains("Pending") || l.contains("Approved")))
+        || has("SignerValidationFailure")
+    {
         "k8s-csr"
     } else if has("\"gitVersion\"") || has("Server Version: v") || has("Server Version: version.Info") {
         "k8s-version"
@@ -210,7 +222,7 @@ fn guess_from_content(t: &str) -> Option<&'static str> {
         "ip-route"
     } else if has(":6443") && (has("LISTEN") || has("(LISTEN)")) {
         "listen-6443"
-    } else if has("subject=") || has("Subject:") && has("Issuer:") {
+    } else if has("subject=") || has("Subject:") && has("Issuer:") || has("CONNECTED(") && has("depth=") {
         "kubelet-serving-cert"
     } else if has("SHA256:") && (has("(ED25519)") || has("(RSA)") || has("(ECDSA)")) {
         "ssh-hostkey"

@@ -12,6 +12,7 @@ const TOKEN_FIX: &str = "the bootstrap token is unknown or expired (24 h TTL): o
 const CA_FIX: &str = "the --discovery-token-ca-cert-hash does not match the cluster CA: compute it on the control plane with `openssl x509 -pubkey -in /etc/kubernetes/pki/ca.crt | openssl rsa -pubin -outform der 2>/dev/null | openssl dgst -sha256 -hex | sed 's/^.* //'` (guide) and join with `--discovery-token-ca-cert-hash sha256:<that hash>`";
 const UNREACHABLE_FIX: &str = "the joining node cannot reach the API server on TCP 6443: check that kube-apiserver runs on the control plane (`kubectl get pods -n kube-system`), that the join command names the control plane's reachable address (kubeadm init `--apiserver-advertise-address`), and that the security group / firewall allows TCP 6443 from the workers (`nc -zv <control-plane> 6443`); the worker's state is not the problem";
 const EXISTS_FIX: &str = "a Node of this name is already registered: on the control plane `kubectl delete node <name>` if it is a stale entry, otherwise give this machine a unique hostname (`hostnamectl set-hostname ...`, guide: 修改主机名) before joining";
+const KUBELET_FIX: &str = "the kubelet on the joining node never became healthy: `systemctl status kubelet` and `journalctl -xeu kubelet`; the usual cause is the cgroup driver mismatch (docker `cgroupfs` vs the kubelet's `systemd`: add `\"exec-opts\": [\"native.cgroupdriver=systemd\"]` to /etc/docker/daemon.json, restart docker; guide: 如果出现报错：cgroup不一致) or swap still on; then `sudo kubeadm reset` and join again";
 const PHASE_FIX: &str = "read the error above: `journalctl -u kubelet` on the worker for kubelet-start/TLS bootstrap failures; once fixed, `sudo kubeadm reset` on the worker and join again (guide: 如果安装中出现错误，则需要执行kubeadm reset)";
 
 /// The guide's fix for one fatal preflight check.
@@ -93,6 +94,11 @@ fn diagnose(target: &Target, f: &JoinFailure) -> (String, String, String) {
                 Some(n) => EXISTS_FIX.replace("<name>", n),
                 None => EXISTS_FIX.into(),
             },
+        ),
+        JoinFailure::KubeletUnhealthy { line } => (
+            "the kubelet to become healthy during `kubeadm join`".into(),
+            format!("{on}: {line}"),
+            KUBELET_FIX.into(),
         ),
         JoinFailure::Phase { line, .. } | JoinFailure::Other { line } => (
             "`kubeadm join` to succeed".into(),

@@ -20,8 +20,8 @@ pub fn server_tls_bootstrap(ev: &Evidence) -> Verdict {
                     t.describe()
                 )));
             }
-            let c = parse_kubelet_config(j.stdout("kubelet-config", t, BOOTSTRAP_FIX)?)
-                .map_err(|e| fail("a KubeletConfiguration", e.to_string(), BOOTSTRAP_FIX))?;
+            let out = j.stdout("kubelet-config", t, BOOTSTRAP_FIX)?;
+            let c = parse_kubelet_config(out).map_err(|e| j.unreadable("kubelet-config", t, &e))?;
             if !c.server_tls_bootstrap {
                 return Err(fail(
                     "serverTLSBootstrap: true in /var/lib/kubelet/config.yaml",
@@ -94,7 +94,9 @@ pub fn serving_certs(ev: &Evidence) -> Verdict {
         };
         if single && csr_fact.is_some() {
             // One pasted CSR list: every kubelet that asked for a serving certificate got one.
-            let serving: Vec<&CsrRow> = csrs.iter().filter(|c| c.signer == SIGNER).collect();
+            // A YAML fragment of conditions names no signer: judge it as the kubelet-serving CSR it is shown as.
+            let unsigned = csrs.iter().all(|c| c.signer.is_empty());
+            let serving: Vec<&CsrRow> = csrs.iter().filter(|c| c.signer == SIGNER || unsigned && c.condition.contains("Failed")).collect();
             let mut bad = Vec::new();
             let mut requestors: Vec<&str> = serving.iter().map(|c| c.requestor.as_str()).collect();
             requestors.dedup();
@@ -108,7 +110,7 @@ pub fn serving_certs(ev: &Evidence) -> Verdict {
             }
             if !bad.is_empty() {
                 let fix = if bad.iter().any(|b| b.contains("Failed")) {
-                    "the signer refused the approved CSR (Approved,Failed): a kubelet-serving CSR must come from `system:node:<name>` with CN system:node:<name>, O system:nodes; let the kubelet request it (serverTLSBootstrap: true) and approve that CSR (guide: 启用TLSBootstrap)"
+                    "the kubelet-serving signer refused the approved CSR (Approved,Failed; `kubectl get csr -o yaml` shows reason SignerValidationFailure): a kubelet-serving CSR must come from `system:node:<name>` with CN system:node:<name>, O system:nodes; let the kubelet request it (serverTLSBootstrap: true) and approve that CSR (guide: 启用TLSBootstrap)"
                 } else {
                     APPROVE_FIX
                 };
@@ -131,9 +133,10 @@ pub fn serving_certs(ev: &Evidence) -> Verdict {
                         return Err(fail(
                             "a serving certificate signed by the cluster CA (CN = kubernetes)",
                             format!(
-                                "self-signed kubelet certificate: subject `{}`, issuer `{}`{}",
+                                "self-signed kubelet certificate: subject `{}`, issuer `{}`, IP SANs [{}]{}",
                                 c.subject,
                                 c.issuer,
+                                c.ip_sans.join(", "),
                                 c.self_signed_note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default()
                             ),
                             SELF_SIGNED_FIX,

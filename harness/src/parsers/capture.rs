@@ -26,7 +26,7 @@ pub fn probe_commands(probe: &str) -> &'static [&'static str] {
         "proxy-mode" => &["curl", "wget"],
         "ipvsadm" => &["ipvsadm"],
         "helm-version" => &["helm"],
-        p if p.starts_with("k8s-") => &["kubectl", "k", "microk8s", "oc", "watch", "curl"],
+        p if p.starts_with("k8s-") => &["kubectl", "k", "microk8s", "oc", "watch", "curl", "wget"],
         _ => &[],
     }
 }
@@ -131,6 +131,14 @@ pub fn prompt_command(line: &str) -> Option<&str> {
         && is_known(rest)
     {
         return Some(rest.trim());
+    }
+    // A decorated prompt with nothing typed (`@me ➜ /w (main) $`, `sk@mac ~ %`).
+    if let Some(head) = t.strip_suffix(['$', '#', '%', '❯']).map(str::trim_end)
+        && !head.is_empty()
+        && head.split_whitespace().count() <= 6
+        && (head.contains('➜') || head.contains('@') && head.contains(['~', ':', ' ']))
+    {
+        return Some("");
     }
     // `PS C:\> docker info`, `C:\Users\me> docker info`.
     let win = t.strip_prefix("PS ").unwrap_or(t);
@@ -281,9 +289,9 @@ pub fn probe_of_command(cmd: &str) -> Option<&'static str> {
         "sysctl-net"
     } else if has("lsmod") {
         "lsmod"
-    } else if has("kubelet/config.yaml") {
+    } else if has("kubelet/config.yaml") || has("configz") || has("kubelet-config") || has("kubelet.config") {
         "kubelet-config"
-    } else if has("openssl x509") {
+    } else if has("openssl") {
         "kubelet-serving-cert"
     } else if has("ssh-keygen") {
         "ssh-hostkey"
@@ -303,9 +311,9 @@ pub fn probe_of_command(cmd: &str) -> Option<&'static str> {
         "listen-6443"
     } else if has("hostname") {
         "hostname"
-    } else if kubectl && (has("/version") || has(" version")) {
+    } else if (kubectl || has("curl") || has("wget")) && (has("/version") || kubectl && has(" version")) {
         "k8s-version"
-    } else if kubectl && has("top node") || has("metrics.k8s.io/v1beta1/nodes") {
+    } else if kubectl && (has("top node") || has("top no")) || has("metrics.k8s.io/v1beta1/nodes") {
         "k8s-node-metrics"
     } else if kubectl && has("apiservice") {
         "k8s-apiservice-metrics"

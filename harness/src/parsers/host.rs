@@ -155,18 +155,32 @@ pub struct KubeletConfig {
     pub server_tls_bootstrap: bool,
 }
 
-/// Parses the kubelet config file.
+/// Parses the kubelet's configuration: `/var/lib/kubelet/config.yaml`, the `kubelet-config`
+/// ConfigMap (the same YAML under `data.kubelet: |`), or the running kubelet's
+/// `/configz` JSON (`{"kubeletconfig": {...}}`).
 pub fn parse_kubelet_config(text: &str) -> Result<KubeletConfig, ParseError> {
-    if yaml_lite::get(text, "kind") != Some("KubeletConfiguration") {
-        return Err(ParseError::new(
-            "kubelet config.yaml",
-            "no `kind: KubeletConfiguration`",
-        ));
+    const WHAT: &str = "kubelet config.yaml";
+    if let Some(v) = super::json_in(text) {
+        let c = v.get("kubeletconfig").unwrap_or(&v);
+        return Ok(KubeletConfig {
+            cgroup_driver: c.get("cgroupDriver").and_then(|x| x.as_str()).map(String::from),
+            server_tls_bootstrap: c.get("serverTLSBootstrap").and_then(|x| x.as_bool()) == Some(true),
+        });
     }
-    Ok(KubeletConfig {
-        cgroup_driver: yaml_lite::get(text, "cgroupDriver").map(String::from),
-        server_tls_bootstrap: yaml_lite::get(text, "serverTLSBootstrap") == Some("true"),
-    })
+    if yaml_lite::get(text, "kind") == Some("KubeletConfiguration") {
+        return Ok(KubeletConfig {
+            cgroup_driver: yaml_lite::get(text, "cgroupDriver").map(String::from),
+            server_tls_bootstrap: yaml_lite::get(text, "serverTLSBootstrap") == Some("true"),
+        });
+    }
+    if text.lines().any(|l| l.trim() == "kind: KubeletConfiguration") {
+        return Ok(KubeletConfig {
+            cgroup_driver: super::loose_key(text, "cgroupDriver").map(String::from),
+            server_tls_bootstrap: super::loose_key(text, "serverTLSBootstrap") == Some("true"),
+        });
+    }
+    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(empty output)");
+    Err(ParseError::at(WHAT, first, "no `kind: KubeletConfiguration`"))
 }
 
 /// NetworkManager's presence as printed by the `network-manager` probe

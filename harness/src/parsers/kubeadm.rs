@@ -56,6 +56,12 @@ pub enum JoinFailure {
         /// The line.
         line: String,
     },
+    /// The kubelet never became healthy (`[kubelet-check] It seems like the kubelet isn't
+    /// running or healthy.`), with the phase error that followed, if any.
+    KubeletUnhealthy {
+        /// The kubelet-check line, then the phase error line(s).
+        line: String,
+    },
     /// An error line kubelab has no specific diagnosis for.
     Other {
         /// The line.
@@ -141,6 +147,7 @@ pub fn parse_kubeadm_join(text: &str) -> KubeadmJoin {
     let mut exists = None;
     let mut phase = None;
     let mut other = None;
+    let mut kubelet_check: Option<String> = None;
     for (i, l) in lines.iter().enumerate() {
         let t = l.trim();
         if let Some(pos) = t.find("[ERROR ") {
@@ -214,13 +221,25 @@ pub fn parse_kubeadm_join(text: &str) -> KubeadmJoin {
             }
             continue;
         }
+        if kubelet_check.is_none() && t.contains("the kubelet isn't running or healthy") {
+            kubelet_check = Some(from(t, "[kubelet-check]").to_string());
+            continue;
+        }
         if let Some(pos) = t.find("error execution phase ") {
             let rest = &t[pos + "error execution phase ".len()..];
             let name = rest.split(':').next().unwrap_or(rest).trim();
             if !rest.contains("Some fatal errors occurred") {
+                let mut line = t[pos..].trim_end_matches('`').to_string();
+                // `error execution phase kubelet-start` alone: the cause is on the next line.
+                if !rest.contains(": ")
+                    && let Some(next) = lines[i + 1..].iter().map(|l| l.trim()).find(|l| !l.is_empty())
+                {
+                    line.push_str(": ");
+                    line.push_str(next);
+                }
                 phase = Some(JoinFailure::Phase {
                     phase: name.to_string(),
-                    line: t[pos..].trim_end_matches('`').to_string(),
+                    line,
                 });
             }
             continue;
@@ -231,11 +250,19 @@ pub fn parse_kubeadm_join(text: &str) -> KubeadmJoin {
             other = Some(JoinFailure::Other { line: t.to_string() });
         }
     }
+    let kubelet = kubelet_check.map(|k| {
+        let then = match &phase {
+            Some(JoinFailure::Phase { line, .. }) => format!(" then {line}"),
+            _ => String::new(),
+        };
+        JoinFailure::KubeletUnhealthy { line: format!("{k}{then}") }
+    });
     let failure = exists
         .or(if preflight.is_empty() { None } else { Some(JoinFailure::Preflight(preflight)) })
         .or(token)
         .or(ca)
         .or(unreachable)
+        .or(kubelet)
         .or(phase)
         .or(other);
     KubeadmJoin {

@@ -14,7 +14,8 @@ pub fn json_in(text: &str) -> Option<Value> {
     if let Ok(v) = serde_json::from_str(text) {
         return Some(v);
     }
-    let start = text.lines().position(|l| l.trim_start().starts_with('{'))?;
+    // Unindented: a `{` inside YAML (last-applied-configuration) is not the document.
+    let start = text.lines().position(|l| l.starts_with('{'))?;
     let rest: String = text.lines().skip(start).collect::<Vec<_>>().join("\n");
     let mut de = serde_json::Deserializer::from_str(&rest).into_iter::<Value>();
     de.next()?.ok()
