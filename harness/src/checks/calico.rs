@@ -9,7 +9,7 @@ use crate::config::Profile;
 use crate::evidence::Evidence;
 use crate::parsers::{
     BgpPeer, bird_bgp_peers, parse_birdc_protocols, parse_calicoctl_node_status, parse_ip_route,
-    parse_reach_lines,
+    parse_reach_lines, parse_tunl0,
 };
 
 const BGP_FIX: &str = "BGP not established: check that the cloud security group (or firewall) allows TCP 179 (BGP) and IP protocol 4 (IPIP) between the nodes — clones get the `default` group (guide pitfall 3: 一定要检查虚拟机安全组); `nc -zv <peer> 179` from this node must connect";
@@ -141,10 +141,59 @@ pub fn bgp_mesh(ev: &Evidence) -> Verdict {
     })
 }
 
-const ROUTE_FIX: &str = "tunl0 routes are installed by BIRD from the BGP mesh: fix calico.bgp-mesh first; check the IPPool has `ipipMode: Always` (calico.yaml CALICO_IPV4POOL_IPIP)";
+const ROUTE_FIX: &str = "tunl0 routes are installed by BIRD from the BGP mesh: fix calico.bgp-mesh first; check the IPPool has `ipipMode: Always` (calico.yaml CALICO_IPV4POOL_IPIP, `calicoctl get ippool -o yaml`; ipipMode Never or CrossSubnet routes pod blocks via eth0), then restart calico-node so BIRD reprograms the routes via tunl0 onlink";
+
+/// One pasted routing table: every calico route to a remote pod block (`proto bird`, or a /26
+/// gateway route in `route -n`) goes via tunl0, and there is at least one (as many gateways as
+/// other nodes when the cluster size is known).
+fn routes_alone(j: &mut super::judge::Judge<'_>, t: &crate::evidence::Target, nodes: Option<usize>) -> R<()> {
+    let routes = parse_ip_route(j.stdout("ip-route", t, ROUTE_FIX)?).map_err(|e| j.unreadable("ip-route", t, &e))?;
+    let remote: Vec<_> = routes
+        .iter()
+        .filter(|r| r.proto.as_deref() == Some("bird") && r.kind != "blackhole")
+        .collect();
+    let mut bad = Vec::new();
+    for r in &remote {
+        if r.kind == "unreachable" {
+            bad.push(format!("unreachable {} proto bird (no route via tunl0)", r.dest));
+        } else if !r.nexthops.is_empty() {
+            let hops: Vec<String> = r.nexthops.iter().map(|(v, d)| format!("nexthop via {v} dev {d}")).collect();
+            bad.push(format!("{} proto bird multipath {} (not via tunl0)", r.dest, hops.join(", ")));
+        } else if r.dev.as_deref() != Some("tunl0") {
+            bad.push(format!(
+                "{} via {} dev {} proto bird (gateway route, not via tunl0: IPIP bypassed)",
+                r.dest,
+                r.via_text.as_deref().unwrap_or("?"),
+                r.dev.as_deref().unwrap_or("?")
+            ));
+        }
+    }
+    let mut gateways: Vec<&str> = remote.iter().filter(|r| r.dev.as_deref() == Some("tunl0")).filter_map(|r| r.via_text.as_deref()).collect();
+    gateways.sort_unstable();
+    gateways.dedup();
+    if remote.is_empty() || gateways.is_empty() && bad.is_empty() {
+        bad.push("no route via tunl0 to another node's pod block".into());
+    }
+    if let Some(n) = nodes
+        && bad.is_empty()
+        && gateways.len() < n.saturating_sub(1)
+    {
+        bad.push(format!("tunl0 routes to {} of {} other nodes", gateways.len(), n - 1));
+    }
+    if !bad.is_empty() {
+        return Err(fail("a tunl0 route (proto bird onlink) to every other node's pod block", bad.join(", "), ROUTE_FIX));
+    }
+    Ok(())
+}
 
 /// `calico.tunl0-routes`
 pub fn tunl0_routes(ev: &Evidence) -> Verdict {
+    if let Some(mode) = ev.single_capture().cloned() {
+        return judge(ev, |j| {
+            j.per_node(|j, _n, t| routes_alone(j, t, mode.expected_nodes))?;
+            Ok("every calico route to a remote pod block goes via tunl0 (ip-route)".into())
+        });
+    }
     judge(ev, |j| {
         let pod_cidr: Ipv4Net = j.ev.header.expect.pod_cidr.parse().map_err(|_| {
             fail(
@@ -188,8 +237,41 @@ pub fn tunl0_routes(ev: &Evidence) -> Verdict {
 
 const IPIP_FIX: &str = "allow IP protocol 4 (IPIP) between the nodes in the security group (guide pitfall 3; kubespray docs/CNI/calico.md: `--protocol 4`); BGP can be up while IPIP is blocked";
 
+const TUNL0_FIX: &str = "felix creates tunl0 and gives it an address from the node's block: check the calico-node pod on this node (`kubectl logs -n kube-system <calico-node> -c calico-node`, felix errors), the IPPool's `ipipMode: Always` (CALICO_IPV4POOL_IPIP), and that IP protocol 4 (IPIP) is allowed between the nodes in the security group (guide pitfall 3)";
+
+/// One pasted `tunl0` capture: the tunnel must be an UP IPIP device with an address, and, when
+/// ifconfig shows counters, have carried packets.
+fn tunl0_alone(j: &mut super::judge::Judge<'_>, t: &crate::evidence::Target) -> R<()> {
+    let out = j.stdout("tunl0", t, TUNL0_FIX)?;
+    let d = parse_tunl0(out).map_err(|e| j.unreadable("tunl0", t, &e))?;
+    let mut bad = Vec::new();
+    if !d.ipip {
+        bad.push("tunl0 is not an IPIP device".to_string());
+    }
+    if !d.up {
+        bad.push("tunl0 is down (no UP flag)".into());
+    }
+    if d.address.is_none() {
+        bad.push("tunl0 has no address (no IP address on tunl0)".into());
+    }
+    if d.packets == Some((0, 0)) {
+        bad.push("tunl0 RX packets 0, TX packets 0: no IPIP traffic".into());
+    }
+    if !bad.is_empty() {
+        let fix = if d.packets == Some((0, 0)) && d.up && d.address.is_some() { IPIP_FIX } else { TUNL0_FIX };
+        return Err(fail("an UP IPIP tunl0 with an address, carrying traffic", bad.join("; "), fix));
+    }
+    Ok(())
+}
+
 /// `calico.ipip-traffic`
 pub fn ipip_traffic(ev: &Evidence) -> Verdict {
+    if ev.single_capture().is_some() && ev.facts().iter().all(|f| f.probe == "tunl0") {
+        return judge(ev, |j| {
+            j.per_node(|j, _n, t| tunl0_alone(j, t))?;
+            Ok("tunl0 is an UP IPIP device with an address (tunl0)".into())
+        });
+    }
     judge(ev, |j| {
         j.per_node(|j, n, t| {
             let rows = parse_reach_lines(j.stdout("ipip-ping", t, IPIP_FIX)?)

@@ -212,7 +212,9 @@ fn guess_from_content(t: &str) -> Option<&'static str> {
         "lsmod"
     } else if has("net.bridge.bridge-nf-call") || has("net.ipv4.ip_forward") {
         "sysctl-net"
-    } else if has("tunl0") && has("ipip") {
+    } else if has("Kernel IP routing table") || has(" proto bird") || has("  proto bird") {
+        "ip-route"
+    } else if has("tunl0") && (has("ipip") || has("IPIP")) {
         "tunl0"
     } else if has("kube-ipvs0") {
         "kube-ipvs0"

@@ -12,7 +12,7 @@ pub fn probe_commands(probe: &str) -> &'static [&'static str] {
         "hostname" => &["hostname", "hostnamectl"],
         "product-uuid" | "machine-id" | "etc-hosts" | "fstab" | "proc-swaps" => &["cat", "more", "less"],
         "kubelet-config" | "kubelet-serving-cert" => &["cat", "openssl", "more", "less"],
-        "ip-link" | "ip-route" | "tunl0" | "kube-ipvs0" => &["ip", "ifconfig"],
+        "ip-link" | "ip-route" | "tunl0" | "kube-ipvs0" => &["ip", "ifconfig", "route"],
         "ssh-hostkey" => &["ssh-keygen"],
         "swapon" => &["swapon", "free"],
         "lsmod" => &["lsmod"],
@@ -38,7 +38,7 @@ const KNOWN_COMMANDS: &[&str] = &[
     "cat", "sysctl", "ss", "lsof", "netstat", "ip", "ifconfig", "openssl", "helm", "hostname",
     "hostnamectl", "ssh-keygen", "systemctl", "dpkg", "lsmod", "grep", "sudo", "free", "journalctl",
     "watch", "microk8s", "k", "oc", "date", "echo", "ls", "modprobe", "nc", "service", "more", "less",
-    "nmcli", "bird",
+    "nmcli", "bird", "route", "wget",
 ];
 
 /// The first word of a command line, without `sudo`, env assignments or a `./` / path prefix.
