@@ -214,6 +214,8 @@ fn guess_from_content(t: &str) -> Option<&'static str> {
         "sysctl-net"
     } else if has("Kernel IP routing table") || has(" proto bird") || has("  proto bird") {
         "ip-route"
+    } else if has("link/ether") && !has("inet ") || has(": flags=") && has("ether ") && !has("tunl0") {
+        "ip-link"
     } else if has("tunl0") && (has("ipip") || has("IPIP")) {
         "tunl0"
     } else if has("kube-ipvs0") {
@@ -222,11 +224,11 @@ fn guess_from_content(t: &str) -> Option<&'static str> {
         "ip-link"
     } else if first.starts_with("default via") || has(" proto kernel scope link") || has(" dev tunl0 proto bird") {
         "ip-route"
-    } else if has(":6443") && (has("LISTEN") || has("(LISTEN)")) {
+    } else if has(":6443") && (has("LISTEN") || has("(LISTEN)") || has("LISTENING")) {
         "listen-6443"
     } else if has("subject=") || has("Subject:") && has("Issuer:") || has("CONNECTED(") && has("depth=") {
         "kubelet-serving-cert"
-    } else if has("SHA256:") && (has("(ED25519)") || has("(RSA)") || has("(ECDSA)")) {
+    } else if has("SHA256:") && (has("(ED25519)") || has("(RSA)") || has("(ECDSA)") || has("Fingerprint:") || has("256 SHA256:")) {
         "ssh-hostkey"
     } else if has("<file system>") || t.lines().any(|l| l.split_whitespace().nth(2).is_some_and(|f| f == "swap" || f == "ext4" || f == "xfs")) {
         "fstab"

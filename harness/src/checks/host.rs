@@ -12,7 +12,7 @@ use crate::parsers::{
 };
 
 const SWAP_FIX: &str =
-    "comment the swap line in /etc/fstab and run `swapoff -a` (guide: 关闭防火墙和swap)";
+    "comment out the swap line in /etc/fstab and run `swapoff -a` (guide: 关闭防火墙和swap)";
 
 /// `host.swap-off`
 pub fn swap_off(ev: &Evidence) -> Verdict {
@@ -141,13 +141,53 @@ pub fn ip_forward(ev: &Evidence) -> Verdict {
 
 const PORT_FIX: &str = "stop whatever holds TCP 6443 before `kubeadm init` (guide: `lsof -i | grep 6443` must print nothing)";
 
+/// One pasted listener list, taken on the control plane after `kubeadm init`: kube-apiserver
+/// must hold 6443 on an address the workers can reach.
+fn port_6443_alone(j: &mut super::judge::Judge<'_>, t: &crate::evidence::Target) -> super::judge::R<String> {
+    let out = j.stdout("listen-6443", t, PORT_FIX)?;
+    let ls = parse_ss_listeners(out).map_err(|e| j.unreadable("listen-6443", t, &e))?;
+    let on: Vec<&crate::parsers::Listener> = ls.iter().filter(|l| l.port == 6443).collect();
+    if on.is_empty() {
+        return Err(fail(
+            "kube-apiserver listening on TCP 6443 on the control plane (after `kubeadm init`)",
+            "nothing is listening on 6443 (kube-apiserver not listening; only other ports or client connections shown)",
+            "check the kube-apiserver static pod on the control plane: `crictl ps -a | grep kube-apiserver` / `docker ps -a | grep kube-apiserver` and its logs, /etc/kubernetes/manifests/kube-apiserver.yaml (before `kubeadm init` 6443 must be free: this is then fine)",
+        ));
+    }
+    if let Some(l) = on.iter().find(|l| l.process.as_deref().is_some_and(|p| !p.starts_with("kube-apis"))) {
+        return Err(fail(
+            "TCP 6443 held by kube-apiserver only",
+            format!("{} listens on {}", l.process.as_deref().unwrap_or("?"), l.local),
+            PORT_FIX,
+        ));
+    }
+    if on.iter().all(|l| l.loopback()) {
+        return Err(fail(
+            "kube-apiserver on TCP 6443 reachable from the other nodes",
+            format!("6443 bound to {} (loopback only)", on[0].local),
+            "the API server listens on loopback only: other nodes cannot join; set kube-apiserver `--bind-address`/`--advertise-address` (kubeadm init --apiserver-advertise-address=<node IP>) to the node's address",
+        ));
+    }
+    Ok(format!("6443 held by kube-apiserver on {} (listen-6443)", on[0].local))
+}
+
 /// `host.port-6443`
 pub fn port_6443(ev: &Evidence) -> Verdict {
+    if ev.single_capture().is_some() {
+        return judge(ev, |j| {
+            let mut summary = String::new();
+            j.per_node(|j, _n, t| {
+                summary = port_6443_alone(j, t)?;
+                Ok(())
+            })?;
+            Ok(summary)
+        });
+    }
     judge(ev, |j| {
         let mut apiserver = false;
         j.per_node(|j, n, t| {
-            let ls = parse_ss_listeners(j.stdout("listen-6443", t, PORT_FIX)?)
-                .map_err(|e| fail("`ss` rows", e.to_string(), PORT_FIX))?;
+            let out = j.stdout("listen-6443", t, PORT_FIX)?;
+            let ls = parse_ss_listeners(out).map_err(|e| j.unreadable("listen-6443", t, &e))?;
             for l in ls.iter().filter(|l| l.port == 6443) {
                 let proc_name = l.process.as_deref().unwrap_or("an unknown process");
                 if n.role == Role::ControlPlane && proc_name == "kube-apiserver" {

@@ -62,7 +62,7 @@ pub fn unique_macs(ev: &Evidence) -> Verdict {
 /// `identity.unique-product-uuid`
 pub fn unique_product_uuid(ev: &Evidence) -> Verdict {
     let fix = format!(
-        "give every VM its own SMBIOS UUID (libvirt: a fresh domain `<uuid>`), check with `sudo cat /sys/class/dmi/id/product_uuid`; {CLONE_NOTE}"
+        "give every VM its own SMBIOS UUID (libvirt: a fresh domain `<uuid>`), check with `sudo cat /sys/class/dmi/id/product_uuid` (Xen paravirtual guests have no DMI product_uuid: use /sys/hypervisor/uuid); {CLONE_NOTE}"
     );
     judge(ev, |j| {
         distinct(j, "product-uuid", "product_uuid", &fix, |o| {
@@ -74,7 +74,7 @@ pub fn unique_product_uuid(ev: &Evidence) -> Verdict {
 /// `identity.unique-machine-id`
 pub fn unique_machine_id(ev: &Evidence) -> Verdict {
     let fix = format!(
-        "regenerate on each clone: `sudo rm /etc/machine-id && sudo systemd-machine-id-setup`; {CLONE_NOTE}"
+        "regenerate on each clone: `sudo rm /etc/machine-id /var/lib/dbus/machine-id && sudo systemd-machine-id-setup` (otherwise the cloned dbus machine-id in /var/lib/dbus/machine-id is copied back); {CLONE_NOTE}"
     );
     judge(ev, |j| {
         distinct(j, "machine-id", "machine-id", &fix, |o| {
@@ -86,7 +86,7 @@ pub fn unique_machine_id(ev: &Evidence) -> Verdict {
 /// `identity.unique-host-keys`
 pub fn unique_host_keys(ev: &Evidence) -> Verdict {
     let fix = format!(
-        "regenerate on each clone: `sudo rm /etc/ssh/ssh_host_* && sudo dpkg-reconfigure openssh-server`; {CLONE_NOTE}"
+        "regenerate on each clone: `sudo rm /etc/ssh/ssh_host_* && sudo ssh-keygen -A` (or `dpkg-reconfigure openssh-server`) — a host key shipped in the image is shared by every machine built from it; {CLONE_NOTE}"
     );
     judge(ev, |j| {
         distinct(j, "ssh-hostkey", "SSH host key fingerprint", &fix, |o| {

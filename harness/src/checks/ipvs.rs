@@ -145,12 +145,23 @@ pub fn kube_ipvs0(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
         j.per_node(|j, _n, t| {
             let out = j.stdout("kube-ipvs0", t, MODE_FIX)?;
-            let first = out.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-            if first.contains("does not exist") {
-                return Err(fail("the kube-ipvs0 dummy interface", first.trim().to_string(), MODE_FIX));
+            if let Some(l) = out.lines().map(str::trim).find(|l| l.contains("does not exist")) {
+                return Err(fail("the kube-ipvs0 dummy interface", l.to_string(), MODE_FIX));
             }
-            if !first.split(':').nth(1).is_some_and(|n| n.trim() == "kube-ipvs0") {
-                return Err(j.unreadable("kube-ipvs0", t, &crate::parsers::ParseError::at("ip -d link show kube-ipvs0", first, "no kube-ipvs0 header")));
+            // `ip link|addr` headers (`5: kube-ipvs0: <BROADCAST,NOARP> ...`), in a full listing too.
+            let names: Vec<&str> = out
+                .lines()
+                .filter_map(|l| {
+                    let (n, rest) = l.trim_start().split_once(": ")?;
+                    (n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() && rest.contains(": <")).then(|| rest.split([':', '@']).next().unwrap_or(""))
+                })
+                .collect();
+            if names.is_empty() {
+                let first = out.lines().find(|l| !l.trim().is_empty()).unwrap_or("(empty output)");
+                return Err(j.unreadable("kube-ipvs0", t, &crate::parsers::ParseError::at("ip -d link show kube-ipvs0", first, "no interface header")));
+            }
+            if !names.contains(&"kube-ipvs0") {
+                return Err(fail("the kube-ipvs0 dummy interface", format!("absent (interfaces: {})", names.join(", ")), MODE_FIX));
             }
             Ok(())
         })?;

@@ -213,6 +213,10 @@ pub(crate) fn distinct(
     let ev = j.ev;
     let mut seen: Vec<(String, String)> = Vec::new();
     let mut skips = Vec::new();
+    if ev.single_capture().is_some() {
+        return distinct_in_capture(j, probe, what, remediation);
+    }
+
     for n in &ev.header.nodes {
         let t = Target::Node(n.name.clone());
         match j.stdout(probe, &t, remediation).and_then(&extract) {
@@ -244,4 +248,56 @@ pub(crate) fn distinct(
         seen.len(),
         ev.header.nodes.len()
     ))
+}
+
+/// One pasted capture may hold several machines' values (`for h in ...; do ssh $h cat
+/// /etc/machine-id; done`, `kubectl get nodes -o custom-columns=...`): the same value twice is a
+/// duplicate; a `No such file or directory` means the identity cannot be established.
+fn distinct_in_capture(j: &mut Judge<'_>, probe: &str, what: &str, remediation: &str) -> R<String> {
+    let Some(n) = j.ev.header.nodes.first() else {
+        return Err(Stop::Skip("no node".into()));
+    };
+    let t = Target::Node(n.name.clone());
+    let text = j.stdout(probe, &t, remediation)?;
+    if let Some(l) = text.lines().map(str::trim).find(|l| l.contains("No such file or directory")) {
+        return Err(fail(format!("a readable {what} on every node"), l.to_string(), remediation));
+    }
+    let values: Vec<String> = text.split_whitespace().filter_map(|w| identity_token(probe, w)).collect();
+    if values.is_empty() {
+        let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(empty output)");
+        return Err(j.unreadable(probe, &t, &ParseError::at("identity", first, format!("no {what} in the output"))));
+    }
+    // One machine's `ip link` lists bonds and VLANs sharing their parent's MAC: duplicates among
+    // one machine's interfaces are normal; uniqueness needs the other machines' captures.
+    if probe == "ip-link" {
+        return Ok(format!("{} MAC address(es) of one machine read; uniqueness is judged across nodes ({probe})", values.len()));
+    }
+    let mut dups: Vec<&String> = values.iter().filter(|v| values.iter().filter(|x| x == v).count() > 1).collect();
+    dups.dedup();
+    if !dups.is_empty() {
+        let count = values.iter().filter(|x| *x == dups[0]).count();
+        return Err(fail(
+            format!("a distinct {what} on every node"),
+            format!("duplicate {what}: the same value {} on {count} machines", dups[0]),
+            remediation,
+        ));
+    }
+    Ok(format!("{} distinct {what} value(s) in the capture ({probe})", values.len()))
+}
+
+/// The identity value a whitespace-separated word is, for `probe`.
+fn identity_token(probe: &str, w: &str) -> Option<String> {
+    let w = w.trim_matches(|c: char| c == '"' || c == ',' || c == '`');
+    let hex = |s: &str| s.chars().all(|c| c.is_ascii_hexdigit());
+    match probe {
+        "machine-id" => (w.len() == 32 && hex(w)).then(|| w.to_string()),
+        "product-uuid" => (w.len() == 36 && w.matches('-').count() == 4 && hex(&w.replace('-', ""))).then(|| w.to_ascii_lowercase()),
+        "ssh-hostkey" => (w.starts_with("SHA256:") || w.starts_with("MD5:")).then(|| w.to_string()),
+        "ip-link" => {
+            let w = w.to_ascii_lowercase();
+            let ok = w.len() == 17 && w.split(':').count() == 6 && w.split(':').all(|o| o.len() == 2 && hex(o));
+            (ok && w != "00:00:00:00:00:00" && w != "ff:ff:ff:ff:ff:ff" && w != "ee:ee:ee:ee:ee:ee").then_some(w)
+        }
+        _ => None,
+    }
 }

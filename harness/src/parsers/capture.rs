@@ -250,6 +250,11 @@ pub fn clean_capture<'a>(probe: &str, text: &'a str) -> Cow<'a, str> {
     Cow::Owned(join(&kept))
 }
 
+fn kubectl_only_nodes(c: &str) -> bool {
+    // `kubectl get nodes -o yaml | grep UUID` is a product_uuid capture; plain `get nodes` is not.
+    !c.contains("uuid")
+}
+
 /// What [`probe_of_command`] says for a known tool run for something no probe captures
 /// (`calicoctl get nodes`).
 pub const OTHER_COMMAND: &str = "(other command)";
@@ -281,7 +286,7 @@ pub fn probe_of_command(cmd: &str) -> Option<&'static str> {
         "fstab"
     } else if has("/etc/hosts") {
         "etc-hosts"
-    } else if has("product_uuid") {
+    } else if has("product_uuid") || has("uuid") && !kubectl_only_nodes(&c) {
         "product-uuid"
     } else if has("machine-id") {
         "machine-id"

@@ -226,33 +226,61 @@ pub struct Listener {
     pub process: Option<String>,
 }
 
-/// Parses `ss -Htlnp` (iproute2 5.x; no header).
+/// Parses listening TCP sockets as `ss -tlnp` (with or without header), `netstat -tlnp`
+/// (`tcp6 0 0 :::6443 :::* LISTEN 2229/kube-apiserver`), Windows `netstat -ano` (`TCP
+/// 127.0.0.1:6443 0.0.0.0:0 LISTENING 1234`) or `lsof -i` (`kube-apis 1523 root 7u IPv6 ... TCP
+/// *:6443 (LISTEN)`) print them. Rows in other states (TIME_WAIT, ESTABLISHED) are skipped.
 pub fn parse_ss_listeners(text: &str) -> Result<Vec<Listener>, ParseError> {
+    const WHAT: &str = "ss -Htlnp";
     let mut out = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 5 || f[0] != "LISTEN" {
-            return Err(ParseError::new(
-                "ss -Htlnp",
-                format!("unexpected row `{line}`"),
-            ));
+        let t = line.trim();
+        let f: Vec<&str> = t.split_whitespace().collect();
+        let header = ["State", "Netid", "Proto", "Active", "COMMAND"].contains(&f[0]);
+        if header {
+            continue;
         }
-        let local = f[3].to_string();
+        let (local, process) = if f[0] == "LISTEN" && f.len() >= 5 {
+            let process = t
+                .split_once("users:((\"")
+                .and_then(|(_, r)| r.split_once('"'))
+                .map(|(name, _)| name.to_string());
+            (f[3], process)
+        } else if matches!(f[0], "tcp" | "tcp6" | "tcp4") && f.len() >= 6 {
+            if f[5] != "LISTEN" {
+                continue;
+            }
+            let process = f.get(6).and_then(|p| p.split_once('/')).map(|(_, n)| n.to_string());
+            (f[3], process)
+        } else if f[0] == "TCP" && f.len() >= 4 {
+            if f[3] != "LISTENING" {
+                continue;
+            }
+            (f[1], None)
+        } else if t.ends_with("(LISTEN)") && f.len() >= 3 {
+            let name = f[f.len() - 2];
+            (name, Some(f[0].to_string()))
+        } else if matches!(f[0], "tcp" | "tcp6" | "TCP" | "udp" | "udp6") || t.contains("(ESTABLISHED)") {
+            continue;
+        } else {
+            return Err(ParseError::at(WHAT, t, format!("unexpected row `{t}`")));
+        };
+        let local = local.to_string();
         let port = local
             .rsplit_once(':')
             .and_then(|(_, p)| p.parse().ok())
-            .ok_or_else(|| ParseError::new("ss -Htlnp", format!("no port in `{local}`")))?;
-        let process = line
-            .split_once("users:((\"")
-            .and_then(|(_, r)| r.split_once('"'))
-            .map(|(name, _)| name.to_string());
-        out.push(Listener {
-            local,
-            port,
-            process,
-        });
+            .ok_or_else(|| ParseError::at(WHAT, t, format!("no port in `{local}`")))?;
+        out.push(Listener { local, port, process });
     }
     Ok(out)
+}
+
+impl Listener {
+    /// Bound to a loopback address only (`127.0.0.1:6443`, `[::1]:6443`).
+    pub fn loopback(&self) -> bool {
+        let host = self.local.rsplit_once(':').map_or("", |(h, _)| h);
+        host.starts_with("127.") || host == "[::1]" || host == "::1" || host == "localhost"
+    }
 }
 
 /// What `openssl x509 -noout -subject -issuer -ext subjectAltName` printed for the kubelet's
@@ -418,7 +446,7 @@ mod tests {
         assert_eq!(l[0].port, 6443);
         assert_eq!(l[0].process.as_deref(), Some("kube-apiserver"));
         assert!(parse_ss_listeners("").unwrap().is_empty());
-        assert!(parse_ss_listeners("State Recv-Q\n").is_err());
+        assert!(parse_ss_listeners("garbage row\n").is_err());
     }
 
     #[test]
