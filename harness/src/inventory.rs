@@ -41,6 +41,13 @@ pub struct Inventory {
     pub versions: Versions,
     /// The nodes.
     pub nodes: Vec<NodeConfig>,
+    /// kubeconfig for the kubectl probes on the control plane (default: kubeadm's admin.conf).
+    #[serde(default = "default_kubeconfig")]
+    pub kubeconfig: String,
+}
+
+fn default_kubeconfig() -> String {
+    crate::evidence::ADMIN_KUBECONFIG.into()
 }
 
 fn default_name() -> String {
@@ -75,6 +82,7 @@ impl Inventory {
             gateway: Ipv4Addr::from(u32::from(subnet.network()) + 1),
             nodes: self.nodes.clone(),
             versions: self.versions.clone(),
+            kubeconfig: self.kubeconfig.clone(),
             ..LabConfig::default()
         };
         if let Some(p) = self.pod_cidr {
@@ -159,7 +167,21 @@ mod tests {
         assert_eq!(cfg.profile, Profile::Guide);
         assert_eq!(cfg.control_plane().name, "ICE-k8s-machines-node0");
         // The guide's own warning: a pod CIDR overlapping the nodes is refused.
-        let bad = Inventory { pod_cidr: Some("10.64.0.0/16".parse().unwrap()), ..inv };
+        assert_eq!(cfg.kubeconfig, "/etc/kubernetes/admin.conf");
+        let bad = Inventory { pod_cidr: Some("10.64.0.0/16".parse().unwrap()), ..inv.clone() };
         assert!(bad.lab_config().unwrap_err().to_string().contains("pod_cidr"));
+        // Binary installs keep the admin kubeconfig elsewhere: the kubectl probes use the key.
+        let bin = Inventory { kubeconfig: "/opt/kube/admin.kubeconfig".into(), ..inv.clone() };
+        let cfg = bin.lab_config().unwrap();
+        let ev = crate::evidence::Evidence::new(crate::evidence::EvidenceHeader::from_config(&cfg, "t"));
+        let catalog = crate::evidence::ProbeCatalog::standard();
+        let script = catalog
+            .get("k8s-nodes")
+            .unwrap()
+            .script_for(&crate::evidence::ScriptContext { node: &cfg.nodes[0], so_far: &ev })
+            .unwrap();
+        assert_eq!(script, "kubectl --kubeconfig /opt/kube/admin.kubeconfig get nodes -o json");
+        let rel = Inventory { kubeconfig: "admin.conf".into(), ..inv };
+        assert!(rel.lab_config().unwrap_err().to_string().contains("kubeconfig"));
     }
 }

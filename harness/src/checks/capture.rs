@@ -72,6 +72,7 @@ pub fn capture_evidence(probe: &str, text: &str, expected_nodes: Option<usize>) 
         }],
         source: "a pasted capture".into(),
         expect: crate::evidence::Expectations::from_config(&cfg),
+        kubeconfig: cfg.kubeconfig.clone(),
     };
     let target = if probe.starts_with("k8s-") {
         Target::Cluster

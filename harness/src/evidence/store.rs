@@ -52,6 +52,8 @@ pub struct EvidenceHeader {
     pub source: String,
     /// Expected versions and ranges.
     pub expect: Expectations,
+    /// kubeconfig the kubectl probes use (`kubeconfig` of the lab config / inventory).
+    pub kubeconfig: String,
 }
 
 impl EvidenceHeader {
@@ -63,6 +65,7 @@ impl EvidenceHeader {
             nodes: cfg.nodes.clone(),
             source: source.into(),
             expect: Expectations::from_config(cfg),
+            kubeconfig: cfg.kubeconfig.clone(),
         }
     }
 
