@@ -554,3 +554,25 @@ fn rejudge_timing() {
         );
     }
 }
+
+#[test]
+fn unreadable_output_is_a_gap_and_never_a_misleading_fix() {
+    // A healthy IPVS table pasted with its prompt is read (the shared prompt stripping).
+    let healthy = load("guide-healthy");
+    let table = healthy
+        .fact("ipvsadm", &Target::Node(healthy.header.nodes[0].name.clone()))
+        .unwrap()
+        .output
+        .stdout
+        .clone();
+    let ev = with_fact(load("guide-healthy"), "ipvsadm", 0, ExecOutput::ok(format!("root@ICE-k8s-machines-node0:~# ipvsadm -Ln\n{table}root@ICE-k8s-machines-node0:~# \n")));
+    assert!(run("ipvs.kubernetes-service", &ev).unwrap().is_pass());
+    // A line no parser knows: a Fail saying so, whose fix asks for the output, not "enable IPVS".
+    let ev = with_fact(load("guide-healthy"), "ipvsadm", 0, ExecOutput::ok(format!("{table}garbage row\n")));
+    let (_, found, fix) = fail_text(&ev, "ipvs.kubernetes-service");
+    assert!(found.contains("cannot read ipvsadm output on node ICE-k8s-machines-node0: garbage row"), "{found}");
+    assert!(!fix.contains("kube-proxy") && fix.contains("cannot read ipvsadm output"), "{fix}");
+    let gaps = super::evidence_gaps(&ev);
+    assert_eq!(gaps, vec!["cannot read ipvsadm output on node ICE-k8s-machines-node0: garbage row"]);
+    assert!(super::evidence_gaps(&load("guide-healthy")).is_empty());
+}

@@ -205,6 +205,7 @@ fn step_events(background: Option<&gherkin::Background>, sc: &gherkin::Scenario,
 /// `extra` events (e.g. the provisioning timeline) go into the reports after `RunStarted`.
 pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<RunEvent>, live: Option<super::world::LiveLab>) -> anyhow::Result<Summary> {
     let t0 = Instant::now();
+    let gaps = kubelab::checks::evidence_gaps(&ev);
     let planned = plan(opts, &ev, live.is_some())?;
     let ctx = Arc::new(RunContext { evidence: ev, source: source.clone(), live });
     *CONTEXT.lock().expect("poisoned") = Some(ctx.clone());
@@ -249,6 +250,7 @@ pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<R
         profile: opts.profile.clone(),
         evidence_source: source.clone(),
         started_at: chrono::Utc::now(),
+        gaps,
     })];
     events.extend(extra);
     let mut sum = Summary::default();
