@@ -245,7 +245,7 @@ fn guess_from_content(t: &str) -> Option<&'static str> {
         "product-uuid"
     } else if words.len() == 1 && words[0].len() == 32 && words[0].chars().all(|c| c.is_ascii_hexdigit()) {
         "machine-id"
-    } else if words.len() == 1 {
+    } else if words.len() == 1 || has("Nmap scan report for") {
         "hostname"
     } else {
         return None;

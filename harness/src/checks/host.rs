@@ -268,18 +268,20 @@ pub fn cgroup_driver(ev: &Evidence) -> Verdict {
     })
 }
 
-const NM_FIX: &str = "`sudo apt-get remove network-manager` (guide: 最佳实践是使用apt-get remove network-manager卸载)";
+const NM_FIX: &str = "`sudo apt-get remove network-manager` (guide: 最佳实践是使用apt-get remove network-manager卸载); if it must stay, keep it off calico's interfaces: /etc/NetworkManager/conf.d/calico.conf with `[keyfile]` `unmanaged-devices=interface-name:cali*;interface-name:tunl*;interface-name:vxlan.calico`";
 
 /// `host.no-network-manager`
 pub fn no_network_manager(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
         j.per_node(|j, _n, t| {
-            let s = parse_network_manager(j.stdout("network-manager", t, NM_FIX)?)
-                .map_err(|e| fail("the probe's two lines", e.to_string(), NM_FIX))?;
+            let out = j.stdout("network-manager", t, NM_FIX)?;
+            let s = parse_network_manager(out).map_err(|e| j.unreadable("network-manager", t, &e))?;
             if s.active || s.installed {
+                let devices = crate::parsers::nmcli_devices(out);
                 let found = match (s.active, s.installed) {
-                    (true, _) => "NetworkManager active",
-                    _ => "network-manager installed (inactive)",
+                    (true, _) if !devices.is_empty() => format!("NetworkManager active, managing {}", devices.join(", ")),
+                    (true, _) => "NetworkManager active".to_string(),
+                    _ => "network-manager installed (inactive)".to_string(),
                 };
                 return Err(fail(
                     "NetworkManager absent (it interferes with calico's interfaces)",

@@ -16,8 +16,66 @@ fn parsed<T>(r: Result<T, crate::parsers::ParseError>, remediation: &str) -> R<T
     })
 }
 
+const HOSTNAME_FIX: &str = "give every node its own, stable hostname with `sudo hostnamectl set-hostname <name>` (guide tip: hostnamectl 可以修改主机名; the guide's ICE-k8s-machines-node0..2); the kubelet registers the Node under it";
+
+/// Host names a pasted capture shows: `hostname`'s one word, `kubectl get nodes` NAMEs, `nmap`
+/// `Nmap scan report for NAME (IP)` lines.
+fn names_in(text: &str) -> Vec<(String, Option<String>)> {
+    let mut out = Vec::new();
+    for l in text.lines().map(str::trim) {
+        if let Some(r) = l.strip_prefix("Nmap scan report for ") {
+            let mut it = r.split_whitespace();
+            let name = it.next().unwrap_or("").to_string();
+            let ip = it.next().map(|i| i.trim_matches(['(', ')']).to_string());
+            out.push((name, ip));
+        }
+    }
+    if !out.is_empty() {
+        return out;
+    }
+    if let Some(t) = crate::parsers::table_in(text, &["NAME", "STATUS"]) {
+        return t.rows.iter().map(|r| (r[0].clone(), None)).collect();
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.len() == 1 {
+        out.push((words[0].to_string(), None));
+    }
+    out
+}
+
+/// One pasted capture: the names must be distinct machines' and each machine's name stable
+/// (a short name and its FQDN both registered means it changed, e.g. after a reboot).
+fn hostnames_alone(j: &mut super::judge::Judge<'_>) -> R<String> {
+    let Some(n) = j.ev.header.nodes.first() else { return Err(super::judge::Stop::Skip("no node".into())) };
+    let t = crate::evidence::Target::Node(n.name.clone());
+    let text = j.stdout("hostname", &t, HOSTNAME_FIX)?;
+    let names = names_in(text);
+    if names.is_empty() {
+        let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(empty output)");
+        return Err(j.unreadable("hostname", &t, &crate::parsers::ParseError::at("hostname", first, "no host name")));
+    }
+    let mut bad = Vec::new();
+    for (i, (a, ip_a)) in names.iter().enumerate() {
+        for (b, ip_b) in &names[i + 1..] {
+            if a == b && ip_a != ip_b {
+                bad.push(format!("duplicate hostname {a} on {} and {}", ip_a.as_deref().unwrap_or("?"), ip_b.as_deref().unwrap_or("?")));
+            } else if b.starts_with(&format!("{a}.")) || a.starts_with(&format!("{b}.")) {
+                bad.push(format!("{a} and {b}: the same machine registered under its short name and its FQDN (hostname changed after reboot)"));
+            }
+        }
+    }
+    bad.dedup();
+    if !bad.is_empty() {
+        return Err(fail("one stable, distinct hostname per node", bad.join("; "), HOSTNAME_FIX));
+    }
+    Ok(format!("{} distinct hostname(s) (hostname)", names.len()))
+}
+
 /// `identity.hostnames`
 pub fn hostnames(ev: &Evidence) -> Verdict {
+    if ev.single_capture().is_some() {
+        return judge(ev, hostnames_alone);
+    }
     judge(ev, |j| {
         j.per_node(|j, n, t| {
             let fix = format!(

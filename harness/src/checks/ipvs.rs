@@ -126,9 +126,9 @@ pub fn kubernetes_service(ev: &Evidence) -> Verdict {
                 None => Err(fail(
                     format!("IPVS service TCP {want} (the kubernetes Service)"),
                     if vs.is_empty() {
-                        "empty IPVS table".to_string()
+                        "empty IPVS table: no virtual servers, so the kubernetes Service is not programmed".to_string()
                     } else {
-                        format!("{} services, none {want}", vs.len())
+                        format!("{} virtual servers, none {want}: the kubernetes Service (TCP :443 → API servers :6443) is not programmed", vs.len())
                     },
                     MODE_FIX,
                 )),

@@ -205,7 +205,9 @@ pub fn clean_capture<'a>(probe: &str, text: &'a str) -> Cow<'a, str> {
             segments.push((prompt_command(rest), Vec::new()));
             continue;
         }
-        if is_ansible_header(l) {
+        // Ansible per-host headers, `for h in ...; do echo ">>> $h"; ssh $h ...; done` separators
+        // and sudo's password prompt are not any tool's output.
+        if is_ansible_header(l) || is_host_separator(l) || l.trim_start().starts_with("[sudo] password for ") {
             continue;
         }
         match prompt_command(l) {
@@ -213,7 +215,8 @@ pub fn clean_capture<'a>(probe: &str, text: &'a str) -> Cow<'a, str> {
             None => segments.last_mut().expect("one segment").1.push(l),
         }
     }
-    let any_prompt = segments.len() > 1 || lines.iter().any(|l| is_ansible_header(l));
+    let any_prompt = segments.len() > 1
+        || lines.iter().any(|l| is_ansible_header(l) || is_host_separator(l) || l.trim_start().starts_with("[sudo] password for "));
     let mut kept: Vec<&str> = Vec::new();
     let probe_segment = segments
         .iter()
@@ -224,7 +227,8 @@ pub fn clean_capture<'a>(probe: &str, text: &'a str) -> Cow<'a, str> {
             // Another command's output pasted in the same block is not this probe's output;
             // when no prompt names the probe's tool, keep everything (the tool may be aliased).
             Some(c) => match probe_of_command(c) {
-                Some(p) => p == probe,
+                // Identity probes are also read from `kubectl get nodes` listings.
+                Some(p) => p == probe || p == "k8s-nodes" && matches!(probe, "hostname" | "machine-id" | "product-uuid"),
                 None => runs_one_of(c, wanted) || !probe_segment && !c.is_empty() && !is_known(c) || c.is_empty() && i == 0,
             },
         };
@@ -302,7 +306,7 @@ pub fn probe_of_command(cmd: &str) -> Option<&'static str> {
         "ssh-hostkey"
     } else if has("helm version") {
         "helm-version"
-    } else if has("networkmanager") || has("network-manager") {
+    } else if has("networkmanager") || has("network-manager") || has("nmcli") {
         "network-manager"
     } else if has("tunl0") {
         "tunl0"
@@ -353,6 +357,11 @@ fn glued_answer<'a>(probe: &str, line: &'a str) -> Option<(&'a str, &'a str)> {
 /// arguments rather than output (no `:` key, no table pipes).
 fn looks_like_command(line: &str) -> bool {
     !line.contains(": ") && !line.starts_with('|') && !line.ends_with(':') && line.split_whitespace().count() <= 16
+}
+
+/// `>>> 172.27.138.251`: a per-host separator printed by a loop over the nodes.
+fn is_host_separator(line: &str) -> bool {
+    line.trim().strip_prefix(">>> ").is_some_and(|h| !h.trim().is_empty() && !h.trim().contains(' '))
 }
 
 /// Ansible ad-hoc's per-host header: `192.168.1.3 | SUCCESS | rc=0 >>`.

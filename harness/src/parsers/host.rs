@@ -193,26 +193,37 @@ pub struct NetworkManagerStatus {
     pub installed: bool,
 }
 
-/// Parses the `network-manager` probe output.
+/// Parses the `network-manager` probe output, and the forms users paste: `systemctl status
+/// NetworkManager` (`Loaded:` / `Active:` lines), `systemctl is-active`, `dpkg -s` (`Status:`),
+/// and `nmcli` (answering at all means the daemon runs; the devices it manages are returned).
 pub fn parse_network_manager(text: &str) -> Result<NetworkManagerStatus, ParseError> {
-    let active = text
-        .lines()
-        .find_map(|l| l.strip_prefix("is-active:"))
-        .map(str::trim);
-    let status = text
-        .lines()
-        .find_map(|l| l.strip_prefix("Status:"))
-        .map(str::trim);
-    match (active, status) {
-        (Some(a), Some(s)) => Ok(NetworkManagerStatus {
-            active: a == "active",
-            installed: s.ends_with(" installed"),
-        }),
-        _ => Err(ParseError::new(
-            "network-manager probe",
-            "expected `is-active:` and `Status:` lines",
-        )),
+    let find = |p: &str| text.lines().map(str::trim).find_map(|l| l.strip_prefix(p)).map(str::trim);
+    if let (Some(a), Some(s)) = (find("is-active:"), find("Status:")) {
+        return Ok(NetworkManagerStatus { active: a == "active", installed: s.ends_with(" installed") });
     }
+    if let Some(loaded) = find("Loaded:") {
+        let active = find("Active:").is_some_and(|a| a.starts_with("active"));
+        return Ok(NetworkManagerStatus { active, installed: !loaded.starts_with("not-found") });
+    }
+    if let Some(s) = find("Status:") {
+        return Ok(NetworkManagerStatus { active: false, installed: s.ends_with(" installed") });
+    }
+    // nmcli's device overview: `cali1a81d481534: connecting (getting IP configuration) to ...`.
+    if text.lines().any(|l| l.contains(": connected to ") || l.contains(": connecting (") || l.contains(": unmanaged") || l.contains(": disconnected")) {
+        return Ok(NetworkManagerStatus { active: true, installed: true });
+    }
+    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(empty output)");
+    Err(ParseError::at("network-manager probe", first, "expected `is-active:`/`Status:`, `systemctl status` or `nmcli` lines"))
+}
+
+/// Interfaces `nmcli` shows NetworkManager handling (`cali1a81d481534: connecting ...`).
+pub fn nmcli_devices(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('\t'))
+        .filter_map(|l| l.split_once(": "))
+        .filter(|(_, r)| r.starts_with("connect") || r.starts_with("disconnected"))
+        .map(|(d, _)| d.trim())
+        .collect()
 }
 
 /// One listening TCP socket from `ss -Htlnp`.

@@ -51,9 +51,16 @@ pub fn parse_ipvsadm(text: &str) -> Result<Vec<VirtualService>, ParseError> {
         }
     }
     let mut out: Vec<VirtualService> = Vec::new();
+    // `ip:port` or `[v6]:port`, numeric (`ipvsadm -L` without `-n` prints names, truncated).
+    let numeric = |a: &str| {
+        a.rsplit_once(':').is_some_and(|(h, p)| {
+            p.parse::<u16>().is_ok() && (h.parse::<std::net::Ipv4Addr>().is_ok() || h.starts_with('[') && h.ends_with(']'))
+        })
+    };
     for line in lines {
         let t = line.trim();
-        if t.starts_with("Prot LocalAddress") || t.starts_with("-> RemoteAddress") {
+        // Several nodes' tables pasted one after the other repeat the banner.
+        if t.starts_with("Prot LocalAddress") || t.starts_with("-> RemoteAddress") || t.starts_with("IP Virtual Server version") {
             continue;
         }
         let f: Vec<&str> = t.split_whitespace().collect();
@@ -62,7 +69,7 @@ pub fn parse_ipvsadm(text: &str) -> Result<Vec<VirtualService>, ParseError> {
                 return Err(ParseError::at(WHAT, t, format!("real server before any service: `{t}`")));
             };
             let weight = f.get(3).and_then(|w| w.parse().ok());
-            let (Some(weight), true) = (weight, f.len() >= 4 && f[1].contains(':')) else {
+            let (Some(weight), true) = (weight, f.len() >= 4 && numeric(f[1])) else {
                 return Err(ParseError::at(WHAT, t, format!("bad real-server row `{t}`")));
             };
             vs.reals.push(RealServer {
@@ -70,7 +77,7 @@ pub fn parse_ipvsadm(text: &str) -> Result<Vec<VirtualService>, ParseError> {
                 forward: f[2].into(),
                 weight,
             });
-        } else if matches!(f[0], "TCP" | "UDP" | "SCTP" | "FWM") && f.len() >= 3 {
+        } else if matches!(f[0], "TCP" | "UDP" | "SCTP") && f.len() >= 3 && numeric(f[1]) || f[0] == "FWM" && f.len() >= 3 {
             out.push(VirtualService {
                 protocol: f[0].into(),
                 address: f[1].into(),
