@@ -60,7 +60,12 @@ pub fn apiservice_available_check(ev: &Evidence) -> Verdict {
             ),
             Some(c) => Err(fail(
                 "APIService v1beta1.metrics.k8s.io Available=True",
-                format!("Available={} ({}: {})", c.status, c.reason, c.message),
+                format!(
+                    "APIService v1beta1.metrics.k8s.io Available={} ({}{})",
+                    c.status,
+                    c.reason,
+                    if c.message.is_empty() { String::new() } else { format!(": {}", c.message) }
+                ),
                 METRICS_FIX,
             )),
             None if json.is_some() || text.contains("APIService") => Err(fail(

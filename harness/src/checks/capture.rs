@@ -182,6 +182,9 @@ fn guess_from_content(t: &str) -> Option<&'static str> {
     } else if has("APIService") || has("v1beta1.metrics.k8s.io") || has("type: Available") && has("conditions:") {
         "k8s-apiservice-metrics"
     } else if has("NodeMetricsList")
+        || has("\"NodeMetrics\"")
+        || has("metrics not available yet")
+        || has("heapster")
         || has("CPU(cores)")
         || has("Metrics API not available")
         || has("nodes.metrics.k8s.io")

@@ -242,7 +242,7 @@ fn csr_pending_diagnosis() {
     );
     let (_, found, _) = fail_text(&ev, "metrics.apiservice-available");
     assert!(
-        found.starts_with("Available=False (MissingEndpoints:"),
+        found.starts_with("APIService v1beta1.metrics.k8s.io Available=False (MissingEndpoints:"),
         "{found}"
     );
     let (expected, found, _) = fail_text(&ev, "metrics.node-metrics");
