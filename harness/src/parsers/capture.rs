@@ -106,20 +106,19 @@ pub fn prompt_command(line: &str) -> Option<&str> {
         return Some(rest.trim());
     }
     // `user@host:~# cmd`, `user@host:/path$ cmd`, `admin@XXX : ~$ cmd`, `user@host $ cmd`.
-    if let Some(at) = t.find('@') {
-        let user = &t[..at];
-        if !user.is_empty() && !user.contains(char::is_whitespace) {
-            if let Some(end) = t[at..].find(['$', '#']).map(|i| at + i) {
-                let host = &t[at + 1..end];
-                let rest = &t[end + 1..];
-                let host_ok = !host.trim().is_empty()
-                    && host
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || ".-_:~/ ".contains(c));
-                if host_ok && (rest.is_empty() || rest.starts_with(' ')) {
-                    return Some(rest.trim());
-                }
-            }
+    if let Some(at) = t.find('@')
+        && !t[..at].is_empty()
+        && !t[..at].contains(char::is_whitespace)
+        && let Some(end) = t[at..].find(['$', '#']).map(|i| at + i)
+    {
+        let host = &t[at + 1..end];
+        let rest = &t[end + 1..];
+        let host_ok = !host.trim().is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_alphanumeric() || ".-_:~/ ".contains(c));
+        if host_ok && (rest.is_empty() || rest.starts_with(' ')) {
+            return Some(rest.trim());
         }
     }
     // `node-1 # cmd`, `master $ cmd`, `/ # ./cmd`, `host:~ # cmd`: a known command required.

@@ -362,7 +362,7 @@ pub fn csr_rows(json: Option<&Value>, text: &str) -> Result<Vec<CsrRow>, ParseEr
     let field = |k: &str| {
         text.lines()
             .find_map(|l| l.trim().strip_prefix(k))
-            .map(|v| unquote(v))
+            .map(unquote)
             .unwrap_or_default()
     };
     let types: Vec<&str> = conds.iter().filter(|c| c.status != "False").map(|c| c.kind.as_str()).collect();

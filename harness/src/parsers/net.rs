@@ -226,7 +226,7 @@ pub fn parse_tunl0(text: &str) -> Result<TunnelDevice, ParseError> {
             lines[start + 1..]
                 .iter()
                 .map(|l| l.trim_start())
-                .take_while(|l| !is_ip_header(l) && !(is_ifconfig_header(l) && !l.starts_with("tunl0"))),
+                .take_while(|l| !is_ip_header(l) && (!is_ifconfig_header(l) || l.starts_with("tunl0"))),
         )
         .collect();
     let flags = first
