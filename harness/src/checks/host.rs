@@ -51,6 +51,14 @@ pub fn swap_off(ev: &Evidence) -> Verdict {
                     lines.join("`, `").replace('\t', " ")
                 ));
             }
+            if let Some(k) = ["swapon", "proc-swaps"]
+                .iter()
+                .filter_map(|p| j.ev.stdout(p, t))
+                .find_map(crate::parsers::kubelet_swap_error)
+                && !found.is_empty()
+            {
+                found.push(format!("kubelet: {k}"));
+            }
             if !found.is_empty() {
                 return Err(fail(
                     "no active swap and no uncommented swap line in /etc/fstab",

@@ -27,21 +27,36 @@ fn parse_swap_table(
     what: &'static str,
     header: &str,
 ) -> Result<Vec<SwapArea>, ParseError> {
+    // Rows are `<path> <file|partition> ...`; they are found by token so the table also reads
+    // when a log quotes it (kubelet's `/proc/swaps contents=<` journal lines, or one flattened
+    // `Filename Type Size Used Priority /dev/dm-1 partition ...` error string).
     let mut out = Vec::new();
-    for (i, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+    let mut header_seen = false;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if i == 0 && f[0] == header {
-            continue;
+        header_seen |= f.contains(&header) || f.contains(&"Filename");
+        for w in f.windows(2) {
+            if w[0].starts_with('/') && w[0] != "/proc/swaps" && matches!(w[1], "file" | "partition") {
+                out.push(SwapArea {
+                    name: w[0].trim_start_matches('`').into(),
+                    kind: w[1].into(),
+                });
+            }
         }
-        if f.len() < 2 {
-            return Err(ParseError::new(what, format!("short row `{line}`")));
+    }
+    if out.is_empty() && !header_seen {
+        if let Some(first) = text.lines().map(str::trim).find(|l| !l.is_empty()) {
+            return Err(ParseError::at(what, first, format!("unexpected row `{first}`")));
         }
-        out.push(SwapArea {
-            name: f[0].into(),
-            kind: f[1].into(),
-        });
     }
     Ok(out)
+}
+
+/// kubelet's refusal to run with swap (`running with swap on is not supported ... --fail-swap-on`), verbatim.
+pub fn kubelet_swap_error(text: &str) -> Option<&str> {
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.to_ascii_lowercase().contains("swap on is not supported"))
 }
 
 /// The uncommented swap entries of an `/etc/fstab` (third field `swap`), verbatim.
