@@ -116,7 +116,7 @@ pub fn node_metrics(ev: &Evidence) -> Verdict {
             Some(s) => {
                 let mut m = Vec::new();
                 if names.is_empty() {
-                    m.push("any node".to_string());
+                    m.push("any node (the NodeMetricsList `items` is empty)".to_string());
                 }
                 // A single NodeMetrics (`get --raw .../nodes/<name>`) answers for one node only.
                 let one = json.or(json_in(text).as_ref()).is_some_and(|v| v.get("kind").and_then(|k| k.as_str()) == Some("NodeMetrics"));

@@ -202,7 +202,9 @@ fn guess_from_content(t: &str) -> Option<&'static str> {
         "k8s-csr"
     } else if has("\"gitVersion\"") || has("Server Version: v") || has("Server Version: version.Info") {
         "k8s-version"
-    } else if has("\"kind\": \"Node\"") || (has("STATUS") && has("ROLES") && has("VERSION")) {
+    } else if has("\"kind\": \"Node\"")
+        || (has("STATUS") && has("VERSION") && (has("ROLES") || has("Ready") && has("AGE")) && !has("RESTARTS"))
+    {
         "k8s-nodes"
     } else if has("\"kind\": \"Pod\"") || (has("READY") && has("STATUS") && has("RESTARTS")) {
         "k8s-pods-kube-system"
@@ -242,6 +244,8 @@ fn guess_from_content(t: &str) -> Option<&'static str> {
         "helm-version"
     } else if has("NetworkManager") || has("network-manager") {
         "network-manager"
+    } else if words.len() == 1 && words[0].starts_with("v3.") || words.len() == 1 && words[0].starts_with("v2.") && words[0].contains("+g") {
+        "helm-version"
     } else if words.len() == 1 && crate::parsers::PROXY_MODES.contains(&words[0]) {
         "proxy-mode"
     } else if words.len() == 1 && words[0].len() == 36 && words[0].matches('-').count() == 4 {

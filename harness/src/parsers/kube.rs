@@ -225,11 +225,23 @@ pub fn configmap_data<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get("data")?.get(key)?.as_str()
 }
 
-/// The version of `helm version --short` (`v3.8.0+gd141386` → `v3.8.0`).
+/// The version `helm version [--short]` prints: `v3.8.0+gd141386` → `v3.8.0`, Helm 3's
+/// `version.BuildInfo{Version:"v3.2.1", ...}`, Helm 2's `Client: v2.1.0+ga72cebe` /
+/// `Client: &version.Version{SemVer:"v2.0.1", ...}` (the client's).
 pub fn parse_helm_short(text: &str) -> Option<&str> {
-    let t = text.trim();
-    let v = t.split('+').next()?;
-    (v.starts_with('v') && v[1..].split('.').count() == 3).then_some(v)
+    for l in text.lines().map(str::trim) {
+        for key in ["Version:\"", "SemVer:\""] {
+            if let Some((_, r)) = l.split_once(key) {
+                return r.split('"').next();
+            }
+        }
+        let l = l.strip_prefix("Client:").map_or(l, str::trim);
+        let v = l.split('+').next().unwrap_or("");
+        if v.starts_with('v') && v.len() > 1 && !v.contains(' ') && (2..=3).contains(&v[1..].split(['.', '-']).take(3).count()) && v[1..2].chars().all(|c| c.is_ascii_digit()) {
+            return Some(v);
+        }
+    }
+    None
 }
 
 #[cfg(test)]

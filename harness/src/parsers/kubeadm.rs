@@ -230,12 +230,20 @@ pub fn parse_kubeadm_join(text: &str) -> KubeadmJoin {
             let name = rest.split(':').next().unwrap_or(rest).trim();
             if !rest.contains("Some fatal errors occurred") {
                 let mut line = t[pos..].trim_end_matches('`').to_string();
-                // `error execution phase kubelet-start` alone: the cause is on the next line.
+                // `error execution phase kubelet-start` alone: at --v=5 the cause is printed just
+                // before it (pkg/errors `%+v`: message, stack, wrapping message); else on the next line.
+                let frame = |l: &&str| l.contains(".go:") || l.starts_with("k8s.io/") || l.starts_with("runtime.") || l.starts_with("main.") || l.starts_with('/');
                 if !rest.contains(": ")
-                    && let Some(next) = lines[i + 1..].iter().map(|l| l.trim()).find(|l| !l.is_empty())
+                    && let Some(cause) = lines[..i]
+                        .iter()
+                        .rev()
+                        .map(|l| l.trim())
+                        .find(|l| !l.is_empty())
+                        .filter(|l| !frame(l) && !l.starts_with('['))
+                        .or_else(|| lines[i + 1..].iter().map(|l| l.trim()).find(|l| !l.is_empty() && !frame(l)))
                 {
                     line.push_str(": ");
-                    line.push_str(next);
+                    line.push_str(cause);
                 }
                 phase = Some(JoinFailure::Phase {
                     phase: name.to_string(),
@@ -269,5 +277,42 @@ pub fn parse_kubeadm_join(text: &str) -> KubeadmJoin {
         joined: joined && failure.is_none(),
         failure,
         last_line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Wordings from tests/fixtures/real/kubeadm-join/ (issue numbers in the file names).
+    #[test]
+    fn failures_by_kind() {
+        let jws = "[preflight] Running pre-flight checks\nerror execution phase preflight: couldn't validate the identity of the API Server: could not find a JWS signature in the cluster-info ConfigMap for token ID \"uyw7tp\"\n";
+        assert!(matches!(parse_kubeadm_join(jws).failure, Some(JoinFailure::Token { token: Some(t), .. }) if t == "uyw7tp"));
+        let old = "[discovery] Failed to connect to API Server \"m:6443\": token id \"dwjwgo\" is invalid for this cluster or it has expired.";
+        assert!(matches!(parse_kubeadm_join(old).failure, Some(JoinFailure::Token { .. })));
+        let ca = "[2021-05-08 12:20:58] error execution phase preflight: couldn't validate the identity of the API Server: cluster CA found in cluster-info ConfigMap is invalid: none of the public keys \"sha256:11\" are pinned\n";
+        match parse_kubeadm_join(ca).failure {
+            Some(JoinFailure::CaHash { line }) => assert!(line.starts_with("error execution phase")),
+            other => panic!("{other:?}"),
+        }
+        let refused = "error execution phase preflight: couldn't validate the identity of the API Server: Get \"https://10.0.2.15:6443/api/v1/namespaces/kube-public/configmaps/cluster-info?timeout=10s\": dial tcp 10.0.2.15:6443: connect: connection refused\n";
+        assert!(matches!(parse_kubeadm_join(refused).failure, Some(JoinFailure::Unreachable { endpoint: Some(e), .. }) if e == "10.0.2.15:6443"));
+        let pre = "error execution phase preflight: [preflight] Some fatal errors occurred:\n\t[ERROR Swap]: running with swap on is not supported. Please disable swap\n\t[ERROR Port-10250]: Port 10250 is in use\n";
+        match parse_kubeadm_join(pre).failure {
+            Some(JoinFailure::Preflight(e)) => assert_eq!(e.iter().map(|e| e.check.as_str()).collect::<Vec<_>>(), vec!["Swap", "Port-10250"]),
+            other => panic!("{other:?}"),
+        }
+        let untagged = "[preflight] Some fatal errors occurred:\n\t/proc/sys/net/bridge/bridge-nf-call-iptables contents are not set to 1\n[preflight] If you know what you are doing\n";
+        match parse_kubeadm_join(untagged).failure {
+            Some(JoinFailure::Preflight(e)) => assert!(e[0].check.contains("bridge-nf-call-iptables")),
+            other => panic!("{other:?}"),
+        }
+        let exists = "a Node with name \"m02\" and status \"Ready\" already exists in the cluster. You must delete the existing Node or change the name of this new joining Node";
+        assert!(matches!(parse_kubeadm_join(exists).failure, Some(JoinFailure::NodeExists { name: Some(n), .. }) if n == "m02"));
+        let ok = "module.w[0] (local-exec): This node has joined the cluster:\n";
+        let r = parse_kubeadm_join(ok);
+        assert!(r.joined && r.failure.is_none());
+        assert!(!parse_kubeadm_join("[preflight] Running pre-flight checks\n").joined);
     }
 }
