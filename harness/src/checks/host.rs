@@ -112,7 +112,10 @@ fn sysctl_is_one(ev: &Evidence, key: &'static str, fix: &'static str) -> Verdict
                 (Some(v), _) => Err(fail(format!("{key} = 1"), format!("{key} = {v}"), fix)),
                 (None, Some(why)) => Err(fail(
                     format!("{key} = 1"),
-                    format!("{key} absent: {why}"),
+                    format!(
+                        "{key} absent: {why}{}",
+                        if key.starts_with("net.bridge.") { " (br_netfilter not loaded)" } else { "" }
+                    ),
                     fix,
                 )),
                 (None, None) if single => Err(super::judge::Stop::Skip(format!(
