@@ -7,7 +7,7 @@ use crate::parsers::{CsrRow, csr_rows, parse_kubelet_config, parse_serving_cert}
 
 const SIGNER: &str = "kubernetes.io/kubelet-serving";
 const APPROVE_FIX: &str = "`kubectl get csr`, then `kubectl certificate approve csr-xxxxx` for each kubelet-serving CSR (guide: 启用TLSBootstrap)";
-const BOOTSTRAP_FIX: &str = "add `serverTLSBootstrap: true` under data.kubelet of `kubectl edit cm kubelet-config-1.23 -n kube-system` and to /var/lib/kubelet/config.yaml on every node, `systemctl restart kubelet`, then approve the CSRs (guide: 启用TLSBootstrap)";
+const BOOTSTRAP_FIX: &str = "without it the kubelet serves its self-signed /var/lib/kubelet/pki/kubelet.crt: add `serverTLSBootstrap: true` under data.kubelet of `kubectl edit cm kubelet-config-1.23 -n kube-system` and to /var/lib/kubelet/config.yaml on every node, `systemctl restart kubelet`, then approve the CSRs (guide: 启用TLSBootstrap)";
 
 /// `tls.server-tls-bootstrap`
 pub fn server_tls_bootstrap(ev: &Evidence) -> Verdict {

@@ -194,7 +194,18 @@ pub fn parse_kubelet_config(text: &str) -> Result<KubeletConfig, ParseError> {
             server_tls_bootstrap: super::loose_key(text, "serverTLSBootstrap") == Some("true"),
         });
     }
-    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(empty output)");
+    // A `grep` excerpt of config.yaml: only top-level KubeletConfiguration keys.
+    const KEYS: [&str; 8] = ["rotateCertificates", "serverTLSBootstrap", "cgroupDriver", "clusterDNS", "clusterDomain", "staticPodPath", "authentication", "resolvConf"];
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if !lines.is_empty()
+        && lines.iter().all(|l| l.split_once(':').is_some_and(|(k, _)| KEYS.contains(&k.trim())))
+    {
+        return Ok(KubeletConfig {
+            cgroup_driver: super::loose_key(text, "cgroupDriver").map(String::from),
+            server_tls_bootstrap: super::loose_key(text, "serverTLSBootstrap") == Some("true"),
+        });
+    }
+    let first = lines.first().copied().unwrap_or("(empty output)");
     Err(ParseError::at(WHAT, first, "no `kind: KubeletConfiguration`"))
 }
 
