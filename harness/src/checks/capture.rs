@@ -238,7 +238,12 @@ fn guess_from_content(t: &str) -> Option<&'static str> {
         "ssh-hostkey"
     } else if has("<file system>") || t.lines().any(|l| l.split_whitespace().nth(2).is_some_and(|f| f == "swap" || f == "ext4" || f == "xfs")) {
         "fstab"
-    } else if has("localhost") && t.lines().any(|l| l.trim_start().starts_with("127.0.0.1")) {
+    } else if has("localhost") && t.lines().any(|l| l.trim_start().starts_with("127.0.0.1"))
+        || t.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).all(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() >= 2 && f[0].parse::<std::net::IpAddr>().is_ok() && !l.contains(" dev ")
+        }) && !t.trim().is_empty()
+    {
         "etc-hosts"
     } else if has("version.BuildInfo") || (first.starts_with("v3.") && first.contains("+g")) {
         "helm-version"

@@ -162,8 +162,37 @@ pub fn unique_host_keys(ev: &Evidence) -> Verdict {
     })
 }
 
+/// One pasted /etc/hosts: every host name on it (other than `localhost*`) must also map to a
+/// non-loopback address, and more than one machine should be listed.
+fn etc_hosts_alone(j: &mut super::judge::Judge<'_>) -> R<String> {
+    let fix = "map every node's hostname to its node IP in /etc/hosts on every node, as the guide does (令服务器互相连接: `192.168.1.134 ICE-k8s-machines-node0` ...); a hostname only on 127.0.0.1 makes the kubelet fail to find the node IP";
+    let Some(n) = j.ev.header.nodes.first() else { return Err(super::judge::Stop::Skip("no node".into())) };
+    let t = crate::evidence::Target::Node(n.name.clone());
+    let hosts = parse_etc_hosts(j.stdout("etc-hosts", &t, fix)?);
+    let loopback = |a: &str| a.starts_with("127.") || a == "::1" || a.starts_with("fe00::") || a.starts_with("ff0");
+    let mut bad = Vec::new();
+    for (addr, names) in hosts.iter().filter(|(a, _)| loopback(a)) {
+        for name in names.iter().filter(|n| !n.starts_with("localhost") && !n.starts_with("ip6-")) {
+            if !hosts.iter().any(|(a, ns)| !loopback(a) && ns.contains(name)) {
+                bad.push(format!("hostname {name} maps only to {addr} (no line with its node IP)"));
+            }
+        }
+    }
+    let machines = hosts.iter().filter(|(a, _)| !loopback(a)).count();
+    if machines < 2 {
+        bad.push(format!("{machines} non-loopback host line(s): the other cluster nodes are not listed"));
+    }
+    if !bad.is_empty() {
+        return Err(fail("every node name mapped to its node IP", bad.join("; "), fix));
+    }
+    Ok(format!("{machines} hosts mapped to non-loopback addresses (etc-hosts)"))
+}
+
 /// `identity.etc-hosts`
 pub fn etc_hosts(ev: &Evidence) -> Verdict {
+    if ev.single_capture().is_some() {
+        return judge(ev, etc_hosts_alone);
+    }
     let lines: String = ev
         .header
         .nodes
