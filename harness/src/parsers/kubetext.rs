@@ -151,16 +151,16 @@ pub fn conditions_in(text: &str) -> Vec<Condition> {
     out.into_iter().filter(|c| !c.kind.is_empty()).collect()
 }
 
-/// The first line that reports an error (`error: ...`, `Error from server (...)`, `The connection
-/// to the server ... was refused`, a klog `E` line), verbatim and trimmed.
+/// The first error kubectl or a component reports (`error: ...`, `Error from server (...)`,
+/// `The connection to the server ... was refused`, `Unable to connect to the server`, a klog `E`
+/// line), from its marker on so a log prefix (`[2021-05-08 12:20:58] `, `node2: `) does not hide it.
 pub fn error_line(text: &str) -> Option<&str> {
-    text.lines().map(str::trim).find(|l| {
-        l.starts_with("error:")
-            || l.starts_with("Error from server")
-            || l.starts_with("Error:")
-            || l.starts_with("The connection to the server")
-            || l.starts_with("Unable to connect to the server")
-            || (is_klog(l) && l.starts_with('E'))
+    const MARKERS: [&str; 5] = ["Error from server", "The connection to the server", "Unable to connect to the server", "error: ", "Error: "];
+    text.lines().map(str::trim).find_map(|l| {
+        if is_klog(l) && l.starts_with('E') {
+            return Some(l);
+        }
+        MARKERS.iter().find_map(|m| l.find(m).map(|i| &l[i..]))
     })
 }
 
