@@ -106,8 +106,8 @@ pub fn node_metrics(ev: &Evidence) -> Verdict {
         let (json, text) = j.doc("k8s-node-metrics", METRICS_FIX)?;
         let names = match metrics_nodes(json, text) {
             Ok(n) => n,
-            Err(e) if error_line(text).is_some() => {
-                return Err(fail("metrics for every node (`kubectl top nodes`)", e.culprit().to_string(), METRICS_FIX));
+            Err(_) if let Some(l) = error_line(text) => {
+                return Err(fail("metrics for every node (`kubectl top nodes`)", l.to_string(), METRICS_FIX));
             }
             Err(e) => return Err(j.unreadable("k8s-node-metrics", &Target::Cluster, &e)),
         };

@@ -206,7 +206,7 @@ pub fn clean_capture<'a>(probe: &str, text: &'a str) -> Cow<'a, str> {
         }
         // Ansible per-host headers, `for h in ...; do echo ">>> $h"; ssh $h ...; done` separators
         // and sudo's password prompt are not any tool's output.
-        if is_ansible_header(l) || is_host_separator(l) || l.trim_start().starts_with("[sudo] password for ") {
+        if is_ansible_header(l) || is_host_separator(l) || is_noise(l) {
             continue;
         }
         match prompt_command(l) {
@@ -214,8 +214,7 @@ pub fn clean_capture<'a>(probe: &str, text: &'a str) -> Cow<'a, str> {
             None => segments.last_mut().expect("one segment").1.push(l),
         }
     }
-    let any_prompt = segments.len() > 1
-        || lines.iter().any(|l| is_ansible_header(l) || is_host_separator(l) || l.trim_start().starts_with("[sudo] password for "));
+    let any_prompt = segments.len() > 1 || lines.iter().any(|l| is_ansible_header(l) || is_host_separator(l) || is_noise(l));
     let mut kept: Vec<&str> = Vec::new();
     let probe_segment = segments
         .iter()
@@ -356,6 +355,14 @@ fn glued_answer<'a>(probe: &str, line: &'a str) -> Option<(&'a str, &'a str)> {
 /// arguments rather than output (no `:` key, no table pipes).
 fn looks_like_command(line: &str) -> bool {
     !line.contains(": ") && !line.starts_with('|') && !line.ends_with(':') && line.split_whitespace().count() <= 16
+}
+
+/// sudo's password prompt and the HTML/markdown wrappers of a paste (`<html>`, `<pre>`, a lone
+/// code fence).
+fn is_noise(line: &str) -> bool {
+    let t = line.trim();
+    t.starts_with("[sudo] password for ")
+        || matches!(t, "<html>" | "</html>" | "<body>" | "</body>" | "<pre>" | "</pre>" | "```" | "`")
 }
 
 /// `>>> 172.27.138.251`: a per-host separator printed by a loop over the nodes.

@@ -157,8 +157,10 @@ pub fn conditions_in(text: &str) -> Vec<Condition> {
 pub fn error_line(text: &str) -> Option<&str> {
     const MARKERS: [&str; 5] = ["Error from server", "The connection to the server", "Unable to connect to the server", "error: ", "Error: "];
     text.lines().map(str::trim).find_map(|l| {
-        if is_klog(l) && l.starts_with('E') {
-            return Some(l);
+        // A klog error, possibly behind a log collector's prefix (`Mon, Mar 27 ... | E0327 ...`).
+        let klog_e = l.match_indices('E').map(|(i, _)| i).find(|&i| (i == 0 || l.as_bytes()[i - 1] == b' ') && is_klog(&l[i..]));
+        if let Some(i) = klog_e {
+            return Some(&l[i..]);
         }
         MARKERS.iter().find_map(|m| l.find(m).map(|i| &l[i..]))
     })
