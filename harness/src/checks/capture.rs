@@ -263,3 +263,26 @@ fn guess_from_content(t: &str) -> Option<&'static str> {
         return None;
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explain_guesses_judges_and_refuses() {
+        // tests/fixtures/real/bgp-calicoctl/calico-issue-1073-aws-start-connect.txt (body).
+        let t = "[root@ose-master ~]# calicoctl node status\nCalico process is running.\n\nIPv4 BGP status\n+--------------+-------------------+-------+----------+---------+\n| PEER ADDRESS |     PEER TYPE     | STATE |  SINCE   |  INFO   |\n+--------------+-------------------+-------+----------+---------+\n| 10.90.1.209  | node-to-node mesh | start | 04:27:50 | Connect |\n+--------------+-------------------+-------+----------+---------+\n";
+        let x = explain(t, None, Some(2)).unwrap();
+        assert_eq!((x.probe, x.guessed), ("bgp-calicoctl", true));
+        assert!(!x.read.contains("calicoctl node status"));
+        assert!(!x.all_pass());
+        let (id, v) = &x.verdicts[0];
+        assert_eq!(*id, "calico.bgp-mesh");
+        assert!(v.to_string().contains("TCP 179"), "{v}");
+        assert_eq!(explain("hello world foo\n", None, None).unwrap_err(), ExplainError::UnknownProbe);
+        assert!(matches!(explain("x", Some("nope"), None), Err(ExplainError::BadProbe(_))));
+        let ok = explain("$ curl -s 127.0.0.1:10249/proxyMode\nipvs", None, None).unwrap();
+        assert_eq!(ok.probe, "proxy-mode");
+        assert!(ok.all_pass());
+    }
+}
