@@ -246,7 +246,8 @@ pub fn cgroup_driver(ev: &Evidence) -> Verdict {
             } else {
                 None
             };
-            let kubelet = if !single || j.optional("kubelet-config", t).is_some() {
+            let kubelet_seen = !single || j.optional("kubelet-config", t).is_some();
+            let kubelet = if kubelet_seen {
                 let kubelet_fact = j.fact("kubelet-config", t)?;
                 if kubelet_fact.output.success() {
                     let out = j.ev.stdout("kubelet-config", t).unwrap_or(&kubelet_fact.output.stdout);
@@ -261,11 +262,16 @@ pub fn cgroup_driver(ev: &Evidence) -> Verdict {
             } else {
                 "systemd".into()
             };
+            // One pasted side is compared with what the guide sets up for the other (systemd).
+            let shown = |seen: bool, what: &str, v: &str| {
+                if seen { format!("{what} uses {v}") } else { format!("{what} not in this capture (the guide's: {v})") }
+            };
+            let docker_seen = docker.is_some();
             let docker = docker.unwrap_or_else(|| "systemd".into());
             if docker != kubelet {
                 return Err(fail(
                     format!("docker's cgroup driver equal to the kubelet's ({kubelet})"),
-                    format!("docker uses {docker}, kubelet {kubelet}"),
+                    format!("{}, {}", shown(docker_seen, "docker", &docker), shown(kubelet_seen, "kubelet", &kubelet)),
                     CGROUP_FIX,
                 ));
             }

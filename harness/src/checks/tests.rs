@@ -390,7 +390,7 @@ fn host_faults_injected_into_healthy_evidence() {
     let (_, found, fix) = fail_text(&cg, "host.cgroup-driver");
     assert_eq!(
         found,
-        "ICE-k8s-machines-node2: docker uses cgroupfs, kubelet systemd"
+        "ICE-k8s-machines-node2: docker uses cgroupfs, kubelet uses systemd"
     );
     assert!(
         fix.contains("\"exec-opts\": [\"native.cgroupdriver=systemd\"]"),
