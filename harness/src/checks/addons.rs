@@ -285,6 +285,11 @@ pub fn helm_version(ev: &Evidence) -> Verdict {
         match parse_helm_short(out) {
             Some(v) if v == want => Ok(format!("helm {v} (helm-version)")),
             Some(v) => Err(fail(format!("helm {want}"), format!("helm {v}"), fix)),
+            None if out.trim().is_empty() => Err(fail(
+                format!("helm {want}"),
+                "`helm version` printed no output (an early Helm 3 exits 1 without a reachable cluster)",
+                fix,
+            )),
             None => Err(fail(
                 format!("helm {want}"),
                 format!("unrecognised `{}`", out.trim()),
