@@ -287,7 +287,7 @@ pub fn helm_version(ev: &Evidence) -> Verdict {
             Some(v) => Err(fail(format!("helm {want}"), format!("helm {v}"), fix)),
             None if out.trim().is_empty() => Err(fail(
                 format!("helm {want}"),
-                "`helm version` printed no output (an early Helm 3 exits 1 without a reachable cluster)",
+                "`helm version` printed no output",
                 fix,
             )),
             None => Err(fail(
