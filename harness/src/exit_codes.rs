@@ -32,6 +32,8 @@ pub const PROVISION_FAILED: i32 = 30;
 pub const IMAGE_BUILD_FAILED: i32 = 31;
 /// At least one selected check scenario failed.
 pub const CHECKS_FAILED: i32 = 40;
+/// `explain` cannot tell which probe printed the given output (name it with `--probe`).
+pub const PROBE_UNKNOWN: i32 = 55;
 /// No lab of that name is up.
 pub const LAB_NOT_UP: i32 = 41;
 /// `--evidence` names a directory that is missing, unreadable or not an evidence bundle.

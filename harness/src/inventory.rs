@@ -43,6 +43,13 @@ pub struct Inventory {
     pub versions: Versions,
     /// The nodes.
     pub nodes: Vec<NodeConfig>,
+    /// kubeconfig for the kubectl probes on the control plane (default: kubeadm's admin.conf).
+    #[serde(default = "default_kubeconfig")]
+    pub kubeconfig: String,
+}
+
+fn default_kubeconfig() -> String {
+    crate::evidence::ADMIN_KUBECONFIG.into()
 }
 
 fn default_name() -> String {
@@ -77,6 +84,7 @@ impl Inventory {
             gateway: Ipv4Addr::from(u32::from(subnet.network()) + 1),
             nodes: self.nodes.clone(),
             versions: self.versions.clone(),
+            kubeconfig: self.kubeconfig.clone(),
             ..LabConfig::default()
         };
         if let Some(p) = self.pod_cidr {
@@ -179,8 +187,22 @@ mod tests {
         assert!(svc.lab_config().unwrap_err().to_string().contains("key `service_cidr`: 10.64.0.0/16 overlaps the node subnet"));
         let svc = Inventory { service_cidr: Some("10.128.0.0/16".parse().unwrap()), ..inv.clone() };
         assert_eq!(svc.lab_config().unwrap().service_cidr.to_string(), "10.128.0.0/16");
-        let port = Inventory { ssh_port: 0, ..inv };
+        let port = Inventory { ssh_port: 0, ..inv.clone() };
         assert!(port.lab_config().unwrap_err().to_string().contains("key `ssh_port`"));
+        assert_eq!(cfg.kubeconfig, "/etc/kubernetes/admin.conf");
+        // Binary installs keep the admin kubeconfig elsewhere: the kubectl probes use the key.
+        let bin = Inventory { kubeconfig: "/opt/kube/admin.kubeconfig".into(), ..inv.clone() };
+        let cfg = bin.lab_config().unwrap();
+        let ev = crate::evidence::Evidence::new(crate::evidence::EvidenceHeader::from_config(&cfg, "t"));
+        let catalog = crate::evidence::ProbeCatalog::standard();
+        let script = catalog
+            .get("k8s-nodes")
+            .unwrap()
+            .script_for(&crate::evidence::ScriptContext { node: &cfg.nodes[0], so_far: &ev })
+            .unwrap();
+        assert_eq!(script, "kubectl --kubeconfig /opt/kube/admin.kubeconfig get nodes -o json");
+        let rel = Inventory { kubeconfig: "admin.conf".into(), ..inv };
+        assert!(rel.lab_config().unwrap_err().to_string().contains("kubeconfig"));
     }
 
     #[test]

@@ -8,53 +8,131 @@ use super::Verdict;
 use super::judge::{Stop, fail, judge};
 use crate::evidence::{Evidence, Target};
 use crate::parsers::{
-    apiservice_available, configmap_data, load_balancers, node_metrics_names, parse_helm_short,
+    Condition, ParseError, apiservice_available, conditions_in, error_line, json_in,
+    kube_proxy_config, lb_rows, loose_key, node_metrics_names, parse_helm_short, table_in,
     yaml_lite,
 };
 
 const METRICS_FIX: &str = "metrics-server cannot scrape kubelets whose serving certificate lacks the node IP: enable serverTLSBootstrap and `kubectl certificate approve` the kubelet-serving CSRs (guide: 启用TLSBootstrap); then `kubectl logs -n kube-system deploy/metrics-server`";
 
+/// The APIService's `Available` condition from JSON, YAML, `describe` or the
+/// `kubectl get apiservices` table (`False (FailedDiscoveryCheck)`).
+fn available_condition(json: Option<&serde_json::Value>, text: &str) -> Option<Condition> {
+    let parsed = if json.is_none() { json_in(text) } else { None };
+    if let Some(v) = json.or(parsed.as_ref()) {
+        return apiservice_available(v).map(|(s, r, m)| Condition {
+            kind: "Available".into(),
+            status: s.into(),
+            reason: r.into(),
+            message: m.into(),
+        });
+    }
+    if let Some(c) = conditions_in(text).into_iter().find(|c| c.kind == "Available") {
+        return Some(c);
+    }
+    let t = table_in(text, &["NAME", "SERVICE", "AVAILABLE"]);
+    let rows: Vec<Vec<String>> = match t {
+        Some(t) => t.rows,
+        None => text
+            .lines()
+            .filter(|l| l.contains("metrics.k8s.io"))
+            .map(|l| l.split_whitespace().map(String::from).collect())
+            .collect(),
+    };
+    rows.iter().find(|r| r.first().is_some_and(|n| n.contains("metrics.k8s.io"))).and_then(|r| {
+        let i = r.iter().position(|c| c == "True" || c == "False" || c == "Unknown")?;
+        Some(Condition {
+            kind: "Available".into(),
+            status: r[i].clone(),
+            reason: r.get(i + 1).filter(|x| x.starts_with('(')).map(|x| x.trim_matches(['(', ')']).to_string()).unwrap_or_default(),
+            message: String::new(),
+        })
+    })
+}
+
 /// `metrics.apiservice-available`
 pub fn apiservice_available_check(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
-        let v = j.json("k8s-apiservice-metrics", METRICS_FIX)?;
-        match apiservice_available(v) {
-            Some(("True", _, _)) => Ok(
+        let (json, text) = j.doc("k8s-apiservice-metrics", METRICS_FIX)?;
+        match available_condition(json, text) {
+            Some(c) if c.status == "True" => Ok(
                 "APIService v1beta1.metrics.k8s.io Available=True (k8s-apiservice-metrics)".into(),
             ),
-            Some((status, reason, message)) => Err(fail(
+            Some(c) => Err(fail(
                 "APIService v1beta1.metrics.k8s.io Available=True",
-                format!("Available={status} ({reason}: {message})"),
+                format!(
+                    "APIService v1beta1.metrics.k8s.io Available={} ({}{})",
+                    c.status,
+                    c.reason,
+                    if c.message.is_empty() { String::new() } else { format!(": {}", c.message) }
+                ),
                 METRICS_FIX,
             )),
-            None => Err(fail(
+            None if json.is_some() || text.contains("APIService") => Err(fail(
                 "APIService v1beta1.metrics.k8s.io Available=True",
                 "no Available condition",
                 METRICS_FIX,
             )),
+            None => {
+                let e = ParseError::at("kubectl get apiservice", text.lines().find(|l| !l.trim().is_empty()).unwrap_or("(empty output)"), "no APIService");
+                Err(j.unreadable("k8s-apiservice-metrics", &Target::Cluster, &e))
+            }
         }
     })
+}
+
+/// Node names with metrics: NodeMetricsList / NodeMetrics JSON or `kubectl top nodes`.
+fn metrics_nodes(json: Option<&serde_json::Value>, text: &str) -> Result<Vec<String>, ParseError> {
+    let parsed = if json.is_none() { json_in(text) } else { None };
+    if let Some(v) = json.or(parsed.as_ref()) {
+        if v.get("kind").and_then(|k| k.as_str()) == Some("NodeMetrics") {
+            return Ok(v.pointer("/metadata/name").and_then(|n| n.as_str()).map(String::from).into_iter().collect());
+        }
+        return Ok(node_metrics_names(v)?.into_iter().map(String::from).collect());
+    }
+    match table_in(text, &["NAME", "CPU(cores)"]) {
+        Some(t) => Ok(t.rows.iter().map(|r| r[0].clone()).collect()),
+        None => Err(ParseError::at(
+            "kubectl top nodes",
+            error_line(text).or_else(|| text.lines().map(str::trim).find(|l| !l.is_empty())).unwrap_or("(empty output)"),
+            "neither a NodeMetricsList nor a `kubectl top nodes` table",
+        )),
+    }
 }
 
 /// `metrics.node-metrics`
 pub fn node_metrics(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
-        let v = j.json("k8s-node-metrics", METRICS_FIX)?;
-        let names = node_metrics_names(v)
-            .map_err(|e| fail("a NodeMetricsList", e.to_string(), METRICS_FIX))?;
-        let missing: Vec<&str> =
-            j.ev.header
-                .nodes
-                .iter()
-                .map(|n| n.name.as_str())
-                .filter(|n| !names.contains(n))
-                .collect();
+        let (json, text) = j.doc("k8s-node-metrics", METRICS_FIX)?;
+        let names = match metrics_nodes(json, text) {
+            Ok(n) => n,
+            Err(_) if let Some(l) = error_line(text) => {
+                return Err(fail("metrics for every node (`kubectl top nodes`)", l.to_string(), METRICS_FIX));
+            }
+            Err(e) => return Err(j.unreadable("k8s-node-metrics", &Target::Cluster, &e)),
+        };
+        let single = j.ev.single_capture().cloned();
+        let missing: Vec<String> = match &single {
+            Some(s) => {
+                let mut m = Vec::new();
+                if names.is_empty() {
+                    m.push("any node (the NodeMetricsList `items` is empty)".to_string());
+                }
+                // A single NodeMetrics (`get --raw .../nodes/<name>`) answers for one node only.
+                let one = json.or(json_in(text).as_ref()).is_some_and(|v| v.get("kind").and_then(|k| k.as_str()) == Some("NodeMetrics"));
+                if let Some(n) = s.expected_nodes
+                    && names.len() < n
+                    && !one
+                {
+                    m.push(format!("{} of {n} nodes", n - names.len()));
+                }
+                m
+            }
+            None => j.ev.header.nodes.iter().map(|n| n.name.clone()).filter(|n| !names.contains(n)).collect(),
+        };
         if !missing.is_empty() {
             return Err(fail(
-                format!(
-                    "metrics for all {} nodes (`kubectl top nodes`)",
-                    j.ev.header.nodes.len()
-                ),
+                "metrics for every node (`kubectl top nodes`)",
                 format!("no metrics for {}", missing.join(", ")),
                 METRICS_FIX,
             ));
@@ -71,15 +149,10 @@ const STRICT_ARP_FIX: &str = "`kubectl edit configmap -n kube-system kube-proxy`
 /// `metallb.strict-arp`
 pub fn strict_arp(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
-        let cm = j.json("k8s-kube-proxy-cm", STRICT_ARP_FIX)?;
-        let conf = configmap_data(cm, "config.conf").ok_or_else(|| {
-            fail(
-                "data.config.conf in the kube-proxy ConfigMap",
-                "absent",
-                STRICT_ARP_FIX,
-            )
-        })?;
-        match yaml_lite::get(conf, "ipvs.strictARP") {
+        let (json, text) = j.doc("k8s-kube-proxy-cm", STRICT_ARP_FIX)?;
+        let conf = kube_proxy_config(json, text).map_err(|e| j.unreadable("k8s-kube-proxy-cm", &Target::Cluster, &e))?;
+        let v = yaml_lite::get(&conf, "ipvs.strictARP").or_else(|| loose_key(&conf, "strictARP"));
+        match v {
             Some("true") => Ok("kube-proxy ipvs.strictARP: true (k8s-kube-proxy-cm)".into()),
             other => Err(fail(
                 "ipvs.strictARP: true in the kube-proxy ConfigMap",
@@ -105,8 +178,8 @@ const LB_FIX: &str = "apply the MetalLB 0.12.1 ConfigMap `config` in metallb-sys
 pub fn lb_ingress_ip(ev: &Evidence) -> Verdict {
     let pool = ev.header.expect.metallb_pool.clone();
     judge(ev, |j| {
-        let v = j.json("k8s-services", LB_FIX)?;
-        let lbs = load_balancers(v).map_err(|e| fail("a ServiceList", e.to_string(), LB_FIX))?;
+        let (json, text) = j.doc("k8s-services", LB_FIX)?;
+        let lbs = lb_rows(json, text).map_err(|e| j.unreadable("k8s-services", &Target::Cluster, &e))?;
         if lbs.is_empty() {
             return Err(Stop::Skip(
                 "no Service of type LoadBalancer exists to exercise MetalLB".into(),
@@ -114,19 +187,18 @@ pub fn lb_ingress_ip(ev: &Evidence) -> Verdict {
         }
         let mut bad = Vec::new();
         for lb in &lbs {
-            if lb.ingress_ips.is_empty() {
+            let ns = if lb.namespace.is_empty() { String::new() } else { format!("{}/", lb.namespace) };
+            if lb.ips.is_empty() {
                 bad.push(format!(
-                    "{}/{} EXTERNAL-IP <pending>",
-                    lb.namespace, lb.name
+                    "{ns}{} EXTERNAL-IP <pending> (no status.loadBalancer.ingress)",
+                    lb.name
                 ));
             }
-            for ip in &lb.ingress_ips {
+            for ip in &lb.ips {
                 let inside = ip.parse().ok().and_then(|ip| in_pool(ip, &pool));
-                if inside != Some(true) {
-                    bad.push(format!(
-                        "{}/{} ingress {ip} outside pool {pool}",
-                        lb.namespace, lb.name
-                    ));
+                // One pasted list: the pool is the cluster's own, unknown here.
+                if inside != Some(true) && j.ev.single_capture().is_none() {
+                    bad.push(format!("{ns}{} ingress {ip} outside pool {pool}", lb.name));
                 }
             }
         }
@@ -213,6 +285,11 @@ pub fn helm_version(ev: &Evidence) -> Verdict {
         match parse_helm_short(out) {
             Some(v) if v == want => Ok(format!("helm {v} (helm-version)")),
             Some(v) => Err(fail(format!("helm {want}"), format!("helm {v}"), fix)),
+            None if out.trim().is_empty() => Err(fail(
+                format!("helm {want}"),
+                "`helm version` printed no output",
+                fix,
+            )),
             None => Err(fail(
                 format!("helm {want}"),
                 format!("unrecognised `{}`", out.trim()),

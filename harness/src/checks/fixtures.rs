@@ -155,13 +155,42 @@ fn calicoctl(nodes: &[NodeConfig], i: usize, states: &[(&str, &str)]) -> String 
         })
         .collect();
     let headers = ["PEER ADDRESS", "PEER TYPE", "STATE", "SINCE", "INFO"];
+    // tablewriter wraps cells wider than 30 at word boundaries onto continuation rows whose other
+    // cells are empty, and the column keeps width 30 (tests/fixtures/real/bgp-calicoctl/calicoctl-issue-1883-start-active-refused.txt).
+    const MAX: usize = 30;
+    let wrap = |s: &str| -> Vec<String> {
+        if s.len() <= MAX {
+            return vec![s.to_string()];
+        }
+        let mut lines = vec![String::new()];
+        for w in s.split(' ') {
+            let cur = lines.last_mut().expect("line");
+            if !cur.is_empty() && cur.len() + 1 + w.len() > MAX {
+                lines.push(w.to_string());
+            } else {
+                if !cur.is_empty() {
+                    cur.push(' ');
+                }
+                cur.push_str(w);
+            }
+        }
+        lines
+    };
+    let rows: Vec<[String; 5]> = rows
+        .into_iter()
+        .flat_map(|r| {
+            let info = wrap(&r[4]);
+            let mut out = vec![[r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone(), info[0].clone()]];
+            out.extend(info[1..].iter().map(|l| [String::new(), String::new(), String::new(), String::new(), l.clone()]));
+            out
+        })
+        .collect();
+    // A wrapped column is as wide as the wrap limit (tablewriter: min(raw width, 30)).
+    let wrapped = rows.iter().any(|r| r[0].is_empty());
     let widths: Vec<usize> = (0..5)
         .map(|c| {
-            rows.iter()
-                .map(|r| r[c].len())
-                .chain([headers[c].len()])
-                .max()
-                .unwrap_or(0)
+            let w = rows.iter().map(|r| r[c].len()).chain([headers[c].len()]).max().unwrap_or(0);
+            if c == 4 && wrapped { MAX } else { w }
         })
         .collect();
     let rule: String = widths
@@ -304,10 +333,14 @@ fn join_ok(cp: &NodeConfig) -> (String, String) {
 }
 
 fn join_expired(cp: &NodeConfig) -> String {
-    // kubeadm 1.23.6 `join -v=5` with a token past its 24 h TTL: discovery finds no JWS
-    // signature for the token id, times out, and prints the error with its stack (cmd/kubeadm/app/discovery/token/token.go).
+    // kubeadm 1.23.6 `join -v=5` with a token past its 24 h TTL. kubeadm 1.19+ (token.go,
+    // getClusterInfo): the cluster-info ConfigMap carries no JWS signature for the token id, so
+    // discovery retries (klog V(1) lines) until its timeout and fails with `could not find a JWS
+    // signature in the cluster-info ConfigMap for token ID "abcdef"`. Layout of the retry and
+    // final lines: tests/fixtures/real/kubeadm-join/kind-issue-2798-v1-24-jws-signature-missing-verbose.txt
+    // (same code in 1.23 and 1.24); the stack trace that follows at -v=5 is not reproduced.
     format!(
-        "I0501 11:58:41.502114    3120 join.go:413] [preflight] found NodeName empty; using OS hostname as NodeName\nI0501 11:58:41.502390    3120 initconfiguration.go:117] detected and using CRI socket: /var/run/dockershim.sock\n[preflight] Running pre-flight checks\nI0501 11:58:41.502651    3120 preflight.go:92] [preflight] Running general checks\nI0501 11:58:41.560213    3120 token.go:80] [discovery] Created cluster-info discovery client, requesting info from \"{ip}:6443\"\nI0501 11:58:41.571885    3120 token.go:223] [discovery] The cluster-info ConfigMap does not yet contain a JWS signature for token ID \"abcdef\", will try again\nI0501 11:58:47.412650    3120 token.go:223] [discovery] The cluster-info ConfigMap does not yet contain a JWS signature for token ID \"abcdef\", will try again\nI0501 12:03:41.560997    3120 token.go:223] [discovery] The cluster-info ConfigMap does not yet contain a JWS signature for token ID \"abcdef\", will try again\nerror execution phase preflight: couldn't validate the identity of the API Server: token id \"abcdef\" is invalid for this cluster or it has expired. Use \"kubeadm token create\" on the control-plane node to create a new valid token\nk8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow.(*Runner).Run.func1\n\t/workspace/src/k8s.io/kubernetes/_output/dockerized/go/src/k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow/runner.go:235\nk8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow.(*Runner).visitAll\n\t/workspace/src/k8s.io/kubernetes/_output/dockerized/go/src/k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow/runner.go:421\nk8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow.(*Runner).Run\n\t/workspace/src/k8s.io/kubernetes/_output/dockerized/go/src/k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow/runner.go:207\nk8s.io/kubernetes/cmd/kubeadm/app/cmd.newCmdJoin.func1\n\t/workspace/src/k8s.io/kubernetes/_output/dockerized/go/src/k8s.io/kubernetes/cmd/kubeadm/app/cmd/join.go:177\nruntime.goexit\n\t/usr/local/go/src/runtime/asm_amd64.s:1581\n",
+        "I0501 11:58:41.502114    3120 join.go:413] [preflight] found NodeName empty; using OS hostname as NodeName\nI0501 11:58:41.502390    3120 initconfiguration.go:117] detected and using CRI socket: /var/run/dockershim.sock\nI0501 11:58:41.502651    3120 preflight.go:92] [preflight] Running general checks\nI0501 11:58:41.560213    3120 token.go:80] [discovery] Created cluster-info discovery client, requesting info from \"{ip}:6443\"\nI0501 11:58:41.571885    3120 token.go:223] [discovery] The cluster-info ConfigMap does not yet contain a JWS signature for token ID \"abcdef\", will try again\nI0501 11:58:47.412650    3120 token.go:223] [discovery] The cluster-info ConfigMap does not yet contain a JWS signature for token ID \"abcdef\", will try again\nI0501 12:03:41.560997    3120 token.go:223] [discovery] The cluster-info ConfigMap does not yet contain a JWS signature for token ID \"abcdef\", will try again\ncould not find a JWS signature in the cluster-info ConfigMap for token ID \"abcdef\"\n",
         ip = cp.ip
     )
 }
@@ -1187,13 +1220,14 @@ fn readme(b: &Bundle) -> String {
         }
         s.push('\n');
     }
-    s.push_str("## Formats\n\n| probe | where the format comes from |\n|---|---|\n");
+    s.push_str("## Formats\n\n| probe | format | real capture whose layout it follows (tests/fixtures/real/) |\n|---|---|---|\n");
     let mut seen: Vec<&str> = b.facts.keys().map(|(_, p)| p.as_str()).collect();
     seen.sort();
     seen.dedup();
     for p in seen {
         let fmt = catalog.get(p).map(|x| x.format).unwrap_or("?");
-        s.push_str(&format!("| `{p}` | {} |\n", fmt.replace('|', "\\|")));
+        let shape = super::shapes::shape(b.name, p).unwrap_or("?");
+        s.push_str(&format!("| `{p}` | {} | {} |\n", fmt.replace('|', "\\|"), shape.replace('|', "\\|")));
     }
     s
 }
@@ -1215,9 +1249,10 @@ pub(crate) fn write(b: &Bundle, root: &Path) -> std::io::Result<()> {
         text.push('\n');
         std::fs::write(&path, text)?;
         let fmt = catalog.get(&f.probe).map(|p| p.format).unwrap_or("?");
+        let shape = super::shapes::shape(b.name, &f.probe).unwrap_or("?");
         provenance.insert(
             rel,
-            format!("recorded fixture (synthesised, not captured); format: {fmt}"),
+            format!("recorded fixture (synthesised, not captured); format: {fmt}; layout follows the real capture tests/fixtures/real/{shape}"),
         );
     }
     let manifest = Manifest {

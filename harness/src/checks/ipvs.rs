@@ -3,7 +3,7 @@
 use super::Verdict;
 use super::judge::{fail, judge};
 use crate::evidence::{Evidence, Target};
-use crate::parsers::{configmap_data, parse_ipvsadm, parse_lsmod, yaml_lite};
+use crate::parsers::{IPVS_NOT_LOADED, kube_proxy_config, loose_key, parse_ipvsadm, parse_lsmod, parse_proxy_mode, yaml_lite};
 
 const MODULES: [&str; 5] = ["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack"];
 const MOD_FIX: &str = "`sudo modprobe -- ip_vs; sudo modprobe -- ip_vs_rr; sudo modprobe -- ip_vs_wrr; sudo modprobe -- ip_vs_sh; sudo modprobe -- nf_conntrack` and add them to /etc/rc.local (guide: 开启IPVS)";
@@ -35,15 +35,9 @@ pub fn kernel_modules(ev: &Evidence) -> Verdict {
 /// `ipvs.configmap-mode`
 pub fn configmap_mode(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
-        let cm = j.json("k8s-kube-proxy-cm", MODE_FIX)?;
-        let conf = configmap_data(cm, "config.conf").ok_or_else(|| {
-            fail(
-                "data.config.conf in the kube-proxy ConfigMap",
-                "absent",
-                MODE_FIX,
-            )
-        })?;
-        let mode = yaml_lite::get(conf, "mode").unwrap_or("");
+        let (json, text) = j.doc("k8s-kube-proxy-cm", MODE_FIX)?;
+        let conf = kube_proxy_config(json, text).map_err(|e| j.unreadable("k8s-kube-proxy-cm", &Target::Cluster, &e))?;
+        let mode = yaml_lite::get(&conf, "mode").or_else(|| loose_key(&conf, "mode")).unwrap_or("");
         if mode != "ipvs" {
             let shown = if mode.is_empty() {
                 "\"\" (iptables, the default)".to_string()
@@ -60,18 +54,24 @@ pub fn configmap_mode(ev: &Evidence) -> Verdict {
     })
 }
 
+const PROXY_DOWN_FIX: &str = "nothing answers on 127.0.0.1:10249: kube-proxy is not running on this node (`kubectl get pods -n kube-system -l k8s-app=kube-proxy -o wide`, its logs) or its metricsBindAddress moved";
+
 /// `ipvs.proxy-mode`
 pub fn proxy_mode(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
         j.per_node(|j, _n, t| {
-            let mode = j.stdout("proxy-mode", t, MODE_FIX)?.trim();
+            let out = j.stdout("proxy-mode", t, MODE_FIX)?;
+            let mode = match parse_proxy_mode(out) {
+                Ok(m) => m,
+                Err(e) if e.culprit().starts_with("curl: (7)") => {
+                    return Err(fail("kube-proxy /proxyMode answers ipvs", e.culprit().to_string(), PROXY_DOWN_FIX));
+                }
+                Err(e) => return Err(j.unreadable("proxy-mode", t, &e)),
+            };
             if mode != "ipvs" {
                 return Err(fail(
                     "kube-proxy /proxyMode answers ipvs",
-                    format!(
-                        "/proxyMode answers {}",
-                        if mode.is_empty() { "nothing" } else { mode }
-                    ),
+                    format!("/proxyMode answers {mode}"),
                     MODE_FIX,
                 ));
             }
@@ -99,10 +99,24 @@ pub fn kubernetes_service(ev: &Evidence) -> Verdict {
             .and_then(|s| s.pointer("/spec/clusterIP")?.as_str())
             .unwrap_or("10.96.0.1");
         let want = format!("{vip}:443");
+        let single = j.ev.single_capture().is_some() && j.optional("k8s-services", &Target::Cluster).is_none();
         j.per_node(|j, _n, t| {
-            let vs = parse_ipvsadm(j.stdout("ipvsadm", t, MODE_FIX)?)
-                .map_err(|e| fail("`ipvsadm -Ln` table", e.to_string(), MODE_FIX))?;
-            match vs.iter().find(|s| s.protocol == "TCP" && s.address == want) {
+            let vs = match parse_ipvsadm(j.stdout("ipvsadm", t, MODE_FIX)?) {
+                Ok(vs) => vs,
+                Err(e) if e.message.starts_with(IPVS_NOT_LOADED) => {
+                    return Err(fail("an IPVS table", e.culprit().to_string(), MOD_FIX));
+                }
+                Err(e) => return Err(j.unreadable("ipvsadm", t, &e)),
+            };
+            // One pasted table, service CIDR unknown: the kubernetes Service is the TCP :443
+            // virtual service whose real servers are API servers (:6443).
+            let found = if single {
+                vs.iter().find(|s| s.protocol == "TCP" && s.address.ends_with(":443") && s.reals.iter().any(|r| r.address.ends_with(":6443")))
+                    .or_else(|| vs.iter().find(|s| s.protocol == "TCP" && s.address == want))
+            } else {
+                vs.iter().find(|s| s.protocol == "TCP" && s.address == want)
+            };
+            match found {
                 Some(s) if !s.reals.is_empty() => Ok(()),
                 Some(_) => Err(fail(
                     format!("IPVS service TCP {want} with a real server"),
@@ -112,9 +126,9 @@ pub fn kubernetes_service(ev: &Evidence) -> Verdict {
                 None => Err(fail(
                     format!("IPVS service TCP {want} (the kubernetes Service)"),
                     if vs.is_empty() {
-                        "empty IPVS table".to_string()
+                        "empty IPVS table: no virtual servers, so the kubernetes Service is not programmed".to_string()
                     } else {
-                        format!("{} services, none {want}", vs.len())
+                        format!("{} virtual servers, none {want}: the kubernetes Service (TCP :443 → API servers :6443) is not programmed", vs.len())
                     },
                     MODE_FIX,
                 )),
@@ -131,8 +145,23 @@ pub fn kube_ipvs0(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
         j.per_node(|j, _n, t| {
             let out = j.stdout("kube-ipvs0", t, MODE_FIX)?;
-            if !out.contains("kube-ipvs0") {
-                return Err(fail("the kube-ipvs0 dummy interface", "absent", MODE_FIX));
+            if let Some(l) = out.lines().map(str::trim).find(|l| l.contains("does not exist")) {
+                return Err(fail("the kube-ipvs0 dummy interface", l.to_string(), MODE_FIX));
+            }
+            // `ip link|addr` headers (`5: kube-ipvs0: <BROADCAST,NOARP> ...`), in a full listing too.
+            let names: Vec<&str> = out
+                .lines()
+                .filter_map(|l| {
+                    let (n, rest) = l.trim_start().split_once(": ")?;
+                    (n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() && rest.contains(": <")).then(|| rest.split([':', '@']).next().unwrap_or(""))
+                })
+                .collect();
+            if names.is_empty() {
+                let first = out.lines().find(|l| !l.trim().is_empty()).unwrap_or("(empty output)");
+                return Err(j.unreadable("kube-ipvs0", t, &crate::parsers::ParseError::at("ip -d link show kube-ipvs0", first, "no interface header")));
+            }
+            if !names.contains(&"kube-ipvs0") {
+                return Err(fail("the kube-ipvs0 dummy interface", format!("absent (interfaces: {})", names.join(", ")), MODE_FIX));
             }
             Ok(())
         })?;

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::{Outcome, Verdict};
 use crate::config::NodeConfig;
 use crate::evidence::{Evidence, Fact, FactRef, Target};
+use crate::parsers::ParseError;
 
 /// Why a check stopped early.
 pub(crate) enum Stop {
@@ -93,22 +94,25 @@ impl<'e> Judge<'e> {
                 remediation,
             ));
         }
-        Ok(&f.output.stdout)
+        Ok(self.ev.stdout(probe, target).unwrap_or(&f.output.stdout))
     }
 
-    /// A kubectl JSON fact, parsed (cached in the evidence).
-    pub fn json(&mut self, probe: &str, remediation: &str) -> R<&'e Value> {
-        self.stdout(probe, &Target::Cluster, remediation)?;
-        let ev = self.ev;
-        match ev.json(probe, &Target::Cluster) {
-            Some((_, Ok(v))) => Ok(v),
-            Some((f, Err(e))) => Err(fail(
-                format!("JSON from `{}`", short(&f.command)),
-                e.to_string(),
-                remediation,
-            )),
-            None => Err(Stop::Skip(ev.missing_reason(probe, &Target::Cluster))),
-        }
+    /// `cannot read <probe> output on <node>: <line>`, with a remediation that only asks for a
+    /// readable capture (nothing is concluded from output kubelab cannot read).
+    pub fn unreadable(&self, probe: &str, target: &Target, e: &ParseError) -> Stop {
+        let cmd = self
+            .ev
+            .fact(probe, target)
+            .map_or_else(|| probe.to_string(), |f| short(&f.command));
+        unreadable_stop(probe, target, e.what, e.culprit(), &cmd)
+    }
+
+    /// A cluster fact's cleaned text and its JSON when it parses as JSON (parsed once, cached in
+    /// the evidence); the kubectl readers take the JSON first, else the text's other forms.
+    pub fn doc(&mut self, probe: &str, remediation: &str) -> R<(Option<&'e Value>, &'e str)> {
+        let text = self.stdout(probe, &Target::Cluster, remediation)?;
+        let json = self.ev.json(probe, &Target::Cluster).and_then(|(_, v)| v.ok());
+        Ok((json, text))
     }
 
     /// Runs `f` for every node, collecting per-node failures and skips: any failure fails the
@@ -145,6 +149,18 @@ impl<'e> Judge<'e> {
         }
         Ok(())
     }
+}
+
+/// See [`Judge::unreadable`].
+pub(crate) fn unreadable_stop(probe: &str, target: &Target, what: &str, line: &str, cmd: &str) -> Stop {
+    fail(
+        format!("{what} output as the tool prints it"),
+        format!("cannot read {probe} output on {}: {line}", target.describe()),
+        format!(
+            "nothing is judged from output kubelab cannot read: run `{cmd}` again on {} and give its complete, unedited output (cannot read {probe} output)",
+            target.describe()
+        ),
+    )
 }
 
 /// Shortens long scripts for messages.
@@ -197,6 +213,10 @@ pub(crate) fn distinct(
     let ev = j.ev;
     let mut seen: Vec<(String, String)> = Vec::new();
     let mut skips = Vec::new();
+    if ev.single_capture().is_some() {
+        return distinct_in_capture(j, probe, what, remediation);
+    }
+
     for n in &ev.header.nodes {
         let t = Target::Node(n.name.clone());
         match j.stdout(probe, &t, remediation).and_then(&extract) {
@@ -228,4 +248,56 @@ pub(crate) fn distinct(
         seen.len(),
         ev.header.nodes.len()
     ))
+}
+
+/// One pasted capture may hold several machines' values (`for h in ...; do ssh $h cat
+/// /etc/machine-id; done`, `kubectl get nodes -o custom-columns=...`): the same value twice is a
+/// duplicate; a `No such file or directory` means the identity cannot be established.
+fn distinct_in_capture(j: &mut Judge<'_>, probe: &str, what: &str, remediation: &str) -> R<String> {
+    let Some(n) = j.ev.header.nodes.first() else {
+        return Err(Stop::Skip("no node".into()));
+    };
+    let t = Target::Node(n.name.clone());
+    let text = j.stdout(probe, &t, remediation)?;
+    if let Some(l) = text.lines().map(str::trim).find(|l| l.contains("No such file or directory")) {
+        return Err(fail(format!("a readable {what} on every node"), l.to_string(), remediation));
+    }
+    let values: Vec<String> = text.split_whitespace().filter_map(|w| identity_token(probe, w)).collect();
+    if values.is_empty() {
+        let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(empty output)");
+        return Err(j.unreadable(probe, &t, &ParseError::at("identity", first, format!("no {what} in the output"))));
+    }
+    // One machine's `ip link` lists bonds and VLANs sharing their parent's MAC: duplicates among
+    // one machine's interfaces are normal; uniqueness needs the other machines' captures.
+    if probe == "ip-link" {
+        return Ok(format!("{} MAC address(es) of one machine read; uniqueness is judged across nodes ({probe})", values.len()));
+    }
+    let mut dups: Vec<&String> = values.iter().filter(|v| values.iter().filter(|x| x == v).count() > 1).collect();
+    dups.dedup();
+    if !dups.is_empty() {
+        let count = values.iter().filter(|x| *x == dups[0]).count();
+        return Err(fail(
+            format!("a distinct {what} on every node"),
+            format!("duplicate {what}: the same value {} on {count} machines", dups[0]),
+            remediation,
+        ));
+    }
+    Ok(format!("{} distinct {what} value(s) in the capture ({probe})", values.len()))
+}
+
+/// The identity value a whitespace-separated word is, for `probe`.
+fn identity_token(probe: &str, w: &str) -> Option<String> {
+    let w = w.trim_matches(|c: char| c == '"' || c == ',' || c == '`');
+    let hex = |s: &str| s.chars().all(|c| c.is_ascii_hexdigit());
+    match probe {
+        "machine-id" => (w.len() == 32 && hex(w)).then(|| w.to_string()),
+        "product-uuid" => (w.len() == 36 && w.matches('-').count() == 4 && hex(&w.replace('-', ""))).then(|| w.to_ascii_lowercase()),
+        "ssh-hostkey" => (w.starts_with("SHA256:") || w.starts_with("MD5:")).then(|| w.to_string()),
+        "ip-link" => {
+            let w = w.to_ascii_lowercase();
+            let ok = w.len() == 17 && w.split(':').count() == 6 && w.split(':').all(|o| o.len() == 2 && hex(o));
+            (ok && w != "00:00:00:00:00:00" && w != "ff:ff:ff:ff:ff:ff" && w != "ee:ee:ee:ee:ee:ee").then_some(w)
+        }
+        _ => None,
+    }
 }

@@ -6,6 +6,7 @@
 mod addons;
 mod bench;
 mod calico;
+mod capture;
 mod cluster;
 mod host;
 mod identity;
@@ -20,8 +21,11 @@ mod verdict;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
+mod shapes;
+#[cfg(test)]
 mod tests;
 
 pub use bench::*;
+pub use capture::*;
 pub use registry::*;
 pub use verdict::*;

@@ -333,3 +333,26 @@ pub fn run(id: &str, ev: &Evidence) -> Result<Verdict, UnknownCheck> {
 pub fn run_all(ev: &Evidence) -> Vec<(&'static str, Verdict)> {
     CHECKS.iter().map(|c| (c.id, (c.judge)(ev))).collect()
 }
+
+/// Everything in `ev` that could not be fetched (transport gaps) or could not be read (a check
+/// failing with `cannot read <probe> output on <target>: <line>`), one line each, for the reports.
+pub fn evidence_gaps(ev: &Evidence) -> Vec<String> {
+    let mut out: Vec<String> = ev
+        .gaps()
+        .iter()
+        .map(|g| format!("probe {} on {} could not be fetched: {}", g.probe, g.target.describe(), g.reason))
+        .collect();
+    for (_, v) in run_all(ev) {
+        if let super::Outcome::Fail { found, .. } = &v.outcome {
+            for part in found.split("; ") {
+                if let Some(i) = part.find("cannot read ") {
+                    let line = part[i..].trim_end_matches(')').to_string();
+                    if !out.contains(&line) {
+                        out.push(line);
+                    }
+                }
+            }
+        }
+    }
+    out
+}

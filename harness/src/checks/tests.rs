@@ -193,7 +193,7 @@ fn bgp_fault_diagnosis_names_the_peer_and_the_security_group() {
     assert_eq!(expected, "2 peers Established (from calicoctl node status)");
     assert_eq!(
         found,
-        "ICE-k8s-machines-node0: peer 192.168.1.136 Connect; ICE-k8s-machines-node2: peer 192.168.1.134 Active (Socket: Connection timed out)"
+        "ICE-k8s-machines-node0: BGP not established: peer 192.168.1.136 start Connect; ICE-k8s-machines-node2: BGP not established: peer 192.168.1.134 start Active Socket: Connection timed out"
     );
     assert!(
         fix.contains("TCP 179") && fix.contains("IP protocol 4") && fix.contains("pitfall 3"),
@@ -236,7 +236,7 @@ fn csr_pending_diagnosis() {
     let (expected, found, fix) = fail_text(&ev, "tls.no-pending-csr");
     assert_eq!(expected, "no Pending or Denied kubelet-serving CSR");
     assert!(
-        found.contains("csr-2nk7h system:node:ICE-k8s-machines-node2 Pending"),
+        found.contains("csr-2nk7h kubernetes.io/kubelet-serving system:node:ICE-k8s-machines-node2 Pending"),
         "{found}"
     );
     assert!(
@@ -250,7 +250,7 @@ fn csr_pending_diagnosis() {
     );
     let (_, found, _) = fail_text(&ev, "metrics.apiservice-available");
     assert!(
-        found.starts_with("Available=False (MissingEndpoints:"),
+        found.starts_with("APIService v1beta1.metrics.k8s.io Available=False (MissingEndpoints:"),
         "{found}"
     );
     let (expected, found, _) = fail_text(&ev, "metrics.node-metrics");
@@ -269,7 +269,7 @@ fn lb_no_ip_diagnosis_and_http_skip() {
         expected,
         "every LoadBalancer Service has an ingress IP in 192.168.1.200-192.168.1.220"
     );
-    assert_eq!(found, "default/nginx EXTERNAL-IP <pending>");
+    assert_eq!(found, "default/nginx EXTERNAL-IP <pending> (no status.loadBalancer.ingress)");
     assert!(
         fix.contains("metallb-system") && fix.contains("layer2"),
         "{fix}"
@@ -328,7 +328,7 @@ fn expired_join_token_diagnosis_and_honest_skips() {
         expected,
         "`kubeadm join` to validate the API server with a live bootstrap token"
     );
-    assert!(found.starts_with("ICE-k8s-machines-node1: token abcdef expired or unknown — error execution phase preflight:"), "{found}");
+    assert!(found.starts_with("ICE-k8s-machines-node1: token abcdef unknown or expired — could not find a JWS signature in the cluster-info ConfigMap for token ID \"abcdef\""), "{found}");
     assert!(fix.contains("kubeadm token create"), "{fix}");
     let v = run("cluster.nodes-ready", &ev).unwrap();
     match v.outcome {
@@ -398,7 +398,7 @@ fn host_faults_injected_into_healthy_evidence() {
     let (_, found, fix) = fail_text(&cg, "host.cgroup-driver");
     assert_eq!(
         found,
-        "ICE-k8s-machines-node2: docker uses cgroupfs, kubelet systemd"
+        "ICE-k8s-machines-node2: docker uses cgroupfs, kubelet uses systemd"
     );
     assert!(
         fix.contains("\"exec-opts\": [\"native.cgroupdriver=systemd\"]"),
@@ -455,7 +455,7 @@ fn host_faults_injected_into_healthy_evidence() {
     );
     let (_, found, _) = fail_text(&brnf, "host.bridge-nf-call-iptables");
     assert!(
-        found.contains("absent (sysctl: cannot stat /proc/sys/net/bridge/bridge-nf-call-iptables"),
+        found.contains("absent: sysctl: cannot stat /proc/sys/net/bridge/bridge-nf-call-iptables"),
         "{found}"
     );
     assert!(run("host.ip-forward", &brnf).unwrap().is_pass());
@@ -521,7 +521,7 @@ fn offline_profile_judges_bgp_from_birdc() {
     );
     assert_eq!(
         found,
-        "ICE-k8s-machines-node2: peer 192.168.1.134 Active (Socket: Connection refused)"
+        "ICE-k8s-machines-node2: BGP not established: peer 192.168.1.134 start Active Socket: Connection refused"
     );
 }
 
@@ -561,4 +561,26 @@ fn rejudge_timing() {
             s.checks_per_round, s.total, s.slowest_round
         );
     }
+}
+
+#[test]
+fn unreadable_output_is_a_gap_and_never_a_misleading_fix() {
+    // A healthy IPVS table pasted with its prompt is read (the shared prompt stripping).
+    let healthy = load("guide-healthy");
+    let table = healthy
+        .fact("ipvsadm", &Target::Node(healthy.header.nodes[0].name.clone()))
+        .unwrap()
+        .output
+        .stdout
+        .clone();
+    let ev = with_fact(load("guide-healthy"), "ipvsadm", 0, ExecOutput::ok(format!("root@ICE-k8s-machines-node0:~# ipvsadm -Ln\n{table}root@ICE-k8s-machines-node0:~# \n")));
+    assert!(run("ipvs.kubernetes-service", &ev).unwrap().is_pass());
+    // A line no parser knows: a Fail saying so, whose fix asks for the output, not "enable IPVS".
+    let ev = with_fact(load("guide-healthy"), "ipvsadm", 0, ExecOutput::ok(format!("{table}garbage row\n")));
+    let (_, found, fix) = fail_text(&ev, "ipvs.kubernetes-service");
+    assert!(found.contains("cannot read ipvsadm output on node ICE-k8s-machines-node0: garbage row"), "{found}");
+    assert!(!fix.contains("kube-proxy") && fix.contains("cannot read ipvsadm output"), "{fix}");
+    let gaps = super::evidence_gaps(&ev);
+    assert_eq!(gaps, vec!["cannot read ipvsadm output on node ICE-k8s-machines-node0: garbage row"]);
+    assert!(super::evidence_gaps(&load("guide-healthy")).is_empty());
 }

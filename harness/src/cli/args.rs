@@ -70,6 +70,8 @@ pub enum Command {
     Provision(ProvisionArgs),
     /// Judge the guide's outcomes (Cucumber features) from live or recorded evidence.
     Check(CheckArgs),
+    /// Explain one pasted tool output: what was read, each check's verdict, the guide's fix.
+    Explain(crate::cli::explain::ExplainArgs),
     /// Check whether this host can run a lab (libvirt, QEMU, whether KVM really boots, disk, subnet, namespaces).
     Doctor {
         /// JSON output.

@@ -30,6 +30,9 @@ pub enum ExpectedError {
     /// The cluster's API through the kube client (`check --cluster-api kube`).
     #[error("{}", kubelab::kube_api::error_chain(.0))]
     ClusterApi(kubelab::kube_api::ClusterApiError),
+    /// `explain` could not tell (or was told a wrong) probe.
+    #[error(transparent)]
+    Explain(kubelab::checks::ExplainError),
     /// Anything else (a bug or an environment problem).
     #[error("{0:#}")]
     Other(anyhow::Error),
@@ -101,6 +104,8 @@ impl ExpectedError {
                 }
             }
             ExpectedError::ClusterApi(e) => e.exit_code(),
+            ExpectedError::Explain(kubelab::checks::ExplainError::UnknownProbe) => code::PROBE_UNKNOWN,
+            ExpectedError::Explain(kubelab::checks::ExplainError::BadProbe(_)) => code::USAGE,
             ExpectedError::Other(_) => code::INTERNAL,
         }
     }

@@ -3,6 +3,7 @@
 mod args;
 mod bench;
 mod errors;
+mod explain;
 mod run;
 
 pub use run::main_impl;

@@ -198,9 +198,12 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
             _ => Ok(()),
         };
     }
+    if let Command::Explain(args) = &cli.command {
+        return super::explain::run(args);
+    }
     let cfg = load_config(&cli)?;
     match cli.command {
-        Command::Completions { .. } => unreachable!("handled above"),
+        Command::Completions { .. } | Command::Explain(_) => unreachable!("handled above"),
         Command::Config => {
             print!("{}", toml::to_string_pretty(&cfg).map_err(|e| ExpectedError::Other(e.into()))?);
             Ok(())

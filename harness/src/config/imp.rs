@@ -182,6 +182,9 @@ pub struct LabConfig {
     pub mirror: Mirror,
     /// The three nodes.
     pub nodes: Vec<NodeConfig>,
+    /// kubeconfig the kubectl probes use on the control plane (kubeadm writes
+    /// `/etc/kubernetes/admin.conf`; binary installs keep it elsewhere).
+    pub kubeconfig: String,
 }
 
 impl Default for LabConfig {
@@ -213,6 +216,7 @@ impl Default for LabConfig {
                     role: if i == 0 { Role::ControlPlane } else { Role::Worker },
                 })
                 .collect(),
+            kubeconfig: crate::evidence::ADMIN_KUBECONFIG.into(),
         }
     }
 }
@@ -286,6 +290,9 @@ impl LabConfig {
         }
         if self.nodes.is_empty() {
             return Err(invalid("nodes", "at least one node is needed".into()));
+        }
+        if !self.kubeconfig.starts_with('/') || self.kubeconfig.contains(['\'', '\n']) {
+            return Err(invalid("kubeconfig", format!("`{}` must be an absolute path without quotes", self.kubeconfig)));
         }
         let mut names = HashSet::new();
         let mut ips = HashSet::new();

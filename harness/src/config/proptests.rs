@@ -195,6 +195,7 @@ prop_compose! {
             versions,
             mirror,
             nodes,
+            ..LabConfig::default()
         }
     }
 }

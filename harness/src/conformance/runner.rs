@@ -216,6 +216,7 @@ fn step_events(background: Option<&gherkin::Background>, sc: &gherkin::Scenario,
 pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<RunEvent>, live: Option<super::world::LiveLab>) -> Result<Summary, RunError> {
     let t0 = Instant::now();
     let features = FeatureDir::resolve(opts.features.as_deref())?;
+    let gaps = kubelab::checks::evidence_gaps(&ev);
     let planned = plan(opts, features.path(), &ev, live.is_some())?;
     let ctx = Arc::new(RunContext { evidence: ev, source: source.clone(), live });
     *CONTEXT.lock().expect("poisoned") = Some(ctx.clone());
@@ -260,6 +261,7 @@ pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<R
         profile: opts.profile.clone(),
         evidence_source: source.clone(),
         started_at: chrono::Utc::now(),
+        gaps,
     })];
     events.extend(extra);
     let mut sum = Summary::default();

@@ -168,6 +168,7 @@ pub fn load_bundle(dir: &Path) -> Result<Evidence, EvidenceError> {
         nodes: m.nodes,
         source: format!("bundle {}", dir.display()),
         expect: m.expect,
+        kubeconfig: super::ADMIN_KUBECONFIG.into(),
     };
     let mut ev = Evidence::new(header);
     let facts_dir = dir.join("facts");

@@ -6,8 +6,21 @@ use crate::config::{NodeConfig, Profile, Role};
 
 use super::{Evidence, Target};
 
-/// kubectl as the probes run it on the control plane.
+/// The kubeconfig kubeadm writes on the control plane (the default of `kubeconfig` in the lab
+/// config and the inventory).
+pub const ADMIN_KUBECONFIG: &str = "/etc/kubernetes/admin.conf";
+
+/// kubectl as the probes run it on the control plane with the default kubeconfig.
 pub const KUBECTL: &str = "kubectl --kubeconfig /etc/kubernetes/admin.conf";
+
+/// kubectl with `kubeconfig` (quoted when it holds spaces).
+pub fn kubectl_with(kubeconfig: &str) -> String {
+    if kubeconfig.contains(' ') {
+        format!("kubectl --kubeconfig '{kubeconfig}'")
+    } else {
+        format!("kubectl --kubeconfig {kubeconfig}")
+    }
+}
 
 /// Where a probe runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,7 +102,7 @@ impl Probe {
     pub fn script_for(&self, ctx: &ScriptContext<'_>) -> Option<String> {
         match self.script {
             Script::Fixed(s) => Some(s.to_string()),
-            Script::Kubectl(args) => Some(format!("{KUBECTL} {args}")),
+            Script::Kubectl(args) => Some(format!("{} {args}", kubectl_with(&ctx.so_far.header.kubeconfig))),
             Script::Generated(f) => f(ctx),
             Script::StepOutput(_) | Script::Hypervisor(_) => None,
         }

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{Fact, Target};
 use crate::config::{LabConfig, NodeConfig, Profile, Role};
-use crate::parsers::{ParseError, parse_json};
+use crate::parsers::{ParseError, clean_capture, parse_json};
 
 /// What the checks compare against (taken from the lab config when the evidence was gathered).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +52,8 @@ pub struct EvidenceHeader {
     pub source: String,
     /// Expected versions and ranges.
     pub expect: Expectations,
+    /// kubeconfig the kubectl probes use (`kubeconfig` of the lab config / inventory).
+    pub kubeconfig: String,
 }
 
 impl EvidenceHeader {
@@ -63,6 +65,7 @@ impl EvidenceHeader {
             nodes: cfg.nodes.clone(),
             source: source.into(),
             expect: Expectations::from_config(cfg),
+            kubeconfig: cfg.kubeconfig.clone(),
         }
     }
 
@@ -83,6 +86,15 @@ pub struct Gap {
     pub reason: String,
 }
 
+/// Evidence that is one pasted capture rather than a whole cluster's facts (`kubelab explain`,
+/// the real-capture corpus): checks that compare nodes judge what the one capture can show —
+/// peers/nodes present in it, or `expected_nodes` when the cluster size is known.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SingleCapture {
+    /// How many nodes the cluster has, when known.
+    pub expected_nodes: Option<usize>,
+}
+
 /// The facts of one run or bundle.
 #[derive(Debug)]
 pub struct Evidence {
@@ -90,7 +102,9 @@ pub struct Evidence {
     pub header: EvidenceHeader,
     facts: Vec<Fact>,
     json: Vec<OnceLock<Result<Value, ParseError>>>,
+    clean: Vec<OnceLock<Option<String>>>,
     gaps: Vec<Gap>,
+    single: Option<SingleCapture>,
 }
 
 impl Evidence {
@@ -100,8 +114,21 @@ impl Evidence {
             header,
             facts: Vec::new(),
             json: Vec::new(),
+            clean: Vec::new(),
             gaps: Vec::new(),
+            single: None,
         }
+    }
+
+    /// Marks this evidence as one pasted capture (see [`SingleCapture`]).
+    pub fn into_single_capture(mut self, mode: SingleCapture) -> Self {
+        self.single = Some(mode);
+        self
+    }
+
+    /// `Some` when this evidence is one pasted capture.
+    pub fn single_capture(&self) -> Option<&SingleCapture> {
+        self.single.as_ref()
     }
 
     /// Adds (or replaces) a fact.
@@ -114,10 +141,12 @@ impl Evidence {
             Some(i) => {
                 self.facts[i] = fact;
                 self.json[i] = OnceLock::new();
+                self.clean[i] = OnceLock::new();
             }
             None => {
                 self.facts.push(fact);
                 self.json.push(OnceLock::new());
+                self.clean.push(OnceLock::new());
             }
         }
         self.gaps.retain(|g| {
@@ -163,15 +192,31 @@ impl Evidence {
         self.index(probe, target).map(|i| &self.facts[i])
     }
 
-    /// The fact's stdout parsed as JSON (parsed once, then cached).
+    fn clean_at(&self, i: usize) -> &str {
+        let f = &self.facts[i];
+        self.clean[i]
+            .get_or_init(|| match clean_capture(&f.probe, &f.output.stdout) {
+                std::borrow::Cow::Borrowed(_) => None,
+                std::borrow::Cow::Owned(s) => Some(s),
+            })
+            .as_deref()
+            .unwrap_or(&f.output.stdout)
+    }
+
+    /// The fact's stdout without pasted shell noise (prompts, echoed commands, other commands'
+    /// output: [`clean_capture`]); what every check reads. Cleaned once, then cached.
+    pub fn stdout(&self, probe: &str, target: &Target) -> Option<&str> {
+        self.index(probe, target).map(|i| self.clean_at(i))
+    }
+
+    /// The fact's (cleaned) stdout parsed as JSON (parsed once, then cached).
     pub fn json(
         &self,
         probe: &str,
         target: &Target,
     ) -> Option<(&Fact, Result<&Value, &ParseError>)> {
         let i = self.index(probe, target)?;
-        let parsed = self.json[i]
-            .get_or_init(|| parse_json("kubectl -o json", &self.facts[i].output.stdout));
+        let parsed = self.json[i].get_or_init(|| parse_json("kubectl -o json", self.clean_at(i)));
         Some((&self.facts[i], parsed.as_ref()))
     }
 

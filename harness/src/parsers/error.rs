@@ -8,6 +8,8 @@ pub struct ParseError {
     pub what: &'static str,
     /// What was wrong (names the offending line when there is one).
     pub message: String,
+    /// The first line that could not be read, verbatim (trimmed), when one is to blame.
+    pub line: Option<String>,
 }
 
 impl ParseError {
@@ -16,6 +18,21 @@ impl ParseError {
         ParseError {
             what,
             message: message.into(),
+            line: None,
         }
+    }
+
+    /// A parse error blaming one line of the output.
+    pub fn at(what: &'static str, line: &str, message: impl Into<String>) -> Self {
+        ParseError {
+            what,
+            message: message.into(),
+            line: Some(line.trim().to_string()),
+        }
+    }
+
+    /// The offending line, or the message when no single line is to blame.
+    pub fn culprit(&self) -> &str {
+        self.line.as_deref().unwrap_or(&self.message)
     }
 }

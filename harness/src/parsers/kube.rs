@@ -1,5 +1,5 @@
 //! Kubernetes API objects as `kubectl ... -o json` prints them (kubectl 1.23), plus `helm version
-//! --short` and `kubeadm join` failures. Objects stay `serde_json::Value`; these helpers pull out
+//! --short`. Objects stay `serde_json::Value`; these helpers pull out
 //! the fields the checks judge.
 
 use serde_json::Value;
@@ -225,44 +225,23 @@ pub fn configmap_data<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get("data")?.get(key)?.as_str()
 }
 
-/// The version of `helm version --short` (`v3.8.0+gd141386` → `v3.8.0`).
+/// The version `helm version [--short]` prints: `v3.8.0+gd141386` → `v3.8.0`, Helm 3's
+/// `version.BuildInfo{Version:"v3.2.1", ...}`, Helm 2's `Client: v2.1.0+ga72cebe` /
+/// `Client: &version.Version{SemVer:"v2.0.1", ...}` (the client's).
 pub fn parse_helm_short(text: &str) -> Option<&str> {
-    let t = text.trim();
-    let v = t.split('+').next()?;
-    (v.starts_with('v') && v[1..].split('.').count() == 3).then_some(v)
-}
-
-/// A `kubeadm join` failure recognised in its stderr.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KubeadmJoinError<'a> {
-    /// The full `error execution phase ...` line.
-    pub line: &'a str,
-    /// The phase, e.g. `preflight`.
-    pub phase: &'a str,
-    /// The token id when kubeadm says it `is invalid for this cluster or it has expired`.
-    pub expired_token: Option<&'a str>,
-}
-
-/// Finds kubeadm's `error execution phase <phase>: ...` line (kubeadm 1.23, any `-v`).
-pub fn parse_kubeadm_join_error(stderr: &str) -> Option<KubeadmJoinError<'_>> {
-    let line = stderr
-        .lines()
-        .find(|l| l.starts_with("error execution phase "))?;
-    let rest = &line["error execution phase ".len()..];
-    let phase = rest.split(':').next().unwrap_or(rest).trim();
-    let expired_token = line
-        .contains("is invalid for this cluster or it has expired")
-        .then(|| {
-            line.split_once("token id \"")
-                .and_then(|(_, r)| r.split_once('"'))
-                .map(|(id, _)| id)
-        })
-        .flatten();
-    Some(KubeadmJoinError {
-        line,
-        phase,
-        expired_token,
-    })
+    for l in text.lines().map(str::trim) {
+        for key in ["Version:\"", "SemVer:\""] {
+            if let Some((_, r)) = l.split_once(key) {
+                return r.split('"').next();
+            }
+        }
+        let l = l.strip_prefix("Client:").map_or(l, str::trim);
+        let v = l.split('+').next().unwrap_or("");
+        if v.starts_with('v') && v.len() > 1 && !v.contains(' ') && (2..=3).contains(&v[1..].split(['.', '-']).take(3).count()) && v[1..2].chars().all(|c| c.is_ascii_digit()) {
+            return Some(v);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -343,20 +322,9 @@ mod tests {
     }
 
     #[test]
-    fn helm_and_kubeadm() {
+    fn helm() {
         assert_eq!(parse_helm_short("v3.8.0+gd141386\n"), Some("v3.8.0"));
         assert_eq!(parse_helm_short("bash: helm: command not found"), None);
-        // kubeadm 1.23 wording (cmd/kubeadm/app/discovery/token/token.go).
-        let e = "[preflight] Running pre-flight checks\nerror execution phase preflight: couldn't validate the identity of the API Server: token id \"abcdef\" is invalid for this cluster or it has expired. Use \"kubeadm token create\" on the control-plane node to create a new valid token\nTo see the stack trace of this error execute with --v=5 or higher\n";
-        let j = parse_kubeadm_join_error(e).unwrap();
-        assert_eq!(j.phase, "preflight");
-        assert_eq!(j.expired_token, Some("abcdef"));
-        let other = parse_kubeadm_join_error(
-            "error execution phase preflight: [preflight] Some fatal errors occurred:\n",
-        )
-        .unwrap();
-        assert_eq!(other.expired_token, None);
-        assert!(parse_kubeadm_join_error("This node has joined the cluster:\n").is_none());
     }
 }
 

@@ -3,18 +3,24 @@
 //! beside the sample. Main error type: [`ParseError`].
 
 mod bgp;
+mod capture;
 mod error;
 mod host;
 mod ipvs;
 mod kube;
+mod kubeadm;
+mod kubetext;
 mod net;
 mod port;
 pub mod yaml_lite;
 
 pub use bgp::*;
+pub use capture::*;
 pub use error::*;
 pub use host::*;
 pub use ipvs::*;
 pub use kube::*;
+pub use kubeadm::*;
+pub use kubetext::*;
 pub use net::*;
 pub use port::*;

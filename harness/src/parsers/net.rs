@@ -14,40 +14,71 @@ pub struct Route {
     pub dest: String,
     /// `via` gateway.
     pub via: Option<Ipv4Addr>,
+    /// `via` as printed (redacted forms such as `x.x.0.1` kept).
+    pub via_text: Option<String>,
     /// `dev`.
     pub dev: Option<String>,
     /// `proto` (`bird`, `kernel`, `static`).
     pub proto: Option<String>,
+    /// Multipath `nexthop via <gw> dev <dev>` lines under the route, (gateway, device).
+    pub nexthops: Vec<(String, String)>,
 }
 
-/// Parses `ip route` (iproute2 5.x).
+const ROUTE_KINDS: [&str; 6] = ["blackhole", "unreachable", "prohibit", "throw", "local", "broadcast"];
+
+/// Parses `ip route` (iproute2 3.x–6.x: single- or double-spaced fields, multipath `nexthop`
+/// continuation lines, markdown `**bold**` kept out of addresses) and `route -n` (net-tools:
+/// `Destination Gateway Genmask Flags Metric Ref Use Iface`; Iface `*` = calico's blackhole).
 pub fn parse_ip_route(text: &str) -> Result<Vec<Route>, ParseError> {
-    let mut out = Vec::new();
+    let mut out: Vec<Route> = Vec::new();
+    let mut route_n = false;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let mut f = line.split_whitespace().peekable();
+        let clean = line.replace("**", "");
+        let t = clean.trim();
+        if t == "Kernel IP routing table" {
+            continue;
+        }
+        if t.starts_with("Destination") && t.contains("Genmask") {
+            route_n = true;
+            continue;
+        }
+        if route_n {
+            out.push(route_n_row(t).ok_or_else(|| ParseError::at("route -n", t, format!("unexpected row `{t}`")))?);
+            continue;
+        }
+        let mut f = t.split_whitespace().peekable();
+        if f.peek() == Some(&"nexthop") {
+            f.next();
+            let (mut via, mut dev) = (String::new(), String::new());
+            while let Some(k) = f.next() {
+                match k {
+                    "via" => via = f.next().unwrap_or_default().to_string(),
+                    "dev" => dev = f.next().unwrap_or_default().to_string(),
+                    _ => {}
+                }
+            }
+            match out.last_mut() {
+                Some(r) => r.nexthops.push((via, dev)),
+                None => return Err(ParseError::at("ip route", t, "nexthop before any route")),
+            }
+            continue;
+        }
         let mut kind = String::new();
         if let Some(&k) = f.peek()
-            && matches!(
-                k,
-                "blackhole" | "unreachable" | "prohibit" | "throw" | "local" | "broadcast"
-            )
+            && ROUTE_KINDS.contains(&k)
         {
             kind = k.into();
             f.next();
         }
-        let dest = f
-            .next()
-            .ok_or_else(|| ParseError::new("ip route", format!("empty row `{line}`")))?
-            .to_string();
-        let (mut via, mut dev, mut proto) = (None, None, None);
+        let dest = f.next().unwrap_or_default().to_string();
+        let dest_ok = dest == "default" || dest.split('/').next().is_some_and(|a| a.parse::<Ipv4Addr>().is_ok() || a.contains('x'));
+        if !dest_ok {
+            return Err(ParseError::at("ip route", t, format!("unexpected row `{t}`")));
+        }
+        let (mut via_text, mut dev, mut proto) = (None, None, None);
         while let Some(k) = f.next() {
             match k {
-                "via" => {
-                    let v = f.next().unwrap_or_default();
-                    via = Some(v.parse().map_err(|_| {
-                        ParseError::new("ip route", format!("bad gateway `{v}` in `{line}`"))
-                    })?);
-                }
+                "via" => via_text = f.next().map(String::from),
                 "dev" => dev = f.next().map(String::from),
                 "proto" => proto = f.next().map(String::from),
                 _ => {}
@@ -56,12 +87,36 @@ pub fn parse_ip_route(text: &str) -> Result<Vec<Route>, ParseError> {
         out.push(Route {
             kind,
             dest,
-            via,
+            via: via_text.as_deref().and_then(|v| v.parse().ok()),
+            via_text,
             dev,
             proto,
+            nexthops: Vec::new(),
         });
     }
     Ok(out)
+}
+
+fn route_n_row(t: &str) -> Option<Route> {
+    let f: Vec<&str> = t.split_whitespace().collect();
+    if f.len() < 8 {
+        return None;
+    }
+    let dest: Ipv4Addr = f[0].parse().ok()?;
+    let mask: Ipv4Addr = f[2].parse().ok()?;
+    let prefix = u32::from(mask).count_ones();
+    let gw: Ipv4Addr = f[1].parse().ok()?;
+    let iface = f[7];
+    Some(Route {
+        kind: if iface == "*" { "blackhole".into() } else { String::new() },
+        dest: if prefix == 0 { "default".into() } else { format!("{dest}/{prefix}") },
+        via: (!gw.is_unspecified()).then_some(gw),
+        via_text: (!gw.is_unspecified()).then(|| gw.to_string()),
+        dev: (iface != "*").then(|| iface.to_string()),
+        // net-tools shows no protocol; calico's blocks are the /26 gateway routes.
+        proto: (prefix == 26).then(|| "bird".to_string()),
+        nexthops: Vec::new(),
+    })
 }
 
 /// One interface from `ip -o link`.
@@ -129,38 +184,74 @@ pub fn parse_ip_link(text: &str) -> Result<Vec<Link>, ParseError> {
     Ok(out)
 }
 
-/// The state of calico's `tunl0` from `ip -d addr show tunl0`.
+/// The state of calico's `tunl0` from `ip -d addr show tunl0`, `ip addr` or `ifconfig`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TunnelDevice {
-    /// It is an IPIP device (`link/ipip` and an `ipip` detail line).
+    /// It is an IPIP device (`link/ipip`, or ifconfig's `IPIP Tunnel`).
     pub ipip: bool,
     /// Flags contain `UP`.
     pub up: bool,
     /// Its `inet` address (calico assigns one from the node's block).
     pub address: Option<Ipv4Addr>,
+    /// ifconfig's `RX packets` / `TX packets` counters, when shown.
+    pub packets: Option<(u64, u64)>,
 }
 
-/// Parses `ip -d addr show tunl0`.
+fn is_ip_header(l: &str) -> bool {
+    // `6: tunl0@NONE: <NOARP,UP,LOWER_UP> ...`
+    l.split_once(": ").is_some_and(|(n, rest)| n.trim().chars().all(|c| c.is_ascii_digit()) && !n.trim().is_empty() && rest.contains(": <"))
+}
+
+fn is_ifconfig_header(l: &str) -> bool {
+    // `tunl0: flags=193<UP,RUNNING,NOARP>  mtu 1440` / `tunl0     Link encap:IPIP Tunnel`
+    !l.starts_with(' ') && (l.contains(": flags=") || l.contains("Link encap:"))
+}
+
+/// Parses the `tunl0` block of `ip [-d] addr [show tunl0]` or `ifconfig [tunl0]` (whole-system
+/// listings are searched for the tunl0 block; lost indentation is tolerated).
 pub fn parse_tunl0(text: &str) -> Result<TunnelDevice, ParseError> {
-    let first = text.lines().next().unwrap_or_default();
-    if !first.contains(": tunl0") {
-        return Err(ParseError::new(
-            "ip -d addr show tunl0",
-            format!("no tunl0 header: `{first}`"),
-        ));
-    }
-    let up = first
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| {
+        let t = l.trim_start();
+        (is_ip_header(t) && t.split(": ").nth(1).is_some_and(|n| n.split('@').next() == Some("tunl0")))
+            || (is_ifconfig_header(t) && t.starts_with("tunl0"))
+    });
+    let Some(start) = start else {
+        let first = lines.iter().map(|l| l.trim()).find(|l| !l.is_empty()).unwrap_or("(empty output)");
+        return Err(ParseError::at("ip -d addr show tunl0", first, format!("no tunl0 header: `{first}`")));
+    };
+    let first = lines[start].trim_start();
+    let block: Vec<&str> = std::iter::once(first)
+        .chain(
+            lines[start + 1..]
+                .iter()
+                .map(|l| l.trim_start())
+                .take_while(|l| !is_ip_header(l) && (!is_ifconfig_header(l) || l.starts_with("tunl0"))),
+        )
+        .collect();
+    let flags = first
         .split_once('<')
         .and_then(|(_, r)| r.split_once('>'))
-        .is_some_and(|(fl, _)| fl.split(',').any(|x| x == "UP"));
-    let ipip =
-        text.contains("link/ipip") && text.lines().any(|l| l.trim_start().starts_with("ipip "));
-    let address = text
-        .lines()
-        .find_map(|l| l.trim_start().strip_prefix("inet "))
-        .and_then(|r| r.split('/').next())
+        .map(|(fl, _)| fl)
+        .unwrap_or("");
+    let up = flags.split(',').any(|x| x == "UP") || block.iter().any(|l| l.starts_with("UP ") && l.contains("RUNNING"));
+    let ipip = block.iter().any(|l| l.starts_with("link/ipip") || l.contains("IPIP Tunnel"));
+    let address = block
+        .iter()
+        .find_map(|l| l.strip_prefix("inet "))
+        .and_then(|r| r.trim_start().trim_start_matches("addr:").split(['/', ' ']).next())
         .and_then(|a| a.parse().ok());
-    Ok(TunnelDevice { ipip, up, address })
+    let count = |key: &str| {
+        block.iter().find_map(|l| {
+            let r = l.strip_prefix(key)?.trim_start().trim_start_matches(':');
+            r.split_whitespace().next()?.parse::<u64>().ok()
+        })
+    };
+    let packets = match (count("RX packets"), count("TX packets")) {
+        (Some(r), Some(t)) => Some((r, t)),
+        _ => None,
+    };
+    Ok(TunnelDevice { ipip, up, address, packets })
 }
 
 /// Parses `/etc/hosts` into (address, names) pairs, comments dropped.
@@ -244,7 +335,7 @@ blackhole 10.233.104.0/26 proto bird
         assert_eq!(r[2].kind, "blackhole");
         assert_eq!(r[2].dest, "10.233.104.0/26");
         assert_eq!(r[6].proto.as_deref(), Some("kernel"));
-        assert!(parse_ip_route("10.0.0.0/8 via nonsense dev x\n").is_err());
+        assert!(parse_ip_route("garbage row\n").is_err());
     }
 
     #[test]

@@ -57,6 +57,10 @@ pub enum RunEventKind {
         /// When the run started.
         #[serde(with = "rfc3339")]
         started_at: DateTime<Utc>,
+        /// Evidence that could not be fetched or could not be read, one line each
+        /// (`cannot read <probe> output on <node>: <line>`), so no report hides it.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        gaps: Vec<String>,
     },
     /// One provisioning step finished on one node (feeds the provisioning timeline).
     ProvisionStepFinished {
@@ -283,6 +287,7 @@ mod tests {
                     profile: "offline".into(),
                     evidence_source: "recorded bundle b/healthy".into(),
                     started_at: at,
+                    gaps: Vec::new(),
                 },
             ),
             RunEvent::at(

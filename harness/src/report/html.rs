@@ -94,6 +94,9 @@ pub fn to_string(rec: &RunRecord) -> String {
                 e(&i.evidence_source),
                 e(&i.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string())
             );
+            for g in &i.gaps {
+                let _ = writeln!(h, "<dt>gap</dt><dd>{}</dd>", e(g));
+            }
         }
         None => h.push_str("<dt>run</dt><dd>no RunStarted event was recorded</dd>\n"),
     }

@@ -25,6 +25,8 @@ pub struct RunInfo {
     pub evidence_source: String,
     /// When the run started.
     pub started_at: DateTime<Utc>,
+    /// Evidence that could not be fetched or read (see `RunStarted::gaps`).
+    pub gaps: Vec<String>,
 }
 
 /// The runner's own totals from `RunFinished`.
@@ -200,12 +202,14 @@ impl RunRecord {
                 profile,
                 evidence_source,
                 started_at,
+                gaps,
             } => {
                 self.info = Some(RunInfo {
                     lab: lab.clone(),
                     profile: profile.clone(),
                     evidence_source: evidence_source.clone(),
                     started_at: *started_at,
+                    gaps: gaps.clone(),
                 });
             }
             RunEventKind::ProvisionStepFinished {

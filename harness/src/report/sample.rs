@@ -78,6 +78,7 @@ pub fn sample_run() -> Vec<RunEvent> {
             profile: "offline".into(),
             evidence_source: SAMPLE_EVIDENCE.into(),
             started_at: start,
+            gaps: Vec::new(),
         },
     );
     let nodes = [

@@ -116,11 +116,16 @@ impl<W: Write> Reporter for TerminalSink<W> {
                 lab,
                 profile,
                 evidence_source,
+                gaps,
                 ..
             } => {
-                format!(
+                let mut t = format!(
                     "kubelab run of lab {lab} (profile {profile}); evidence: {evidence_source}\n"
-                )
+                );
+                for g in gaps {
+                    t.push_str(&format!("  gap: {g}\n"));
+                }
+                t
             }
             RunEventKind::ProvisionStepFinished {
                 step_id,
