@@ -98,7 +98,9 @@ pub enum RemoteError {
         message: String,
     },
     /// The server presented a host key other than the pinned one.
-    #[error("host key of {node} changed: expected {expected}, got {found}; if the node was re-created on purpose run `kubelab down` and `kubelab up` again")]
+    #[error(
+        "host key of {node} changed: expected {expected}, got {found}; if the node was re-created on purpose run `kubelab down` and `kubelab up` again"
+    )]
     HostKeyMismatch {
         /// Node name.
         node: String,

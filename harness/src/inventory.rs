@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::config::{LabConfig, NodeConfig, Profile, Versions};
 use crate::errors::ConfigError;
-use crate::remote::russh_shell::{parse_public_key, RusshShell, SshPolicy, SshTarget};
+use crate::remote::russh_shell::{RusshShell, SshPolicy, SshTarget, parse_public_key};
 
 /// An existing cluster reachable over SSH.
 #[derive(Clone, Debug, Deserialize)]
@@ -74,7 +74,10 @@ impl Inventory {
 
     /// The lab config the checks judge against (validated like a lab's).
     pub fn lab_config(&self) -> Result<LabConfig, ConfigError> {
-        let first = self.nodes.first().ok_or_else(|| ConfigError::Invalid { key: "nodes".into(), message: "at least one node is needed".into() })?;
+        let first = self
+            .nodes
+            .first()
+            .ok_or_else(|| ConfigError::Invalid { key: "nodes".into(), message: "at least one node is needed".into() })?;
         let subnet = self.subnet.unwrap_or_else(|| ipnet::Ipv4Net::new(first.ip, 24).expect("24 is valid").trunc());
         let mut cfg = LabConfig {
             name: self.name.clone(),
@@ -102,14 +105,18 @@ impl Inventory {
         }
         cfg.validate_inventory(self.metallb_pool.is_some())?;
         if self.ssh_port == 0 {
-            return Err(ConfigError::Invalid { key: "ssh_port".into(), message: "0 is not a TCP port; use 1-65535 (sshd listens on 22)".into() });
+            return Err(ConfigError::Invalid {
+                key: "ssh_port".into(),
+                message: "0 is not a TCP port; use 1-65535 (sshd listens on 22)".into(),
+            });
         }
         Ok(cfg)
     }
 
     /// An SSH shell to the nodes, pinning the host keys from `known_hosts`.
     pub fn shell(&self) -> Result<RusshShell, ConfigError> {
-        let kh = std::fs::read_to_string(&self.known_hosts).map_err(|e| ConfigError::Read { file: self.known_hosts.display().to_string(), message: e.to_string() })?;
+        let kh = std::fs::read_to_string(&self.known_hosts)
+            .map_err(|e| ConfigError::Read { file: self.known_hosts.display().to_string(), message: e.to_string() })?;
         let mut targets = Vec::new();
         for (i, n) in self.nodes.iter().enumerate() {
             let line = host_key_line(&kh, n).ok_or_else(|| ConfigError::Invalid {
@@ -124,9 +131,15 @@ impl Inventory {
                 ),
             })?;
             let host_key = parse_public_key(&line).map_err(|e| ConfigError::Invalid { key: "known_hosts".into(), message: e })?;
-            targets.push(SshTarget { node: n.name.clone(), addr: SocketAddr::new(n.ip.into(), self.ssh_port), user: self.user.clone(), host_key });
+            targets.push(SshTarget {
+                node: n.name.clone(),
+                addr: SocketAddr::new(n.ip.into(), self.ssh_port),
+                user: self.user.clone(),
+                host_key,
+            });
         }
-        RusshShell::new(targets, &self.ssh_key, SshPolicy::default()).map_err(|e| ConfigError::Invalid { key: "ssh_key".into(), message: e.to_string() })
+        RusshShell::new(targets, &self.ssh_key, SshPolicy::default())
+            .map_err(|e| ConfigError::Invalid { key: "ssh_key".into(), message: e.to_string() })
     }
 }
 
@@ -195,11 +208,8 @@ mod tests {
         let cfg = bin.lab_config().unwrap();
         let ev = crate::evidence::Evidence::new(crate::evidence::EvidenceHeader::from_config(&cfg, "t"));
         let catalog = crate::evidence::ProbeCatalog::standard();
-        let script = catalog
-            .get("k8s-nodes")
-            .unwrap()
-            .script_for(&crate::evidence::ScriptContext { node: &cfg.nodes[0], so_far: &ev })
-            .unwrap();
+        let script =
+            catalog.get("k8s-nodes").unwrap().script_for(&crate::evidence::ScriptContext { node: &cfg.nodes[0], so_far: &ev }).unwrap();
         assert_eq!(script, "kubectl --kubeconfig /opt/kube/admin.kubeconfig get nodes -o json");
         let rel = Inventory { kubeconfig: "admin.conf".into(), ..inv };
         assert!(rel.lab_config().unwrap_err().to_string().contains("kubeconfig"));

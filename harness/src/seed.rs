@@ -67,9 +67,7 @@ impl NodeSeed {
 
     /// `user-data` (#cloud-config).
     pub fn user_data(&self) -> String {
-        let indent = |text: &str, n: usize| {
-            text.lines().map(|l| format!("{}{}", " ".repeat(n), l)).collect::<Vec<_>>().join("\n")
-        };
+        let indent = |text: &str, n: usize| text.lines().map(|l| format!("{}{}", " ".repeat(n), l)).collect::<Vec<_>>().join("\n");
         format!(
             r#"#cloud-config
 hostname: {host}
@@ -187,7 +185,13 @@ mod tests {
 
     fn seed(profile: Profile) -> NodeSeed {
         let cfg = LabConfig { profile, ..LabConfig::default() };
-        let mut s = NodeSeed::new(&cfg, &cfg.nodes[1], "52:54:00:12:34:56", "ssh-ed25519 AAAAC3client lab", ("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n", "ssh-ed25519 AAAAC3host node1"));
+        let mut s = NodeSeed::new(
+            &cfg,
+            &cfg.nodes[1],
+            "52:54:00:12:34:56",
+            "ssh-ed25519 AAAAC3client lab",
+            ("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n", "ssh-ed25519 AAAAC3host node1"),
+        );
         s.instance_id = "ICE-k8s-machines-node1-fixed".into();
         s
     }
@@ -232,7 +236,10 @@ mod tests {
 
     #[test]
     fn keygen_makes_distinct_pairs() {
-        assert!(Command::new("ssh-keygen").arg("-?").output().is_ok(), "ssh-keygen is required: apt-get install openssh-client (ci/labenv setup)");
+        assert!(
+            Command::new("ssh-keygen").arg("-?").output().is_ok(),
+            "ssh-keygen is required: apt-get install openssh-client (ci/labenv setup)"
+        );
         let d = tempfile::tempdir().unwrap();
         let a = generate_ed25519(&d.path().join("a"), "a").unwrap();
         let b = generate_ed25519(&d.path().join("b"), "b").unwrap();

@@ -72,7 +72,11 @@ fn user_errors_have_their_own_exit_codes() {
         // A feature naming a check that does not exist.
         let bad_features = cwd.path().join("badf");
         std::fs::create_dir(&bad_features).unwrap();
-        std::fs::write(bad_features.join("x.feature"), "Feature: x\n\n  @check:host.no-such-check\n  Scenario: s\n    Then swap is off and no swap line is active in /etc/fstab\n").unwrap();
+        std::fs::write(
+            bad_features.join("x.feature"),
+            "Feature: x\n\n  @check:host.no-such-check\n  Scenario: s\n    Then swap is off and no swap line is active in /etc/fstab\n",
+        )
+        .unwrap();
         let empty = cwd.path().join("empty");
         std::fs::create_dir(&empty).unwrap();
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();

@@ -240,7 +240,8 @@ fn run_scenario(bundle: &str, stem: &str, scenario: &str, want: Expect) -> Resul
 
     let jsonl = report_dir.join("events.jsonl");
     let text = std::fs::read_to_string(&jsonl).map_err(|e| format!("read {}: {e}", jsonl.display()))?;
-    let events: Vec<RunEvent> = text.lines().map(serde_json::from_str).collect::<Result<_, _>>().map_err(|e| format!("parse {}: {e}", jsonl.display()))?;
+    let events: Vec<RunEvent> =
+        text.lines().map(serde_json::from_str).collect::<Result<_, _>>().map_err(|e| format!("parse {}: {e}", jsonl.display()))?;
     let started: Vec<(&str, &str)> = events
         .iter()
         .filter_map(|e| match &e.kind {
@@ -296,7 +297,9 @@ fn run_scenario(bundle: &str, stem: &str, scenario: &str, want: Expect) -> Resul
             let Some(i) = first_fail else {
                 return Err(format!("no failed step{}", context()).into());
             };
-            if !steps[..i].iter().all(|(s, _)| **s == TestStatus::Passed) || !steps[i].1.is_some_and(|v| v.check_id == check && v.outcome == "fail") {
+            if !steps[..i].iter().all(|(s, _)| **s == TestStatus::Passed)
+                || !steps[i].1.is_some_and(|v| v.check_id == check && v.outcome == "fail")
+            {
                 return Err(format!("the first failing step must be {check}'s failed verdict{}", context()).into());
             }
             if steps[i].1.is_none_or(|v| v.remediation.as_deref().is_none_or(str::is_empty)) {

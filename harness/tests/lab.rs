@@ -98,7 +98,10 @@ fn offline_lab_end_to_end() {
     assert_eq!(inventory(None)["nwfilters"], 1);
     ok(&["down"], None);
     assert_empty(&inventory(None));
-    assert!(virsh(&["nwfilter-list"]).lines().any(|l| l.split_whitespace().nth(1) == Some("clean-traffic")), "down must leave libvirt's built-in clean-traffic alone");
+    assert!(
+        virsh(&["nwfilter-list"]).lines().any(|l| l.split_whitespace().nth(1) == Some("clean-traffic")),
+        "down must leave libvirt's built-in clean-traffic alone"
+    );
 }
 
 fn virsh(args: &[&str]) -> String {
@@ -208,7 +211,8 @@ fn provision_counts(stderr: &str) -> (u32, u32, u32) {
 
 fn provisioning_is_idempotent_and_persistent() {
     // Killed in the middle: the rerun completes with no duplicated effect.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubelab")).arg("provision").current_dir(workspace()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child =
+        Command::new(env!("CARGO_BIN_EXE_kubelab")).arg("provision").current_dir(workspace()).stderr(Stdio::null()).spawn().unwrap();
     std::thread::sleep(Duration::from_secs(6));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -249,10 +253,20 @@ fn conformance_live_and_faults() {
     ok(&["check", "--tags", "not @fault", "--report-dir", reports.to_str().unwrap()], None);
     let junit = std::fs::read_to_string(reports.join("junit.xml")).unwrap();
     if offline() {
-        assert!(junit.contains("<skipped message=\"") && junit.contains("needs the guide profile (internet)"), "k8s scenarios must be skipped with the reason");
+        assert!(
+            junit.contains("<skipped message=\"") && junit.contains("needs the guide profile (internet)"),
+            "k8s scenarios must be skipped with the reason"
+        );
     }
     let cj: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(reports.join("cucumber.json")).unwrap()).unwrap();
-    let statuses: Vec<String> = cj.as_array().unwrap().iter().flat_map(|f| f["elements"].as_array().unwrap().iter()).flat_map(|e| e["steps"].as_array().cloned().unwrap_or_default()).map(|s| s["result"]["status"].as_str().unwrap_or("").to_string()).collect();
+    let statuses: Vec<String> = cj
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["elements"].as_array().unwrap().iter())
+        .flat_map(|e| e["steps"].as_array().cloned().unwrap_or_default())
+        .map(|s| s["result"]["status"].as_str().unwrap_or("").to_string())
+        .collect();
     assert!(statuses.iter().any(|s| s == "passed"), "{statuses:?}");
     assert_eq!(statuses.iter().any(|s| s == "skipped"), offline(), "skips only where Kubernetes is absent: {statuses:?}");
     assert!(!statuses.iter().any(|s| s == "failed"), "a live scenario failed: see reports/report.html");

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use kubelab::config::LabConfig;
 use kubelab::errors::{HypervisorError, LabError};
-use kubelab::hypervisor::fake::FakeHypervisor;
 use kubelab::hypervisor::Hypervisor;
+use kubelab::hypervisor::fake::FakeHypervisor;
 use kubelab::image;
 use kubelab::lab::{Inventory, Lab};
 
@@ -62,7 +62,8 @@ fn create_then_down(hv: Arc<dyn Hypervisor>, cfg: LabConfig) {
         assert!(exposed.is_empty(), "group/world-accessible under the state dir: {exposed:?}");
         let staged: Vec<_> = std::fs::read_dir(cfg.lab_dir().join("seeds")).unwrap().collect();
         assert!(staged.is_empty(), "seed staging copies left: {staged:?}");
-        let private_keys = walk(&cfg.state_dir).into_iter().filter(|p| std::fs::read(p).is_ok_and(|b| contains(&b, b"PRIVATE KEY"))).count();
+        let private_keys =
+            walk(&cfg.state_dir).into_iter().filter(|p| std::fs::read(p).is_ok_and(|b| contains(&b, b"PRIVATE KEY"))).count();
         assert!(private_keys >= 4 + 3, "client key, 3 host keys and 3 seed ISOs hold private keys: found {private_keys}");
         // A second lab of the same name is refused before anything is created.
         match lab.preflight() {

@@ -13,9 +13,7 @@ use kubelab::report::sample::sample_run;
 use kubelab::report::{EVENTS_FILE, Format, ReportDir, Reporter, RunEventKind, read_events};
 
 fn build_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("report-consumers")
-        .join("sample-run");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-consumers").join("sample-run");
     let _ = fs::remove_dir_all(&dir);
     let mut rd = ReportDir::create(&dir).expect("create report dir");
     for ev in sample_run() {
@@ -29,12 +27,7 @@ fn expected_counts() -> (u32, u32, u32) {
     sample_run()
         .iter()
         .find_map(|e| match e.kind {
-            RunEventKind::RunFinished {
-                passed,
-                failed,
-                skipped,
-                ..
-            } => Some((passed, failed, skipped)),
+            RunEventKind::RunFinished { passed, failed, skipped, .. } => Some((passed, failed, skipped)),
             _ => None,
         })
         .expect("sample has RunFinished")
@@ -43,9 +36,7 @@ fn expected_counts() -> (u32, u32, u32) {
 fn attr(tag: &str, name: &str) -> u32 {
     let key = format!(" {name}=\"");
     let start = tag.find(&key).expect("attribute present") + key.len();
-    tag[start..start + tag[start..].find('"').unwrap()]
-        .parse()
-        .expect("numeric attribute")
+    tag[start..start + tag[start..].find('"').unwrap()].parse().expect("numeric attribute")
 }
 
 fn validate_structurally(dir: &Path) {
@@ -55,38 +46,19 @@ fn validate_structurally(dir: &Path) {
     assert_eq!(check_well_formed(&junit), Ok("testsuites".to_string()));
     let root = &junit[junit.find("<testsuites").unwrap()..];
     let root = &root[..root.find('>').unwrap()];
-    assert_eq!(
-        (
-            attr(root, "tests"),
-            attr(root, "failures"),
-            attr(root, "skipped")
-        ),
-        (passed + failed + skipped, failed, skipped)
-    );
-    assert_eq!(
-        junit.matches("<testcase ").count() as u32,
-        passed + failed + skipped
-    );
+    assert_eq!((attr(root, "tests"), attr(root, "failures"), attr(root, "skipped")), (passed + failed + skipped, failed, skipped));
+    assert_eq!(junit.matches("<testcase ").count() as u32, passed + failed + skipped);
 
-    let json: serde_json::Value = serde_json::from_str(
-        &fs::read_to_string(dir.join(Format::CucumberJson.file_name())).unwrap(),
-    )
-    .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join(Format::CucumberJson.file_name())).unwrap()).unwrap();
     let features = json.as_array().expect("array of features");
-    let scenarios: usize = features
-        .iter()
-        .map(|f| f["elements"].as_array().unwrap().len())
-        .sum();
+    let scenarios: usize = features.iter().map(|f| f["elements"].as_array().unwrap().len()).sum();
     assert_eq!(scenarios as u32, passed + failed + skipped);
     for f in features {
         assert_eq!(f["keyword"], "Feature");
         assert!(f["uri"].as_str().unwrap().ends_with(".feature"));
         for e in f["elements"].as_array().unwrap() {
             assert_eq!(e["type"], "scenario");
-            assert!(
-                !e["steps"].as_array().unwrap().is_empty(),
-                "consumers ignore scenarios without steps"
-            );
+            assert!(!e["steps"].as_array().unwrap().is_empty(), "consumers ignore scenarios without steps");
         }
     }
 
@@ -94,11 +66,7 @@ fn validate_structurally(dir: &Path) {
     assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
     assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href="));
 
-    let events = read_events(
-        fs::read(dir.join(EVENTS_FILE)).unwrap().as_slice(),
-        "events.jsonl",
-    )
-    .unwrap();
+    let events = read_events(fs::read(dir.join(EVENTS_FILE)).unwrap().as_slice(), "events.jsonl").unwrap();
     assert_eq!(events, sample_run());
 }
 
@@ -115,20 +83,12 @@ fn report_directory_is_accepted_by_consumers() {
     let dir = build_dir();
     validate_structurally(&dir);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ci/report-consumers");
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(&dir)
-        .output()
-        .expect("run ci/report-consumers");
+    let out = Command::new("bash").arg(&script).arg(&dir).output().expect("run ci/report-consumers");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
     eprintln!("{stderr}");
-    assert!(
-        out.status.success(),
-        "ci/report-consumers failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
+    assert!(out.status.success(), "ci/report-consumers failed ({}):\n{stdout}\n{stderr}", out.status);
     assert!(stdout.contains("all consumers accept"), "{stdout}");
 
     // The consumer check must be able to fail: a directory whose reports disagree with the
@@ -136,26 +96,13 @@ fn report_directory_is_accepted_by_consumers() {
     let bad = dir.with_file_name("sample-run-tampered");
     let _ = fs::remove_dir_all(&bad);
     fs::create_dir_all(&bad).unwrap();
-    for f in Format::ALL
-        .iter()
-        .map(|f| f.file_name())
-        .chain([EVENTS_FILE])
-    {
+    for f in Format::ALL.iter().map(|f| f.file_name()).chain([EVENTS_FILE]) {
         fs::copy(dir.join(f), bad.join(f)).unwrap();
     }
     let log = fs::read_to_string(bad.join(EVENTS_FILE)).unwrap();
     let tampered = log.replace(r#""passed":2,"failed":1"#, r#""passed":3,"failed":0"#);
     assert_ne!(log, tampered, "the RunFinished line has the expected shape");
     fs::write(bad.join(EVENTS_FILE), tampered).unwrap();
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(&bad)
-        .output()
-        .expect("run ci/report-consumers");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "tampered dir must be rejected: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("bash").arg(&script).arg(&bad).output().expect("run ci/report-consumers");
+    assert_eq!(out.status.code(), Some(1), "tampered dir must be rejected: {}", String::from_utf8_lossy(&out.stderr));
 }

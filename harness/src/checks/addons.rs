@@ -8,9 +8,8 @@ use super::Verdict;
 use super::judge::{Stop, fail, judge};
 use crate::evidence::{Evidence, Target};
 use crate::parsers::{
-    Condition, ParseError, apiservice_available, conditions_in, error_line, json_in,
-    kube_proxy_config, lb_rows, loose_key, node_metrics_names, parse_helm_short, table_in,
-    yaml_lite,
+    Condition, ParseError, apiservice_available, conditions_in, error_line, json_in, kube_proxy_config, lb_rows, loose_key,
+    node_metrics_names, parse_helm_short, table_in, yaml_lite,
 };
 
 const METRICS_FIX: &str = "metrics-server cannot scrape kubelets whose serving certificate lacks the node IP: enable serverTLSBootstrap and `kubectl certificate approve` the kubelet-serving CSRs (guide: 启用TLSBootstrap); then `kubectl logs -n kube-system deploy/metrics-server`";
@@ -33,11 +32,7 @@ fn available_condition(json: Option<&serde_json::Value>, text: &str) -> Option<C
     let t = table_in(text, &["NAME", "SERVICE", "AVAILABLE"]);
     let rows: Vec<Vec<String>> = match t {
         Some(t) => t.rows,
-        None => text
-            .lines()
-            .filter(|l| l.contains("metrics.k8s.io"))
-            .map(|l| l.split_whitespace().map(String::from).collect())
-            .collect(),
+        None => text.lines().filter(|l| l.contains("metrics.k8s.io")).map(|l| l.split_whitespace().map(String::from).collect()).collect(),
     };
     rows.iter().find(|r| r.first().is_some_and(|n| n.contains("metrics.k8s.io"))).and_then(|r| {
         let i = r.iter().position(|c| c == "True" || c == "False" || c == "Unknown")?;
@@ -55,9 +50,7 @@ pub fn apiservice_available_check(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
         let (json, text) = j.doc("k8s-apiservice-metrics", METRICS_FIX)?;
         match available_condition(json, text) {
-            Some(c) if c.status == "True" => Ok(
-                "APIService v1beta1.metrics.k8s.io Available=True (k8s-apiservice-metrics)".into(),
-            ),
+            Some(c) if c.status == "True" => Ok("APIService v1beta1.metrics.k8s.io Available=True (k8s-apiservice-metrics)".into()),
             Some(c) => Err(fail(
                 "APIService v1beta1.metrics.k8s.io Available=True",
                 format!(
@@ -68,13 +61,15 @@ pub fn apiservice_available_check(ev: &Evidence) -> Verdict {
                 ),
                 METRICS_FIX,
             )),
-            None if json.is_some() || text.contains("APIService") => Err(fail(
-                "APIService v1beta1.metrics.k8s.io Available=True",
-                "no Available condition",
-                METRICS_FIX,
-            )),
+            None if json.is_some() || text.contains("APIService") => {
+                Err(fail("APIService v1beta1.metrics.k8s.io Available=True", "no Available condition", METRICS_FIX))
+            }
             None => {
-                let e = ParseError::at("kubectl get apiservice", text.lines().find(|l| !l.trim().is_empty()).unwrap_or("(empty output)"), "no APIService");
+                let e = ParseError::at(
+                    "kubectl get apiservice",
+                    text.lines().find(|l| !l.trim().is_empty()).unwrap_or("(empty output)"),
+                    "no APIService",
+                );
                 Err(j.unreadable("k8s-apiservice-metrics", &Target::Cluster, &e))
             }
         }
@@ -137,10 +132,7 @@ pub fn node_metrics(ev: &Evidence) -> Verdict {
                 METRICS_FIX,
             ));
         }
-        Ok(format!(
-            "metrics for all {} nodes (k8s-node-metrics)",
-            names.len()
-        ))
+        Ok(format!("metrics for all {} nodes (k8s-node-metrics)", names.len()))
     })
 }
 
@@ -181,18 +173,13 @@ pub fn lb_ingress_ip(ev: &Evidence) -> Verdict {
         let (json, text) = j.doc("k8s-services", LB_FIX)?;
         let lbs = lb_rows(json, text).map_err(|e| j.unreadable("k8s-services", &Target::Cluster, &e))?;
         if lbs.is_empty() {
-            return Err(Stop::Skip(
-                "no Service of type LoadBalancer exists to exercise MetalLB".into(),
-            ));
+            return Err(Stop::Skip("no Service of type LoadBalancer exists to exercise MetalLB".into()));
         }
         let mut bad = Vec::new();
         for lb in &lbs {
             let ns = if lb.namespace.is_empty() { String::new() } else { format!("{}/", lb.namespace) };
             if lb.ips.is_empty() {
-                bad.push(format!(
-                    "{ns}{} EXTERNAL-IP <pending> (no status.loadBalancer.ingress)",
-                    lb.name
-                ));
+                bad.push(format!("{ns}{} EXTERNAL-IP <pending> (no status.loadBalancer.ingress)", lb.name));
             }
             for ip in &lb.ips {
                 let inside = ip.parse().ok().and_then(|ip| in_pool(ip, &pool));
@@ -203,16 +190,9 @@ pub fn lb_ingress_ip(ev: &Evidence) -> Verdict {
             }
         }
         if !bad.is_empty() {
-            return Err(fail(
-                format!("every LoadBalancer Service has an ingress IP in {pool}"),
-                bad.join("; "),
-                LB_FIX,
-            ));
+            return Err(fail(format!("every LoadBalancer Service has an ingress IP in {pool}"), bad.join("; "), LB_FIX));
         }
-        Ok(format!(
-            "{} LoadBalancer Service(s) with ingress IPs in {pool} (k8s-services)",
-            lbs.len()
-        ))
+        Ok(format!("{} LoadBalancer Service(s) with ingress IPs in {pool} (k8s-services)", lbs.len()))
     })
 }
 
@@ -227,45 +207,19 @@ pub fn lb_http(ev: &Evidence) -> Verdict {
                 .map(|n| Target::Node(n.name.clone()))
                 .ok_or_else(|| Stop::Skip("no control-plane node in the evidence".into()))?;
         let out = j.stdout("lb-http", &cp, HTTP_FIX)?;
-        let rows: Vec<(&str, &str)> = out
-            .lines()
-            .filter_map(|l| l.trim().split_once(' '))
-            .collect();
+        let rows: Vec<(&str, &str)> = out.lines().filter_map(|l| l.trim().split_once(' ')).collect();
         if rows.is_empty() {
-            return Err(Stop::Skip(
-                "no LoadBalancer ingress IP to probe (see metallb.lb-ingress-ip)".into(),
-            ));
+            return Err(Stop::Skip("no LoadBalancer ingress IP to probe (see metallb.lb-ingress-ip)".into()));
         }
         let bad: Vec<String> = rows
             .iter()
-            .filter(|(_, code)| {
-                !code
-                    .trim()
-                    .parse::<u16>()
-                    .is_ok_and(|c| (200..400).contains(&c))
-            })
-            .map(|(ip, code)| {
-                format!(
-                    "http://{ip}/ answered {}",
-                    if code.trim() == "000" {
-                        "nothing (000)"
-                    } else {
-                        code.trim()
-                    }
-                )
-            })
+            .filter(|(_, code)| !code.trim().parse::<u16>().is_ok_and(|c| (200..400).contains(&c)))
+            .map(|(ip, code)| format!("http://{ip}/ answered {}", if code.trim() == "000" { "nothing (000)" } else { code.trim() }))
             .collect();
         if !bad.is_empty() {
-            return Err(fail(
-                "every LoadBalancer IP answers HTTP from the control plane",
-                bad.join("; "),
-                HTTP_FIX,
-            ));
+            return Err(fail("every LoadBalancer IP answers HTTP from the control plane", bad.join("; "), HTTP_FIX));
         }
-        Ok(format!(
-            "{} LoadBalancer IP(s) answer HTTP (lb-http)",
-            rows.len()
-        ))
+        Ok(format!("{} LoadBalancer IP(s) answer HTTP (lb-http)", rows.len()))
     })
 }
 
@@ -285,16 +239,8 @@ pub fn helm_version(ev: &Evidence) -> Verdict {
         match parse_helm_short(out) {
             Some(v) if v == want => Ok(format!("helm {v} (helm-version)")),
             Some(v) => Err(fail(format!("helm {want}"), format!("helm {v}"), fix)),
-            None if out.trim().is_empty() => Err(fail(
-                format!("helm {want}"),
-                "`helm version` printed no output",
-                fix,
-            )),
-            None => Err(fail(
-                format!("helm {want}"),
-                format!("unrecognised `{}`", out.trim()),
-                fix,
-            )),
+            None if out.trim().is_empty() => Err(fail(format!("helm {want}"), "`helm version` printed no output", fix)),
+            None => Err(fail(format!("helm {want}"), format!("unrecognised `{}`", out.trim()), fix)),
         }
     })
 }
@@ -305,24 +251,9 @@ mod tests {
 
     #[test]
     fn pools() {
-        assert_eq!(
-            in_pool(
-                "192.168.1.200".parse().unwrap(),
-                "192.168.1.200-192.168.1.220"
-            ),
-            Some(true)
-        );
-        assert_eq!(
-            in_pool(
-                "192.168.1.221".parse().unwrap(),
-                "192.168.1.200-192.168.1.220"
-            ),
-            Some(false)
-        );
-        assert_eq!(
-            in_pool("172.42.42.101".parse().unwrap(), "172.42.42.96/27"),
-            Some(true)
-        );
+        assert_eq!(in_pool("192.168.1.200".parse().unwrap(), "192.168.1.200-192.168.1.220"), Some(true));
+        assert_eq!(in_pool("192.168.1.221".parse().unwrap(), "192.168.1.200-192.168.1.220"), Some(false));
+        assert_eq!(in_pool("172.42.42.101".parse().unwrap(), "172.42.42.96/27"), Some(true));
         assert_eq!(in_pool("1.1.1.1".parse().unwrap(), "nonsense"), None);
     }
 }

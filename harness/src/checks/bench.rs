@@ -38,11 +38,5 @@ pub fn rejudge(ev: &Evidence, rounds: usize) -> RejudgeStats {
         }
         slowest = slowest.max(t.elapsed());
     }
-    RejudgeStats {
-        rounds,
-        checks_per_round: CHECKS.len(),
-        total: start.elapsed(),
-        slowest_round: slowest,
-        last_counts: counts,
-    }
+    RejudgeStats { rounds, checks_per_round: CHECKS.len(), total: start.elapsed(), slowest_round: slowest, last_counts: counts }
 }

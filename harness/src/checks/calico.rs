@@ -8,8 +8,7 @@ use super::judge::{R, fail, judge};
 use crate::config::Profile;
 use crate::evidence::Evidence;
 use crate::parsers::{
-    BgpPeer, bird_bgp_peers, parse_birdc_protocols, parse_calicoctl_node_status, parse_ip_route,
-    parse_reach_lines, parse_tunl0,
+    BgpPeer, bird_bgp_peers, parse_birdc_protocols, parse_calicoctl_node_status, parse_ip_route, parse_reach_lines, parse_tunl0,
 };
 
 const BGP_FIX: &str = "BGP not established: check that the cloud security group (or firewall) allows TCP 179 (BGP) and IP protocol 4 (IPIP) between the nodes — clones get the `default` group (guide pitfall 3: 一定要检查虚拟机安全组); `nc -zv <peer> 179` from this node must connect";
@@ -28,27 +27,15 @@ fn bridge_address(p: &BgpPeer) -> bool {
 }
 
 /// Peers, unread lines and the node-level failure (not running, BIRD unreadable) of one table.
-fn read_peers(
-    j: &mut super::judge::Judge<'_>,
-    probe: &str,
-    t: &crate::evidence::Target,
-) -> R<(Vec<BgpPeer>, bool, Vec<String>)> {
+fn read_peers(j: &mut super::judge::Judge<'_>, probe: &str, t: &crate::evidence::Target) -> R<(Vec<BgpPeer>, bool, Vec<String>)> {
     let out = j.stdout(probe, t, BGP_FIX)?;
     if probe == "bgp-calicoctl" {
         let s = parse_calicoctl_node_status(out).map_err(|e| j.unreadable(probe, t, &e))?;
         if s.running == Some(false) {
-            return Err(fail(
-                "calico-node running",
-                "Calico process is not running.",
-                NOT_RUNNING_FIX,
-            ));
+            return Err(fail("calico-node running", "Calico process is not running.", NOT_RUNNING_FIX));
         }
         if !s.bird_errors.is_empty() {
-            return Err(fail(
-                "calicoctl's BGP peer table",
-                s.bird_errors.join(" "),
-                BIRD_SOCKET_FIX,
-            ));
+            return Err(fail("calicoctl's BGP peer table", s.bird_errors.join(" "), BIRD_SOCKET_FIX));
         }
         Ok((s.peers, s.no_ipv4_peers, s.unread))
     } else {
@@ -64,10 +51,7 @@ pub fn bgp_mesh(ev: &Evidence) -> Verdict {
     let (probe, tool) = match ev.header.profile {
         _ if birdc_capture => ("bgp-birdc", "birdc show protocols"),
         Profile::Guide => ("bgp-calicoctl", "calicoctl node status"),
-        Profile::Offline => (
-            "bgp-birdc",
-            "birdc show protocols, BIRD stand-in for calico",
-        ),
+        Profile::Offline => ("bgp-birdc", "birdc show protocols, BIRD stand-in for calico"),
     };
     judge(ev, |j| {
         j.per_node(|j, n, t| {
@@ -119,11 +103,7 @@ pub fn bgp_mesh(ev: &Evidence) -> Verdict {
                 if let Some(l) = unread.first() {
                     found.push_str(&format!(" (also cannot read {probe} output on {}: {l})", t.describe()));
                 }
-                return Err(fail(
-                    format!("{expected} peers Established (from {tool})"),
-                    found,
-                    fix,
-                ));
+                return Err(fail(format!("{expected} peers Established (from {tool})"), found, fix));
             }
             if let Some(l) = unread.first() {
                 return Err(super::judge::unreadable_stop(probe, t, tool, l, tool));
@@ -133,10 +113,7 @@ pub fn bgp_mesh(ev: &Evidence) -> Verdict {
         let n = j.ev.header.nodes.len();
         Ok(match &single {
             Some(_) => format!("every BGP peer listed is Established (from {tool}; {probe})"),
-            None => format!(
-                "every node sees its {} peers Established (from {tool}; {probe})",
-                n.saturating_sub(1)
-            ),
+            None => format!("every node sees its {} peers Established (from {tool}; {probe})", n.saturating_sub(1)),
         })
     })
 }
@@ -148,10 +125,7 @@ const ROUTE_FIX: &str = "tunl0 routes are installed by BIRD from the BGP mesh: f
 /// other nodes when the cluster size is known).
 fn routes_alone(j: &mut super::judge::Judge<'_>, t: &crate::evidence::Target, nodes: Option<usize>) -> R<()> {
     let routes = parse_ip_route(j.stdout("ip-route", t, ROUTE_FIX)?).map_err(|e| j.unreadable("ip-route", t, &e))?;
-    let remote: Vec<_> = routes
-        .iter()
-        .filter(|r| r.proto.as_deref() == Some("bird") && r.kind != "blackhole")
-        .collect();
+    let remote: Vec<_> = routes.iter().filter(|r| r.proto.as_deref() == Some("bird") && r.kind != "blackhole").collect();
     let mut bad = Vec::new();
     for r in &remote {
         if r.kind == "unreachable" {
@@ -168,7 +142,8 @@ fn routes_alone(j: &mut super::judge::Judge<'_>, t: &crate::evidence::Target, no
             ));
         }
     }
-    let mut gateways: Vec<&str> = remote.iter().filter(|r| r.dev.as_deref() == Some("tunl0")).filter_map(|r| r.via_text.as_deref()).collect();
+    let mut gateways: Vec<&str> =
+        remote.iter().filter(|r| r.dev.as_deref() == Some("tunl0")).filter_map(|r| r.via_text.as_deref()).collect();
     gateways.sort_unstable();
     gateways.dedup();
     if remote.is_empty() || gateways.is_empty() && bad.is_empty() {
@@ -195,39 +170,29 @@ pub fn tunl0_routes(ev: &Evidence) -> Verdict {
         });
     }
     judge(ev, |j| {
-        let pod_cidr: Ipv4Net = j.ev.header.expect.pod_cidr.parse().map_err(|_| {
-            fail(
-                "a pod CIDR in the manifest",
-                j.ev.header.expect.pod_cidr.clone(),
-                "fix the bundle manifest",
-            )
-        })?;
+        let pod_cidr: Ipv4Net =
+            j.ev.header
+                .expect
+                .pod_cidr
+                .parse()
+                .map_err(|_| fail("a pod CIDR in the manifest", j.ev.header.expect.pod_cidr.clone(), "fix the bundle manifest"))?;
         j.per_node(|j, n, t| {
-            let routes = parse_ip_route(j.stdout("ip-route", t, ROUTE_FIX)?)
-                .map_err(|e| fail("`ip route` rows", e.to_string(), ROUTE_FIX))?;
+            let routes =
+                parse_ip_route(j.stdout("ip-route", t, ROUTE_FIX)?).map_err(|e| fail("`ip route` rows", e.to_string(), ROUTE_FIX))?;
             let mut missing = Vec::new();
             for other in j.ev.header.nodes.iter().filter(|o| o.name != n.name) {
                 let has = routes.iter().any(|r| {
                     r.kind.is_empty()
                         && r.dev.as_deref() == Some("tunl0")
                         && r.via == Some(other.ip)
-                        && r.dest
-                            .parse::<Ipv4Net>()
-                            .is_ok_and(|d| pod_cidr.contains(&d))
+                        && r.dest.parse::<Ipv4Net>().is_ok_and(|d| pod_cidr.contains(&d))
                 });
                 if !has {
-                    missing.push(format!(
-                        "no route via {} dev tunl0 into {pod_cidr}",
-                        other.ip
-                    ));
+                    missing.push(format!("no route via {} dev tunl0 into {pod_cidr}", other.ip));
                 }
             }
             if !missing.is_empty() {
-                return Err(fail(
-                    "a tunl0 route to every other node's pod block",
-                    missing.join(", "),
-                    ROUTE_FIX,
-                ));
+                return Err(fail("a tunl0 route to every other node's pod block", missing.join(", "), ROUTE_FIX));
             }
             Ok(())
         })?;
@@ -274,26 +239,17 @@ pub fn ipip_traffic(ev: &Evidence) -> Verdict {
     }
     judge(ev, |j| {
         j.per_node(|j, n, t| {
-            let rows = parse_reach_lines(j.stdout("ipip-ping", t, IPIP_FIX)?)
-                .map_err(|e| fail("probe rows", e.to_string(), IPIP_FIX))?;
+            let rows = parse_reach_lines(j.stdout("ipip-ping", t, IPIP_FIX)?).map_err(|e| fail("probe rows", e.to_string(), IPIP_FIX))?;
             let mut bad = Vec::new();
             for other in j.ev.header.nodes.iter().filter(|o| o.name != n.name) {
                 match rows.iter().find(|r| r.target == other.name) {
                     Some(r) if r.ok => {}
-                    Some(r) => bad.push(format!(
-                        "{} tunl0 {} unreachable",
-                        other.name,
-                        r.address.as_deref().unwrap_or("?")
-                    )),
+                    Some(r) => bad.push(format!("{} tunl0 {} unreachable", other.name, r.address.as_deref().unwrap_or("?"))),
                     None => bad.push(format!("{} not probed", other.name)),
                 }
             }
             if !bad.is_empty() {
-                return Err(fail(
-                    "every other node's tunl0 address answers ping over IPIP",
-                    bad.join(", "),
-                    IPIP_FIX,
-                ));
+                return Err(fail("every other node's tunl0 address answers ping over IPIP", bad.join(", "), IPIP_FIX));
             }
             Ok(())
         })?;

@@ -7,9 +7,7 @@ use std::net::Ipv4Addr;
 
 use super::{CHECKS, CheckSpec, Verdict};
 use crate::config::{LabConfig, NodeConfig, Profile, Role};
-use crate::evidence::{
-    Evidence, EvidenceHeader, Fact, Origin, ProbeCatalog, SingleCapture, Target,
-};
+use crate::evidence::{Evidence, EvidenceHeader, Fact, Origin, ProbeCatalog, SingleCapture, Target};
 use crate::parsers::{OTHER_COMMAND, bare_command, clean_capture, probe_of_command, prompt_command};
 use crate::remote::ExecOutput;
 
@@ -65,20 +63,12 @@ pub fn capture_evidence(probe: &str, text: &str, expected_nodes: Option<usize>) 
     let header = EvidenceHeader {
         lab: "capture".into(),
         profile: if probe == "bgp-birdc" { Profile::Offline } else { Profile::Guide },
-        nodes: vec![NodeConfig {
-            name: CAPTURE_NODE.into(),
-            ip: Ipv4Addr::UNSPECIFIED,
-            role,
-        }],
+        nodes: vec![NodeConfig { name: CAPTURE_NODE.into(), ip: Ipv4Addr::UNSPECIFIED, role }],
         source: "a pasted capture".into(),
         expect: crate::evidence::Expectations::from_config(&cfg),
         kubeconfig: cfg.kubeconfig.clone(),
     };
-    let target = if probe.starts_with("k8s-") {
-        Target::Cluster
-    } else {
-        Target::Node(CAPTURE_NODE.into())
-    };
+    let target = if probe.starts_with("k8s-") { Target::Cluster } else { Target::Node(CAPTURE_NODE.into()) };
     let mut ev = Evidence::new(header).into_single_capture(SingleCapture { expected_nodes });
     ev.insert(Fact {
         probe: probe.into(),
@@ -86,9 +76,7 @@ pub fn capture_evidence(probe: &str, text: &str, expected_nodes: Option<usize>) 
         command: probe_command(probe),
         output: ExecOutput::ok(text),
         fetched_at: String::new(),
-        origin: Origin::Recorded {
-            bundle: "pasted capture".into(),
-        },
+        origin: Origin::Recorded { bundle: "pasted capture".into() },
     });
     ev
 }
@@ -100,46 +88,25 @@ fn probe_command(probe: &str) -> String {
         .probes()
         .iter()
         .find(|p| p.id == probe)
-        .and_then(|p| {
-            p.script_for(&crate::evidence::ScriptContext {
-                node: &cfg.nodes[0],
-                so_far: &so_far,
-            })
-        })
+        .and_then(|p| p.script_for(&crate::evidence::ScriptContext { node: &cfg.nodes[0], so_far: &so_far }))
         .unwrap_or_else(|| probe.to_string())
 }
 
 /// Runs every check reading `probe` over the capture.
-pub fn explain(
-    text: &str,
-    probe: Option<&str>,
-    expected_nodes: Option<usize>,
-) -> Result<Explanation, ExplainError> {
+pub fn explain(text: &str, probe: Option<&str>, expected_nodes: Option<usize>) -> Result<Explanation, ExplainError> {
     let (probe, guessed) = match probe {
         Some(p) => (catalog_id(p).ok_or_else(|| ExplainError::BadProbe(p.into()))?, false),
         None => (guess_probe(text).ok_or(ExplainError::UnknownProbe)?, true),
     };
     let ev = capture_evidence(probe, text, expected_nodes);
-    let verdicts = checks_reading(probe)
-        .into_iter()
-        .map(|c| (c.id, (c.judge)(&ev)))
-        .collect();
-    Ok(Explanation {
-        probe,
-        guessed,
-        read: clean_capture(probe, text).into_owned(),
-        verdicts,
-    })
+    let verdicts = checks_reading(probe).into_iter().map(|c| (c.id, (c.judge)(&ev))).collect();
+    Ok(Explanation { probe, guessed, read: clean_capture(probe, text).into_owned(), verdicts })
 }
 
 /// Guesses the probe that printed `text`: from a pasted prompt's command when there is one,
 /// else from the output's own signature lines. `None` when nothing is recognised.
 pub fn guess_probe(text: &str) -> Option<&'static str> {
-    let unquoted: String = text
-        .lines()
-        .map(|l| l.strip_prefix("> ").unwrap_or(l))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let unquoted: String = text.lines().map(|l| l.strip_prefix("> ").unwrap_or(l)).collect::<Vec<_>>().join("\n");
     for l in unquoted.lines() {
         if let Some(cmd) = prompt_command(l)
             && let Some(p) = probe_of_command(cmd).filter(|p| *p != OTHER_COMMAND)
@@ -173,7 +140,14 @@ fn guess_from_content(t: &str) -> Option<&'static str> {
         "ipvsadm"
     } else if has("Cgroup Driver:") || has("Cannot connect to the Docker daemon") || (has("Server Version:") && has("Storage Driver:")) {
         "docker-info"
-    } else if has("[preflight]") || has("[kubelet-check]") || has("error execution phase") || has("This node has joined the cluster") || has("[discovery]") || has("kubeadm join") || has("JWS signature") {
+    } else if has("[preflight]")
+        || has("[kubelet-check]")
+        || has("error execution phase")
+        || has("This node has joined the cluster")
+        || has("[discovery]")
+        || has("kubeadm join")
+        || has("JWS signature")
+    {
         "kubeadm-join"
     } else if has("KubeletConfiguration") {
         "kubelet-config"
@@ -236,7 +210,9 @@ fn guess_from_content(t: &str) -> Option<&'static str> {
         "kubelet-serving-cert"
     } else if has("SHA256:") && (has("(ED25519)") || has("(RSA)") || has("(ECDSA)") || has("Fingerprint:") || has("256 SHA256:")) {
         "ssh-hostkey"
-    } else if has("<file system>") || t.lines().any(|l| l.split_whitespace().nth(2).is_some_and(|f| f == "swap" || f == "ext4" || f == "xfs")) {
+    } else if has("<file system>")
+        || t.lines().any(|l| l.split_whitespace().nth(2).is_some_and(|f| f == "swap" || f == "ext4" || f == "xfs"))
+    {
         "fstab"
     } else if has("localhost") && t.lines().any(|l| l.trim_start().starts_with("127.0.0.1"))
         || t.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).all(|l| {
@@ -249,7 +225,8 @@ fn guess_from_content(t: &str) -> Option<&'static str> {
         "helm-version"
     } else if has("NetworkManager") || has("network-manager") {
         "network-manager"
-    } else if words.len() == 1 && words[0].starts_with("v3.") || words.len() == 1 && words[0].starts_with("v2.") && words[0].contains("+g") {
+    } else if words.len() == 1 && words[0].starts_with("v3.") || words.len() == 1 && words[0].starts_with("v2.") && words[0].contains("+g")
+    {
         "helm-version"
     } else if words.len() == 1 && crate::parsers::PROXY_MODES.contains(&words[0]) {
         "proxy-mode"

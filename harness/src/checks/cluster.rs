@@ -11,10 +11,7 @@ use crate::parsers::{ParseError, error_line, json_in, node_rows, pod_rows};
 fn server_version(json: Option<&serde_json::Value>, text: &str) -> Option<String> {
     let parsed = if json.is_none() { json_in(text) } else { None };
     if let Some(v) = json.or(parsed.as_ref()) {
-        let g = v
-            .get("gitVersion")
-            .or_else(|| v.pointer("/serverVersion/gitVersion"))
-            .and_then(|g| g.as_str());
+        let g = v.get("gitVersion").or_else(|| v.pointer("/serverVersion/gitVersion")).and_then(|g| g.as_str());
         if let Some(g) = g {
             return Some(g.to_string());
         }
@@ -43,15 +40,15 @@ pub fn version(ev: &Evidence) -> Verdict {
                     "kubectl cannot reach the API server: use the admin kubeconfig (`export KUBECONFIG=/etc/kubernetes/admin.conf` or the guide's `~/.kube/config` copy) and check kube-apiserver on the control plane",
                 ));
             }
-            let e = ParseError::at("kubectl version", text.lines().find(|l| !l.trim().is_empty()).unwrap_or("(empty output)"), "no server gitVersion");
+            let e = ParseError::at(
+                "kubectl version",
+                text.lines().find(|l| !l.trim().is_empty()).unwrap_or("(empty output)"),
+                "no server gitVersion",
+            );
             return Err(j.unreadable("k8s-version", &Target::Cluster, &e));
         };
         if &got != want {
-            return Err(fail(
-                format!("API server gitVersion {want}"),
-                format!("gitVersion {got}"),
-                fix,
-            ));
+            return Err(fail(format!("API server gitVersion {want}"), format!("gitVersion {got}"), fix));
         }
         Ok(format!("API server {got} (k8s-version)"))
     })
@@ -96,17 +93,9 @@ pub fn nodes_ready(ev: &Evidence) -> Verdict {
             bad.push("no nodes listed".into());
         }
         if !bad.is_empty() {
-            return Err(fail(
-                format!("{} nodes Ready with kubelet {want}", wanted.len()),
-                bad.join("; "),
-                fix,
-            ));
+            return Err(fail(format!("{} nodes Ready with kubelet {want}", wanted.len()), bad.join("; "), fix));
         }
-        Ok(format!(
-            "{}/{} nodes Ready, kubelet {want} (k8s-nodes)",
-            wanted.len(),
-            nodes.len()
-        ))
+        Ok(format!("{}/{} nodes Ready, kubelet {want} (k8s-nodes)", wanted.len(), nodes.len()))
     })
 }
 
@@ -119,11 +108,7 @@ pub fn kube_system_pods(ev: &Evidence) -> Verdict {
         // `-A` tables: only kube-system is judged.
         pods.retain(|p| p.namespace.as_deref().is_none_or(|ns| ns == "kube-system"));
         if pods.is_empty() {
-            return Err(fail(
-                "kube-system pods Running and Ready",
-                "no pods in kube-system",
-                fix,
-            ));
+            return Err(fail("kube-system pods Running and Ready", "no pods in kube-system", fix));
         }
         let bad: Vec<String> = pods
             .iter()
@@ -134,16 +119,8 @@ pub fn kube_system_pods(ev: &Evidence) -> Verdict {
             })
             .collect();
         if !bad.is_empty() {
-            return Err(fail(
-                "every kube-system pod Running and Ready",
-                bad.join("; "),
-                fix,
-            ));
+            return Err(fail("every kube-system pod Running and Ready", bad.join("; "), fix));
         }
-        Ok(format!(
-            "{} kube-system pods Running and Ready (k8s-pods-kube-system)",
-            pods.len()
-        ))
+        Ok(format!("{} kube-system pods Running and Ready (k8s-pods-kube-system)", pods.len()))
     })
 }
-

@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 
 use crate::config::{LabConfig, NodeConfig, Profile};
 use crate::evidence::{
-    BUNDLE_FORMAT_VERSION, Evidence, EvidenceHeader, Fact, FactFile, Manifest, Origin,
-    ProbeCatalog, ScriptContext, Target, fact_path,
+    BUNDLE_FORMAT_VERSION, Evidence, EvidenceHeader, Fact, FactFile, Manifest, Origin, ProbeCatalog, ScriptContext, Target, fact_path,
 };
 use crate::remote::ExecOutput;
 
@@ -28,10 +27,7 @@ pub(crate) struct Bundle {
 }
 
 fn cfg() -> LabConfig {
-    LabConfig {
-        profile: Profile::Guide,
-        ..LabConfig::default()
-    }
+    LabConfig { profile: Profile::Guide, ..LabConfig::default() }
 }
 
 /// kubectl prints JSON with four-space indentation.
@@ -47,21 +43,10 @@ fn kubectl_json(v: &Value) -> String {
 
 // Per-node constants, consistent across probes (nodeInfo.machineID = machine-id, systemUUID =
 // product_uuid, tunl0 address = first address of the node's calico block).
-const UUIDS: [&str; 3] = [
-    "7d2c3f0e-1a4b-4c8e-9b61-2f5a8e7c0134",
-    "b83e6a41-95c2-4f7d-8e0a-61d4c2b90135",
-    "e19f4c72-3d86-4a5b-b7e2-9c0a1f6d0136",
-];
-const MACHINE_IDS: [&str; 3] = [
-    "3f1e9a7c2b5d4e6f8a0b1c2d3e4f5a6b",
-    "8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39",
-    "0d1c2b3a4f5e6d7c8b9a0f1e2d3c4b5a",
-];
-const MACS: [&str; 3] = [
-    "52:54:00:6b:3c:01",
-    "52:54:00:1f:a2:7e",
-    "52:54:00:c4:58:d9",
-];
+const UUIDS: [&str; 3] =
+    ["7d2c3f0e-1a4b-4c8e-9b61-2f5a8e7c0134", "b83e6a41-95c2-4f7d-8e0a-61d4c2b90135", "e19f4c72-3d86-4a5b-b7e2-9c0a1f6d0136"];
+const MACHINE_IDS: [&str; 3] = ["3f1e9a7c2b5d4e6f8a0b1c2d3e4f5a6b", "8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39", "0d1c2b3a4f5e6d7c8b9a0f1e2d3c4b5a"];
+const MACS: [&str; 3] = ["52:54:00:6b:3c:01", "52:54:00:1f:a2:7e", "52:54:00:c4:58:d9"];
 const HOSTKEYS: [&str; 3] = [
     "SHA256:Xq3v0Yc4m3lH8WJm4v7b0nq9kZP1yq2oTt3h5sG7e1U",
     "SHA256:pB7nR2dQe0fJk9LwV4sZc6xY1uT8mA3hG5iO2yN0qKc",
@@ -75,11 +60,7 @@ fn ok(s: impl Into<String>) -> ExecOutput {
 }
 
 fn err(status: u32, stdout: impl Into<String>, stderr: impl Into<String>) -> ExecOutput {
-    ExecOutput {
-        stdout: stdout.into(),
-        stderr: stderr.into(),
-        exit_status: status,
-    }
+    ExecOutput { stdout: stdout.into(), stderr: stderr.into(), exit_status: status }
 }
 
 fn ip_link(i: usize) -> String {
@@ -97,10 +78,7 @@ fn ip_link(i: usize) -> String {
 
 fn etc_hosts(nodes: &[NodeConfig], i: usize) -> String {
     // The guide's /etc/hosts (令服务器互相连接), 127.0.1.1 line as Ubuntu writes it.
-    let mut s = format!(
-        "127.0.0.1       localhost\n127.0.1.1       {}\n\n",
-        nodes[i].name
-    );
+    let mut s = format!("127.0.0.1       localhost\n127.0.1.1       {}\n\n", nodes[i].name);
     for n in nodes {
         s.push_str(&format!("{}   {}\n", n.ip, n.name));
     }
@@ -145,13 +123,7 @@ fn calicoctl(nodes: &[NodeConfig], i: usize, states: &[(&str, &str)]) -> String 
         .enumerate()
         .map(|(k, n)| {
             let (state, info) = states.get(k).copied().unwrap_or(("up", "Established"));
-            [
-                n.ip.to_string(),
-                "node-to-node mesh".into(),
-                state.into(),
-                format!("07:39:3{}", 2 + k),
-                info.into(),
-            ]
+            [n.ip.to_string(), "node-to-node mesh".into(), state.into(), format!("07:39:3{}", 2 + k), info.into()]
         })
         .collect();
     let headers = ["PEER ADDRESS", "PEER TYPE", "STATE", "SINCE", "INFO"];
@@ -193,30 +165,18 @@ fn calicoctl(nodes: &[NodeConfig], i: usize, states: &[(&str, &str)]) -> String 
             if c == 4 && wrapped { MAX } else { w }
         })
         .collect();
-    let rule: String = widths
-        .iter()
-        .map(|w| format!("+{}", "-".repeat(w + 2)))
-        .collect::<String>()
-        + "+\n";
+    let rule: String = widths.iter().map(|w| format!("+{}", "-".repeat(w + 2))).collect::<String>() + "+\n";
     let centre = |h: &str, w: usize| {
         let pad = w - h.len();
         format!("{}{h}{}", " ".repeat(pad / 2), " ".repeat(pad - pad / 2))
     };
     let mut s = String::from("Calico process is running.\n\nIPv4 BGP status\n");
     s.push_str(&rule);
-    s.push_str(
-        &(0..5)
-            .map(|c| format!("| {} ", centre(headers[c], widths[c])))
-            .collect::<String>(),
-    );
+    s.push_str(&(0..5).map(|c| format!("| {} ", centre(headers[c], widths[c]))).collect::<String>());
     s.push_str("|\n");
     s.push_str(&rule);
     for r in &rows {
-        s.push_str(
-            &(0..5)
-                .map(|c| format!("| {:<w$} ", r[c], w = widths[c]))
-                .collect::<String>(),
-        );
+        s.push_str(&(0..5).map(|c| format!("| {:<w$} ", r[c], w = widths[c])).collect::<String>());
         s.push_str("|\n");
     }
     s.push_str(&rule);
@@ -230,31 +190,16 @@ fn ip_route(nodes: &[NodeConfig], i: usize, skip_peer: Option<usize>) -> String 
     for (k, n) in nodes.iter().enumerate() {
         if k == i {
             lines.push(format!("blackhole {}/26 proto bird ", BLOCKS[k]));
-            let base: Vec<u8> = BLOCKS[k]
-                .split('.')
-                .map(|x| x.parse().expect("octet"))
-                .collect();
+            let base: Vec<u8> = BLOCKS[k].split('.').map(|x| x.parse().expect("octet")).collect();
             for (c, host) in [(1u8, "a3b"), (2, "b71")] {
-                lines.push(format!(
-                    "{}.{}.{}.{} dev cali{host}5d2f2c7a{k} scope link ",
-                    base[0],
-                    base[1],
-                    base[2],
-                    base[3] + c
-                ));
+                lines.push(format!("{}.{}.{}.{} dev cali{host}5d2f2c7a{k} scope link ", base[0], base[1], base[2], base[3] + c));
             }
         } else if Some(k) != skip_peer {
-            lines.push(format!(
-                "{}/26 via {} dev tunl0 proto bird onlink ",
-                BLOCKS[k], n.ip
-            ));
+            lines.push(format!("{}/26 via {} dev tunl0 proto bird onlink ", BLOCKS[k], n.ip));
         }
     }
     lines.push("172.17.0.0/16 dev docker0 proto kernel scope link src 172.17.0.1 linkdown ".into());
-    lines.push(format!(
-        "192.168.1.0/24 dev ens3 proto kernel scope link src {} ",
-        nodes[i].ip
-    ));
+    lines.push(format!("192.168.1.0/24 dev ens3 proto kernel scope link src {} ", nodes[i].ip));
     let mut s = lines.join("\n");
     s.push('\n');
     s
@@ -269,10 +214,7 @@ fn tunl0(i: usize) -> String {
 }
 
 fn pod_ip(node: usize, n: u8) -> String {
-    let base: Vec<u8> = BLOCKS[node]
-        .split('.')
-        .map(|x| x.parse().expect("octet"))
-        .collect();
+    let base: Vec<u8> = BLOCKS[node].split('.').map(|x| x.parse().expect("octet")).collect();
     format!("{}.{}.{}.{}", base[0], base[1], base[2], base[3] + n)
 }
 
@@ -282,26 +224,32 @@ fn ipvsadm(lb: bool, metrics_ready: bool) -> String {
         "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
     );
     s.push_str("TCP  10.96.0.1:443 rr\n  -> 192.168.1.134:6443           Masq    1      4          0         \n");
-    s.push_str(&format!("TCP  10.96.0.10:53 rr\n  -> {:<29} Masq    1      0          0         \n  -> {:<29} Masq    1      0          0         \n", format!("{}:53", pod_ip(0, 1)), format!("{}:53", pod_ip(0, 2))));
-    s.push_str(&format!("TCP  10.96.0.10:9153 rr\n  -> {:<29} Masq    1      0          0         \n  -> {:<29} Masq    1      0          0         \n", format!("{}:9153", pod_ip(0, 1)), format!("{}:9153", pod_ip(0, 2))));
+    s.push_str(&format!(
+        "TCP  10.96.0.10:53 rr\n  -> {:<29} Masq    1      0          0         \n  -> {:<29} Masq    1      0          0         \n",
+        format!("{}:53", pod_ip(0, 1)),
+        format!("{}:53", pod_ip(0, 2))
+    ));
+    s.push_str(&format!(
+        "TCP  10.96.0.10:9153 rr\n  -> {:<29} Masq    1      0          0         \n  -> {:<29} Masq    1      0          0         \n",
+        format!("{}:9153", pod_ip(0, 1)),
+        format!("{}:9153", pod_ip(0, 2))
+    ));
     s.push_str("TCP  10.96.86.1:443 rr\n");
     if metrics_ready {
-        s.push_str(&format!(
-            "  -> {:<29} Masq    1      0          0         \n",
-            format!("{}:4443", pod_ip(1, 1))
-        ));
+        s.push_str(&format!("  -> {:<29} Masq    1      0          0         \n", format!("{}:4443", pod_ip(1, 1))));
     }
-    s.push_str(&format!(
-        "TCP  10.103.52.17:80 rr\n  -> {:<29} Masq    1      0          0         \n",
-        format!("{}:80", pod_ip(2, 1))
-    ));
+    s.push_str(&format!("TCP  10.103.52.17:80 rr\n  -> {:<29} Masq    1      0          0         \n", format!("{}:80", pod_ip(2, 1))));
     if lb {
         s.push_str(&format!(
             "TCP  192.168.1.200:80 rr\n  -> {:<29} Masq    1      0          0         \n",
             format!("{}:80", pod_ip(2, 1))
         ));
     }
-    s.push_str(&format!("UDP  10.96.0.10:53 rr\n  -> {:<29} Masq    1      0          0         \n  -> {:<29} Masq    1      0          0         \n", format!("{}:53", pod_ip(0, 1)), format!("{}:53", pod_ip(0, 2))));
+    s.push_str(&format!(
+        "UDP  10.96.0.10:53 rr\n  -> {:<29} Masq    1      0          0         \n  -> {:<29} Masq    1      0          0         \n",
+        format!("{}:53", pod_ip(0, 1)),
+        format!("{}:53", pod_ip(0, 2))
+    ));
     s
 }
 
@@ -363,25 +311,13 @@ fn node_obj(n: &NodeConfig, i: usize, ready: bool) -> Value {
     if cp {
         taints.push(json!({"effect": "NoSchedule", "key": "node-role.kubernetes.io/master"}));
     }
-    let hb = if ready {
-        "2022-05-01T11:59:48Z"
-    } else {
-        "2022-05-01T11:41:02Z"
-    };
+    let hb = if ready { "2022-05-01T11:59:48Z" } else { "2022-05-01T11:41:02Z" };
     let (rs, reason, msg) = if ready {
-        (
-            "True",
-            "KubeletReady",
-            "kubelet is posting ready status. AppArmor enabled",
-        )
+        ("True", "KubeletReady", "kubelet is posting ready status. AppArmor enabled")
     } else {
         taints.push(json!({"effect": "NoSchedule", "key": "node.kubernetes.io/unreachable", "timeAdded": "2022-05-01T11:41:47Z"}));
         taints.push(json!({"effect": "NoExecute", "key": "node.kubernetes.io/unreachable", "timeAdded": "2022-05-01T11:41:52Z"}));
-        (
-            "Unknown",
-            "NodeStatusUnknown",
-            "Kubelet stopped posting node status.",
-        )
+        ("Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
     };
     let pressure = |t: &str, r: &str, m: &str| {
         if ready {
@@ -444,11 +380,7 @@ struct PodSpec<'a> {
 
 fn pod_obj(nodes: &[NodeConfig], p: &PodSpec<'_>) -> Value {
     let host_ip = nodes[p.node].ip.to_string();
-    let pod_ip = if p.host_network {
-        host_ip.clone()
-    } else {
-        pod_ip(p.node, p.ip_n)
-    };
+    let pod_ip = if p.host_network { host_ip.clone() } else { pod_ip(p.node, p.ip_n) };
     let rs = if p.ready { "True" } else { "False" };
     let mut ready_cond = json!({"lastProbeTime": null, "lastTransitionTime": "2022-04-30T10:52:07Z", "status": rs, "type": "Ready"});
     let mut cready = json!({"lastProbeTime": null, "lastTransitionTime": "2022-04-30T10:52:07Z", "status": rs, "type": "ContainersReady"});
@@ -574,13 +506,10 @@ fn kube_system_pods(nodes: &[NodeConfig], unready: &[(&str, usize)]) -> Value {
         },
     ];
     // kube-proxy names from the guide's `kubectl get pods -n kube-system | grep proxy`.
-    for (i, (cn, kp)) in [
-        ("calico-node-4xq8d", "kube-proxy-4cwj7"),
-        ("calico-node-9bfl2", "kube-proxy-7pkpb"),
-        ("calico-node-tz6mc", "kube-proxy-9r4hn"),
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, (cn, kp)) in
+        [("calico-node-4xq8d", "kube-proxy-4cwj7"), ("calico-node-9bfl2", "kube-proxy-7pkpb"), ("calico-node-tz6mc", "kube-proxy-9r4hn")]
+            .into_iter()
+            .enumerate()
     {
         specs.push(PodSpec {
             name: cn.into(),
@@ -604,10 +533,7 @@ fn kube_system_pods(nodes: &[NodeConfig], unready: &[(&str, usize)]) -> Value {
         });
     }
     for s in &mut specs {
-        if unready
-            .iter()
-            .any(|(prefix, node)| s.name.starts_with(prefix) && s.node == *node)
-        {
+        if unready.iter().any(|(prefix, node)| s.name.starts_with(prefix) && s.node == *node) {
             s.ready = false;
         }
     }
@@ -618,11 +544,7 @@ fn kube_system_pods(nodes: &[NodeConfig], unready: &[(&str, usize)]) -> Value {
 fn csr_list(nodes: &[NodeConfig], approved: bool) -> Value {
     // The guide's CSR names; certificates.k8s.io/v1, approved by `kubectl certificate approve`.
     let names = ["csr-chg65", "csr-8982q", "csr-2nk7h"];
-    let created = [
-        "2022-04-30T10:39:41Z",
-        "2022-04-30T10:39:52Z",
-        "2022-04-30T10:34:17Z",
-    ];
+    let created = ["2022-04-30T10:39:41Z", "2022-04-30T10:39:52Z", "2022-04-30T10:34:17Z"];
     let items = nodes
         .iter()
         .enumerate()
@@ -752,9 +674,7 @@ const JOIN_HASH: &str = "sha256:0b9fdd0f4a6c8f2b1f7d5d3a2e6c9b8a7f1e0d4c3b2a1988
 impl Bundle {
     fn set(&mut self, probe: &str, target: &Target, output: ExecOutput) {
         let catalog = ProbeCatalog::standard();
-        let p = catalog
-            .get(probe)
-            .unwrap_or_else(|| panic!("unknown probe {probe}"));
+        let p = catalog.get(probe).unwrap_or_else(|| panic!("unknown probe {probe}"));
         let nodes = &self.header.nodes;
         let node = match target {
             Target::Node(n) => nodes.iter().find(|x| &x.name == n).expect("node"),
@@ -762,20 +682,12 @@ impl Bundle {
         };
         let command = match p.script {
             crate::evidence::Script::StepOutput(_) => {
-                let token = if output.success() {
-                    "7x2kq9.k8sguide2022tokn"
-                } else {
-                    "abcdef.0123456789abcdef"
-                };
-                format!(
-                    "kubeadm join {}:6443 --token {token} --discovery-token-ca-cert-hash {JOIN_HASH} -v=5",
-                    nodes[0].ip
-                )
+                let token = if output.success() { "7x2kq9.k8sguide2022tokn" } else { "abcdef.0123456789abcdef" };
+                format!("kubeadm join {}:6443 --token {token} --discovery-token-ca-cert-hash {JOIN_HASH} -v=5", nodes[0].ip)
             }
             _ => {
                 let ev = self.as_evidence();
-                p.script_for(&ScriptContext { node, so_far: &ev })
-                    .unwrap_or_else(|| panic!("no script for {probe}"))
+                p.script_for(&ScriptContext { node, so_far: &ev }).unwrap_or_else(|| panic!("no script for {probe}"))
             }
         };
         self.facts.insert(
@@ -793,8 +705,7 @@ impl Bundle {
     }
 
     fn remove(&mut self, probe: &str, target: &Target) {
-        self.facts
-            .remove(&(target.dir_name().to_string(), probe.to_string()));
+        self.facts.remove(&(target.dir_name().to_string(), probe.to_string()));
     }
 
     fn node(&self, i: usize) -> Target {
@@ -808,15 +719,9 @@ impl Bundle {
                 probe: f.probe.clone(),
                 target: Target::from_dir_name(&f.target),
                 command: f.command.clone(),
-                output: ExecOutput {
-                    stdout: f.stdout.clone(),
-                    stderr: f.stderr.clone(),
-                    exit_status: f.exit_status,
-                },
+                output: ExecOutput { stdout: f.stdout.clone(), stderr: f.stderr.clone(), exit_status: f.exit_status },
                 fetched_at: f.fetched_at.clone(),
-                origin: Origin::Recorded {
-                    bundle: self.name.into(),
-                },
+                origin: Origin::Recorded { bundle: self.name.into() },
             });
         }
         ev
@@ -844,68 +749,38 @@ pub(crate) fn healthy() -> Bundle {
         b.set("product-uuid", &t, ok(format!("{}\n", UUIDS[i])));
         b.set("machine-id", &t, ok(format!("{}\n", MACHINE_IDS[i])));
         b.set("ip-link", &t, ok(ip_link(i)));
-        b.set(
-            "ssh-hostkey",
-            &t,
-            ok(format!("256 {} root@{} (ED25519)\n", HOSTKEYS[i], n.name)),
-        );
+        b.set("ssh-hostkey", &t, ok(format!("256 {} root@{} (ED25519)\n", HOSTKEYS[i], n.name)));
         b.set("etc-hosts", &t, ok(etc_hosts(&nodes, i)));
         let others: Vec<&NodeConfig> = nodes.iter().filter(|o| o.name != n.name).collect();
-        b.set(
-            "ping-peers",
-            &t,
-            ok(others
-                .iter()
-                .map(|o| format!("{} ok\n", o.name))
-                .collect::<String>()),
-        );
+        b.set("ping-peers", &t, ok(others.iter().map(|o| format!("{} ok\n", o.name)).collect::<String>()));
         b.set("swapon", &t, ok(""));
-        b.set(
-            "proc-swaps",
-            &t,
-            ok("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"),
-        );
+        b.set("proc-swaps", &t, ok("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"));
         b.set("fstab", &t, ok(FSTAB));
         b.set("lsmod", &t, ok(LSMOD));
+        b.set("sysctl-net", &t, ok("net.bridge.bridge-nf-call-iptables = 1\nnet.ipv4.ip_forward = 1\n"));
         b.set(
-            "sysctl-net",
+            "listen-6443",
             &t,
-            ok("net.bridge.bridge-nf-call-iptables = 1\nnet.ipv4.ip_forward = 1\n"),
+            ok(if i == 0 {
+                "LISTEN 0      4096               *:6443             *:*    users:((\"kube-apiserver\",pid=1523,fd=7))\n"
+            } else {
+                ""
+            }),
         );
-        b.set("listen-6443", &t, ok(if i == 0 { "LISTEN 0      4096               *:6443             *:*    users:((\"kube-apiserver\",pid=1523,fd=7))\n" } else { "" }));
         b.set("docker-info", &t, ok(docker_info("systemd")));
         b.set("kubelet-config", &t, ok(kubelet_config(true)));
-        b.set(
-            "network-manager",
-            &t,
-            ok("is-active: inactive\nStatus: not-installed\n"),
-        );
+        b.set("network-manager", &t, ok("is-active: inactive\nStatus: not-installed\n"));
         b.set("bgp-calicoctl", &t, ok(calicoctl(&nodes, i, &[])));
         b.set("ip-route", &t, ok(ip_route(&nodes, i, None)));
         let idx: Vec<usize> = (0..3).filter(|k| *k != i).collect();
-        b.set(
-            "ipip-ping",
-            &t,
-            ok(idx
-                .iter()
-                .map(|k| format!("{} {} ok\n", nodes[*k].name, BLOCKS[*k]))
-                .collect::<String>()),
-        );
+        b.set("ipip-ping", &t, ok(idx.iter().map(|k| format!("{} {} ok\n", nodes[*k].name, BLOCKS[*k])).collect::<String>()));
         b.set("ipvsadm", &t, ok(ipvsadm(true, true)));
         b.set("kube-ipvs0", &t, ok(kube_ipvs0(i)));
         b.set("proxy-mode", &t, ok("ipvs"));
         b.set("kubelet-serving-cert", &t, ok(serving_cert(n)));
         if i > 0 {
             let (so, se) = join_ok(&nodes[0]);
-            b.set(
-                "kubeadm-join",
-                &t,
-                ExecOutput {
-                    stdout: so,
-                    stderr: se,
-                    exit_status: 0,
-                },
-            );
+            b.set("kubeadm-join", &t, ExecOutput { stdout: so, stderr: se, exit_status: 0 });
         }
     }
     let cp = b.node(0);
@@ -913,43 +788,13 @@ pub(crate) fn healthy() -> Bundle {
     b.set("lb-http", &cp, ok("192.168.1.200 200\n"));
     let cl = Target::Cluster;
     b.set("k8s-version", &cl, ok(VERSION));
-    b.set(
-        "k8s-nodes",
-        &cl,
-        ok(kubectl_json(&list(
-            nodes
-                .iter()
-                .enumerate()
-                .map(|(i, n)| node_obj(n, i, true))
-                .collect(),
-        ))),
-    );
-    b.set(
-        "k8s-pods-kube-system",
-        &cl,
-        ok(kubectl_json(&kube_system_pods(&nodes, &[]))),
-    );
+    b.set("k8s-nodes", &cl, ok(kubectl_json(&list(nodes.iter().enumerate().map(|(i, n)| node_obj(n, i, true)).collect()))));
+    b.set("k8s-pods-kube-system", &cl, ok(kubectl_json(&kube_system_pods(&nodes, &[]))));
     b.set("k8s-csr", &cl, ok(kubectl_json(&csr_list(&nodes, true))));
-    b.set(
-        "k8s-apiservice-metrics",
-        &cl,
-        ok(kubectl_json(&apiservice(true))),
-    );
-    b.set(
-        "k8s-node-metrics",
-        &cl,
-        ok(serde_json::to_string(&node_metrics(&nodes, None)).expect("json")),
-    );
-    b.set(
-        "k8s-kube-proxy-cm",
-        &cl,
-        ok(kubectl_json(&kube_proxy_cm("ipvs", true))),
-    );
-    b.set(
-        "k8s-services",
-        &cl,
-        ok(kubectl_json(&services(Some("192.168.1.200")))),
-    );
+    b.set("k8s-apiservice-metrics", &cl, ok(kubectl_json(&apiservice(true))));
+    b.set("k8s-node-metrics", &cl, ok(serde_json::to_string(&node_metrics(&nodes, None)).expect("json")));
+    b.set("k8s-kube-proxy-cm", &cl, ok(kubectl_json(&kube_proxy_cm("ipvs", true))));
+    b.set("k8s-services", &cl, ok(kubectl_json(&services(Some("192.168.1.200")))));
     b
 }
 
@@ -967,64 +812,24 @@ pub(crate) fn all() -> Vec<Bundle> {
         "ipip-ping (node0, node2)",
         "k8s-pods-kube-system (calico-node on node0 and node2 unready)",
     ];
-    b.set(
-        "bgp-calicoctl",
-        &b.node(0),
-        ok(calicoctl(
-            &nodes,
-            0,
-            &[("up", "Established"), ("start", "Connect")],
-        )),
-    );
+    b.set("bgp-calicoctl", &b.node(0), ok(calicoctl(&nodes, 0, &[("up", "Established"), ("start", "Connect")])));
     b.set(
         "bgp-calicoctl",
         &b.node(2),
-        ok(calicoctl(
-            &nodes,
-            2,
-            &[
-                ("start", "Active Socket: Connection timed out"),
-                ("up", "Established"),
-            ],
-        )),
+        ok(calicoctl(&nodes, 2, &[("start", "Active Socket: Connection timed out"), ("up", "Established")])),
     );
     b.set("ip-route", &b.node(0), ok(ip_route(&nodes, 0, Some(2))));
     b.set("ip-route", &b.node(2), ok(ip_route(&nodes, 2, Some(0))));
-    b.set(
-        "ipip-ping",
-        &b.node(0),
-        ok(format!(
-            "{} {} ok\n{} {} fail\n",
-            nodes[1].name, BLOCKS[1], nodes[2].name, BLOCKS[2]
-        )),
-    );
-    b.set(
-        "ipip-ping",
-        &b.node(2),
-        ok(format!(
-            "{} {} fail\n{} {} ok\n",
-            nodes[0].name, BLOCKS[0], nodes[1].name, BLOCKS[1]
-        )),
-    );
-    b.set(
-        "k8s-pods-kube-system",
-        &Target::Cluster,
-        ok(kubectl_json(&kube_system_pods(
-            &nodes,
-            &[("calico-node", 0), ("calico-node", 2)],
-        ))),
-    );
+    b.set("ipip-ping", &b.node(0), ok(format!("{} {} ok\n{} {} fail\n", nodes[1].name, BLOCKS[1], nodes[2].name, BLOCKS[2])));
+    b.set("ipip-ping", &b.node(2), ok(format!("{} {} fail\n{} {} ok\n", nodes[0].name, BLOCKS[0], nodes[1].name, BLOCKS[1])));
+    b.set("k8s-pods-kube-system", &Target::Cluster, ok(kubectl_json(&kube_system_pods(&nodes, &[("calico-node", 0), ("calico-node", 2)]))));
     out.push(b);
 
     let mut b = healthy();
     b.name = "strictarp-false";
     b.story = "kube-proxy runs in IPVS mode but the ConfigMap still has `ipvs.strictARP: false` (the guide's MetalLB prerequisite skipped). The LoadBalancer IP still answers from the control plane; on the LAN every node would answer ARP for it (kubernetes#59976).";
     b.differs = vec!["k8s-kube-proxy-cm (ipvs.strictARP: false)"];
-    b.set(
-        "k8s-kube-proxy-cm",
-        &Target::Cluster,
-        ok(kubectl_json(&kube_proxy_cm("ipvs", false))),
-    );
+    b.set("k8s-kube-proxy-cm", &Target::Cluster, ok(kubectl_json(&kube_proxy_cm("ipvs", false))));
     out.push(b);
 
     let mut b = healthy();
@@ -1038,44 +843,25 @@ pub(crate) fn all() -> Vec<Bundle> {
         "k8s-node-metrics (ServiceUnavailable)",
         "ipvsadm (metrics-server service without real server)",
     ];
-    b.set(
-        "k8s-csr",
-        &Target::Cluster,
-        ok(kubectl_json(&csr_list(&nodes, false))),
-    );
+    b.set("k8s-csr", &Target::Cluster, ok(kubectl_json(&csr_list(&nodes, false))));
     for i in 0..3 {
         b.set("kubelet-serving-cert", &b.node(i), err(1, "", CERT_MISSING));
         b.set("ipvsadm", &b.node(i), ok(ipvsadm(true, false)));
     }
+    b.set("k8s-pods-kube-system", &Target::Cluster, ok(kubectl_json(&kube_system_pods(&nodes, &[("metrics-server", 1)]))));
+    b.set("k8s-apiservice-metrics", &Target::Cluster, ok(kubectl_json(&apiservice(false))));
     b.set(
-        "k8s-pods-kube-system",
+        "k8s-node-metrics",
         &Target::Cluster,
-        ok(kubectl_json(&kube_system_pods(
-            &nodes,
-            &[("metrics-server", 1)],
-        ))),
+        err(1, "", "Error from server (ServiceUnavailable): the server is currently unable to handle the request\n"),
     );
-    b.set(
-        "k8s-apiservice-metrics",
-        &Target::Cluster,
-        ok(kubectl_json(&apiservice(false))),
-    );
-    b.set("k8s-node-metrics", &Target::Cluster, err(1, "", "Error from server (ServiceUnavailable): the server is currently unable to handle the request\n"));
     out.push(b);
 
     let mut b = healthy();
     b.name = "lb-no-ip";
     b.story = "MetalLB is installed but its address-pool ConfigMap was never applied (or the 0.13+ CRDs were expected): the nginx LoadBalancer Service stays `EXTERNAL-IP <pending>`, so there is no IP for IPVS to serve or for curl to probe.";
-    b.differs = vec![
-        "k8s-services (no ingress)",
-        "ipvsadm (no 192.168.1.200:80)",
-        "lb-http (no IP to probe)",
-    ];
-    b.set(
-        "k8s-services",
-        &Target::Cluster,
-        ok(kubectl_json(&services(None))),
-    );
+    b.differs = vec!["k8s-services (no ingress)", "ipvsadm (no 192.168.1.200:80)", "lb-http (no IP to probe)"];
+    b.set("k8s-services", &Target::Cluster, ok(kubectl_json(&services(None))));
     for i in 0..3 {
         b.set("ipvsadm", &b.node(i), ok(ipvsadm(false, true)));
     }
@@ -1085,60 +871,22 @@ pub(crate) fn all() -> Vec<Bundle> {
     let mut b = healthy();
     b.name = "node-notready";
     b.story = "node2's kubelet stopped (the JCloud network dying until reboot, guide pitfall 4): the node controller marks it Ready=Unknown with unreachable taints, its calico-node and kube-proxy pods turn unready, and metrics-server has no metrics for it.";
-    b.differs = vec![
-        "k8s-nodes (node2 Ready=Unknown)",
-        "k8s-pods-kube-system (pods on node2 unready)",
-        "k8s-node-metrics (node2 absent)",
-    ];
-    b.set(
-        "k8s-nodes",
-        &Target::Cluster,
-        ok(kubectl_json(&list(
-            nodes
-                .iter()
-                .enumerate()
-                .map(|(i, n)| node_obj(n, i, i != 2))
-                .collect(),
-        ))),
-    );
-    b.set(
-        "k8s-pods-kube-system",
-        &Target::Cluster,
-        ok(kubectl_json(&kube_system_pods(
-            &nodes,
-            &[("calico-node", 2), ("kube-proxy", 2)],
-        ))),
-    );
-    b.set(
-        "k8s-node-metrics",
-        &Target::Cluster,
-        ok(serde_json::to_string(&node_metrics(&nodes, Some(2))).expect("json")),
-    );
+    b.differs = vec!["k8s-nodes (node2 Ready=Unknown)", "k8s-pods-kube-system (pods on node2 unready)", "k8s-node-metrics (node2 absent)"];
+    b.set("k8s-nodes", &Target::Cluster, ok(kubectl_json(&list(nodes.iter().enumerate().map(|(i, n)| node_obj(n, i, i != 2)).collect()))));
+    b.set("k8s-pods-kube-system", &Target::Cluster, ok(kubectl_json(&kube_system_pods(&nodes, &[("calico-node", 2), ("kube-proxy", 2)]))));
+    b.set("k8s-node-metrics", &Target::Cluster, ok(serde_json::to_string(&node_metrics(&nodes, Some(2))).expect("json")));
     out.push(b);
 
     let mut b = healthy();
     b.name = "kube-proxy-iptables";
     b.story = "The guide's 开启IPVS step was skipped: the kube-proxy ConfigMap keeps kubeadm's `mode: \"\"` (iptables), /proxyMode answers iptables, kube-proxy cleaned the IPVS table and removed kube-ipvs0.";
-    b.differs = vec![
-        "k8s-kube-proxy-cm (mode: \"\")",
-        "proxy-mode (iptables)",
-        "ipvsadm (empty)",
-        "kube-ipvs0 (absent)",
-    ];
-    b.set(
-        "k8s-kube-proxy-cm",
-        &Target::Cluster,
-        ok(kubectl_json(&kube_proxy_cm("\"\"", true))),
-    );
+    b.differs = vec!["k8s-kube-proxy-cm (mode: \"\")", "proxy-mode (iptables)", "ipvsadm (empty)", "kube-ipvs0 (absent)"];
+    b.set("k8s-kube-proxy-cm", &Target::Cluster, ok(kubectl_json(&kube_proxy_cm("\"\"", true))));
     for i in 0..3 {
         let t = b.node(i);
         b.set("proxy-mode", &t, ok("iptables"));
         b.set("ipvsadm", &t, ok("IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"));
-        b.set(
-            "kube-ipvs0",
-            &t,
-            err(1, "", "Device \"kube-ipvs0\" does not exist.\n"),
-        );
+        b.set("kube-ipvs0", &t, err(1, "", "Device \"kube-ipvs0\" does not exist.\n"));
     }
     out.push(b);
 
@@ -1169,28 +917,11 @@ pub(crate) fn all() -> Vec<Bundle> {
         "network-manager",
         "kubeadm-join",
     ];
-    b.facts
-        .retain(|(_, probe), _| keep.contains(&probe.as_str()));
-    b.set(
-        "kubeadm-join",
-        &b.node(1),
-        err(
-            1,
-            "[preflight] Running pre-flight checks\n",
-            join_expired(&nodes[0]),
-        ),
-    );
+    b.facts.retain(|(_, probe), _| keep.contains(&probe.as_str()));
+    b.set("kubeadm-join", &b.node(1), err(1, "[preflight] Running pre-flight checks\n", join_expired(&nodes[0])));
     b.remove("kubeadm-join", &b.node(2));
     for i in 1..3 {
-        b.set(
-            "kubelet-config",
-            &b.node(i),
-            err(
-                1,
-                "",
-                "cat: /var/lib/kubelet/config.yaml: No such file or directory\n",
-            ),
-        );
+        b.set("kubelet-config", &b.node(i), err(1, "", "cat: /var/lib/kubelet/config.yaml: No such file or directory\n"));
     }
     // Before calico, no node has tunl0 or cali* links.
     for i in 0..3 {
@@ -1252,7 +983,9 @@ pub(crate) fn write(b: &Bundle, root: &Path) -> std::io::Result<()> {
         let shape = super::shapes::shape(b.name, &f.probe).unwrap_or("?");
         provenance.insert(
             rel,
-            format!("recorded fixture (synthesised, not captured); format: {fmt}; layout follows the real capture tests/fixtures/real/{shape}"),
+            format!(
+                "recorded fixture (synthesised, not captured); format: {fmt}; layout follows the real capture tests/fixtures/real/{shape}"
+            ),
         );
     }
     let manifest = Manifest {

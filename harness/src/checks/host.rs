@@ -6,13 +6,11 @@ use super::judge::{fail, judge};
 use crate::config::Role;
 use crate::evidence::Evidence;
 use crate::parsers::{
-    docker_cgroup_driver, docker_daemon_down, fstab_swap_lines, parse_kubelet_config, parse_lsmod,
-    parse_network_manager, parse_proc_swaps, parse_ss_listeners, parse_swapon_show,
-    parse_sysctl_output,
+    docker_cgroup_driver, docker_daemon_down, fstab_swap_lines, parse_kubelet_config, parse_lsmod, parse_network_manager, parse_proc_swaps,
+    parse_ss_listeners, parse_swapon_show, parse_sysctl_output,
 };
 
-const SWAP_FIX: &str =
-    "comment out the swap line in /etc/fstab and run `swapoff -a` (guide: 关闭防火墙和swap)";
+const SWAP_FIX: &str = "comment out the swap line in /etc/fstab and run `swapoff -a` (guide: 关闭防火墙和swap)";
 
 /// `host.swap-off`
 pub fn swap_off(ev: &Evidence) -> Verdict {
@@ -29,42 +27,22 @@ pub fn swap_off(ev: &Evidence) -> Verdict {
             } else {
                 Vec::new()
             };
-            let lines = if !single || j.optional("fstab", t).is_some() {
-                fstab_swap_lines(j.stdout("fstab", t, SWAP_FIX)?)
-            } else {
-                Vec::new()
-            };
+            let lines =
+                if !single || j.optional("fstab", t).is_some() { fstab_swap_lines(j.stdout("fstab", t, SWAP_FIX)?) } else { Vec::new() };
             let mut found = Vec::new();
             if !active.is_empty() {
-                found.push(format!(
-                    "active swap {}",
-                    active
-                        .iter()
-                        .map(|a| a.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
-                ));
+                found.push(format!("active swap {}", active.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(",")));
             }
             if !lines.is_empty() {
-                found.push(format!(
-                    "/etc/fstab swap entry `{}`",
-                    lines.join("`, `").replace('\t', " ")
-                ));
+                found.push(format!("/etc/fstab swap entry `{}`", lines.join("`, `").replace('\t', " ")));
             }
-            if let Some(k) = ["swapon", "proc-swaps"]
-                .iter()
-                .filter_map(|p| j.ev.stdout(p, t))
-                .find_map(crate::parsers::kubelet_swap_error)
+            if let Some(k) = ["swapon", "proc-swaps"].iter().filter_map(|p| j.ev.stdout(p, t)).find_map(crate::parsers::kubelet_swap_error)
                 && !found.is_empty()
             {
                 found.push(format!("kubelet: {k}"));
             }
             if !found.is_empty() {
-                return Err(fail(
-                    "no active swap and no uncommented swap line in /etc/fstab",
-                    found.join(" and "),
-                    SWAP_FIX,
-                ));
+                return Err(fail("no active swap and no uncommented swap line in /etc/fstab", found.join(" and "), SWAP_FIX));
             }
             Ok(())
         })?;
@@ -72,8 +50,7 @@ pub fn swap_off(ev: &Evidence) -> Verdict {
     })
 }
 
-const BR_FIX: &str =
-    "`sudo modprobe br_netfilter` (guide note) and persist it in /etc/modules-load.d/k8s.conf";
+const BR_FIX: &str = "`sudo modprobe br_netfilter` (guide note) and persist it in /etc/modules-load.d/k8s.conf";
 
 /// `host.br-netfilter`
 pub fn br_netfilter(ev: &Evidence) -> Verdict {
@@ -81,11 +58,7 @@ pub fn br_netfilter(ev: &Evidence) -> Verdict {
         j.per_node(|j, _n, t| {
             let mods = parse_lsmod(j.stdout("lsmod", t, BR_FIX)?);
             if !mods.contains(&"br_netfilter") {
-                return Err(fail(
-                    "br_netfilter in `lsmod`",
-                    "br_netfilter not loaded",
-                    BR_FIX,
-                ));
+                return Err(fail("br_netfilter in `lsmod`", "br_netfilter not loaded", BR_FIX));
             }
             Ok(())
         })?;
@@ -112,20 +85,11 @@ fn sysctl_is_one(ev: &Evidence, key: &'static str, fix: &'static str) -> Verdict
                 (Some(v), _) => Err(fail(format!("{key} = 1"), format!("{key} = {v}"), fix)),
                 (None, Some(why)) => Err(fail(
                     format!("{key} = 1"),
-                    format!(
-                        "{key} absent: {why}{}",
-                        if key.starts_with("net.bridge.") { " (br_netfilter not loaded)" } else { "" }
-                    ),
+                    format!("{key} absent: {why}{}", if key.starts_with("net.bridge.") { " (br_netfilter not loaded)" } else { "" }),
                     fix,
                 )),
-                (None, None) if single => Err(super::judge::Stop::Skip(format!(
-                    "the capture does not show {key}"
-                ))),
-                (None, None) => Err(fail(
-                    format!("{key} = 1"),
-                    format!("{key} absent (not printed)"),
-                    fix,
-                )),
+                (None, None) if single => Err(super::judge::Stop::Skip(format!("the capture does not show {key}"))),
+                (None, None) => Err(fail(format!("{key} = 1"), format!("{key} absent (not printed)"), fix)),
             }
         })?;
         Ok(format!("{key} = 1 on every node (sysctl-net)"))
@@ -239,10 +203,18 @@ pub fn cgroup_driver(ev: &Evidence) -> Verdict {
                     return Err(fail("`docker info` answered by the Docker daemon", down.to_string(), DOCKER_DOWN_FIX));
                 }
                 let out = j.stdout("docker-info", t, CGROUP_FIX)?;
-                Some(docker_cgroup_driver(out).ok_or_else(|| {
-                    let e = crate::parsers::ParseError::at("docker info", out.lines().find(|l| !l.trim().is_empty()).unwrap_or("(empty output)"), "no `Cgroup Driver:` line");
-                    j.unreadable("docker-info", t, &e)
-                })?.to_string())
+                Some(
+                    docker_cgroup_driver(out)
+                        .ok_or_else(|| {
+                            let e = crate::parsers::ParseError::at(
+                                "docker info",
+                                out.lines().find(|l| !l.trim().is_empty()).unwrap_or("(empty output)"),
+                                "no `Cgroup Driver:` line",
+                            );
+                            j.unreadable("docker-info", t, &e)
+                        })?
+                        .to_string(),
+                )
             } else {
                 None
             };
@@ -300,11 +272,7 @@ pub fn no_network_manager(ev: &Evidence) -> Verdict {
                     (true, _) => "NetworkManager active".to_string(),
                     _ => "network-manager installed (inactive)".to_string(),
                 };
-                return Err(fail(
-                    "NetworkManager absent (it interferes with calico's interfaces)",
-                    found,
-                    NM_FIX,
-                ));
+                return Err(fail("NetworkManager absent (it interferes with calico's interfaces)", found, NM_FIX));
             }
             Ok(())
         })?;

@@ -7,13 +7,7 @@ use crate::evidence::Evidence;
 use crate::parsers::{parse_etc_hosts, parse_ip_link, parse_reach_lines};
 
 fn parsed<T>(r: Result<T, crate::parsers::ParseError>, remediation: &str) -> R<T> {
-    r.map_err(|e| {
-        fail(
-            "output in the tool's usual format",
-            e.to_string(),
-            remediation,
-        )
-    })
+    r.map_err(|e| fail("output in the tool's usual format", e.to_string(), remediation))
 }
 
 const HOSTNAME_FIX: &str = "give every node its own, stable hostname with `sudo hostnamectl set-hostname <name>` (guide tip: hostnamectl 可以修改主机名; the guide's ICE-k8s-machines-node0..2); the kubelet registers the Node under it";
@@ -60,7 +54,9 @@ fn hostnames_alone(j: &mut super::judge::Judge<'_>) -> R<String> {
             if a == b && ip_a != ip_b {
                 bad.push(format!("duplicate hostname {a} on {} and {}", ip_a.as_deref().unwrap_or("?"), ip_b.as_deref().unwrap_or("?")));
             } else if b.starts_with(&format!("{a}.")) || a.starts_with(&format!("{b}.")) {
-                bad.push(format!("{a} and {b}: the same machine registered under its short name and its FQDN (hostname changed after reboot)"));
+                bad.push(format!(
+                    "{a} and {b}: the same machine registered under its short name and its FQDN (hostname changed after reboot)"
+                ));
             }
         }
     }
@@ -78,41 +74,26 @@ pub fn hostnames(ev: &Evidence) -> Verdict {
     }
     judge(ev, |j| {
         j.per_node(|j, n, t| {
-            let fix = format!(
-                "`sudo hostnamectl set-hostname {}` (guide tip: hostnamectl 可以修改主机名)",
-                n.name
-            );
+            let fix = format!("`sudo hostnamectl set-hostname {}` (guide tip: hostnamectl 可以修改主机名)", n.name);
             let got = j.stdout("hostname", t, &fix)?.trim();
             if got != n.name {
-                return Err(fail(
-                    format!("hostname {}", n.name),
-                    format!("hostname {got}"),
-                    fix,
-                ));
+                return Err(fail(format!("hostname {}", n.name), format!("hostname {got}"), fix));
             }
             Ok(())
         })?;
-        Ok(format!(
-            "all {} hostnames as configured (hostname)",
-            ev.header.nodes.len()
-        ))
+        Ok(format!("all {} hostnames as configured (hostname)", ev.header.nodes.len()))
     })
 }
 
-const CLONE_NOTE: &str = "clones must regenerate identity (guide notes: 必须确保product_uuid的唯一性 / 复制的虚拟机必须确保MAC地址的唯一性)";
+const CLONE_NOTE: &str =
+    "clones must regenerate identity (guide notes: 必须确保product_uuid的唯一性 / 复制的虚拟机必须确保MAC地址的唯一性)";
 
 /// `identity.unique-macs`
 pub fn unique_macs(ev: &Evidence) -> Verdict {
-    let fix = format!(
-        "give every VM its own MAC address (libvirt: a fresh `<mac address=...>` per domain); {CLONE_NOTE}"
-    );
+    let fix = format!("give every VM its own MAC address (libvirt: a fresh `<mac address=...>` per domain); {CLONE_NOTE}");
     judge(ev, |j| {
         distinct(j, "ip-link", "MAC address", &fix, |out| {
-            Ok(parsed(parse_ip_link(out), &fix)?
-                .into_iter()
-                .filter(|l| l.is_identity_nic())
-                .map(|l| l.mac)
-                .collect())
+            Ok(parsed(parse_ip_link(out), &fix)?.into_iter().filter(|l| l.is_identity_nic()).map(|l| l.mac).collect())
         })
     })
 }
@@ -122,11 +103,7 @@ pub fn unique_product_uuid(ev: &Evidence) -> Verdict {
     let fix = format!(
         "give every VM its own SMBIOS UUID (libvirt: a fresh domain `<uuid>`), check with `sudo cat /sys/class/dmi/id/product_uuid` (Xen paravirtual guests have no DMI product_uuid: use /sys/hypervisor/uuid); {CLONE_NOTE}"
     );
-    judge(ev, |j| {
-        distinct(j, "product-uuid", "product_uuid", &fix, |o| {
-            Ok(vec![o.trim().to_ascii_lowercase()])
-        })
-    })
+    judge(ev, |j| distinct(j, "product-uuid", "product_uuid", &fix, |o| Ok(vec![o.trim().to_ascii_lowercase()])))
 }
 
 /// `identity.unique-machine-id`
@@ -134,11 +111,7 @@ pub fn unique_machine_id(ev: &Evidence) -> Verdict {
     let fix = format!(
         "regenerate on each clone: `sudo rm /etc/machine-id /var/lib/dbus/machine-id && sudo systemd-machine-id-setup` (otherwise the cloned dbus machine-id in /var/lib/dbus/machine-id is copied back); {CLONE_NOTE}"
     );
-    judge(ev, |j| {
-        distinct(j, "machine-id", "machine-id", &fix, |o| {
-            Ok(vec![o.trim().to_string()])
-        })
-    })
+    judge(ev, |j| distinct(j, "machine-id", "machine-id", &fix, |o| Ok(vec![o.trim().to_string()])))
 }
 
 /// `identity.unique-host-keys`
@@ -151,13 +124,7 @@ pub fn unique_host_keys(ev: &Evidence) -> Verdict {
             o.split_whitespace()
                 .nth(1)
                 .map(|fp| vec![fp.to_string()])
-                .ok_or_else(|| {
-                    fail(
-                        "`256 SHA256:... comment (ED25519)`",
-                        o.trim().to_string(),
-                        fix.clone(),
-                    )
-                })
+                .ok_or_else(|| fail("`256 SHA256:... comment (ED25519)`", o.trim().to_string(), fix.clone()))
         })
     })
 }
@@ -193,14 +160,8 @@ pub fn etc_hosts(ev: &Evidence) -> Verdict {
     if ev.single_capture().is_some() {
         return judge(ev, etc_hosts_alone);
     }
-    let lines: String = ev
-        .header
-        .nodes
-        .iter()
-        .map(|n| format!("{}   {}\n", n.ip, n.name))
-        .collect();
-    let fix =
-        format!("add every node to /etc/hosts as the guide does (令服务器互相连接):\n{lines}");
+    let lines: String = ev.header.nodes.iter().map(|n| format!("{}   {}\n", n.ip, n.name)).collect();
+    let fix = format!("add every node to /etc/hosts as the guide does (令服务器互相连接):\n{lines}");
     judge(ev, |j| {
         j.per_node(|j, _n, t| {
             let text = j.stdout("etc-hosts", t, &fix)?;
@@ -210,29 +171,13 @@ pub fn etc_hosts(ev: &Evidence) -> Verdict {
                 let ip = other.ip.to_string();
                 // The first address listed for a name is the one the resolver returns; the
                 // guide's `127.0.1.1 <own name>` line is fine only if a real line follows.
-                let listed: Vec<&str> = hosts
-                    .iter()
-                    .filter(|(_, names)| names.contains(&other.name.as_str()))
-                    .map(|(a, _)| *a)
-                    .collect();
+                let listed: Vec<&str> = hosts.iter().filter(|(_, names)| names.contains(&other.name.as_str())).map(|(a, _)| *a).collect();
                 if !listed.contains(&ip.as_str()) {
-                    wrong.push(format!(
-                        "{} -> {}",
-                        other.name,
-                        if listed.is_empty() {
-                            "absent".into()
-                        } else {
-                            listed.join(",")
-                        }
-                    ));
+                    wrong.push(format!("{} -> {}", other.name, if listed.is_empty() { "absent".into() } else { listed.join(",") }));
                 }
             }
             if !wrong.is_empty() {
-                return Err(fail(
-                    "every node name mapped to its configured address",
-                    wrong.join(", "),
-                    fix.clone(),
-                ));
+                return Err(fail("every node name mapped to its configured address", wrong.join(", "), fix.clone()));
             }
             Ok(())
         })?;
@@ -256,11 +201,7 @@ pub fn reach_by_name(ev: &Evidence) -> Verdict {
                 }
             }
             if !bad.is_empty() {
-                return Err(fail(
-                    "every other node answers `ping -c1 -W2 <name>`",
-                    bad.join(", "),
-                    fix,
-                ));
+                return Err(fail("every other node answers `ping -c1 -W2 <name>`", bad.join(", "), fix));
             }
             Ok(())
         })?;

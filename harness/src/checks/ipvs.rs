@@ -14,17 +14,9 @@ pub fn kernel_modules(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
         j.per_node(|j, _n, t| {
             let mods = parse_lsmod(j.stdout("lsmod", t, MOD_FIX)?);
-            let missing: Vec<&str> = MODULES
-                .iter()
-                .copied()
-                .filter(|m| !mods.contains(m))
-                .collect();
+            let missing: Vec<&str> = MODULES.iter().copied().filter(|m| !mods.contains(m)).collect();
             if !missing.is_empty() {
-                return Err(fail(
-                    format!("{} loaded", MODULES.join(", ")),
-                    format!("missing {}", missing.join(", ")),
-                    MOD_FIX,
-                ));
+                return Err(fail(format!("{} loaded", MODULES.join(", ")), format!("missing {}", missing.join(", ")), MOD_FIX));
             }
             Ok(())
         })?;
@@ -39,16 +31,8 @@ pub fn configmap_mode(ev: &Evidence) -> Verdict {
         let conf = kube_proxy_config(json, text).map_err(|e| j.unreadable("k8s-kube-proxy-cm", &Target::Cluster, &e))?;
         let mode = yaml_lite::get(&conf, "mode").or_else(|| loose_key(&conf, "mode")).unwrap_or("");
         if mode != "ipvs" {
-            let shown = if mode.is_empty() {
-                "\"\" (iptables, the default)".to_string()
-            } else {
-                mode.to_string()
-            };
-            return Err(fail(
-                "kube-proxy ConfigMap mode: ipvs",
-                format!("mode: {shown}"),
-                MODE_FIX,
-            ));
+            let shown = if mode.is_empty() { "\"\" (iptables, the default)".to_string() } else { mode.to_string() };
+            return Err(fail("kube-proxy ConfigMap mode: ipvs", format!("mode: {shown}"), MODE_FIX));
         }
         Ok("kube-proxy ConfigMap mode: ipvs (k8s-kube-proxy-cm)".into())
     })
@@ -69,11 +53,7 @@ pub fn proxy_mode(ev: &Evidence) -> Verdict {
                 Err(e) => return Err(j.unreadable("proxy-mode", t, &e)),
             };
             if mode != "ipvs" {
-                return Err(fail(
-                    "kube-proxy /proxyMode answers ipvs",
-                    format!("/proxyMode answers {mode}"),
-                    MODE_FIX,
-                ));
+                return Err(fail("kube-proxy /proxyMode answers ipvs", format!("/proxyMode answers {mode}"), MODE_FIX));
             }
             Ok(())
         })?;
@@ -92,8 +72,7 @@ pub fn kubernetes_service(ev: &Evidence) -> Verdict {
             .and_then(|v| {
                 v.get("items")?.as_array()?.iter().find(|s| {
                     s.pointer("/metadata/name").and_then(|x| x.as_str()) == Some("kubernetes")
-                        && s.pointer("/metadata/namespace").and_then(|x| x.as_str())
-                            == Some("default")
+                        && s.pointer("/metadata/namespace").and_then(|x| x.as_str()) == Some("default")
                 })
             })
             .and_then(|s| s.pointer("/spec/clusterIP")?.as_str())
@@ -111,32 +90,32 @@ pub fn kubernetes_service(ev: &Evidence) -> Verdict {
             // One pasted table, service CIDR unknown: the kubernetes Service is the TCP :443
             // virtual service whose real servers are API servers (:6443).
             let found = if single {
-                vs.iter().find(|s| s.protocol == "TCP" && s.address.ends_with(":443") && s.reals.iter().any(|r| r.address.ends_with(":6443")))
+                vs.iter()
+                    .find(|s| s.protocol == "TCP" && s.address.ends_with(":443") && s.reals.iter().any(|r| r.address.ends_with(":6443")))
                     .or_else(|| vs.iter().find(|s| s.protocol == "TCP" && s.address == want))
             } else {
                 vs.iter().find(|s| s.protocol == "TCP" && s.address == want)
             };
             match found {
                 Some(s) if !s.reals.is_empty() => Ok(()),
-                Some(_) => Err(fail(
-                    format!("IPVS service TCP {want} with a real server"),
-                    format!("TCP {want} has no real server"),
-                    MODE_FIX,
-                )),
+                Some(_) => {
+                    Err(fail(format!("IPVS service TCP {want} with a real server"), format!("TCP {want} has no real server"), MODE_FIX))
+                }
                 None => Err(fail(
                     format!("IPVS service TCP {want} (the kubernetes Service)"),
                     if vs.is_empty() {
                         "empty IPVS table: no virtual servers, so the kubernetes Service is not programmed".to_string()
                     } else {
-                        format!("{} virtual servers, none {want}: the kubernetes Service (TCP :443 → API servers :6443) is not programmed", vs.len())
+                        format!(
+                            "{} virtual servers, none {want}: the kubernetes Service (TCP :443 → API servers :6443) is not programmed",
+                            vs.len()
+                        )
                     },
                     MODE_FIX,
                 )),
             }
         })?;
-        Ok(format!(
-            "every node's IPVS table serves TCP {want} (ipvsadm)"
-        ))
+        Ok(format!("every node's IPVS table serves TCP {want} (ipvsadm)"))
     })
 }
 
@@ -153,12 +132,17 @@ pub fn kube_ipvs0(ev: &Evidence) -> Verdict {
                 .lines()
                 .filter_map(|l| {
                     let (n, rest) = l.trim_start().split_once(": ")?;
-                    (n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() && rest.contains(": <")).then(|| rest.split([':', '@']).next().unwrap_or(""))
+                    (n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() && rest.contains(": <"))
+                        .then(|| rest.split([':', '@']).next().unwrap_or(""))
                 })
                 .collect();
             if names.is_empty() {
                 let first = out.lines().find(|l| !l.trim().is_empty()).unwrap_or("(empty output)");
-                return Err(j.unreadable("kube-ipvs0", t, &crate::parsers::ParseError::at("ip -d link show kube-ipvs0", first, "no interface header")));
+                return Err(j.unreadable(
+                    "kube-ipvs0",
+                    t,
+                    &crate::parsers::ParseError::at("ip -d link show kube-ipvs0", first, "no interface header"),
+                ));
             }
             if !names.contains(&"kube-ipvs0") {
                 return Err(fail("the kube-ipvs0 dummy interface", format!("absent (interfaces: {})", names.join(", ")), MODE_FIX));

@@ -11,25 +11,13 @@ use crate::parsers::ParseError;
 /// Why a check stopped early.
 pub(crate) enum Stop {
     Skip(String),
-    Fail {
-        expected: String,
-        found: String,
-        remediation: String,
-    },
+    Fail { expected: String, found: String, remediation: String },
 }
 
 pub(crate) type R<T> = Result<T, Stop>;
 
-pub(crate) fn fail(
-    expected: impl Into<String>,
-    found: impl Into<String>,
-    remediation: impl Into<String>,
-) -> Stop {
-    Stop::Fail {
-        expected: expected.into(),
-        found: found.into(),
-        remediation: remediation.into(),
-    }
+pub(crate) fn fail(expected: impl Into<String>, found: impl Into<String>, remediation: impl Into<String>) -> Stop {
+    Stop::Fail { expected: expected.into(), found: found.into(), remediation: remediation.into() }
 }
 
 pub(crate) struct Judge<'e> {
@@ -38,19 +26,12 @@ pub(crate) struct Judge<'e> {
 }
 
 fn first_line(s: &str) -> &str {
-    s.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("")
+    s.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
 }
 
 impl<'e> Judge<'e> {
     fn note(&mut self, f: &Fact) {
-        if !self
-            .refs
-            .iter()
-            .any(|r| r.probe == f.probe && r.target == f.target)
-        {
+        if !self.refs.iter().any(|r| r.probe == f.probe && r.target == f.target) {
             self.refs.push(f.to_ref());
         }
     }
@@ -79,17 +60,9 @@ impl<'e> Judge<'e> {
         let f = self.fact(probe, target)?;
         if !f.output.success() {
             let err = first_line(&f.output.stderr);
-            let err = if err.is_empty() {
-                first_line(&f.output.stdout)
-            } else {
-                err
-            };
+            let err = if err.is_empty() { first_line(&f.output.stdout) } else { err };
             return Err(fail(
-                format!(
-                    "`{}` to succeed on {}",
-                    short(&f.command),
-                    target.describe()
-                ),
+                format!("`{}` to succeed on {}", short(&f.command), target.describe()),
                 format!("exit status {}: {err}", f.output.exit_status),
                 remediation,
             ));
@@ -100,10 +73,7 @@ impl<'e> Judge<'e> {
     /// `cannot read <probe> output on <node>: <line>`, with a remediation that only asks for a
     /// readable capture (nothing is concluded from output kubelab cannot read).
     pub fn unreadable(&self, probe: &str, target: &Target, e: &ParseError) -> Stop {
-        let cmd = self
-            .ev
-            .fact(probe, target)
-            .map_or_else(|| probe.to_string(), |f| short(&f.command));
+        let cmd = self.ev.fact(probe, target).map_or_else(|| probe.to_string(), |f| short(&f.command));
         unreadable_stop(probe, target, e.what, e.culprit(), &cmd)
     }
 
@@ -117,10 +87,7 @@ impl<'e> Judge<'e> {
 
     /// Runs `f` for every node, collecting per-node failures and skips: any failure fails the
     /// check (all failing nodes named), else any skip skips it, else it passes.
-    pub fn per_node(
-        &mut self,
-        mut f: impl FnMut(&mut Self, &'e NodeConfig, &Target) -> R<()>,
-    ) -> R<()> {
+    pub fn per_node(&mut self, mut f: impl FnMut(&mut Self, &'e NodeConfig, &Target) -> R<()>) -> R<()> {
         let ev = self.ev;
         let mut fails: Vec<(String, String, String, String)> = Vec::new();
         let mut skips = Vec::new();
@@ -128,20 +95,12 @@ impl<'e> Judge<'e> {
             let t = Target::Node(n.name.clone());
             match f(self, n, &t) {
                 Ok(()) => {}
-                Err(Stop::Fail {
-                    expected,
-                    found,
-                    remediation,
-                }) => fails.push((n.name.clone(), expected, found, remediation)),
+                Err(Stop::Fail { expected, found, remediation }) => fails.push((n.name.clone(), expected, found, remediation)),
                 Err(Stop::Skip(r)) => skips.push(r),
             }
         }
         if let Some((_, expected, _, remediation)) = fails.first().cloned() {
-            let found = fails
-                .iter()
-                .map(|(n, _, found, _)| format!("{n}: {found}"))
-                .collect::<Vec<_>>()
-                .join("; ");
+            let found = fails.iter().map(|(n, _, found, _)| format!("{n}: {found}")).collect::<Vec<_>>().join("; ");
             return Err(fail(expected, found, remediation));
         }
         if !skips.is_empty() {
@@ -179,27 +138,13 @@ pub(crate) fn short(cmd: &str) -> String {
 
 /// Runs a check body and makes the verdict.
 pub(crate) fn judge(ev: &Evidence, body: impl FnOnce(&mut Judge<'_>) -> R<String>) -> Verdict {
-    let mut j = Judge {
-        ev,
-        refs: Vec::new(),
-    };
+    let mut j = Judge { ev, refs: Vec::new() };
     let outcome = match body(&mut j) {
         Ok(summary) => Outcome::Pass { summary },
         Err(Stop::Skip(reason)) => Outcome::Skip { reason },
-        Err(Stop::Fail {
-            expected,
-            found,
-            remediation,
-        }) => Outcome::Fail {
-            expected,
-            found,
-            remediation,
-        },
+        Err(Stop::Fail { expected, found, remediation }) => Outcome::Fail { expected, found, remediation },
     };
-    Verdict {
-        outcome,
-        evidence: j.refs,
-    }
+    Verdict { outcome, evidence: j.refs }
 }
 
 /// Values gathered per node that must be pairwise distinct (identity checks).
@@ -234,20 +179,12 @@ pub(crate) fn distinct(
         }
     }
     if !dups.is_empty() {
-        return Err(fail(
-            format!("a distinct {what} on every node"),
-            dups.join("; "),
-            remediation,
-        ));
+        return Err(fail(format!("a distinct {what} on every node"), dups.join("; "), remediation));
     }
     if !skips.is_empty() {
         return Err(Stop::Skip(skips.join("; ")));
     }
-    Ok(format!(
-        "{} distinct {what} values across {} nodes ({probe})",
-        seen.len(),
-        ev.header.nodes.len()
-    ))
+    Ok(format!("{} distinct {what} values across {} nodes ({probe})", seen.len(), ev.header.nodes.len()))
 }
 
 /// One pasted capture may hold several machines' values (`for h in ...; do ssh $h cat

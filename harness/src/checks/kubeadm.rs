@@ -22,13 +22,16 @@ fn preflight_fix(e: &PreflightError) -> String {
         return "`sudo swapoff -a` and comment the swap line in /etc/fstab (guide: 关闭防火墙和swap)".into();
     }
     if c.contains("bridge-nf-call-iptables") {
-        return "`sudo modprobe br_netfilter` (guide note), then `sudo sysctl -w net.bridge.bridge-nf-call-iptables=1` and persist both".into();
+        return "`sudo modprobe br_netfilter` (guide note), then `sudo sysctl -w net.bridge.bridge-nf-call-iptables=1` and persist both"
+            .into();
     }
     if c.contains("ip_forward") {
         return "`sudo sysctl -w net.ipv4.ip_forward=1` and persist it in /etc/sysctl.d/k8s.conf".into();
     }
     if let Some(port) = c.strip_prefix("Port-") {
-        return format!("port {port} is in use: find the holder with `ss -tlnp 'sport = :{port}'` (guide: `lsof -i | grep {port}`); a kubelet or API server left by an earlier init/join goes with `sudo kubeadm reset`");
+        return format!(
+            "port {port} is in use: find the holder with `ss -tlnp 'sport = :{port}'` (guide: `lsof -i | grep {port}`); a kubelet or API server left by an earlier init/join goes with `sudo kubeadm reset`"
+        );
     }
     if c.starts_with("FileAvailable") || c.starts_with("DirAvailable") {
         return "this node was initialised or joined before: `sudo kubeadm reset` on it, then join again (guide: 如果安装中出现错误，则需要执行kubeadm reset)".into();
@@ -54,36 +57,19 @@ fn diagnose(target: &Target, f: &JoinFailure) -> (String, String, String) {
     match f {
         JoinFailure::Preflight(errs) => (
             "`kubeadm join` preflight checks to pass".into(),
-            format!(
-                "{on}: {}",
-                errs.iter()
-                    .map(|e| format!("[ERROR {}]: {}", e.check, e.detail))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-            errs.iter()
-                .map(|e| format!("{}: {}", e.check, preflight_fix(e)))
-                .collect::<Vec<_>>()
-                .join("; "),
+            format!("{on}: {}", errs.iter().map(|e| format!("[ERROR {}]: {}", e.check, e.detail)).collect::<Vec<_>>().join("; ")),
+            errs.iter().map(|e| format!("{}: {}", e.check, preflight_fix(e))).collect::<Vec<_>>().join("; "),
         ),
         JoinFailure::Token { token, line } => (
             "`kubeadm join` to validate the API server with a live bootstrap token".into(),
-            format!(
-                "{on}: token {} unknown or expired — {line}",
-                token.as_deref().unwrap_or("?")
-            ),
+            format!("{on}: token {} unknown or expired — {line}", token.as_deref().unwrap_or("?")),
             TOKEN_FIX.into(),
         ),
-        JoinFailure::CaHash { line } => (
-            "the cluster CA to match --discovery-token-ca-cert-hash".into(),
-            format!("{on}: {line}"),
-            CA_FIX.into(),
-        ),
+        JoinFailure::CaHash { line } => {
+            ("the cluster CA to match --discovery-token-ca-cert-hash".into(), format!("{on}: {line}"), CA_FIX.into())
+        }
         JoinFailure::Unreachable { endpoint, line } => (
-            format!(
-                "the API server {} reachable from the joining node",
-                endpoint.as_deref().unwrap_or("(port 6443)")
-            ),
+            format!("the API server {} reachable from the joining node", endpoint.as_deref().unwrap_or("(port 6443)")),
             format!("{on}: {line}"),
             UNREACHABLE_FIX.into(),
         ),
@@ -95,16 +81,12 @@ fn diagnose(target: &Target, f: &JoinFailure) -> (String, String, String) {
                 None => EXISTS_FIX.into(),
             },
         ),
-        JoinFailure::KubeletUnhealthy { line } => (
-            "the kubelet to become healthy during `kubeadm join`".into(),
-            format!("{on}: {line}"),
-            KUBELET_FIX.into(),
-        ),
-        JoinFailure::Phase { line, .. } | JoinFailure::Other { line } => (
-            "`kubeadm join` to succeed".into(),
-            format!("{on}: {line}"),
-            PHASE_FIX.into(),
-        ),
+        JoinFailure::KubeletUnhealthy { line } => {
+            ("the kubelet to become healthy during `kubeadm join`".into(), format!("{on}: {line}"), KUBELET_FIX.into())
+        }
+        JoinFailure::Phase { line, .. } | JoinFailure::Other { line } => {
+            ("`kubeadm join` to succeed".into(), format!("{on}: {line}"), PHASE_FIX.into())
+        }
     }
 }
 
@@ -112,16 +94,8 @@ fn diagnose(target: &Target, f: &JoinFailure) -> (String, String, String) {
 pub fn join(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
         let workers: Vec<Target> =
-            j.ev.header
-                .nodes
-                .iter()
-                .filter(|n| n.role == Role::Worker)
-                .map(|n| Target::Node(n.name.clone()))
-                .collect();
-        let facts: Vec<_> = workers
-            .iter()
-            .filter_map(|t| j.optional("kubeadm-join", t))
-            .collect();
+            j.ev.header.nodes.iter().filter(|n| n.role == Role::Worker).map(|n| Target::Node(n.name.clone())).collect();
+        let facts: Vec<_> = workers.iter().filter_map(|t| j.optional("kubeadm-join", t)).collect();
         if facts.is_empty() {
             let t = workers.first().cloned().unwrap_or(Target::Cluster);
             return Err(Stop::Skip(j.ev.missing_reason("kubeadm-join", &t)));
@@ -145,11 +119,7 @@ pub fn join(ev: &Evidence) -> Verdict {
                 ));
             }
             if !f.output.success() {
-                return Err(fail(
-                    "`kubeadm join` to succeed",
-                    format!("{}: exit status {}", f.target, f.output.exit_status),
-                    PHASE_FIX,
-                ));
+                return Err(fail("`kubeadm join` to succeed", format!("{}: exit status {}", f.target, f.output.exit_status), PHASE_FIX));
             }
         }
         Ok(format!("{} worker(s) joined (kubeadm-join)", facts.len()))

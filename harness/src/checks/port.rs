@@ -81,8 +81,13 @@ mod tests {
     }
 
     fn lab_nodes() -> LabConfig {
-        let n = |i: u8, role| NodeConfig { name: format!("ICE-k8s-machines-node{i}"), ip: std::net::Ipv4Addr::new(192, 168, 3, 134 + i), role };
-        LabConfig { name: "kl-jc".into(), nodes: vec![n(0, Role::ControlPlane), n(1, Role::Worker), n(2, Role::Worker)], ..LabConfig::default() }
+        let n =
+            |i: u8, role| NodeConfig { name: format!("ICE-k8s-machines-node{i}"), ip: std::net::Ipv4Addr::new(192, 168, 3, 134 + i), role };
+        LabConfig {
+            name: "kl-jc".into(),
+            nodes: vec![n(0, Role::ControlPlane), n(1, Role::Worker), n(2, Role::Worker)],
+            ..LabConfig::default()
+        }
     }
 
     /// Evidence from captures: (node index, probe, file).
@@ -114,7 +119,11 @@ mod tests {
             (2, "ip-addr", "node2.txt"),
         ];
         if moved {
-            v.extend([(1, "ip-addr", "node1-moved-console.txt"), (0, "ping-peers", "node0-node1-cut-off.txt"), (2, "ping-peers", "node2-node1-cut-off.txt")]);
+            v.extend([
+                (1, "ip-addr", "node1-moved-console.txt"),
+                (0, "ping-peers", "node0-node1-cut-off.txt"),
+                (2, "ping-peers", "node2-node1-cut-off.txt"),
+            ]);
         } else {
             v.push((1, "ip-addr", "node1.txt"));
         }
@@ -135,12 +144,18 @@ mod tests {
         let super::super::Outcome::Fail { found, remediation, .. } = &v.outcome else { panic!("{v}") };
         assert!(found.starts_with("ICE-k8s-machines-node1: the node uses 192.168.3.150/24 on eth0 (ip -o -4 addr, live via serial console) but its port allows only 192.168.3.135"), "{found}");
         assert!(found.contains("ICE-k8s-machines-node0 cannot reach it"), "{found}");
-        assert!(remediation.contains("需要卸载网卡重新安装") && remediation.contains("re-create the node's NIC with the address fixed"), "{remediation}");
+        assert!(
+            remediation.contains("需要卸载网卡重新安装") && remediation.contains("re-create the node's NIC with the address fixed"),
+            "{remediation}"
+        );
         // Every capture's stated diagnosis words are in the verdict.
         for h in &heads {
             if let Some((_, d)) = h.iter().find(|(k, _)| k == "diagnosis") {
                 for w in d.split(';').map(str::trim).filter(|w| !w.is_empty()) {
-                    assert!(format!("{found} {remediation}").to_lowercase().contains(&w.to_lowercase()), "diagnosis word `{w}` missing: {found}");
+                    assert!(
+                        format!("{found} {remediation}").to_lowercase().contains(&w.to_lowercase()),
+                        "diagnosis word `{w}` missing: {found}"
+                    );
                 }
             }
         }

@@ -16,7 +16,9 @@ pub(crate) fn shape(bundle: &str, probe: &str) -> Option<&'static str> {
         }
         ("join-token-expired", "kubeadm-join") => "kubeadm-join/kind-issue-2798-v1-24-jws-signature-missing-verbose.txt",
         ("csr-pending", "k8s-node-metrics") => "k8s-node-metrics/test-infra-16081-top-serviceunavailable.txt",
-        ("csr-pending", "kubelet-serving-cert") | ("join-token-expired", "kubelet-config") => "none: a `cat`/openssl `No such file or directory` error line",
+        ("csr-pending", "kubelet-serving-cert") | ("join-token-expired", "kubelet-config") => {
+            "none: a `cat`/openssl `No such file or directory` error line"
+        }
         ("kube-proxy-iptables", "ipvsadm") => "ipvsadm/rke2-issue-4416-empty-table.txt",
         ("kube-proxy-iptables", "kube-ipvs0") => "none: iproute2's `Device \"kube-ipvs0\" does not exist.` line",
         ("kube-proxy-iptables", "proxy-mode") => "proxy-mode/k8s-docs-source-ip-iptables.txt",
@@ -44,11 +46,17 @@ pub(crate) fn shape(bundle: &str, probe: &str) -> Option<&'static str> {
         (_, "kubeadm-join") => "kubeadm-join/kubeadm-issue-574-v1-24-success-indented.txt",
         (_, "k8s-version") => "k8s-version/kthw-1.21.0-curl-version.txt",
         (_, "k8s-nodes") => "k8s-nodes/kubview-eks-1.14-nodes-list-json-ready.txt",
-        (_, "k8s-pods-kube-system") => "k8s-pods-kube-system/calico-2904-calico-node-0of1-running.txt (its table; the JSON is the v1 Pod schema)",
+        (_, "k8s-pods-kube-system") => {
+            "k8s-pods-kube-system/calico-2904-calico-node-0of1-running.txt (its table; the JSON is the v1 Pod schema)"
+        }
         (_, "k8s-csr") => "k8s-csr/nectar-csr-yaml-client-approved-issued.txt (its YAML; the JSON is the same object)",
-        (_, "k8s-apiservice-metrics") => "k8s-apiservice-metrics/metrics-server-525-missingendpoints-yaml.txt (its YAML; the JSON is the same object)",
+        (_, "k8s-apiservice-metrics") => {
+            "k8s-apiservice-metrics/metrics-server-525-missingendpoints-yaml.txt (its YAML; the JSON is the same object)"
+        }
         (_, "k8s-node-metrics") => "k8s-node-metrics/dangolk-get-raw-single-nodemetrics-ub18.txt",
-        (_, "k8s-kube-proxy-cm") => "k8s-kube-proxy-cm/temach-kubeadm-1.32-full-yaml-mode-empty-strictarp-false.txt (its YAML; the JSON is the same ConfigMap)",
+        (_, "k8s-kube-proxy-cm") => {
+            "k8s-kube-proxy-cm/temach-kubeadm-1.32-full-yaml-mode-empty-strictarp-false.txt (its YAML; the JSON is the same ConfigMap)"
+        }
         (_, "k8s-services") => "k8s-services/krowsnest-k3s-svc-json-lb-no-ingress.txt",
         (_, "helm-version") => "helm-version/helm-golden-version-short-v3-3.txt",
         (_, p) if KUBELAB_FORMATS.contains(&p) => "none: kubelab's own format (probe catalog)",
@@ -58,10 +66,7 @@ pub(crate) fn shape(bundle: &str, probe: &str) -> Option<&'static str> {
 
 /// The capture paths a shape names (the `.txt` words).
 pub(crate) fn shape_paths(shape: &str) -> Vec<&str> {
-    shape
-        .split([' ', ','])
-        .filter(|w| w.ends_with(".txt"))
-        .collect()
+    shape.split([' ', ',']).filter(|w| w.ends_with(".txt")).collect()
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use crate::evidence::{Evidence, Target};
 use crate::parsers::{CsrRow, csr_rows, parse_kubelet_config, parse_serving_cert};
 
 const SIGNER: &str = "kubernetes.io/kubelet-serving";
-const APPROVE_FIX: &str = "`kubectl get csr`, then `kubectl certificate approve csr-xxxxx` for each kubelet-serving CSR (guide: 启用TLSBootstrap)";
+const APPROVE_FIX: &str =
+    "`kubectl get csr`, then `kubectl certificate approve csr-xxxxx` for each kubelet-serving CSR (guide: 启用TLSBootstrap)";
 const BOOTSTRAP_FIX: &str = "without it the kubelet serves its self-signed /var/lib/kubelet/pki/kubelet.crt: add `serverTLSBootstrap: true` under data.kubelet of `kubectl edit cm kubelet-config-1.23 -n kube-system` and to /var/lib/kubelet/config.yaml on every node, `systemctl restart kubelet`, then approve the CSRs (guide: 启用TLSBootstrap)";
 
 /// `tls.server-tls-bootstrap`
@@ -60,16 +61,9 @@ pub fn no_pending_csr(ev: &Evidence) -> Verdict {
             .map(describe)
             .collect();
         if !bad.is_empty() {
-            return Err(fail(
-                "no Pending or Denied kubelet-serving CSR",
-                bad.join("; "),
-                APPROVE_FIX,
-            ));
+            return Err(fail("no Pending or Denied kubelet-serving CSR", bad.join("; "), APPROVE_FIX));
         }
-        Ok(format!(
-            "{} kubelet-serving CSRs, none Pending or Denied (k8s-csr)",
-            csrs.iter().filter(|c| c.signer == SIGNER).count()
-        ))
+        Ok(format!("{} kubelet-serving CSRs, none Pending or Denied (k8s-csr)", csrs.iter().filter(|c| c.signer == SIGNER).count()))
     })
 }
 
@@ -158,11 +152,9 @@ pub fn serving_certs(ev: &Evidence) -> Verdict {
                     format!("no approved CSR; {}", f.output.stderr.lines().next().unwrap_or("no kubelet-server-current.pem").trim()),
                     APPROVE_FIX,
                 )),
-                None if csr_fact.is_some() => Err(fail(
-                    format!("an approved kubelet-serving CSR for {user}"),
-                    "none (and no kubelet-serving-cert fact)",
-                    APPROVE_FIX,
-                )),
+                None if csr_fact.is_some() => {
+                    Err(fail(format!("an approved kubelet-serving CSR for {user}"), "none (and no kubelet-serving-cert fact)", APPROVE_FIX))
+                }
                 None => Err(super::judge::Stop::Skip(j.ev.missing_reason("k8s-csr", &Target::Cluster))),
             }
         })?;

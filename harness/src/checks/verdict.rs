@@ -62,14 +62,7 @@ impl std::fmt::Display for Verdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.outcome {
             Outcome::Pass { summary } => write!(f, "pass: {summary}")?,
-            Outcome::Fail {
-                expected,
-                found,
-                remediation,
-            } => write!(
-                f,
-                "fail: expected {expected}; found {found}; fix: {remediation}"
-            )?,
+            Outcome::Fail { expected, found, remediation } => write!(f, "fail: expected {expected}; found {found}; fix: {remediation}")?,
             Outcome::Skip { reason } => write!(f, "skip: {reason}")?,
         }
         if !self.evidence.is_empty() {

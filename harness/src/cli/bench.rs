@@ -185,7 +185,11 @@ pub async fn check(features: Option<&Path>, bundle: &Path, scenarios: usize, ite
     let feature_dir = tmp.join("features");
     let source_features = crate::conformance::features::FeatureDir::resolve(features)?;
     let judgments = synthesise_features(source_features.path(), &feature_dir, scenarios)?;
-    let load = || RecordedEvidence::open(bundle).map(RecordedEvidence::into_evidence).map_err(|e| other(format!("open bundle {}: {e}", bundle.display())));
+    let load = || {
+        RecordedEvidence::open(bundle)
+            .map(RecordedEvidence::into_evidence)
+            .map_err(|e| other(format!("open bundle {}: {e}", bundle.display())))
+    };
     let source = format!("recorded bundle {}", bundle.display());
     let opts = |report_dir: Option<std::path::PathBuf>| CheckOptions {
         features: Some(feature_dir.clone()),
@@ -199,10 +203,7 @@ pub async fn check(features: Option<&Path>, bundle: &Path, scenarios: usize, ite
     };
     let checks_per_round = kubelab::checks::CHECKS.len();
     let rounds = judgments.div_ceil(checks_per_round);
-    println!(
-        "bench check: {scenarios} scenarios ({judgments} check judgments) over {}, {iterations} iterations",
-        bundle.display()
-    );
+    println!("bench check: {scenarios} scenarios ({judgments} check judgments) over {}, {iterations} iterations", bundle.display());
     let (mut t_load, mut t_raw, mut t_cuke, mut t_full) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut last = None;
     let result: Result<(), ExpectedError> = async {
@@ -405,6 +406,9 @@ pub async fn reset(cfg: &LabConfig) -> Result<(), ExpectedError> {
     println!("bench reset: {} nodes", state.nodes.len());
     println!("  snapshot revert (+ ssh back)          : {:>7.1} s", revert.as_secs_f64());
     println!("  fresh clone + boot + host provisioning: {:>7.1} s", fresh.as_secs_f64());
-    println!("  ratio                                 : {:>7.1} % (goal <= 10 %)", 100.0 * revert.as_secs_f64() / fresh.as_secs_f64().max(1e-9));
+    println!(
+        "  ratio                                 : {:>7.1} % (goal <= 10 %)",
+        100.0 * revert.as_secs_f64() / fresh.as_secs_f64().max(1e-9)
+    );
     Ok(())
 }

@@ -31,11 +31,7 @@ pub fn run(args: &ExplainArgs) -> Result<(), ExpectedError> {
     }
     .map_err(|e| ExpectedError::Other(anyhow::anyhow!("read the output to explain: {e}")))?;
     let x = checks::explain(&text, args.probe.as_deref(), args.nodes).map_err(ExpectedError::Explain)?;
-    println!(
-        "probe: {}{}",
-        x.probe,
-        if x.guessed { " (guessed from the text; name it with --probe)" } else { "" }
-    );
+    println!("probe: {}{}", x.probe, if x.guessed { " (guessed from the text; name it with --probe)" } else { "" });
     println!("read ({} lines after removing shell prompts and other commands' output):", x.read.lines().count());
     for l in x.read.lines().take(40) {
         println!("  | {l}");

@@ -309,7 +309,8 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
         Command::Doctor { json, no_boot_probe } => {
             let opts = kubelab::doctor::DoctorOptions { boot_probe: !no_boot_probe, ..kubelab::doctor::DoctorOptions::default() };
             let c = cfg.clone();
-            let report = tokio::task::spawn_blocking(move || kubelab::doctor::run(&c, &opts)).await.map_err(|e| ExpectedError::Other(e.into()))?;
+            let report =
+                tokio::task::spawn_blocking(move || kubelab::doctor::run(&c, &opts)).await.map_err(|e| ExpectedError::Other(e.into()))?;
             if json {
                 println!("{}", report.to_json());
             } else {
@@ -362,7 +363,8 @@ fn image(cfg: &LabConfig, action: ImageAction) -> Result<(), ExpectedError> {
     match action {
         ImageAction::Build { which: Which::Offline, force } => {
             let t0 = Instant::now();
-            let dir = kubelab::image::build_offline(cfg, force).map_err(|e| ExpectedError::ImageBuild(format!("image build failed: {e}")))?;
+            let dir =
+                kubelab::image::build_offline(cfg, force).map_err(|e| ExpectedError::ImageBuild(format!("image build failed: {e}")))?;
             eprintln!("offline image ready in {} ({:.0} s)", dir.display(), t0.elapsed().as_secs_f64());
             Ok(())
         }
@@ -374,21 +376,23 @@ fn image(cfg: &LabConfig, action: ImageAction) -> Result<(), ExpectedError> {
             eprintln!("guide image verified at {}", p.display());
             Ok(())
         }
-        ImageAction::Fetch { which: Which::Offline } => Err(ExpectedError::Other(anyhow::anyhow!(
-            "the offline image is built, not downloaded: run `kubelab image build offline`"
-        ))),
+        ImageAction::Fetch { which: Which::Offline } => {
+            Err(ExpectedError::Other(anyhow::anyhow!("the offline image is built, not downloaded: run `kubelab image build offline`")))
+        }
         ImageAction::Path { which } => {
             let c = LabConfig { profile: if matches!(which, Which::Guide) { Profile::Guide } else { Profile::Offline }, ..cfg.clone() };
-            println!("{}", if matches!(which, Which::Guide) { kubelab::image::guide_path(&c) } else { kubelab::image::offline_dir(&c) }.display());
+            println!(
+                "{}",
+                if matches!(which, Which::Guide) { kubelab::image::guide_path(&c) } else { kubelab::image::offline_dir(&c) }.display()
+            );
             Ok(())
         }
     }
 }
 
-
 /// `kubelab provision`.
 pub async fn provision(cfg: &LabConfig, args: ProvisionArgs) -> Result<(), ExpectedError> {
-    use kubelab::provision::{Plan, Provisioner, ProvisionEvent, StepFilter};
+    use kubelab::provision::{Plan, ProvisionEvent, Provisioner, StepFilter};
     let lab = Lab::new(cfg.clone(), open_hv(cfg)?);
     let state = lab.load_state()?;
     let shell = lab.shell(&state)?;
@@ -396,7 +400,14 @@ pub async fn provision(cfg: &LabConfig, args: ProvisionArgs) -> Result<(), Expec
     let log_dir = args.log_dir.unwrap_or_else(|| cfg.lab_dir().join("provision"));
     std::fs::create_dir_all(&log_dir).map_err(|e| ExpectedError::Other(e.into()))?;
     let events_path = log_dir.join("events.jsonl");
-    let sink_file = std::sync::Mutex::new(std::fs::OpenOptions::new().create(true).write(true).truncate(true).open(&events_path).map_err(|e| ExpectedError::Other(e.into()))?);
+    let sink_file = std::sync::Mutex::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&events_path)
+            .map_err(|e| ExpectedError::Other(e.into()))?,
+    );
     let sink = |e: ProvisionEvent| {
         use std::io::Write;
         if let Some(line) = provision_line(&e) {
@@ -408,7 +419,13 @@ pub async fn provision(cfg: &LabConfig, args: ProvisionArgs) -> Result<(), Expec
     };
     let filter = StepFilter { only: args.only, from: args.from, until: args.until };
     let t0 = Instant::now();
-    let report = Provisioner::new(&shell, &plan).filter(filter).log_dir(log_dir.clone()).on_event(&sink).run().await.map_err(|e| ExpectedError::Provision(e.to_string()))?;
+    let report = Provisioner::new(&shell, &plan)
+        .filter(filter)
+        .log_dir(log_dir.clone())
+        .on_event(&sink)
+        .run()
+        .await
+        .map_err(|e| ExpectedError::Provision(e.to_string()))?;
     let count = |f: &dyn Fn(&kubelab::provision::StepStatus) -> bool| report.outcomes.iter().filter(|o| f(&o.status)).count();
     use kubelab::provision::StepStatus as S;
     eprintln!(
@@ -515,7 +532,7 @@ async fn gather_live(
     via: super::args::ClusterApiVia,
     lab: Option<(&Lab, &kubelab::lab::LabState)>,
 ) -> Result<(kubelab::evidence::Evidence, std::path::PathBuf), ExpectedError> {
-    use kubelab::evidence::{gather, BundleWriter, EvidenceSource, LiveEvidence, ProbeCatalog, Tier};
+    use kubelab::evidence::{BundleWriter, EvidenceSource, LiveEvidence, ProbeCatalog, Tier, gather};
     let err = |e: kubelab::evidence::EvidenceError| ExpectedError::Other(anyhow::anyhow!("{e}"));
     let guide = cfg.profile == Profile::Guide;
     let live = LiveEvidence::new(shell.clone(), cfg.clone(), "ssh");
@@ -547,9 +564,7 @@ async fn gather_live(
 }
 
 fn read_provision_events(path: &Path) -> Vec<kubelab::report::RunEvent> {
-    std::fs::read_to_string(path)
-        .map(|s| s.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
-        .unwrap_or_default()
+    std::fs::read_to_string(path).map(|s| s.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()).unwrap_or_default()
 }
 
 /// `kubelab fault …`.
@@ -557,16 +572,25 @@ pub async fn fault(cfg: &LabConfig, action: FaultAction) -> Result<(), ExpectedE
     use kubelab::fault::{ALL, FaultKind, FaultLab};
     let kind_of = |id: &str| {
         FaultKind::from_id(id).ok_or_else(|| {
-            ExpectedError::Lab(kubelab::errors::ConfigError::Invalid {
-                key: "fault kind".into(),
-                message: format!("unknown fault `{id}`; one of: {}", ALL.iter().map(|k| k.id()).collect::<Vec<_>>().join(", ")),
-            }.into())
+            ExpectedError::Lab(
+                kubelab::errors::ConfigError::Invalid {
+                    key: "fault kind".into(),
+                    message: format!("unknown fault `{id}`; one of: {}", ALL.iter().map(|k| k.id()).collect::<Vec<_>>().join(", ")),
+                }
+                .into(),
+            )
         })
     };
     if let FaultAction::List = action {
         for k in ALL {
             let live = k.live_skip(cfg.profile).map(|r| format!("recorded only here: {r}")).unwrap_or_else(|| "live".into());
-            println!("{:<20} breaks: {:<60} [{live}]\n{:<20} guide: {}", k.id(), if k.checks().is_empty() { "ssh (diagnosed by kubelab's retry/backoff)".to_string() } else { k.checks().join(", ") }, "", k.pitfall());
+            println!(
+                "{:<20} breaks: {:<60} [{live}]\n{:<20} guide: {}",
+                k.id(),
+                if k.checks().is_empty() { "ssh (diagnosed by kubelab's retry/backoff)".to_string() } else { k.checks().join(", ") },
+                "",
+                k.pitfall()
+            );
         }
         return Ok(());
     }
@@ -614,7 +638,12 @@ pub async fn artifacts(cfg: &LabConfig, action: ArtifactsAction) -> Result<(), E
             if failed.is_empty() {
                 Ok(())
             } else {
-                Err(ExpectedError::Provision(format!("{} artifact(s) not fetched: {}; the guide profile needs internet (or a copied cache in {})", failed.len(), failed.join(", "), dir.display())))
+                Err(ExpectedError::Provision(format!(
+                    "{} artifact(s) not fetched: {}; the guide profile needs internet (or a copied cache in {})",
+                    failed.len(),
+                    failed.join(", "),
+                    dir.display()
+                )))
             }
         }
         ArtifactsAction::Push { dir } => {
@@ -626,10 +655,16 @@ pub async fn artifacts(cfg: &LabConfig, action: ArtifactsAction) -> Result<(), E
                 for p in pins.all() {
                     let file = cache.path_of(p).map_err(|e| ExpectedError::Provision(e.to_string()))?;
                     if !file.exists() {
-                        return Err(ExpectedError::Provision(format!("{} is not in the cache; run `kubelab artifacts fetch` first", p.artifact)));
+                        return Err(ExpectedError::Provision(format!(
+                            "{} is not in the cache; run `kubelab artifacts fetch` first",
+                            p.artifact
+                        )));
                     }
                     let name = file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-                    cache.push(p, &shell, &n.name, &format!("/var/cache/kubelab-artifacts/{name}")).await.map_err(|e| ExpectedError::Provision(e.to_string()))?;
+                    cache
+                        .push(p, &shell, &n.name, &format!("/var/cache/kubelab-artifacts/{name}"))
+                        .await
+                        .map_err(|e| ExpectedError::Provision(e.to_string()))?;
                 }
                 eprintln!("pushed {} artifacts to {}", pins.all().len(), n.name);
             }

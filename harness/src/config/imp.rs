@@ -262,10 +262,8 @@ impl LabConfig {
 
     /// Reads, parses and validates a TOML file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            file: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read { file: path.display().to_string(), message: e.to_string() })?;
         Self::from_toml(&text, &path.display().to_string())
     }
 
@@ -282,10 +280,7 @@ impl LabConfig {
 
     fn validate_scope(&self, scope: Scope) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: String| ConfigError::Invalid { key: key.to_string(), message };
-        if self.name.is_empty()
-            || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            || self.name.len() > 20
-        {
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') || self.name.len() > 20 {
             return Err(invalid("name", format!("{} must be 1-20 characters of [A-Za-z0-9-]", shown(&self.name))));
         }
         if self.nodes.is_empty() {
@@ -302,7 +297,10 @@ impl LabConfig {
                 return Err(invalid(&format!("{key}.name"), format!("duplicate node name {}", shown(&n.name))));
             }
             if n.name.is_empty() || n.name.len() > 63 || !n.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                return Err(invalid(&format!("{key}.name"), format!("{} is not a valid hostname (1-63 characters of [A-Za-z0-9-])", shown(&n.name))));
+                return Err(invalid(
+                    &format!("{key}.name"),
+                    format!("{} is not a valid hostname (1-63 characters of [A-Za-z0-9-])", shown(&n.name)),
+                ));
             }
             if !ips.insert(n.ip) {
                 return Err(invalid(&format!("{key}.ip"), format!("duplicate node address {}", n.ip)));
@@ -323,7 +321,12 @@ impl LabConfig {
         if self.gateway == self.subnet.network() || self.gateway == self.subnet.broadcast() {
             return Err(invalid(
                 "gateway",
-                format!("{} is not a host address of subnet {}; use one such as {}", self.gateway, self.subnet, Ipv4Addr::from(u32::from(self.subnet.network()) + 1)),
+                format!(
+                    "{} is not a host address of subnet {}; use one such as {}",
+                    self.gateway,
+                    self.subnet,
+                    Ipv4Addr::from(u32::from(self.subnet.network()) + 1)
+                ),
             ));
         }
         if self.pod_cidr.contains(&self.subnet.network()) || self.subnet.contains(&self.pod_cidr.network()) {
@@ -352,16 +355,31 @@ impl LabConfig {
             self.check_pool()?;
         }
         if self.memory_mib < MEMORY_MIB_MIN {
-            return Err(invalid("memory_mib", format!("{} MiB is below kubeadm's 1700 MB preflight floor on the control plane; use 2048 (the guide's; {MEMORY_MIB_MIN}-{MEMORY_MIB_MAX} accepted)", self.memory_mib)));
+            return Err(invalid(
+                "memory_mib",
+                format!(
+                    "{} MiB is below kubeadm's 1700 MB preflight floor on the control plane; use 2048 (the guide's; {MEMORY_MIB_MIN}-{MEMORY_MIB_MAX} accepted)",
+                    self.memory_mib
+                ),
+            ));
         }
         if self.memory_mib > MEMORY_MIB_MAX {
-            return Err(invalid("memory_mib", format!("{} MiB per guest is absurd for this lab; use 2048 (the guide's; {MEMORY_MIB_MIN}-{MEMORY_MIB_MAX} accepted)", self.memory_mib)));
+            return Err(invalid(
+                "memory_mib",
+                format!(
+                    "{} MiB per guest is absurd for this lab; use 2048 (the guide's; {MEMORY_MIB_MIN}-{MEMORY_MIB_MAX} accepted)",
+                    self.memory_mib
+                ),
+            ));
         }
         if self.vcpus == 0 {
             return Err(invalid("vcpus", "must be at least 1".into()));
         }
         if self.vcpus > VCPUS_MAX {
-            return Err(invalid("vcpus", format!("{} vCPUs per guest is absurd for this lab; use 2 (the guide's; 1-{VCPUS_MAX} accepted)", self.vcpus)));
+            return Err(invalid(
+                "vcpus",
+                format!("{} vCPUs per guest is absurd for this lab; use 2 (the guide's; 1-{VCPUS_MAX} accepted)", self.vcpus),
+            ));
         }
         for (key, secs) in [("boot_timeout_secs", self.boot_timeout_secs), ("boot_progress_secs", self.boot_progress_secs)] {
             if !(1..=TIMEOUT_SECS_MAX).contains(&secs) {
@@ -379,7 +397,10 @@ impl LabConfig {
             if let Some(p) = path
                 && !p.is_absolute()
             {
-                return Err(invalid(key, format!("{} is a relative path; write it absolute, e.g. `{example}`", shown(&p.display().to_string()))));
+                return Err(invalid(
+                    key,
+                    format!("{} is a relative path; write it absolute, e.g. `{example}`", shown(&p.display().to_string())),
+                ));
             }
         }
         for (key, value) in self.versions.entries() {
@@ -421,10 +442,16 @@ impl LabConfig {
             )));
         }
         if overlaps(&s, &self.pod_cidr) {
-            return Err(invalid(format!("{s} overlaps pod_cidr {}; Service and pod addresses must be disjoint: change one of them", self.pod_cidr)));
+            return Err(invalid(format!(
+                "{s} overlaps pod_cidr {}; Service and pod addresses must be disjoint: change one of them",
+                self.pod_cidr
+            )));
         }
         if overlaps(&s, &self.subnet) {
-            return Err(invalid(format!("{s} overlaps the node subnet {}; choose a Service range no host uses (kubeadm's default {DEFAULT_SERVICE_CIDR})", self.subnet)));
+            return Err(invalid(format!(
+                "{s} overlaps the node subnet {}; choose a Service range no host uses (kubeadm's default {DEFAULT_SERVICE_CIDR})",
+                self.subnet
+            )));
         }
         Ok(())
     }
@@ -504,10 +531,7 @@ pub(crate) fn parse_error(text: &str, origin: &str, e: &toml::de::Error) -> Conf
         Some((field, expected)) => {
             let prefix = at.map(|o| table_at(text, o)).unwrap_or_default();
             let inline = at.map(|o| inline_prefix(text, o)).unwrap_or_default();
-            (
-                format!("{prefix}{inline}{field}"),
-                format!("unknown key; remove it or check its spelling (expected one of {expected})"),
-            )
+            (format!("{prefix}{inline}{field}"), format!("unknown key; remove it or check its spelling (expected one of {expected})"))
         }
         None => (at.and_then(|o| key_at(text, o)).unwrap_or_default(), raw.to_string()),
     };
@@ -520,12 +544,7 @@ pub(crate) fn parse_error(text: &str, origin: &str, e: &toml::de::Error) -> Conf
 fn unknown_field(message: &str) -> Option<(String, String)> {
     let rest = message.strip_prefix("unknown field `")?;
     let (field, tail) = rest.split_once('`')?;
-    let expected = tail
-        .trim_start_matches(',')
-        .trim()
-        .trim_start_matches("expected one of ")
-        .trim_start_matches("expected ")
-        .to_string();
+    let expected = tail.trim_start_matches(',').trim().trim_start_matches("expected one of ").trim_start_matches("expected ").to_string();
     Some((field.to_string(), if expected.is_empty() { "nothing".into() } else { expected }))
 }
 
@@ -684,7 +703,13 @@ role = "worker"
         ] {
             refused(&format!("metallb_pool = {pool:?}"), "metallb_pool", says);
         }
-        for ok in ["192.168.1.200-192.168.1.220", "192.168.1.160/28", "192.168.1.200/29", "192.168.1.240-192.168.1.240", "192.168.1.137-192.168.1.254"] {
+        for ok in [
+            "192.168.1.200-192.168.1.220",
+            "192.168.1.160/28",
+            "192.168.1.200/29",
+            "192.168.1.240-192.168.1.240",
+            "192.168.1.137-192.168.1.254",
+        ] {
             LabConfig::from_toml(&format!("metallb_pool = {ok:?}"), "lab.toml").unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
     }
@@ -767,7 +792,11 @@ role = "worker"
 
     #[test]
     fn pod_cidr_has_room_for_a_block_per_node() {
-        refused("pod_cidr = \"10.233.0.0/26\"", "pod_cidr", "no room for 3 /26 pod blocks (one per node, as calico IPAM allocates); use a /24 or larger");
+        refused(
+            "pod_cidr = \"10.233.0.0/26\"",
+            "pod_cidr",
+            "no room for 3 /26 pod blocks (one per node, as calico IPAM allocates); use a /24 or larger",
+        );
         LabConfig::from_toml("pod_cidr = \"10.233.0.0/24\"", "lab.toml").unwrap();
     }
 

@@ -43,7 +43,8 @@ pub fn memory_warning(need_mib: u64, nodes: usize, memory_mib: u64, available_ki
 mod tests {
     use super::*;
 
-    const MEMINFO_TEXT: &str = "MemTotal:        8052104 kB\nMemFree:          301232 kB\nMemAvailable:    5123456 kB\nBuffers:           81234 kB\n";
+    const MEMINFO_TEXT: &str =
+        "MemTotal:        8052104 kB\nMemFree:          301232 kB\nMemAvailable:    5123456 kB\nBuffers:           81234 kB\n";
 
     #[test]
     fn mem_available_is_read_from_meminfo() {

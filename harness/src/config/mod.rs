@@ -3,9 +3,9 @@
 
 mod imp;
 pub mod memory;
-pub mod rules;
 #[cfg(test)]
 mod proptests;
+pub mod rules;
 
 pub use imp::*;
 pub use memory::{memory_warning, read_mem_available_kib};

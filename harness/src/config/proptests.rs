@@ -206,7 +206,13 @@ fn accepted_config_renders(cfg: &LabConfig) -> Result<(), TestCaseError> {
     let back = LabConfig::from_toml(&text, "generated.toml").map_err(|e| TestCaseError::fail(format!("reload: {e}\n{text}")))?;
     prop_assert_eq!(&back, cfg);
     for node in &cfg.nodes {
-        let seed = NodeSeed::new(cfg, node, "52:54:00:12:34:56", "ssh-ed25519 AAAAC3client lab", ("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n", "ssh-ed25519 AAAAC3host node"));
+        let seed = NodeSeed::new(
+            cfg,
+            node,
+            "52:54:00:12:34:56",
+            "ssh-ed25519 AAAAC3client lab",
+            ("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n", "ssh-ed25519 AAAAC3host node"),
+        );
         let user_data = seed.user_data();
         prop_assert!(user_data.contains(&format!("  - name: {}\n", cfg.user)), "{}", user_data);
         let address = format!("- {}/{}", node.ip, cfg.subnet.prefix_len());

@@ -30,10 +30,7 @@ impl PoolRange {
             };
             let (first, last) = (addr(a)?, addr(b)?);
             if first > last {
-                return Err(format!(
-                    "{} is reversed: its start {first} comes after its end {last}; write `{last}-{first}`",
-                    shown(s)
-                ));
+                return Err(format!("{} is reversed: its start {first} comes after its end {last}; write `{last}-{first}`", shown(s)));
             }
             return Ok(PoolRange { first, last });
         }
@@ -91,11 +88,7 @@ pub fn check_user_name(s: &str) -> Result<(), String> {
     let mut chars = body.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_');
     let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if first_ok && rest_ok {
-        Ok(())
-    } else {
-        Err(format!("{} is not a valid Linux user name; {RULE}", shown(s)))
-    }
+    if first_ok && rest_ok { Ok(()) } else { Err(format!("{} is not a valid Linux user name; {RULE}", shown(s))) }
 }
 
 /// Transports libvirt knows (`driver+transport://`).
@@ -105,7 +98,8 @@ pub const LIBVIRT_TRANSPORTS: [&str; 7] = ["tls", "tcp", "unix", "ssh", "libssh"
 /// (RFC 3986 characters, `%HH` escapes, no fragment), e.g. `qemu:///system`,
 /// `qemu+ssh://root@host/system`, `test:///default`.
 pub fn check_libvirt_uri(s: &str) -> Result<(), String> {
-    const FORM: &str = "expected driver[+transport]://[user@][host[:port]]/path[?query], e.g. `qemu:///system` or `qemu+ssh://user@host/system`";
+    const FORM: &str =
+        "expected driver[+transport]://[user@][host[:port]]/path[?query], e.g. `qemu:///system` or `qemu+ssh://user@host/system`";
     let bad = |why: String| Err(format!("{} is not a libvirt URI: {why}; {FORM}", shown(s)));
     if let Some(c) = s.chars().find(|c| !c.is_ascii_graphic()) {
         return bad(format!("it contains {}", describe_char(c)));
@@ -118,8 +112,7 @@ pub fn check_libvirt_uri(s: &str) -> Result<(), String> {
         None => (scheme, None),
     };
     let name_ok = |n: &str| {
-        n.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-            && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        n.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
     };
     if !name_ok(driver) {
         return bad(format!("driver `{driver}` is not a lowercase name like `qemu` or `test`"));
@@ -235,11 +228,7 @@ const SHOWN_MAX: usize = 64;
 
 fn shown_raw(s: &str) -> String {
     let escaped: String = s.chars().flat_map(char::escape_debug).collect();
-    if escaped.chars().count() > SHOWN_MAX {
-        format!("{}…", escaped.chars().take(SHOWN_MAX).collect::<String>())
-    } else {
-        escaped
-    }
+    if escaped.chars().count() > SHOWN_MAX { format!("{}…", escaped.chars().take(SHOWN_MAX).collect::<String>()) } else { escaped }
 }
 
 /// A config value as quoted in a one-line message: backticks, control characters escaped,

@@ -79,7 +79,9 @@ pub fn verdict_view(id: &str, v: &Verdict, ev: &Evidence, source: &str) -> Verdi
         .iter()
         .map(|r| {
             let fact = ev.fact(&r.probe, &r.target);
-            let out = fact.map(|f| if f.output.stdout.is_empty() { f.output.stderr.clone() } else { f.output.stdout.clone() }).unwrap_or_default();
+            let out = fact
+                .map(|f| if f.output.stdout.is_empty() { f.output.stderr.clone() } else { f.output.stdout.clone() })
+                .unwrap_or_default();
             FactView {
                 node: r.target.to_string(),
                 probe: r.probe.clone(),
@@ -99,7 +101,12 @@ pub fn parse_tags(expr: &str) -> Result<TagOperation, RunError> {
 
 fn plan(opts: &CheckOptions, features: &Path, ev: &Evidence, live: bool) -> Result<Vec<Planned>, RunError> {
     let tag_op: Option<TagOperation> = opts.tags.as_deref().map(parse_tags).transpose()?;
-    let unknown = |at: String, what: &'static str, id: &str, known: Vec<&str>| RunError::UnknownId { at, what, id: id.to_string(), known: known.join(", ") };
+    let unknown = |at: String, what: &'static str, id: &str, known: Vec<&str>| RunError::UnknownId {
+        at,
+        what,
+        id: id.to_string(),
+        known: known.join(", "),
+    };
     let mut files: Vec<PathBuf> = std::fs::read_dir(features)
         .map_err(|e| RunError::Features { path: features.display().to_string(), message: e.to_string() })?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -132,15 +139,29 @@ fn plan(opts: &CheckOptions, features: &Path, ev: &Evidence, live: bool) -> Resu
             let faults: Vec<&str> = sc.tags.iter().filter_map(|t| t.strip_prefix("fault:")).collect();
             if let Some(kind) = faults.first() {
                 let k = kubelab::fault::FaultKind::from_id(kind).ok_or_else(|| {
-                    unknown(format!("{}:{}", fref.path, sc.position.line), "fault", kind, kubelab::fault::ALL.iter().map(|k| k.id()).collect())
+                    unknown(
+                        format!("{}:{}", fref.path, sc.position.line),
+                        "fault",
+                        kind,
+                        kubelab::fault::ALL.iter().map(|k| k.id()).collect(),
+                    )
                 })?;
                 let profile: kubelab::config::Profile = opts.profile.parse().map_err(|e: String| RunError::Other(anyhow::anyhow!(e)))?;
                 let skip = if !live {
-                    Some(format!("needs a live lab: `kubelab check --live` on a provisioned lab with a `provisioned` snapshot (this run judges {})", ev.header.source))
+                    Some(format!(
+                        "needs a live lab: `kubelab check --live` on a provisioned lab with a `provisioned` snapshot (this run judges {})",
+                        ev.header.source
+                    ))
                 } else {
                     k.live_skip(profile).map(str::to_string)
                 };
-                out.push(Planned { feature: fref.clone(), background: feat.background.clone(), scenario: sc.clone(), checks: Vec::new(), skip });
+                out.push(Planned {
+                    feature: fref.clone(),
+                    background: feat.background.clone(),
+                    scenario: sc.clone(),
+                    checks: Vec::new(),
+                    skip,
+                });
                 continue;
             }
             if checks.is_empty() {
@@ -152,15 +173,17 @@ fn plan(opts: &CheckOptions, features: &Path, ev: &Evidence, live: bool) -> Resu
             let mut reasons = Vec::new();
             let mut fails = false;
             for id in &checks {
-                let v = checks::run(id, ev)
-                    .map_err(|_| unknown(format!("{}:{}", fref.path, sc.position.line), "check", id, checks::CHECKS.iter().map(|c| c.id).collect()))?;
+                let v = checks::run(id, ev).map_err(|_| {
+                    unknown(format!("{}:{}", fref.path, sc.position.line), "check", id, checks::CHECKS.iter().map(|c| c.id).collect())
+                })?;
                 match v.outcome {
                     Outcome::Skip { reason } => {
-                        let k8s_offline_live = opts.profile == "offline"
-                            && live
-                            && checks::spec(id).is_some_and(|c| c.tier == kubelab::evidence::Tier::K8s);
+                        let k8s_offline_live =
+                            opts.profile == "offline" && live && checks::spec(id).is_some_and(|c| c.tier == kubelab::evidence::Tier::K8s);
                         if k8s_offline_live {
-                            reasons.push(format!("{id}: needs the guide profile (internet): Kubernetes is not installed in the offline profile ({reason})"));
+                            reasons.push(format!(
+                                "{id}: needs the guide profile (internet): Kubernetes is not installed in the offline profile ({reason})"
+                            ));
                         } else {
                             reasons.push(format!("{id}: {reason}"));
                         }
@@ -178,7 +201,13 @@ fn plan(opts: &CheckOptions, features: &Path, ev: &Evidence, live: bool) -> Resu
     Ok(out)
 }
 
-fn step_events(background: Option<&gherkin::Background>, sc: &gherkin::Scenario, verdicts: &[StepVerdict], ctx: &RunContext, skipped_reason: Option<&str>) -> (Vec<RunEventKind>, TestStatus) {
+fn step_events(
+    background: Option<&gherkin::Background>,
+    sc: &gherkin::Scenario,
+    verdicts: &[StepVerdict],
+    ctx: &RunContext,
+    skipped_reason: Option<&str>,
+) -> (Vec<RunEventKind>, TestStatus) {
     let mut evs = Vec::new();
     let mut status = TestStatus::Passed;
     let steps = background.map(|b| b.steps.as_slice()).unwrap_or_default().iter().chain(sc.steps.iter());
@@ -189,11 +218,19 @@ fn step_events(background: Option<&gherkin::Background>, sc: &gherkin::Scenario,
                 let view = verdict_view(&v.check_id, &v.verdict, &ctx.evidence, &ctx.source);
                 let s = match (&v.verdict.outcome, v.step_passed) {
                     (_, Some(true)) => TestStatus::Passed,
-                    (Outcome::Fail { expected, found, .. }, Some(false)) => TestStatus::Failed { message: format!("{}: expected {expected}; found {found}", v.check_id) },
-                    (Outcome::Pass { summary }, Some(false)) => TestStatus::Failed { message: format!("{}: expected a failure, found a pass ({summary})", v.check_id) },
-                    (Outcome::Skip { reason }, Some(false)) => TestStatus::Failed { message: format!("{}: could not be judged: {reason}", v.check_id) },
+                    (Outcome::Fail { expected, found, .. }, Some(false)) => {
+                        TestStatus::Failed { message: format!("{}: expected {expected}; found {found}", v.check_id) }
+                    }
+                    (Outcome::Pass { summary }, Some(false)) => {
+                        TestStatus::Failed { message: format!("{}: expected a failure, found a pass ({summary})", v.check_id) }
+                    }
+                    (Outcome::Skip { reason }, Some(false)) => {
+                        TestStatus::Failed { message: format!("{}: could not be judged: {reason}", v.check_id) }
+                    }
                     (Outcome::Pass { .. }, None) => TestStatus::Passed,
-                    (Outcome::Fail { expected, found, .. }, None) => TestStatus::Failed { message: format!("{}: expected {expected}; found {found}", v.check_id) },
+                    (Outcome::Fail { expected, found, .. }, None) => {
+                        TestStatus::Failed { message: format!("{}: expected {expected}; found {found}", v.check_id) }
+                    }
                     (Outcome::Skip { reason }, None) => TestStatus::Skipped { reason: reason.clone() },
                 };
                 (s, Some(view), v.duration)
@@ -203,7 +240,14 @@ fn step_events(background: Option<&gherkin::Background>, sc: &gherkin::Scenario,
         if matches!(s, TestStatus::Failed { .. }) && matches!(status, TestStatus::Passed) {
             status = s.clone();
         }
-        evs.push(RunEventKind::StepFinished { keyword: st.keyword.trim().to_string(), text: st.value.clone(), line: st.position.line as u32, status: s, duration: dur, verdict });
+        evs.push(RunEventKind::StepFinished {
+            keyword: st.keyword.trim().to_string(),
+            text: st.value.clone(),
+            line: st.position.line as u32,
+            status: s,
+            duration: dur,
+            verdict,
+        });
     }
     if let Some(r) = skipped_reason {
         status = TestStatus::Skipped { reason: r.to_string() };
@@ -213,16 +257,21 @@ fn step_events(background: Option<&gherkin::Background>, sc: &gherkin::Scenario,
 
 /// Runs the selected scenarios over `ev` (gathered live or loaded from a bundle).
 /// `extra` events (e.g. the provisioning timeline) go into the reports after `RunStarted`.
-pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<RunEvent>, live: Option<super::world::LiveLab>) -> Result<Summary, RunError> {
+pub async fn run(
+    ev: Evidence,
+    source: String,
+    opts: &CheckOptions,
+    extra: Vec<RunEvent>,
+    live: Option<super::world::LiveLab>,
+) -> Result<Summary, RunError> {
     let t0 = Instant::now();
     let features = FeatureDir::resolve(opts.features.as_deref())?;
     let gaps = kubelab::checks::evidence_gaps(&ev);
     let planned = plan(opts, features.path(), &ev, live.is_some())?;
     let ctx = Arc::new(RunContext { evidence: ev, source: source.clone(), live });
     *CONTEXT.lock().expect("poisoned") = Some(ctx.clone());
-    let to_run: Arc<HashSet<Key>> = Arc::new(
-        planned.iter().filter(|p| p.skip.is_none()).map(|p| (p.feature.path.clone(), p.scenario.position.line as u32)).collect(),
-    );
+    let to_run: Arc<HashSet<Key>> =
+        Arc::new(planned.iter().filter(|p| p.skip.is_none()).map(|p| (p.feature.path.clone(), p.scenario.position.line as u32)).collect());
     let results: Arc<Mutex<BTreeMap<Key, (Vec<RunEventKind>, TestStatus)>>> = Default::default();
     if !to_run.is_empty() {
         let (res, ctx2, filter_set) = (results.clone(), ctx.clone(), to_run.clone());
@@ -294,7 +343,12 @@ pub async fn run(ev: Evidence, source: String, opts: &CheckOptions, extra: Vec<R
         }
         events.push(RunEvent::now(RunEventKind::FeatureFinished { feature }));
     }
-    events.push(RunEvent::now(RunEventKind::RunFinished { passed: sum.passed, failed: sum.failed, skipped: sum.skipped, duration: t0.elapsed() }));
+    events.push(RunEvent::now(RunEventKind::RunFinished {
+        passed: sum.passed,
+        failed: sum.failed,
+        skipped: sum.skipped,
+        duration: t0.elapsed(),
+    }));
     let mut term = TerminalSink::stdout();
     let mut dir = match &opts.report_dir {
         Some(d) => Some(ReportDir::create(d.clone())?),

@@ -153,23 +153,12 @@ pub fn qemu_command(accel: ProbeAccel, image: &Path, serial: &Path, timeout: Dur
 }
 
 /// Writes the boot sector into `work_dir`, boots it under `accel`, and judges the serial file.
-pub fn probe(
-    runner: &dyn CommandRunner,
-    fs: &dyn HostFs,
-    work_dir: &Path,
-    accel: ProbeAccel,
-    timeout: Duration,
-) -> BootOutcome {
+pub fn probe(runner: &dyn CommandRunner, fs: &dyn HostFs, work_dir: &Path, accel: ProbeAccel, timeout: Duration) -> BootOutcome {
     let image = work_dir.join("boot-sector.img");
     let serial = work_dir.join(format!("serial-{}.log", accel.as_str()));
-    let prepared = fs
-        .create_dir_all(work_dir)
-        .and_then(|()| fs.write(&image, &boot_sector()))
-        .and_then(|()| fs.remove_file(&serial));
+    let prepared = fs.create_dir_all(work_dir).and_then(|()| fs.write(&image, &boot_sector())).and_then(|()| fs.remove_file(&serial));
     if let Err(e) = prepared {
-        return BootOutcome::ProbeError {
-            message: format!("cannot write the probe image in {}: {e}", work_dir.display()),
-        };
+        return BootOutcome::ProbeError { message: format!("cannot write the probe image in {}: {e}", work_dir.display()) };
     }
     let out = match runner.run(&qemu_command(accel, &image, &serial, timeout)) {
         Ok(out) => out,
@@ -247,8 +236,7 @@ mod tests {
     #[test]
     fn marker_on_serial_is_a_boot() {
         let fs = FakeFs::new();
-        let out =
-            CommandOutput { code: Some(DEBUG_EXIT_STATUS), elapsed: Duration::from_millis(140), ..Default::default() };
+        let out = CommandOutput { code: Some(DEBUG_EXIT_STATUS), elapsed: Duration::from_millis(140), ..Default::default() };
         let r = qemu_printing(&fs, "SeaBIOS\r\nBooting from Hard Disk..KUBELAB-BOOT-OK\r\n", out);
         let got = probe(&r, &fs, Path::new("/tmp/p"), ProbeAccel::Tcg, Duration::from_secs(20));
         assert_eq!(got, BootOutcome::Booted { elapsed: Duration::from_millis(140) });
@@ -272,8 +260,7 @@ mod tests {
         let fs = FakeFs::new();
         let out = CommandOutput {
             code: Some(1),
-            stderr: "qemu-system-x86_64: -accel kvm: Could not access KVM kernel module: No such file or directory\n"
-                .into(),
+            stderr: "qemu-system-x86_64: -accel kvm: Could not access KVM kernel module: No such file or directory\n".into(),
             elapsed: Duration::from_millis(30),
             ..Default::default()
         };

@@ -41,10 +41,7 @@ impl FakeRunner {
     }
 
     /// Adds an arbitrary responder (it may also act, e.g. write a file into a [`FakeFs`]).
-    pub fn respond(
-        &self,
-        f: impl Fn(&CommandSpec) -> Option<Result<CommandOutput, CommandError>> + Send + Sync + 'static,
-    ) -> &Self {
+    pub fn respond(&self, f: impl Fn(&CommandSpec) -> Option<Result<CommandOutput, CommandError>> + Send + Sync + 'static) -> &Self {
         self.responders.lock().expect("poisoned").push(Box::new(f));
         self
     }

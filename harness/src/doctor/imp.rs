@@ -165,13 +165,7 @@ pub fn run_with(cfg: &LabConfig, opts: &DoctorOptions, runner: &dyn CommandRunne
     items.push(d.netns_support());
     items.push(d.netns_current());
     items.extend(d.tools());
-    DoctorReport {
-        lab: cfg.name.clone(),
-        libvirt_uri: cfg.libvirt_uri.clone(),
-        profile: cfg.profile,
-        accel: cfg.accel,
-        items,
-    }
+    DoctorReport { lab: cfg.name.clone(), libvirt_uri: cfg.libvirt_uri.clone(), profile: cfg.profile, accel: cfg.accel, items }
 }
 
 struct Doctor<'a> {
@@ -199,10 +193,7 @@ impl Doctor<'_> {
                 id,
                 title,
                 Status::Skip,
-                format!(
-                    "the lab's hypervisor is {host} ({}); {what} is a fact of that host, not this one",
-                    self.cfg.libvirt_uri
-                ),
+                format!("the lab's hypervisor is {host} ({}); {what} is a fact of that host, not this one", self.cfg.libvirt_uri),
             )
             .fix(format!("run `kubelab doctor` on {host} to check it there"))
         })
@@ -212,10 +203,8 @@ impl Doctor<'_> {
         const TITLE: &str = "libvirtd reachable";
         let uri = &self.cfg.libvirt_uri;
         match self.virsh(&["version"]) {
-            Err(CommandError::NotFound { .. }) => {
-                DoctorItem::new("libvirt", TITLE, Status::Fail, "`virsh` is not installed")
-                    .fix("apt-get install libvirt-clients libvirt-daemon-system (or `ci/labenv setup`)")
-            }
+            Err(CommandError::NotFound { .. }) => DoctorItem::new("libvirt", TITLE, Status::Fail, "`virsh` is not installed")
+                .fix("apt-get install libvirt-clients libvirt-daemon-system (or `ci/labenv setup`)"),
             Err(e) => DoctorItem::new("libvirt", TITLE, Status::Fail, format!("cannot run virsh: {e}")),
             Ok(out) if out.success() => {
                 let v = parse::virsh_version(&out.stdout);
@@ -240,8 +229,7 @@ impl Doctor<'_> {
                              if it is missing: apt-get install libvirt-daemon-system libvirt-clients"
                         .to_string(),
                 };
-                DoctorItem::new("libvirt", TITLE, Status::Fail, format!("`virsh -c {uri} version` failed: {why}"))
-                    .fix(fix)
+                DoctorItem::new("libvirt", TITLE, Status::Fail, format!("`virsh -c {uri} version` failed: {why}")).fix(fix)
             }
         }
     }
@@ -252,19 +240,13 @@ impl Doctor<'_> {
             return skip;
         }
         match self.runner.run(&CommandSpec::new("qemu-system-x86_64", &["--version"])) {
-            Ok(out) if out.success() => {
-                DoctorItem::new("qemu", TITLE, Status::Ok, out.stdout.lines().next().unwrap_or("").trim())
+            Ok(out) if out.success() => DoctorItem::new("qemu", TITLE, Status::Ok, out.stdout.lines().next().unwrap_or("").trim()),
+            Ok(out) => {
+                DoctorItem::new("qemu", TITLE, Status::Fail, format!("`qemu-system-x86_64 --version` failed: {}", out.first_message_line()))
+                    .fix("apt-get install --reinstall qemu-system-x86")
             }
-            Ok(out) => DoctorItem::new(
-                "qemu",
-                TITLE,
-                Status::Fail,
-                format!("`qemu-system-x86_64 --version` failed: {}", out.first_message_line()),
-            )
-            .fix("apt-get install --reinstall qemu-system-x86"),
             Err(CommandError::NotFound { .. }) => {
-                DoctorItem::new("qemu", TITLE, Status::Fail, "`qemu-system-x86_64` is not installed")
-                    .fix("apt-get install qemu-system-x86")
+                DoctorItem::new("qemu", TITLE, Status::Fail, "`qemu-system-x86_64` is not installed").fix("apt-get install qemu-system-x86")
             }
             Err(e) => DoctorItem::new("qemu", TITLE, Status::Fail, format!("cannot run qemu-system-x86_64: {e}")),
         }
@@ -274,10 +256,9 @@ impl Doctor<'_> {
     fn boots(&self, qemu_present: bool) -> Vec<DoctorItem> {
         const KVM: &str = "KVM really boots a guest";
         const TCG: &str = "TCG (software emulation) boots a guest";
-        if let (Some(a), Some(b)) = (
-            self.remote_skip("kvm-boot", KVM, "whether KVM boots"),
-            self.remote_skip("tcg-boot", TCG, "whether TCG boots"),
-        ) {
+        if let (Some(a), Some(b)) =
+            (self.remote_skip("kvm-boot", KVM, "whether KVM boots"), self.remote_skip("tcg-boot", TCG, "whether TCG boots"))
+        {
             return vec![a, b];
         }
         let why_not = if !qemu_present {
@@ -288,10 +269,7 @@ impl Doctor<'_> {
             None
         };
         if let Some(why) = why_not {
-            return vec![
-                DoctorItem::new("kvm-boot", KVM, Status::Skip, why),
-                DoctorItem::new("tcg-boot", TCG, Status::Skip, why),
-            ];
+            return vec![DoctorItem::new("kvm-boot", KVM, Status::Skip, why), DoctorItem::new("tcg-boot", TCG, Status::Skip, why)];
         }
         let timeout = self.opts.boot_timeout;
         let probe = |accel| boot_probe::probe(self.runner, self.fs, &self.opts.work_dir, accel, timeout);
@@ -351,10 +329,9 @@ impl Doctor<'_> {
                 .took(elapsed),
                 true,
             ),
-            Some(BootOutcome::Failed { message, elapsed, .. }) => (
-                DoctorItem::new("kvm-boot", KVM, kvm_bad, format!("QEMU refused -accel kvm: {message}{tcg_time}")).took(elapsed),
-                true,
-            ),
+            Some(BootOutcome::Failed { message, elapsed, .. }) => {
+                (DoctorItem::new("kvm-boot", KVM, kvm_bad, format!("QEMU refused -accel kvm: {message}{tcg_time}")).took(elapsed), true)
+            }
             Some(BootOutcome::QemuMissing) => (DoctorItem::new("kvm-boot", KVM, Status::Skip, "qemu-system-x86_64 vanished"), false),
             Some(BootOutcome::ProbeError { message }) => (DoctorItem::new("kvm-boot", KVM, Status::Warn, message), false),
         };
@@ -373,14 +350,11 @@ impl Doctor<'_> {
                 format!("probe sector printed the marker under -accel tcg in {}", secs(elapsed)),
             )
             .took(elapsed),
-            BootOutcome::Hung { elapsed, serial_bytes } => DoctorItem::new(
-                "tcg-boot",
-                TCG,
-                tcg_bad,
-                format!("no boot marker under TCG within {t} s ({serial_bytes} serial bytes)"),
-            )
-            .fix("check `qemu-system-x86_64 -accel tcg` by hand; reinstall qemu-system-x86")
-            .took(elapsed),
+            BootOutcome::Hung { elapsed, serial_bytes } => {
+                DoctorItem::new("tcg-boot", TCG, tcg_bad, format!("no boot marker under TCG within {t} s ({serial_bytes} serial bytes)"))
+                    .fix("check `qemu-system-x86_64 -accel tcg` by hand; reinstall qemu-system-x86")
+                    .took(elapsed)
+            }
             BootOutcome::Failed { message, elapsed, .. } => {
                 DoctorItem::new("tcg-boot", TCG, tcg_bad, format!("QEMU failed under -accel tcg: {message}"))
                     .fix("apt-get install --reinstall qemu-system-x86 seabios")
@@ -424,9 +398,7 @@ impl Doctor<'_> {
                 Status::Fail,
                 format!("no {profile} image in {}, and {source} cannot be reached from here: {why}", path.display()),
             )
-            .fix(format!(
-                "run `{how}` where {source} is reachable (outside the lab's network namespace), into the same image_cache"
-            )),
+            .fix(format!("run `{how}` where {source} is reachable (outside the lab's network namespace), into the same image_cache")),
         }
     }
 
@@ -453,12 +425,7 @@ impl Doctor<'_> {
             }
         };
         let Some(free) = parse::df_free(&out.stdout) else {
-            return DoctorItem::new(
-                "disk",
-                TITLE,
-                Status::Warn,
-                format!("unreadable `df -Pk` output: {:?}", out.stdout),
-            );
+            return DoctorItem::new("disk", TITLE, Status::Warn, format!("unreadable `df -Pk` output: {:?}", out.stdout));
         };
         let free_bytes = free.available_kib.saturating_mul(1024);
         let detail = format!(
@@ -487,12 +454,7 @@ impl Doctor<'_> {
         let need = self.cfg.memory_needed_mib();
         let meminfo = self.fs.read(Path::new(MEMINFO)).map(|b| String::from_utf8_lossy(&b).into_owned());
         let Some(available) = meminfo.ok().as_deref().and_then(mem_available_kib) else {
-            return DoctorItem::new(
-                "memory",
-                TITLE,
-                Status::Skip,
-                format!("no MemAvailable in {MEMINFO}; the lab needs {need} MiB"),
-            );
+            return DoctorItem::new("memory", TITLE, Status::Skip, format!("no MemAvailable in {MEMINFO}; the lab needs {need} MiB"));
         };
         match self.cfg.memory_warning(available) {
             None => DoctorItem::new(
@@ -532,9 +494,7 @@ impl Doctor<'_> {
                         };
                         if *name == own {
                             own_bridge = facts.bridge.clone();
-                            notes.push(format!(
-                                "`{own}` already defined (an earlier `kubelab up`; `kubelab down` removes it)"
-                            ));
+                            notes.push(format!("`{own}` already defined (an earlier `kubelab up`; `kubelab down` removes it)"));
                             continue;
                         }
                         for net in facts.ipv4.iter().filter(|n| parse::overlaps(n, &want)) {
@@ -562,13 +522,7 @@ impl Doctor<'_> {
         }
         let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
         if !conflicts.is_empty() {
-            return DoctorItem::new(
-                "subnet",
-                TITLE,
-                Status::Fail,
-                format!("{want} collides: {}{notes}", conflicts.join(", ")),
-            )
-            .fix(
+            return DoctorItem::new("subnet", TITLE, Status::Fail, format!("{want} collides: {}{notes}", conflicts.join(", "))).fix(
                 "choose another `subnet` (with matching `gateway`, node IPs and `metallb_pool`) in lab.toml, \
                  or remove the conflicting network/address",
             );
@@ -600,13 +554,10 @@ impl Doctor<'_> {
                 DoctorItem::new("netns", TITLE, Status::Fail, "`ip` is not installed").fix("apt-get install iproute2")
             }
             Err(e) => DoctorItem::new("netns", TITLE, Status::Fail, e.to_string()),
-            Ok(out) if !out.success() => DoctorItem::new(
-                "netns",
-                TITLE,
-                Status::Fail,
-                format!("`ip netns add {PROBE_NETNS}` failed: {}", out.first_message_line()),
-            )
-            .fix("run as root (CAP_SYS_ADMIN); in a container, allow unshare/mount of /run/netns"),
+            Ok(out) if !out.success() => {
+                DoctorItem::new("netns", TITLE, Status::Fail, format!("`ip netns add {PROBE_NETNS}` failed: {}", out.first_message_line()))
+                    .fix("run as root (CAP_SYS_ADMIN); in a container, allow unshare/mount of /run/netns")
+            }
             Ok(_) => match self.ip_netns("delete") {
                 Ok(del) if del.success() => {
                     DoctorItem::new("netns", TITLE, Status::Ok, format!("created and deleted namespace {PROBE_NETNS}"))
@@ -618,10 +569,8 @@ impl Doctor<'_> {
                     format!("created {PROBE_NETNS} but could not delete it: {}", del.first_message_line()),
                 )
                 .fix(format!("ip netns delete {PROBE_NETNS}")),
-                Err(e) => {
-                    DoctorItem::new("netns", TITLE, Status::Warn, format!("created {PROBE_NETNS}; delete failed: {e}"))
-                        .fix(format!("ip netns delete {PROBE_NETNS}"))
-                }
+                Err(e) => DoctorItem::new("netns", TITLE, Status::Warn, format!("created {PROBE_NETNS}; delete failed: {e}"))
+                    .fix(format!("ip netns delete {PROBE_NETNS}")),
             },
         }
     }
@@ -641,14 +590,15 @@ impl Doctor<'_> {
                 "netns-current",
                 TITLE,
                 Status::Warn,
-                format!("{} does not exist; the lab bridge would take {gw} in the namespace libvirtd runs in (this one is {link})", lab_ns.display()),
+                format!(
+                    "{} does not exist; the lab bridge would take {gw} in the namespace libvirtd runs in (this one is {link})",
+                    lab_ns.display()
+                ),
             )
             .fix(format!("`ci/labenv setup && ci/labenv start`, then run `{via}`"));
         }
         match (self.fs.inode(self_ns), self.fs.inode(&lab_ns)) {
-            (Ok(a), Ok(b)) if a == b => {
-                DoctorItem::new("netns-current", TITLE, Status::Ok, format!("{link} is {}", lab_ns.display()))
-            }
+            (Ok(a), Ok(b)) if a == b => DoctorItem::new("netns-current", TITLE, Status::Ok, format!("{link} is {}", lab_ns.display())),
             (Ok(_), Ok(b)) => DoctorItem::new(
                 "netns-current",
                 TITLE,
@@ -660,12 +610,9 @@ impl Doctor<'_> {
                 ),
             )
             .fix(format!("run `{via}`")),
-            (Err(e), _) | (_, Err(e)) => DoctorItem::new(
-                "netns-current",
-                TITLE,
-                Status::Warn,
-                format!("cannot compare namespaces ({}): {e}", lab_ns.display()),
-            ),
+            (Err(e), _) | (_, Err(e)) => {
+                DoctorItem::new("netns-current", TITLE, Status::Warn, format!("cannot compare namespaces ({}): {e}", lab_ns.display()))
+            }
         }
     }
 
@@ -682,13 +629,8 @@ impl Doctor<'_> {
             .map(|&(tool, package, offline_only, what)| {
                 let id = format!("tool-{tool}");
                 let title = format!("{tool} present ({what})");
-                let found = self
-                    .opts
-                    .search_path
-                    .split(':')
-                    .filter(|d| !d.is_empty())
-                    .map(|d| Path::new(d).join(tool))
-                    .find(|p| self.fs.exists(p));
+                let found =
+                    self.opts.search_path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(tool)).find(|p| self.fs.exists(p));
                 match found {
                     Some(p) => DoctorItem::new(&id, &title, Status::Ok, p.display().to_string()),
                     None if offline_only && self.cfg.profile != Profile::Offline => DoctorItem::new(

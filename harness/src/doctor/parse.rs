@@ -16,13 +16,8 @@ pub struct VirshVersion {
 
 /// Parses `virsh version` output.
 pub fn virsh_version(stdout: &str) -> VirshVersion {
-    let field = |label: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(label))
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
+    let field =
+        |label: &str| stdout.lines().find_map(|l| l.trim().strip_prefix(label)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     VirshVersion { library: field("Using library:"), hypervisor: field("Running hypervisor:") }
 }
 

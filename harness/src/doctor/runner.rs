@@ -23,11 +23,7 @@ pub struct CommandSpec {
 impl CommandSpec {
     /// A spec with a 30 s timeout.
     pub fn new(program: &str, args: &[&str]) -> Self {
-        CommandSpec {
-            program: program.to_string(),
-            args: args.iter().map(|a| a.to_string()).collect(),
-            timeout: Duration::from_secs(30),
-        }
+        CommandSpec { program: program.to_string(), args: args.iter().map(|a| a.to_string()).collect(), timeout: Duration::from_secs(30) }
     }
 
     /// Replaces the timeout.
@@ -228,11 +224,7 @@ mod tests {
         let out = SystemRunner.run(&spec).unwrap();
         assert!(out.timed_out);
         assert_eq!(out.code, None, "killed by a signal");
-        assert!(
-            out.elapsed >= Duration::from_millis(300) && out.elapsed < Duration::from_secs(10),
-            "{:?}",
-            out.elapsed
-        );
+        assert!(out.elapsed >= Duration::from_millis(300) && out.elapsed < Duration::from_secs(10), "{:?}", out.elapsed);
     }
 
     #[test]

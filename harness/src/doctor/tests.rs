@@ -68,11 +68,7 @@ fn host(setup: impl FnOnce(&FakeRunner, &FakeFs)) -> (FakeRunner, FakeFs) {
 }
 
 fn opts() -> DoctorOptions {
-    DoctorOptions {
-        work_dir: "/tmp/kubelab-doctor-test".into(),
-        search_path: "/usr/bin:/usr/sbin".into(),
-        ..Default::default()
-    }
+    DoctorOptions { work_dir: "/tmp/kubelab-doctor-test".into(), search_path: "/usr/bin:/usr/sbin".into(), ..Default::default() }
 }
 
 fn doctor(cfg: &LabConfig, (r, fs): &(FakeRunner, FakeFs)) -> DoctorReport {
@@ -175,11 +171,7 @@ fn qemu_error_under_kvm_is_quoted() {
     };
     let h = host(|r, fs| qemu(r, fs, "kvm", "", err));
     let rep = doctor(&LabConfig { accel: Accel::Kvm, ..Default::default() }, &h);
-    assert!(
-        item(&rep, "kvm-boot")
-            .detail
-            .starts_with("QEMU refused -accel kvm: qemu-system-x86_64: -accel kvm: Could not access KVM")
-    );
+    assert!(item(&rep, "kvm-boot").detail.starts_with("QEMU refused -accel kvm: qemu-system-x86_64: -accel kvm: Could not access KVM"));
 }
 
 #[test]
@@ -223,9 +215,7 @@ fn libvirtd_down_quotes_virsh() {
 #[test]
 fn missing_qemu_names_the_package_and_skips_boots() {
     let h = host(|r, _| {
-        r.respond(|s| {
-            (s.program == "qemu-system-x86_64").then(|| Err(CommandError::NotFound { program: s.program.clone() }))
-        });
+        r.respond(|s| (s.program == "qemu-system-x86_64").then(|| Err(CommandError::NotFound { program: s.program.clone() })));
     });
     let rep = doctor(&LabConfig::default(), &h);
     assert_eq!(item(&rep, "qemu").fix.as_deref(), Some("apt-get install qemu-system-x86"));
@@ -248,18 +238,12 @@ fn small_disk_fails_with_numbers() {
 #[test]
 fn subnet_in_use_by_another_network_or_interface_fails() {
     let h = host(|r, _| {
-        r.ok("virsh -c qemu:///system net-list --all --name", "default\nother\n").ok(
-            "virsh -c qemu:///system net-dumpxml other",
-            "<network><ip address='192.168.1.1' prefix='24'/></network>",
-        );
+        r.ok("virsh -c qemu:///system net-list --all --name", "default\nother\n")
+            .ok("virsh -c qemu:///system net-dumpxml other", "<network><ip address='192.168.1.1' prefix='24'/></network>");
     });
     let net = doctor(&LabConfig::default(), &h).item("subnet").cloned().unwrap();
     assert_eq!(net.status, Status::Fail);
-    assert!(
-        net.detail.starts_with("192.168.1.0/24 collides: libvirt network `other` has 192.168.1.1/24"),
-        "{}",
-        net.detail
-    );
+    assert!(net.detail.starts_with("192.168.1.0/24 collides: libvirt network `other` has 192.168.1.1/24"), "{}", net.detail);
 
     let h = host(|r, _| {
         r.ok("ip -o -4 addr show", "5: eth1    inet 192.168.1.20/16 scope global eth1\n");
@@ -297,15 +281,13 @@ fn netns_probe_failures_and_leftovers() {
     let h = host(|r, _| {
         let first = std::sync::atomic::AtomicBool::new(true);
         r.respond(move |s| {
-            (s.line() == "ip netns add kubelab-doctor-probe" && first.swap(false, std::sync::atomic::Ordering::SeqCst))
-                .then(|| {
-                    Ok(CommandOutput {
-                        code: Some(1),
-                        stderr: "Cannot create namespace file \"/run/netns/kubelab-doctor-probe\": File exists\n"
-                            .into(),
-                        ..Default::default()
-                    })
+            (s.line() == "ip netns add kubelab-doctor-probe" && first.swap(false, std::sync::atomic::Ordering::SeqCst)).then(|| {
+                Ok(CommandOutput {
+                    code: Some(1),
+                    stderr: "Cannot create namespace file \"/run/netns/kubelab-doctor-probe\": File exists\n".into(),
+                    ..Default::default()
                 })
+            })
         });
     });
     let rep = doctor(&LabConfig::default(), &h);
@@ -330,11 +312,7 @@ fn outside_the_kubelab_namespace_is_a_warning_with_the_way_in() {
     let rep = doctor(&LabConfig::default(), &h);
     let cur = item(&rep, "netns-current");
     assert_eq!(cur.status, Status::Warn);
-    assert!(
-        cur.detail.starts_with("this process is in net:[4026531840], not in /run/netns/kubelab (net:[4026532300])"),
-        "{}",
-        cur.detail
-    );
+    assert!(cur.detail.starts_with("this process is in net:[4026531840], not in /run/netns/kubelab (net:[4026532300])"), "{}", cur.detail);
     assert!(cur.fix.as_deref().unwrap().contains("ci/labenv exec --"));
     assert!(rep.fit_for_lab());
 }
@@ -346,14 +324,8 @@ fn image_tools_follow_the_profile() {
     bare.add_dir("/var/cache");
     let offline = run_with(&LabConfig::default(), &opts(), &r, &bare);
     let t = item(&offline, "tool-debootstrap");
-    assert_eq!(
-        (t.status, t.fix.as_deref()),
-        (Status::Fail, Some("apt-get install debootstrap (or `ci/labenv setup`)"))
-    );
-    assert_eq!(
-        item(&offline, "tool-ssh-keygen").fix.as_deref(),
-        Some("apt-get install openssh-client (or `ci/labenv setup`)")
-    );
+    assert_eq!((t.status, t.fix.as_deref()), (Status::Fail, Some("apt-get install debootstrap (or `ci/labenv setup`)")));
+    assert_eq!(item(&offline, "tool-ssh-keygen").fix.as_deref(), Some("apt-get install openssh-client (or `ci/labenv setup`)"));
     let guide = run_with(&LabConfig { profile: Profile::Guide, ..Default::default() }, &opts(), &r, &bare);
     assert_eq!(item(&guide, "tool-debootstrap").status, Status::Skip);
     assert_eq!(item(&guide, "tool-xorriso").status, Status::Fail);
@@ -394,18 +366,12 @@ fn text_report_shows_fixes_and_verdict() {
     let h = host(|r, fs| qemu(r, fs, "kvm", "", timed_out(Duration::from_secs(20))));
     let rep = doctor(&LabConfig { accel: Accel::Kvm, ..Default::default() }, &h);
     let text = rep.to_string();
-    assert!(
-        text.starts_with("kubelab doctor: lab `kubelab`, offline profile, accel Kvm, libvirt qemu:///system\n"),
-        "{text}"
-    );
+    assert!(text.starts_with("kubelab doctor: lab `kubelab`, offline profile, accel Kvm, libvirt qemu:///system\n"), "{text}");
     assert!(text.contains("[FAIL] kvm-boot"), "{text}");
     assert!(text.contains("fix: set accel = \"tcg\" in lab.toml"), "{text}");
     assert!(text.contains("[ ok ] tcg-boot"), "{text}");
     assert!(
-        text.trim_end().ends_with(&format!(
-            "NOT fit for a lab (kvm-boot): {} ok, 0 warn, 1 failed, 0 skipped",
-            rep.items.len() - 1
-        )),
+        text.trim_end().ends_with(&format!("NOT fit for a lab (kvm-boot): {} ok, 0 warn, 1 failed, 0 skipped", rep.items.len() - 1)),
         "{text}"
     );
 }

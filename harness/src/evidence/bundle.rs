@@ -77,17 +77,10 @@ fn write_json(path: &Path, v: &impl Serialize) -> Result<(), EvidenceError> {
 
 impl BundleWriter {
     /// Starts a bundle in `dir` (created; must not already hold a manifest).
-    pub fn create(
-        dir: impl Into<PathBuf>,
-        header: &EvidenceHeader,
-        created_at: impl Into<String>,
-    ) -> Result<Self, EvidenceError> {
+    pub fn create(dir: impl Into<PathBuf>, header: &EvidenceHeader, created_at: impl Into<String>) -> Result<Self, EvidenceError> {
         let dir = dir.into();
         if dir.join("manifest.json").exists() {
-            return Err(EvidenceError::bundle(
-                &dir,
-                "already holds a bundle (manifest.json exists); choose a new directory",
-            ));
+            return Err(EvidenceError::bundle(&dir, "already holds a bundle (manifest.json exists); choose a new directory"));
         }
         let w = BundleWriter {
             manifest: Manifest {
@@ -116,11 +109,7 @@ impl BundleWriter {
     }
 
     /// Writes one fact and records its provenance.
-    pub fn write_fact(
-        &mut self,
-        fact: &Fact,
-        provenance: impl Into<String>,
-    ) -> Result<(), EvidenceError> {
+    pub fn write_fact(&mut self, fact: &Fact, provenance: impl Into<String>) -> Result<(), EvidenceError> {
         let rel = fact_path(&fact.target, &fact.probe);
         let file = FactFile {
             probe: fact.probe.clone(),
@@ -195,15 +184,9 @@ pub fn load_bundle(dir: &Path) -> Result<Evidence, EvidenceError> {
             probe: ff.probe,
             target: Target::from_dir_name(&ff.target),
             command: ff.command,
-            output: ExecOutput {
-                stdout: ff.stdout,
-                stderr: ff.stderr,
-                exit_status: ff.exit_status,
-            },
+            output: ExecOutput { stdout: ff.stdout, stderr: ff.stderr, exit_status: ff.exit_status },
             fetched_at: ff.fetched_at,
-            origin: Origin::Recorded {
-                bundle: dir.to_path_buf(),
-            },
+            origin: Origin::Recorded { bundle: dir.to_path_buf() },
         });
     }
     Ok(ev)
@@ -225,11 +208,7 @@ mod tests {
             probe: "swapon".into(),
             target: Target::Node(cfg.nodes[1].name.clone()),
             command: "swapon --show".into(),
-            output: ExecOutput {
-                stdout: "NAME TYPE\n/swap.img file\n".into(),
-                stderr: String::new(),
-                exit_status: 0,
-            },
+            output: ExecOutput { stdout: "NAME TYPE\n/swap.img file\n".into(), stderr: String::new(), exit_status: 0 },
             fetched_at: "2022-05-01T00:00:01Z".into(),
             origin: Origin::Live { via: "ssh".into() },
         };
@@ -238,26 +217,13 @@ mod tests {
         let ev = load_bundle(&dir).unwrap();
         let got = ev.fact("swapon", &fact.target).unwrap();
         assert_eq!(got.output, fact.output);
-        assert_eq!(
-            got.origin,
-            Origin::Recorded {
-                bundle: dir.clone()
-            }
-        );
+        assert_eq!(got.origin, Origin::Recorded { bundle: dir.clone() });
         assert_eq!(ev.header.nodes, cfg.nodes);
         let m = read_manifest(&dir).unwrap();
-        assert_eq!(
-            m.provenance["facts/ICE-k8s-machines-node1/swapon.json"],
-            "live: swapon --show over ssh"
-        );
+        assert_eq!(m.provenance["facts/ICE-k8s-machines-node1/swapon.json"], "live: swapon --show over ssh");
+        assert!(BundleWriter::create(&dir, &header, "x").is_err(), "refuses to overwrite");
         assert!(
-            BundleWriter::create(&dir, &header, "x").is_err(),
-            "refuses to overwrite"
-        );
-        assert!(
-            ev.missing_reason("lsmod", &fact.target).starts_with(
-                "no evidence for probe lsmod on node ICE-k8s-machines-node1 in bundle "
-            )
+            ev.missing_reason("lsmod", &fact.target).starts_with("no evidence for probe lsmod on node ICE-k8s-machines-node1 in bundle ")
         );
     }
 
@@ -269,9 +235,6 @@ mod tests {
             r#"{"format_version":9,"lab":"x","profile":"guide","nodes":[],"created_at":"","source":"","expect":{"kubernetes":"","helm":"","calico":"","pod_cidr":"","metallb_pool":""},"provenance":{}}"#,
         )
         .unwrap();
-        assert!(matches!(
-            load_bundle(tmp.path()),
-            Err(EvidenceError::FormatVersion { found: 9, .. })
-        ));
+        assert!(matches!(load_bundle(tmp.path()), Err(EvidenceError::FormatVersion { found: 9, .. })));
     }
 }

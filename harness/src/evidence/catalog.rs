@@ -15,11 +15,7 @@ pub const KUBECTL: &str = "kubectl --kubeconfig /etc/kubernetes/admin.conf";
 
 /// kubectl with `kubeconfig` (quoted when it holds spaces).
 pub fn kubectl_with(kubeconfig: &str) -> String {
-    if kubeconfig.contains(' ') {
-        format!("kubectl --kubeconfig '{kubeconfig}'")
-    } else {
-        format!("kubectl --kubeconfig {kubeconfig}")
-    }
+    if kubeconfig.contains(' ') { format!("kubectl --kubeconfig '{kubeconfig}'") } else { format!("kubectl --kubeconfig {kubeconfig}") }
 }
 
 /// Where a probe runs.
@@ -112,19 +108,9 @@ impl Probe {
     pub fn targets<'n>(&self, nodes: &'n [NodeConfig]) -> Vec<(Target, &'n NodeConfig)> {
         let cp = nodes.iter().find(|n| n.role == Role::ControlPlane);
         match self.scope {
-            Scope::EachNode => nodes
-                .iter()
-                .map(|n| (Target::Node(n.name.clone()), n))
-                .collect(),
-            Scope::Workers => nodes
-                .iter()
-                .filter(|n| n.role == Role::Worker)
-                .map(|n| (Target::Node(n.name.clone()), n))
-                .collect(),
-            Scope::ControlPlane => cp
-                .map(|n| (Target::Node(n.name.clone()), n))
-                .into_iter()
-                .collect(),
+            Scope::EachNode => nodes.iter().map(|n| (Target::Node(n.name.clone()), n)).collect(),
+            Scope::Workers => nodes.iter().filter(|n| n.role == Role::Worker).map(|n| (Target::Node(n.name.clone()), n)).collect(),
+            Scope::ControlPlane => cp.map(|n| (Target::Node(n.name.clone()), n)).into_iter().collect(),
             Scope::Cluster => cp.map(|n| (Target::Cluster, n)).into_iter().collect(),
         }
     }
@@ -147,11 +133,7 @@ impl Default for ProbeCatalog {
 }
 
 fn other_nodes<'a>(ctx: &'a ScriptContext<'_>) -> impl Iterator<Item = &'a NodeConfig> {
-    ctx.so_far
-        .header
-        .nodes
-        .iter()
-        .filter(move |n| n.name != ctx.node.name)
+    ctx.so_far.header.nodes.iter().filter(move |n| n.name != ctx.node.name)
 }
 
 fn ping_peers(ctx: &ScriptContext<'_>) -> Option<String> {
@@ -166,9 +148,7 @@ fn ipip_ping(ctx: &ScriptContext<'_>) -> Option<String> {
     let mut pairs = Vec::new();
     for n in other_nodes(ctx) {
         let f = ctx.so_far.fact("tunl0", &Target::Node(n.name.clone()))?;
-        let addr = crate::parsers::parse_tunl0(&f.output.stdout)
-            .ok()?
-            .address?;
+        let addr = crate::parsers::parse_tunl0(&f.output.stdout).ok()?.address?;
         pairs.push(format!("{}={addr}", n.name));
     }
     Some(format!(
@@ -185,49 +165,14 @@ impl ProbeCatalog {
         use Scope::*;
         use Script::*;
         use Tier::*;
-        let p = |id, scope, tier, profiles, script, format| Probe {
-            id,
-            scope,
-            tier,
-            profiles,
-            script,
-            format,
-        };
+        let p = |id, scope, tier, profiles, script, format| Probe { id, scope, tier, profiles, script, format };
         ProbeCatalog {
             probes: vec![
                 // identity
-                p(
-                    "hostname",
-                    EachNode,
-                    Host,
-                    BOTH,
-                    Fixed("hostname"),
-                    "hostname(1): one line",
-                ),
-                p(
-                    "product-uuid",
-                    EachNode,
-                    Host,
-                    BOTH,
-                    Fixed("cat /sys/class/dmi/id/product_uuid"),
-                    "sysfs DMI product_uuid: one UUID",
-                ),
-                p(
-                    "machine-id",
-                    EachNode,
-                    Host,
-                    BOTH,
-                    Fixed("cat /etc/machine-id"),
-                    "systemd machine-id: 32 hex digits",
-                ),
-                p(
-                    "ip-link",
-                    EachNode,
-                    Host,
-                    BOTH,
-                    Fixed("ip -o link"),
-                    "iproute2 5.x `ip -o link`",
-                ),
+                p("hostname", EachNode, Host, BOTH, Fixed("hostname"), "hostname(1): one line"),
+                p("product-uuid", EachNode, Host, BOTH, Fixed("cat /sys/class/dmi/id/product_uuid"), "sysfs DMI product_uuid: one UUID"),
+                p("machine-id", EachNode, Host, BOTH, Fixed("cat /etc/machine-id"), "systemd machine-id: 32 hex digits"),
+                p("ip-link", EachNode, Host, BOTH, Fixed("ip -o link"), "iproute2 5.x `ip -o link`"),
                 p(
                     "ssh-hostkey",
                     EachNode,
@@ -236,14 +181,7 @@ impl ProbeCatalog {
                     Fixed("ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub"),
                     "OpenSSH 8.x `ssh-keygen -lf`: `256 SHA256:... root@host (ED25519)`",
                 ),
-                p(
-                    "etc-hosts",
-                    EachNode,
-                    Host,
-                    BOTH,
-                    Fixed("cat /etc/hosts"),
-                    "hosts(5)",
-                ),
+                p("etc-hosts", EachNode, Host, BOTH, Fixed("cat /etc/hosts"), "hosts(5)"),
                 p(
                     "ping-peers",
                     EachNode,
@@ -269,38 +207,10 @@ impl ProbeCatalog {
                     "libvirt 11 domain XML `<interface>` element with its `<filterref>` binding",
                 ),
                 // host preparation
-                p(
-                    "swapon",
-                    EachNode,
-                    Host,
-                    BOTH,
-                    Fixed("swapon --show"),
-                    "util-linux 2.34+ `swapon --show` (empty when no swap)",
-                ),
-                p(
-                    "proc-swaps",
-                    EachNode,
-                    Host,
-                    BOTH,
-                    Fixed("cat /proc/swaps"),
-                    "Linux /proc/swaps",
-                ),
-                p(
-                    "fstab",
-                    EachNode,
-                    Host,
-                    BOTH,
-                    Fixed("cat /etc/fstab"),
-                    "fstab(5)",
-                ),
-                p(
-                    "lsmod",
-                    EachNode,
-                    Host,
-                    BOTH,
-                    Fixed("lsmod"),
-                    "kmod `lsmod`",
-                ),
+                p("swapon", EachNode, Host, BOTH, Fixed("swapon --show"), "util-linux 2.34+ `swapon --show` (empty when no swap)"),
+                p("proc-swaps", EachNode, Host, BOTH, Fixed("cat /proc/swaps"), "Linux /proc/swaps"),
+                p("fstab", EachNode, Host, BOTH, Fixed("cat /etc/fstab"), "fstab(5)"),
+                p("lsmod", EachNode, Host, BOTH, Fixed("lsmod"), "kmod `lsmod`"),
                 p(
                     "sysctl-net",
                     EachNode,
@@ -309,22 +219,8 @@ impl ProbeCatalog {
                     Fixed("sysctl net.bridge.bridge-nf-call-iptables net.ipv4.ip_forward"),
                     "procps `sysctl key...`: `key = value` lines",
                 ),
-                p(
-                    "listen-6443",
-                    EachNode,
-                    Host,
-                    BOTH,
-                    Fixed("ss -Htlnp 'sport = :6443'"),
-                    "iproute2 5.x `ss -Htlnp` (no header)",
-                ),
-                p(
-                    "docker-info",
-                    EachNode,
-                    Host,
-                    BOTH,
-                    Fixed("docker info"),
-                    "Docker 20.10 `docker info`",
-                ),
+                p("listen-6443", EachNode, Host, BOTH, Fixed("ss -Htlnp 'sport = :6443'"), "iproute2 5.x `ss -Htlnp` (no header)"),
+                p("docker-info", EachNode, Host, BOTH, Fixed("docker info"), "Docker 20.10 `docker info`"),
                 p(
                     "kubelet-config",
                     EachNode,
@@ -360,22 +256,8 @@ impl ProbeCatalog {
                     Fixed("birdc show protocols"),
                     "BIRD 2.0.x `birdc show protocols` (offline stand-in for calico's mesh)",
                 ),
-                p(
-                    "ip-route",
-                    EachNode,
-                    Host,
-                    BOTH,
-                    Fixed("ip route"),
-                    "iproute2 5.x `ip route`",
-                ),
-                p(
-                    "tunl0",
-                    EachNode,
-                    Host,
-                    BOTH,
-                    Fixed("ip -d addr show tunl0"),
-                    "iproute2 5.x `ip -d addr show tunl0`",
-                ),
+                p("ip-route", EachNode, Host, BOTH, Fixed("ip route"), "iproute2 5.x `ip route`"),
+                p("tunl0", EachNode, Host, BOTH, Fixed("ip -d addr show tunl0"), "iproute2 5.x `ip -d addr show tunl0`"),
                 p(
                     "ipip-ping",
                     EachNode,
@@ -385,22 +267,8 @@ impl ProbeCatalog {
                     "kubelab: `<node> <tunl0 addr> ok|fail` per other node (ping over IPIP, IP protocol 4)",
                 ),
                 // IPVS
-                p(
-                    "ipvsadm",
-                    EachNode,
-                    K8s,
-                    GUIDE,
-                    Fixed("ipvsadm -Ln"),
-                    "ipvsadm 1.31 `-Ln`",
-                ),
-                p(
-                    "kube-ipvs0",
-                    EachNode,
-                    K8s,
-                    GUIDE,
-                    Fixed("ip -d link show kube-ipvs0"),
-                    "iproute2 5.x `ip -d link show`",
-                ),
+                p("ipvsadm", EachNode, K8s, GUIDE, Fixed("ipvsadm -Ln"), "ipvsadm 1.31 `-Ln`"),
+                p("kube-ipvs0", EachNode, K8s, GUIDE, Fixed("ip -d link show kube-ipvs0"), "iproute2 5.x `ip -d link show`"),
                 p(
                     "proxy-mode",
                     EachNode,
@@ -414,36 +282,13 @@ impl ProbeCatalog {
                     EachNode,
                     K8s,
                     GUIDE,
-                    Fixed(
-                        "openssl x509 -in /var/lib/kubelet/pki/kubelet-server-current.pem -noout -subject -issuer -ext subjectAltName",
-                    ),
+                    Fixed("openssl x509 -in /var/lib/kubelet/pki/kubelet-server-current.pem -noout -subject -issuer -ext subjectAltName"),
                     "OpenSSL 1.1.1 `x509 -noout -subject -issuer -ext subjectAltName`",
                 ),
                 // kubernetes objects
-                p(
-                    "k8s-version",
-                    Cluster,
-                    K8s,
-                    GUIDE,
-                    Kubectl("get --raw /version"),
-                    "kube-apiserver 1.23 /version JSON",
-                ),
-                p(
-                    "k8s-nodes",
-                    Cluster,
-                    K8s,
-                    GUIDE,
-                    Kubectl("get nodes -o json"),
-                    "kubectl 1.23 v1 List of Node",
-                ),
-                p(
-                    "k8s-pods-kube-system",
-                    Cluster,
-                    K8s,
-                    GUIDE,
-                    Kubectl("get pods -n kube-system -o json"),
-                    "kubectl 1.23 v1 List of Pod",
-                ),
+                p("k8s-version", Cluster, K8s, GUIDE, Kubectl("get --raw /version"), "kube-apiserver 1.23 /version JSON"),
+                p("k8s-nodes", Cluster, K8s, GUIDE, Kubectl("get nodes -o json"), "kubectl 1.23 v1 List of Node"),
+                p("k8s-pods-kube-system", Cluster, K8s, GUIDE, Kubectl("get pods -n kube-system -o json"), "kubectl 1.23 v1 List of Pod"),
                 p(
                     "k8s-csr",
                     Cluster,
@@ -476,23 +321,9 @@ impl ProbeCatalog {
                     Kubectl("get configmap -n kube-system kube-proxy -o json"),
                     "v1 ConfigMap; data.config.conf is KubeProxyConfiguration v1alpha1 YAML",
                 ),
-                p(
-                    "k8s-services",
-                    Cluster,
-                    K8s,
-                    GUIDE,
-                    Kubectl("get services -A -o json"),
-                    "kubectl 1.23 v1 List of Service",
-                ),
+                p("k8s-services", Cluster, K8s, GUIDE, Kubectl("get services -A -o json"), "kubectl 1.23 v1 List of Service"),
                 // add-ons, run on the control plane
-                p(
-                    "helm-version",
-                    ControlPlane,
-                    K8s,
-                    GUIDE,
-                    Fixed("helm version --short"),
-                    "Helm 3 `version --short`: `v3.8.0+gd141386`",
-                ),
+                p("helm-version", ControlPlane, K8s, GUIDE, Fixed("helm version --short"), "Helm 3 `version --short`: `v3.8.0+gd141386`"),
                 p(
                     "lb-http",
                     ControlPlane,
@@ -507,9 +338,7 @@ impl ProbeCatalog {
                     Workers,
                     K8s,
                     GUIDE,
-                    StepOutput(
-                        "`kubeadm join <cp>:6443 --token ... --discovery-token-ca-cert-hash ... -v=5`",
-                    ),
+                    StepOutput("`kubeadm join <cp>:6443 --token ... --discovery-token-ca-cert-hash ... -v=5`"),
                     "kubeadm 1.23 `join -v=5` stdout/stderr, recorded by the provisioner",
                 ),
             ],
@@ -550,18 +379,9 @@ mod tests {
         assert_eq!(ids.len(), c.probes().len());
         let cfg = LabConfig::default();
         let ev = Evidence::new(EvidenceHeader::from_config(&cfg, "test"));
-        let ctx = ScriptContext {
-            node: &cfg.nodes[0],
-            so_far: &ev,
-        };
-        assert_eq!(
-            c.get("k8s-csr").unwrap().script_for(&ctx).unwrap(),
-            "kubectl --kubeconfig /etc/kubernetes/admin.conf get csr -o json"
-        );
-        assert_eq!(
-            c.get("k8s-nodes").unwrap().targets(&cfg.nodes),
-            vec![(Target::Cluster, &cfg.nodes[0])]
-        );
+        let ctx = ScriptContext { node: &cfg.nodes[0], so_far: &ev };
+        assert_eq!(c.get("k8s-csr").unwrap().script_for(&ctx).unwrap(), "kubectl --kubeconfig /etc/kubernetes/admin.conf get csr -o json");
+        assert_eq!(c.get("k8s-nodes").unwrap().targets(&cfg.nodes), vec![(Target::Cluster, &cfg.nodes[0])]);
         assert_eq!(c.get("kubeadm-join").unwrap().targets(&cfg.nodes).len(), 2);
         assert!(c.get("kubeadm-join").unwrap().script_for(&ctx).is_none());
     }
@@ -571,19 +391,10 @@ mod tests {
         let cfg = LabConfig::default();
         let mut ev = Evidence::new(EvidenceHeader::from_config(&cfg, "test"));
         let c = ProbeCatalog::standard();
-        let ctx = ScriptContext {
-            node: &cfg.nodes[1],
-            so_far: &ev,
-        };
+        let ctx = ScriptContext { node: &cfg.nodes[1], so_far: &ev };
         let s = c.get("ping-peers").unwrap().script_for(&ctx).unwrap();
-        assert!(
-            s.contains("for n in ICE-k8s-machines-node0 ICE-k8s-machines-node2;"),
-            "{s}"
-        );
-        assert!(
-            c.get("ipip-ping").unwrap().script_for(&ctx).is_none(),
-            "no tunl0 facts yet"
-        );
+        assert!(s.contains("for n in ICE-k8s-machines-node0 ICE-k8s-machines-node2;"), "{s}");
+        assert!(c.get("ipip-ping").unwrap().script_for(&ctx).is_none(), "no tunl0 facts yet");
         for (i, n) in cfg.nodes.iter().enumerate() {
             ev.insert(Fact {
                 probe: "tunl0".into(),
@@ -594,14 +405,8 @@ mod tests {
                 origin: Origin::Live { via: "ssh".into() },
             });
         }
-        let ctx = ScriptContext {
-            node: &cfg.nodes[1],
-            so_far: &ev,
-        };
+        let ctx = ScriptContext { node: &cfg.nodes[1], so_far: &ev };
         let s = c.get("ipip-ping").unwrap().script_for(&ctx).unwrap();
-        assert!(
-            s.contains("ICE-k8s-machines-node0=10.233.0.0 ICE-k8s-machines-node2=10.233.2.0"),
-            "{s}"
-        );
+        assert!(s.contains("ICE-k8s-machines-node0=10.233.0.0 ICE-k8s-machines-node2=10.233.2.0"), "{s}");
     }
 }

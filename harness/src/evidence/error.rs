@@ -12,9 +12,7 @@ pub enum EvidenceError {
         message: String,
     },
     /// The bundle was written by an incompatible kubelab.
-    #[error(
-        "evidence bundle {path} has format version {found}; this kubelab reads version {expected}"
-    )]
+    #[error("evidence bundle {path} has format version {found}; this kubelab reads version {expected}")]
     FormatVersion {
         /// Bundle directory.
         path: String,
@@ -37,9 +35,6 @@ pub enum EvidenceError {
 
 impl EvidenceError {
     pub(crate) fn bundle(path: &std::path::Path, e: impl std::fmt::Display) -> Self {
-        EvidenceError::Bundle {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        }
+        EvidenceError::Bundle { path: path.display().to_string(), message: e.to_string() }
     }
 }

@@ -25,11 +25,7 @@ impl Target {
 
     /// Inverse of [`Target::dir_name`].
     pub fn from_dir_name(s: &str) -> Self {
-        if s == "cluster" {
-            Target::Cluster
-        } else {
-            Target::Node(s.to_string())
-        }
+        if s == "cluster" { Target::Cluster } else { Target::Node(s.to_string()) }
     }
 
     /// `node X` or `the cluster`, for messages.
@@ -91,11 +87,7 @@ pub struct Fact {
 impl Fact {
     /// A reference to this fact for a verdict.
     pub fn to_ref(&self) -> FactRef {
-        FactRef {
-            probe: self.probe.clone(),
-            target: self.target.clone(),
-            origin: self.origin.to_string(),
-        }
+        FactRef { probe: self.probe.clone(), target: self.target.clone(), origin: self.origin.to_string() }
     }
 }
 

@@ -110,14 +110,7 @@ pub struct Evidence {
 impl Evidence {
     /// Empty evidence about these nodes.
     pub fn new(header: EvidenceHeader) -> Self {
-        Evidence {
-            header,
-            facts: Vec::new(),
-            json: Vec::new(),
-            clean: Vec::new(),
-            gaps: Vec::new(),
-            single: None,
-        }
+        Evidence { header, facts: Vec::new(), json: Vec::new(), clean: Vec::new(), gaps: Vec::new(), single: None }
     }
 
     /// Marks this evidence as one pasted capture (see [`SingleCapture`]).
@@ -133,11 +126,7 @@ impl Evidence {
 
     /// Adds (or replaces) a fact.
     pub fn insert(&mut self, fact: Fact) {
-        match self
-            .facts
-            .iter()
-            .position(|f| f.probe == fact.probe && f.target == fact.target)
-        {
+        match self.facts.iter().position(|f| f.probe == fact.probe && f.target == fact.target) {
             Some(i) => {
                 self.facts[i] = fact;
                 self.json[i] = OnceLock::new();
@@ -149,12 +138,7 @@ impl Evidence {
                 self.clean.push(OnceLock::new());
             }
         }
-        self.gaps.retain(|g| {
-            !self
-                .facts
-                .iter()
-                .any(|f| f.probe == g.probe && f.target == g.target)
-        });
+        self.gaps.retain(|g| !self.facts.iter().any(|f| f.probe == g.probe && f.target == g.target));
     }
 
     /// Moves the facts of `other` that `keep` accepts into this evidence, keeping their origins
@@ -182,9 +166,7 @@ impl Evidence {
     }
 
     fn index(&self, probe: &str, target: &Target) -> Option<usize> {
-        self.facts
-            .iter()
-            .position(|f| f.probe == probe && &f.target == target)
+        self.facts.iter().position(|f| f.probe == probe && &f.target == target)
     }
 
     /// The fact of `probe` on `target`, if present.
@@ -210,11 +192,7 @@ impl Evidence {
     }
 
     /// The fact's (cleaned) stdout parsed as JSON (parsed once, then cached).
-    pub fn json(
-        &self,
-        probe: &str,
-        target: &Target,
-    ) -> Option<(&Fact, Result<&Value, &ParseError>)> {
+    pub fn json(&self, probe: &str, target: &Target) -> Option<(&Fact, Result<&Value, &ParseError>)> {
         let i = self.index(probe, target)?;
         let parsed = self.json[i].get_or_init(|| parse_json("kubectl -o json", self.clean_at(i)));
         Some((&self.facts[i], parsed.as_ref()))
@@ -223,30 +201,15 @@ impl Evidence {
     /// Why `probe` on `target` is not here: the fetch error if one was recorded, otherwise
     /// `no evidence for probe X on node Y in <source>`.
     pub fn missing_reason(&self, probe: &str, target: &Target) -> String {
-        match self
-            .gaps
-            .iter()
-            .find(|g| g.probe == probe && &g.target == target)
-        {
-            Some(g) => format!(
-                "probe {probe} on {} could not be fetched: {}",
-                target.describe(),
-                g.reason
-            ),
-            None => format!(
-                "no evidence for probe {probe} on {} in {}",
-                target.describe(),
-                self.header.source
-            ),
+        match self.gaps.iter().find(|g| g.probe == probe && &g.target == target) {
+            Some(g) => format!("probe {probe} on {} could not be fetched: {}", target.describe(), g.reason),
+            None => format!("no evidence for probe {probe} on {} in {}", target.describe(), self.header.source),
         }
     }
 
     /// Node targets in config order.
     pub fn node_targets(&self) -> impl Iterator<Item = (&NodeConfig, Target)> {
-        self.header
-            .nodes
-            .iter()
-            .map(|n| (n, Target::Node(n.name.clone())))
+        self.header.nodes.iter().map(|n| (n, Target::Node(n.name.clone())))
     }
 }
 
@@ -257,48 +220,21 @@ mod tests {
     use crate::remote::ExecOutput;
 
     fn fact(probe: &str, target: Target, origin: Origin) -> Fact {
-        Fact {
-            probe: probe.into(),
-            target,
-            command: probe.into(),
-            output: ExecOutput::ok("{\"a\":1}"),
-            fetched_at: "t".into(),
-            origin,
-        }
+        Fact { probe: probe.into(), target, command: probe.into(), output: ExecOutput::ok("{\"a\":1}"), fetched_at: "t".into(), origin }
     }
 
     #[test]
     fn absorb_keeps_origins_and_json_is_cached_per_fact() {
         let cfg = LabConfig::default();
         let mut live = Evidence::new(EvidenceHeader::from_config(&cfg, "live via ssh"));
-        live.insert(fact(
-            "lsmod",
-            Target::Node(cfg.nodes[0].name.clone()),
-            Origin::Live { via: "ssh".into() },
-        ));
+        live.insert(fact("lsmod", Target::Node(cfg.nodes[0].name.clone()), Origin::Live { via: "ssh".into() }));
         let mut rec = Evidence::new(EvidenceHeader::from_config(&cfg, "bundle x"));
-        rec.insert(fact(
-            "k8s-nodes",
-            Target::Cluster,
-            Origin::Recorded { bundle: "x".into() },
-        ));
-        rec.insert(fact(
-            "lsmod",
-            Target::Node(cfg.nodes[0].name.clone()),
-            Origin::Recorded { bundle: "x".into() },
-        ));
+        rec.insert(fact("k8s-nodes", Target::Cluster, Origin::Recorded { bundle: "x".into() }));
+        rec.insert(fact("lsmod", Target::Node(cfg.nodes[0].name.clone()), Origin::Recorded { bundle: "x".into() }));
         live.absorb(rec, |f| f.target == Target::Cluster);
         assert_eq!(live.facts().len(), 2);
-        assert_eq!(
-            live.fact("k8s-nodes", &Target::Cluster).unwrap().origin,
-            Origin::Recorded { bundle: "x".into() }
-        );
-        assert!(matches!(
-            live.fact("lsmod", &Target::Node(cfg.nodes[0].name.clone()))
-                .unwrap()
-                .origin,
-            Origin::Live { .. }
-        ));
+        assert_eq!(live.fact("k8s-nodes", &Target::Cluster).unwrap().origin, Origin::Recorded { bundle: "x".into() });
+        assert!(matches!(live.fact("lsmod", &Target::Node(cfg.nodes[0].name.clone())).unwrap().origin, Origin::Live { .. }));
         let (_, v) = live.json("k8s-nodes", &Target::Cluster).unwrap();
         let first = v.unwrap() as *const Value;
         let (_, v) = live.json("k8s-nodes", &Target::Cluster).unwrap();

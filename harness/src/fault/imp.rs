@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{LabConfig, Profile};
 use crate::errors::{HypervisorError, LabError};
 use crate::hypervisor::xml;
-use crate::lab::{port, Lab, LabState, NodeState};
+use crate::lab::{Lab, LabState, NodeState, port};
 use crate::provision::{Plan, Provisioner, StepFilter};
 use crate::remote::russh_shell::RusshShell;
 use crate::remote::{ExecOutput, RemoteShell};
@@ -86,7 +86,9 @@ impl FaultKind {
     pub fn pitfall(self) -> &'static str {
         match self {
             FaultKind::CloneIdentity => "必须确保product_uuid的唯一性 / 如果是复制的虚拟机，则必须确保三台主机的MAC地址的唯一性",
-            FaultKind::SecurityGroup => "克隆虚拟机的时候，产生的虚拟机默认安全组是default…这会导致calico等依赖iptables的组件直接失效 (pitfall 3)",
+            FaultKind::SecurityGroup => {
+                "克隆虚拟机的时候，产生的虚拟机默认安全组是default…这会导致calico等依赖iptables的组件直接失效 (pitfall 3)"
+            }
             FaultKind::SecurityGroupIpip => "pitfall 3, variant: BGP allowed but IP protocol 4 (IPIP) dropped",
             FaultKind::NetworkManager => "如果系统中有NetworkManager…最佳实践是使用apt-get remove network-manager卸载",
             FaultKind::Swap => "修改/etc/fstab…关闭swap; swapoff -a",
@@ -95,7 +97,9 @@ impl FaultKind {
             FaultKind::CgroupDriver => "如果出现报错：cgroup不一致…\"exec-opts\": [\"native.cgroupdriver=systemd\"]",
             FaultKind::JoinTokenExpired => "token会在24小时后过期…kubeadm token create",
             FaultKind::LinkDown => "JCloud会莫名其妙阻止虚拟机联网，导致SSH挂掉…这时候需要重启虚拟机 (pitfall 4)",
-            FaultKind::StaticIp => "克隆的虚拟机内编辑/etc/network/interface修改为固定IP后，需要卸载网卡重新安装，并在安装时固定IP，否则无法联网 (珍爱生命，远离交大云)",
+            FaultKind::StaticIp => {
+                "克隆的虚拟机内编辑/etc/network/interface修改为固定IP后，需要卸载网卡重新安装，并在安装时固定IP，否则无法联网 (珍爱生命，远离交大云)"
+            }
         }
     }
 
@@ -148,7 +152,12 @@ impl FaultKind {
     /// The node it is injected on by default (index into the nodes).
     pub fn default_node(self) -> usize {
         match self {
-            FaultKind::CloneIdentity | FaultKind::NetworkManager | FaultKind::Swap | FaultKind::BrNetfilter | FaultKind::CgroupDriver | FaultKind::LinkDown => 2,
+            FaultKind::CloneIdentity
+            | FaultKind::NetworkManager
+            | FaultKind::Swap
+            | FaultKind::BrNetfilter
+            | FaultKind::CgroupDriver
+            | FaultKind::LinkDown => 2,
             FaultKind::StaticIp => 1,
             FaultKind::SecurityGroup | FaultKind::SecurityGroupIpip => 0,
             FaultKind::Port6443 | FaultKind::JoinTokenExpired => 0,
@@ -198,7 +207,8 @@ impl<'a> FaultLab<'a> {
     }
 
     fn save(&self, faults: &[ActiveFault]) -> Result<(), LabError> {
-        std::fs::write(self.faults_path(), serde_json::to_string_pretty(faults).expect("serialisable")).map_err(|e| LabError::local("write faults.json", e))
+        std::fs::write(self.faults_path(), serde_json::to_string_pretty(faults).expect("serialisable"))
+            .map_err(|e| LabError::local("write faults.json", e))
     }
 
     /// The node by name (or the kind's default node).
@@ -206,7 +216,11 @@ impl<'a> FaultLab<'a> {
         match name {
             Some(n) => {
                 let cfg_node = self.cfg().node(n).ok_or_else(|| LabError::local("select node", format!("unknown node `{n}`")))?;
-                self.state.nodes.iter().find(|s| s.name == cfg_node.name).ok_or_else(|| LabError::local("select node", format!("node `{n}` is not in the lab")))
+                self.state
+                    .nodes
+                    .iter()
+                    .find(|s| s.name == cfg_node.name)
+                    .ok_or_else(|| LabError::local("select node", format!("node `{n}` is not in the lab")))
             }
             None => Ok(&self.state.nodes[kind.default_node().min(self.state.nodes.len() - 1)]),
         }
@@ -220,7 +234,10 @@ impl<'a> FaultLab<'a> {
         Ok(out)
     }
 
-    async fn hv<T: Send + 'static>(&self, f: impl FnOnce(&dyn crate::hypervisor::Hypervisor) -> Result<T, HypervisorError> + Send + 'static) -> Result<T, LabError> {
+    async fn hv<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn crate::hypervisor::Hypervisor) -> Result<T, HypervisorError> + Send + 'static,
+    ) -> Result<T, LabError> {
         let hv = self.lab.hypervisor().clone();
         Ok(tokio::task::spawn_blocking(move || f(hv.as_ref())).await.expect("blocking task")?)
     }
@@ -250,7 +267,11 @@ impl<'a> FaultLab<'a> {
         // The security group sits on top of the port's anti-spoofing, as on the cloud. Its drops
         // come first (priority -900): clean-traffic accepts outgoing IPv4 at -650 and incoming
         // IPv4 in its ipv4 chain (-700), so later rules would never see the traffic.
-        format!("<filter name='{}' chain='root'>\n  <filterref filter='{}'/>\n{rules}</filter>\n", xml::esc(&self.filter_name(kind)), xml::PORT_FILTER)
+        format!(
+            "<filter name='{}' chain='root'>\n  <filterref filter='{}'/>\n{rules}</filter>\n",
+            xml::esc(&self.filter_name(kind)),
+            xml::PORT_FILTER
+        )
     }
 
     /// Injects `kind` (on `node`, or the kind's default node).
@@ -266,7 +287,8 @@ impl<'a> FaultLab<'a> {
                 "swap line restored in /etc/fstab and `swapon -a`".to_string()
             }
             FaultKind::BrNetfilter => {
-                self.sh(&target.name, "unload br_netfilter", "set -e\nmodprobe -r br_netfilter\n! lsmod | grep -q '^br_netfilter '\n").await?;
+                self.sh(&target.name, "unload br_netfilter", "set -e\nmodprobe -r br_netfilter\n! lsmod | grep -q '^br_netfilter '\n")
+                    .await?;
                 "`modprobe -r br_netfilter` (module not loaded now)".to_string()
             }
             FaultKind::Port6443 => {
@@ -288,7 +310,8 @@ impl<'a> FaultLab<'a> {
                 let filter = self.filter_xml(kind);
                 let fname = self.filter_name(kind);
                 let net = self.cfg().network_name();
-                let nodes: Vec<(String, String, xml::Port)> = self.state.nodes.iter().map(|n| (n.domain.clone(), n.mac.clone(), port(n).with_filter(&fname))).collect();
+                let nodes: Vec<(String, String, xml::Port)> =
+                    self.state.nodes.iter().map(|n| (n.domain.clone(), n.mac.clone(), port(n).with_filter(&fname))).collect();
                 self.hv(move |hv| {
                     hv.define_nwfilter(&filter)?;
                     for (dom, mac, port) in &nodes {
@@ -349,8 +372,14 @@ impl<'a> FaultLab<'a> {
         // its MAC); without this, the anti-spoofing filter would drop the clone's frames.
         // The MAC changes 2 s after this returns (detached), the port follows at once; the SSH
         // session is reopened afterwards.
-        self.sh(&target.name, "copy MAC", &format!("set -e\nsystemd-run --on-active=2 --quiet ip link set dev eth0 address {mac_src}\n")).await?;
-        let (dom, mac, net, p) = (target.domain.clone(), target.mac.clone(), self.cfg().network_name(), xml::Port { mac: Some(mac_src.clone()), ..port(target) });
+        self.sh(&target.name, "copy MAC", &format!("set -e\nsystemd-run --on-active=2 --quiet ip link set dev eth0 address {mac_src}\n"))
+            .await?;
+        let (dom, mac, net, p) = (
+            target.domain.clone(),
+            target.mac.clone(),
+            self.cfg().network_name(),
+            xml::Port { mac: Some(mac_src.clone()), ..port(target) },
+        );
         self.hv(move |hv| hv.update_device(&dom, &xml::interface_xml(&mac, &net, &p, true))).await?;
         tokio::time::sleep(Duration::from_secs(4)).await;
         self.shell.forget(&target.name).await;
@@ -380,7 +409,10 @@ impl<'a> FaultLab<'a> {
                 }
             }
             if t0.elapsed() > budget {
-                return Err(LabError::local(format!("move {node} to {want}"), format!("its serial console did not report {want} within {} s", budget.as_secs())));
+                return Err(LabError::local(
+                    format!("move {node} to {want}"),
+                    format!("its serial console did not report {want} within {} s", budget.as_secs()),
+                ));
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
@@ -415,7 +447,10 @@ impl<'a> FaultLab<'a> {
                 Ok(o) if o.success() && o.stdout.contains(&format!("inet {new}/")) => break t0.elapsed(),
                 Err(e @ crate::errors::RemoteError::HostKeyMismatch { .. }) => return Err(e.into()),
                 _ if t0.elapsed() > Duration::from_secs(120) => {
-                    return Err(LabError::local(format!("heal static-ip on {}", target.name), format!("no ssh at {new} within 120 s after the port was re-bound")));
+                    return Err(LabError::local(
+                        format!("heal static-ip on {}", target.name),
+                        format!("no ssh at {new} within 120 s after the port was re-bound"),
+                    ));
                 }
                 _ => tokio::time::sleep(Duration::from_secs(2)).await,
             }
@@ -468,7 +503,11 @@ impl<'a> FaultLab<'a> {
         let detail = if !kind.heal_steps().is_empty() {
             let plan = Plan::from_config(self.cfg()).map_err(|e| LabError::local("plan", e))?;
             let filter = StepFilter { only: kind.heal_steps().iter().map(|s| s.to_string()).collect(), from: None, until: None };
-            Provisioner::new(self.shell.as_ref(), &plan).filter(filter).run().await.map_err(|e| LabError::local("heal by provisioning", e))?;
+            Provisioner::new(self.shell.as_ref(), &plan)
+                .filter(filter)
+                .run()
+                .await
+                .map_err(|e| LabError::local("heal by provisioning", e))?;
             format!("re-applied the guide's step(s) {}", kind.heal_steps().join(", "))
         } else {
             match kind {
@@ -479,7 +518,8 @@ impl<'a> FaultLab<'a> {
                 FaultKind::SecurityGroup | FaultKind::SecurityGroupIpip => {
                     let fname = self.filter_name(kind);
                     let net = self.cfg().network_name();
-                    let nodes: Vec<(String, String, xml::Port)> = self.state.nodes.iter().map(|n| (n.domain.clone(), n.mac.clone(), port(n))).collect();
+                    let nodes: Vec<(String, String, xml::Port)> =
+                        self.state.nodes.iter().map(|n| (n.domain.clone(), n.mac.clone(), port(n))).collect();
                     self.hv(move |hv| {
                         for (dom, mac, port) in &nodes {
                             hv.update_device(dom, &xml::interface_xml(mac, &net, port, true))?;
@@ -506,7 +546,10 @@ impl<'a> FaultLab<'a> {
                     let (dom, mac, p) = (target.domain.clone(), target.mac.clone(), port(target));
                     // Detached: once the MAC is back, the port (still bound to the source's MAC)
                     // drops the reply until the cold restart below restores the port.
-                    let _ = self.shell.run(&target.name, &format!("systemd-run --on-active=1 --quiet ip link set dev eth0 address {mac}")).await;
+                    let _ = self
+                        .shell
+                        .run(&target.name, &format!("systemd-run --on-active=1 --quiet ip link set dev eth0 address {mac}"))
+                        .await;
                     self.hv(move |hv| {
                         let xml = hv.domains()?.into_iter().find(|d| d.name == dom).map(|d| d.xml).unwrap_or_default();
                         hv.stop_domain(&dom)?;
@@ -520,7 +563,12 @@ impl<'a> FaultLab<'a> {
                     "identity regenerated: own MAC and product_uuid back (cold restart), new machine-id".into()
                 }
                 FaultKind::StaticIp => self.heal_static_ip(target).await?,
-                FaultKind::JoinTokenExpired => return Err(LabError::local("heal join-token-expired", "run `kubeadm token create` on node0 and join again (guide profile)")),
+                FaultKind::JoinTokenExpired => {
+                    return Err(LabError::local(
+                        "heal join-token-expired",
+                        "run `kubeadm token create` on node0 and join again (guide profile)",
+                    ));
+                }
                 _ => unreachable!("kinds with heal steps handled above"),
             }
         };
@@ -566,7 +614,8 @@ pub fn with_smbios_uuid(domain_xml: &str, uuid: Option<&str>) -> String {
         if !s.contains("xmlns:qemu=") {
             s = s.replacen("<domain ", &format!("<domain {NS} "), 1);
         }
-        let block = format!("<qemu:commandline><qemu:arg value='-smbios'/><qemu:arg value='type=1,uuid={}'/></qemu:commandline>", xml::esc(u));
+        let block =
+            format!("<qemu:commandline><qemu:arg value='-smbios'/><qemu:arg value='type=1,uuid={}'/></qemu:commandline>", xml::esc(u));
         if let Some(i) = s.rfind("</domain>") {
             s.insert_str(i, &block);
         }

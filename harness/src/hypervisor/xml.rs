@@ -169,7 +169,11 @@ pub fn domain_xml(s: &DomainSpec) -> String {
         ),
         Boot::Disk => "<os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n    <boot dev='hd'/>\n  </os>".to_string(),
     };
-    let cpu = if s.domain_type == "kvm" { "<cpu mode='host-passthrough'/>" } else { "<cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>" };
+    let cpu = if s.domain_type == "kvm" {
+        "<cpu mode='host-passthrough'/>"
+    } else {
+        "<cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>"
+    };
     format!(
         r#"<domain type='{dt}'>
   <name>{name}</name>
@@ -295,7 +299,8 @@ pub fn port_binding(interface: &str) -> Option<(String, Vec<Ipv4Addr>)> {
     let i = interface.find("<filterref ")?;
     let tag_end = interface[i..].find('>')? + i;
     let filter = attr(&interface[i..=tag_end], "filter")?;
-    let body_end = if interface[..=tag_end].ends_with("/>") { tag_end } else { interface[i..].find("</filterref>").map(|j| i + j).unwrap_or(tag_end) };
+    let body_end =
+        if interface[..=tag_end].ends_with("/>") { tag_end } else { interface[i..].find("</filterref>").map(|j| i + j).unwrap_or(tag_end) };
     let mut ips = Vec::new();
     for (k, _) in interface[tag_end..body_end].match_indices("<parameter ") {
         let p = &interface[tag_end + k..];
@@ -316,7 +321,11 @@ pub fn with_port(domain_xml: &str, mac: &str, port: &Port) -> String {
     let mut new = el.clone();
     if let Some(i) = new.find("<filterref ") {
         let tag_end = new[i..].find('>').map(|j| i + j).unwrap_or(i);
-        let end = if new[..=tag_end].ends_with("/>") { tag_end + 1 } else { new[i..].find("</filterref>").map(|j| i + j + "</filterref>".len()).unwrap_or(tag_end + 1) };
+        let end = if new[..=tag_end].ends_with("/>") {
+            tag_end + 1
+        } else {
+            new[i..].find("</filterref>").map(|j| i + j + "</filterref>".len()).unwrap_or(tag_end + 1)
+        };
         new.replace_range(i..end, port.filterref().trim_start());
     } else if let Some(i) = new.rfind("</interface>") {
         new.insert_str(i, &format!("{}\n", port.filterref()));
@@ -336,7 +345,8 @@ pub fn retype(xml: &str, domain_type: &str) -> String {
     }
     if let Some(i) = s.find("<cpu") {
         let open_end = s[i..].find('>').map(|j| i + j).unwrap_or(i);
-        let end = if s[..=open_end].ends_with("/>") { open_end + 1 } else { s[i..].find("</cpu>").map(|j| i + j + 6).unwrap_or(open_end + 1) };
+        let end =
+            if s[..=open_end].ends_with("/>") { open_end + 1 } else { s[i..].find("</cpu>").map(|j| i + j + 6).unwrap_or(open_end + 1) };
         s.replace_range(i..end, "");
     }
     s
@@ -361,7 +371,11 @@ mod tests {
             memory_mib: 2048,
             vcpus: 2,
             domain_type: "qemu".into(),
-            boot: Boot::Kernel { kernel: "/img/vmlinuz".into(), initrd: "/img/initrd.img".into(), cmdline: "root=/dev/vda rw console=ttyS0".into() },
+            boot: Boot::Kernel {
+                kernel: "/img/vmlinuz".into(),
+                initrd: "/img/initrd.img".into(),
+                cmdline: "root=/dev/vda rw console=ttyS0".into(),
+            },
             disk: "/var/lib/kubelab/kubelab/pool/node0.qcow2".into(),
             seed: "/var/lib/kubelab/kubelab/pool/node0-seed.iso".into(),
             network: "kubelab-net".into(),
@@ -412,7 +426,10 @@ mod tests {
     #[test]
     fn port_is_bound_to_the_assigned_address() {
         let x = domain_xml(&spec());
-        assert!(x.contains("<filterref filter='clean-traffic'>\n        <parameter name='IP' value='192.168.1.134'/>\n      </filterref>"), "{x}");
+        assert!(
+            x.contains("<filterref filter='clean-traffic'>\n        <parameter name='IP' value='192.168.1.134'/>\n      </filterref>"),
+            "{x}"
+        );
         let i = interface_of(&x, "52:54:00:AA:BB:CC").unwrap();
         assert_eq!(port_binding(&i), Some(("clean-traffic".to_string(), vec![Ipv4Addr::new(192, 168, 1, 134)])));
         let moved = Port::new(Ipv4Addr::new(192, 168, 1, 150));
@@ -422,7 +439,12 @@ mod tests {
         insta::assert_snapshot!(interface_xml("52:54:00:aa:bb:cc", "kubelab-net", &moved, true));
         let sg = Port { mac: Some("52:54:00:00:00:01".into()), ..moved.with_filter("kubelab-security-group") };
         let z = interface_xml("52:54:00:aa:bb:cc", "kubelab-net", &sg, false);
-        assert!(z.contains("<filterref filter='kubelab-security-group'>") && z.contains("name='MAC' value='52:54:00:00:00:01'") && z.contains("<link state='down'/>"), "{z}");
+        assert!(
+            z.contains("<filterref filter='kubelab-security-group'>")
+                && z.contains("name='MAC' value='52:54:00:00:00:01'")
+                && z.contains("<link state='down'/>"),
+            "{z}"
+        );
     }
 
     #[test]

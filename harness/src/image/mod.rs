@@ -18,8 +18,7 @@ pub const OFFLINE_RECIPE: &str = include_str!("../../../images/offline/recipe.sh
 pub const OFFLINE_CMDLINE: &str = "root=/dev/vda rw console=ttyS0,115200n8 net.ifnames=0 biosdevname=0";
 
 /// The guide profile's image: Ubuntu 20.04 release serial, pinned (see shared artifacts notes).
-pub const GUIDE_IMAGE_URL: &str =
-    "https://cloud-images.ubuntu.com/releases/focal/release-20250624/ubuntu-20.04-server-cloudimg-amd64.img";
+pub const GUIDE_IMAGE_URL: &str = "https://cloud-images.ubuntu.com/releases/focal/release-20250624/ubuntu-20.04-server-cloudimg-amd64.img";
 /// sha256 of [`GUIDE_IMAGE_URL`].
 pub const GUIDE_IMAGE_SHA256: &str = "18f2977d77dfea1b74aee14533bd21c34f789139e949c57023b7364894b7e5e9";
 
@@ -28,11 +27,7 @@ pub const ARCHIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 
 /// The Debian archive the offline recipe downloads from (the recipe's `MIRROR=` line).
 pub fn offline_archive() -> &'static str {
-    OFFLINE_RECIPE
-        .lines()
-        .find_map(|l| l.strip_prefix("MIRROR="))
-        .map(str::trim)
-        .expect("recipe.sh sets MIRROR=")
+    OFFLINE_RECIPE.lines().find_map(|l| l.strip_prefix("MIRROR=")).map(str::trim).expect("recipe.sh sets MIRROR=")
 }
 
 /// `host:port` a download of `url` connects to first: the HTTP proxy when one is set
@@ -50,7 +45,13 @@ pub fn first_hop_via(url: &str, proxy: Option<&str>) -> Option<(String, u16)> {
     let default = if scheme == "https" { 443 } else { 80 };
     let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
         let (h, after) = bracketed.split_once(']')?;
-        (h, match after.strip_prefix(':') { Some(p) => p.parse().ok()?, None => default })
+        (
+            h,
+            match after.strip_prefix(':') {
+                Some(p) => p.parse().ok()?,
+                None => default,
+            },
+        )
     } else {
         match authority.rsplit_once(':') {
             Some((h, p)) => (h, p.parse().ok()?),
@@ -176,9 +177,7 @@ pub fn resolve(cfg: &LabConfig) -> Result<BaseImage, HypervisorError> {
         }
         Profile::Guide => {
             let disk = cfg.base_image.clone().unwrap_or_else(|| guide_path(cfg));
-            readable(&disk).map_err(|_| {
-                base_err(&disk, "not downloaded; run `kubelab image fetch guide` on a machine with internet")
-            })?;
+            readable(&disk).map_err(|_| base_err(&disk, "not downloaded; run `kubelab image fetch guide` on a machine with internet"))?;
             let (size, format) = qemu_img_info(&disk)?;
             // Ubuntu's 2.2 GiB image is too small for Docker images; clones get 20 GiB.
             Ok(BaseImage { disk, format, boot: Boot::Disk, virtual_size: size.max(20 << 30) })
@@ -202,11 +201,7 @@ pub fn build_offline(cfg: &LabConfig, force: bool) -> Result<PathBuf, LabError> 
     let recipe = tmp.join("recipe.sh");
     std::fs::write(&recipe, OFFLINE_RECIPE).map_err(|e| LabError::local("write recipe", e))?;
     let out_dir = tmp.join("out");
-    let status = Command::new("bash")
-        .arg(&recipe)
-        .arg(&out_dir)
-        .status()
-        .map_err(|e| LabError::local("run image recipe", e))?;
+    let status = Command::new("bash").arg(&recipe).arg(&out_dir).status().map_err(|e| LabError::local("run image recipe", e))?;
     if !status.success() {
         return Err(LabError::local("build offline image", format!("recipe exited with {status}; see the [recipe] lines above")));
     }
@@ -234,7 +229,10 @@ pub fn fetch_guide(cfg: &LabConfig) -> Result<PathBuf, LabError> {
         .status()
         .map_err(|e| LabError::local("run curl (apt-get install curl)", e))?;
     if !status.success() {
-        return Err(LabError::local(format!("download {GUIDE_IMAGE_URL}"), format!("curl exited with {status}; the guide profile needs internet")));
+        return Err(LabError::local(
+            format!("download {GUIDE_IMAGE_URL}"),
+            format!("curl exited with {status}; the guide profile needs internet"),
+        ));
     }
     let got = sha256_file(&part)?;
     if got != GUIDE_IMAGE_SHA256 {
@@ -284,10 +282,7 @@ mod tests {
         assert_eq!(first_hop_via("http://[::1]:3142/debian", None), Some(("::1".into(), 3142)));
         assert_eq!(first_hop_via("http://[::1]/debian", None), Some(("::1".into(), 80)));
         assert_eq!(first_hop_via("http:///nohost", None), None);
-        assert_eq!(
-            first_hop_via("http://deb.debian.org/debian", Some("http://proxy.lan:3128")),
-            Some(("proxy.lan".into(), 3128))
-        );
+        assert_eq!(first_hop_via("http://deb.debian.org/debian", Some("http://proxy.lan:3128")), Some(("proxy.lan".into(), 3128)));
     }
 
     #[test]

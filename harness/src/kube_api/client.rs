@@ -31,10 +31,7 @@ pub struct ClusterApi {
 
 impl std::fmt::Debug for ClusterApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClusterApi")
-            .field("server", &self.server)
-            .field("via", &self.node)
-            .finish_non_exhaustive()
+        f.debug_struct("ClusterApi").field("server", &self.server).field("via", &self.node).finish_non_exhaustive()
     }
 }
 
@@ -51,29 +48,20 @@ impl ClusterApi {
     pub fn over_ssh(shell: Arc<dyn RemoteShell>, kc: &AdminKubeconfig) -> Result<Self, ClusterApiError> {
         use kube::client::ConfigExt;
         let connector = TunnelConnector::new(shell, kc, CONNECT_TIMEOUT)?;
-        let hyper = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build::<_, kube::client::Body>(connector);
-        let auth = kc
-            .config()
-            .auth_layer()
-            .map_err(|e| ClusterApiError::KubeconfigInvalid {
-                node: kc.node().into(),
-                path: kc.path().into(),
-                source: Box::new(e),
-            })?;
+        let hyper =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build::<_, kube::client::Body>(connector);
+        let auth = kc.config().auth_layer().map_err(|e| ClusterApiError::KubeconfigInvalid {
+            node: kc.node().into(),
+            path: kc.path().into(),
+            source: Box::new(e),
+        })?;
         let svc = tower::ServiceBuilder::new()
             .layer(kc.config().base_uri_layer())
             .option_layer(auth)
             .map_err(BoxError::from)
-            .map_response(|r: http::Response<hyper::body::Incoming>| {
-                r.map(|b| b.map_err(BoxError::from).boxed_unsync())
-            })
+            .map_response(|r: http::Response<hyper::body::Incoming>| r.map(|b| b.map_err(BoxError::from).boxed_unsync()))
             .service(hyper);
-        Ok(ClusterApi {
-            service: BoxCloneSyncService::new(svc),
-            server: kc.server(),
-            node: kc.node().into(),
-        })
+        Ok(ClusterApi { service: BoxCloneSyncService::new(svc), server: kc.server(), node: kc.node().into() })
     }
 
     /// Reads the admin kubeconfig on `node` and builds [`ClusterApi::over_ssh`].
@@ -84,11 +72,7 @@ impl ClusterApi {
 
     /// Any HTTP service (tests: an in-process API server); `server` and `node` name it in errors.
     pub fn from_service(service: ApiService, server: impl Into<String>, node: impl Into<String>) -> Self {
-        ClusterApi {
-            service,
-            server: server.into(),
-            node: node.into(),
-        }
+        ClusterApi { service, server: server.into(), node: node.into() }
     }
 
     /// A plain client (streaming bodies: watches work).
@@ -99,10 +83,7 @@ impl ClusterApi {
     /// A client whose responses are also recorded in the returned [`Capture`].
     pub fn capturing_client(&self) -> (kube::Client, Capture) {
         let cap = Capture::default();
-        let svc = CaptureService {
-            inner: self.service.clone(),
-            slot: cap.clone(),
-        };
+        let svc = CaptureService { inner: self.service.clone(), slot: cap.clone() };
         (kube::Client::new(svc, "default"), cap)
     }
 
@@ -171,14 +152,8 @@ impl tower::Service<http::Request<kube::client::Body>> for CaptureService {
             let (parts, body) = resp.into_parts();
             // Probe responses are bounded (lists, single objects); watches use `client()`.
             let body = body.collect().await?.to_bytes();
-            slot.0.lock().expect("poisoned").push(Exchange {
-                request,
-                status: parts.status.as_u16(),
-                body: body.clone(),
-            });
-            let body = http_body_util::Full::new(body)
-                .map_err(|never| match never {})
-                .boxed_unsync();
+            slot.0.lock().expect("poisoned").push(Exchange { request, status: parts.status.as_u16(), body: body.clone() });
+            let body = http_body_util::Full::new(body).map_err(|never| match never {}).boxed_unsync();
             Ok(http::Response::from_parts(parts, body))
         })
     }

@@ -41,14 +41,11 @@ impl std::fmt::Debug for AdminKubeconfig {
 impl AdminKubeconfig {
     /// Reads `path` on `node` over `shell` (`cat`, output kept in memory).
     pub async fn fetch(shell: &dyn RemoteShell, node: &str, path: &str) -> Result<Self, ClusterApiError> {
-        let out = shell
-            .run(node, &format!("cat {path}"))
-            .await
-            .map_err(|source| ClusterApiError::KubeconfigRead {
-                node: node.into(),
-                path: path.into(),
-                source: Box::new(source),
-            })?;
+        let out = shell.run(node, &format!("cat {path}")).await.map_err(|source| ClusterApiError::KubeconfigRead {
+            node: node.into(),
+            path: path.into(),
+            source: Box::new(source),
+        })?;
         if !out.success() {
             return Err(ClusterApiError::KubeconfigMissing {
                 node: node.into(),
@@ -68,19 +65,11 @@ impl AdminKubeconfig {
             source,
         };
         let kc = Kubeconfig::from_yaml(yaml).map_err(|e| invalid(Box::new(e)))?;
-        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-            .await
-            .map_err(|e| invalid(Box::new(e)))?;
+        let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.map_err(|e| invalid(Box::new(e)))?;
         if config.root_cert.is_none() {
-            return Err(invalid(
-                "the cluster has no certificate-authority-data to verify the API server with".into(),
-            ));
+            return Err(invalid("the cluster has no certificate-authority-data to verify the API server with".into()));
         }
-        Ok(AdminKubeconfig {
-            node: node.into(),
-            path: path.into(),
-            config,
-        })
+        Ok(AdminKubeconfig { node: node.into(), path: path.into(), config })
     }
 
     /// The kubeconfig's server URL (`https://192.168.1.134:6443` for kubeadm's admin.conf).
@@ -91,12 +80,7 @@ impl AdminKubeconfig {
     /// Host and port the tunnel must reach: the server URL's.
     pub fn server_host_port(&self) -> (String, u16) {
         let u = &self.config.cluster_url;
-        let host = u
-            .host()
-            .unwrap_or("localhost")
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
+        let host = u.host().unwrap_or("localhost").trim_start_matches('[').trim_end_matches(']').to_string();
         (host, u.port_u16().unwrap_or(443))
     }
 
@@ -105,10 +89,7 @@ impl AdminKubeconfig {
     /// admin.conf that is the advertise address (an IP SAN of kubeadm's apiserver certificate;
     /// rustls sends no SNI for an IP).
     pub fn verify_name(&self) -> String {
-        self.config
-            .tls_server_name
-            .clone()
-            .unwrap_or_else(|| self.server_host_port().0)
+        self.config.tls_server_name.clone().unwrap_or_else(|| self.server_host_port().0)
     }
 
     pub(crate) fn config(&self) -> &kube::Config {
@@ -179,16 +160,8 @@ impl TunnelConnector {
     }
 
     async fn connect(self) -> Result<ApiStream, ConnectError> {
-        let tunnel = self
-            .shell
-            .open_direct_tcpip(&self.node, &self.host, self.port)
-            .await
-            .map_err(ConnectError::Tunnel)?;
-        let tls = self
-            .tls
-            .connect(self.name.clone(), tunnel)
-            .await
-            .map_err(|e| ConnectError::from_handshake(&self.name_text, e))?;
+        let tunnel = self.shell.open_direct_tcpip(&self.node, &self.host, self.port).await.map_err(ConnectError::Tunnel)?;
+        let tls = self.tls.connect(self.name.clone(), tunnel).await.map_err(|e| ConnectError::from_handshake(&self.name_text, e))?;
         Ok(ApiStream(TokioIo::new(tls)))
     }
 }
@@ -206,11 +179,7 @@ impl tower::Service<http::Uri> for TunnelConnector {
         // The URI is the kubeconfig's server; the tunnel destination was taken from it already.
         let this = self.clone();
         let secs = this.timeout.as_secs();
-        Box::pin(async move {
-            tokio::time::timeout(this.timeout, this.connect())
-                .await
-                .map_err(|_| ConnectError::Timeout { secs })?
-        })
+        Box::pin(async move { tokio::time::timeout(this.timeout, this.connect()).await.map_err(|_| ConnectError::Timeout { secs })? })
     }
 }
 
@@ -224,11 +193,7 @@ impl Connection for ApiStream {
 }
 
 impl hyper::rt::Read for ApiStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: hyper::rt::ReadBufCursor<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.0).poll_read(cx, buf)
     }
 }

@@ -35,14 +35,11 @@ pub enum ConnectError {
 impl ConnectError {
     /// Sorts a tokio-rustls handshake error: certificate verdicts become [`Certificate`](Self::Certificate).
     pub(crate) fn from_handshake(name: &str, e: std::io::Error) -> Self {
-        let rustls_err = e
-            .get_ref()
-            .and_then(|i| i.downcast_ref::<tokio_rustls::rustls::Error>());
+        let rustls_err = e.get_ref().and_then(|i| i.downcast_ref::<tokio_rustls::rustls::Error>());
         match rustls_err {
-            Some(r @ tokio_rustls::rustls::Error::InvalidCertificate(_)) => ConnectError::Certificate {
-                name: name.to_string(),
-                source: r.clone(),
-            },
+            Some(r @ tokio_rustls::rustls::Error::InvalidCertificate(_)) => {
+                ConnectError::Certificate { name: name.to_string(), source: r.clone() }
+            }
             _ => ConnectError::Handshake(e),
         }
     }
@@ -196,16 +193,12 @@ impl ClusterApiError {
     pub fn exit_code(&self) -> i32 {
         match self {
             ClusterApiError::KubeconfigRead { .. } => code::SSH_UNREACHABLE,
-            ClusterApiError::KubeconfigMissing { .. } | ClusterApiError::KubeconfigInvalid { .. } => {
-                code::KUBECONFIG_INVALID
-            }
+            ClusterApiError::KubeconfigMissing { .. } | ClusterApiError::KubeconfigInvalid { .. } => code::KUBECONFIG_INVALID,
             ClusterApiError::Unreachable { .. } => code::CLUSTER_API_UNREACHABLE,
             ClusterApiError::Certificate { .. } => code::CLUSTER_API_CERTIFICATE,
             ClusterApiError::Unauthorized { .. } | ClusterApiError::Forbidden { .. } => code::CLUSTER_API_DENIED,
             ClusterApiError::NotFound { .. } => code::CLUSTER_API_NOT_FOUND,
-            ClusterApiError::Status { .. } | ClusterApiError::Decode { .. } | ClusterApiError::Client { .. } => {
-                code::CLUSTER_API_FAILED
-            }
+            ClusterApiError::Status { .. } | ClusterApiError::Decode { .. } | ClusterApiError::Client { .. } => code::CLUSTER_API_FAILED,
             ClusterApiError::WaitTimeout { .. } | ClusterApiError::Watch { .. } => code::CLUSTER_WAIT_TIMEOUT,
         }
     }
@@ -228,39 +221,19 @@ impl ClusterApiError {
         let what = what.to_string();
         match e {
             kube::Error::Api(s) => match s.code {
-                401 => ClusterApiError::Unauthorized {
-                    what,
-                    message: s.message.clone(),
-                },
-                403 => ClusterApiError::Forbidden {
-                    what,
-                    message: s.message.clone(),
-                },
-                404 => ClusterApiError::NotFound {
-                    what,
-                    message: s.message.clone(),
-                },
-                code => ClusterApiError::Status {
-                    what,
-                    code,
-                    reason: s.reason.clone(),
-                    message: s.message.clone(),
-                },
+                401 => ClusterApiError::Unauthorized { what, message: s.message.clone() },
+                403 => ClusterApiError::Forbidden { what, message: s.message.clone() },
+                404 => ClusterApiError::NotFound { what, message: s.message.clone() },
+                code => ClusterApiError::Status { what, code, reason: s.reason.clone(), message: s.message.clone() },
             },
-            kube::Error::SerdeError(source) => ClusterApiError::Decode {
-                what,
-                expected: "Kubernetes object",
-                source: Box::new(source),
-                body: String::new(),
-            },
+            kube::Error::SerdeError(source) => {
+                ClusterApiError::Decode { what, expected: "Kubernetes object", source: Box::new(source), body: String::new() }
+            }
             e => match find_connect_error(&e) {
                 Some(ConnectError::Certificate { name, source }) => ClusterApiError::Certificate {
                     what,
                     server: server.to_string(),
-                    source: Box::new(ConnectError::Certificate {
-                        name: name.clone(),
-                        source: source.clone(),
-                    }),
+                    source: Box::new(ConnectError::Certificate { name: name.clone(), source: source.clone() }),
                 },
                 Some(c) => ClusterApiError::Unreachable {
                     what,
@@ -268,10 +241,7 @@ impl ClusterApiError {
                     node: node.to_string(),
                     source: Box::new(ConnectSummary(c.to_string(), chain_text(c))),
                 },
-                None => ClusterApiError::Client {
-                    what,
-                    source: Box::new(e),
-                },
+                None => ClusterApiError::Client { what, source: Box::new(e) },
             },
         }
     }

@@ -65,11 +65,7 @@ pub struct IpvsConfiguration {
 
 /// Parses the ConfigMap's `config.conf`.
 pub fn parse_kube_proxy_config(cm: &ConfigMap) -> Result<KubeProxyConfiguration, String> {
-    let text = cm
-        .data
-        .as_ref()
-        .and_then(|d| d.get("config.conf"))
-        .ok_or_else(|| "the ConfigMap has no data.config.conf".to_string())?;
+    let text = cm.data.as_ref().and_then(|d| d.get("config.conf")).ok_or_else(|| "the ConfigMap has no data.config.conf".to_string())?;
     serde_saphyr::from_str(text).map_err(|e| format!("config.conf is not a KubeProxyConfiguration: {e}"))
 }
 
@@ -88,12 +84,7 @@ async fn probe<T>(
         });
     };
     let (request, raw) = last(&cap, what);
-    res.map(|value| Probed {
-        value,
-        request: request.clone(),
-        raw: raw.clone(),
-    })
-    .map_err(|e| {
+    res.map(|value| Probed { value, request: request.clone(), raw: raw.clone() }).map_err(|e| {
         let mut err = api.error(&request, e);
         if let ClusterApiError::Decode { body, .. } = &mut err {
             *body = raw;
@@ -117,80 +108,55 @@ impl ClusterApi {
 
     /// All Nodes.
     pub async fn nodes(&self) -> Result<Probed<ObjectList<Node>>, ClusterApiError> {
-        probe(self, "GET /api/v1/nodes?", async |c| {
-            Api::<Node>::all(c).list(&ListParams::default()).await
-        })
-        .await
+        probe(self, "GET /api/v1/nodes?", async |c| Api::<Node>::all(c).list(&ListParams::default()).await).await
     }
 
     /// Pods in kube-system.
     pub async fn kube_system_pods(&self) -> Result<Probed<ObjectList<Pod>>, ClusterApiError> {
         probe(self, "GET /api/v1/namespaces/kube-system/pods?", async |c| {
-            Api::<Pod>::namespaced(c, "kube-system")
-                .list(&ListParams::default())
-                .await
+            Api::<Pod>::namespaced(c, "kube-system").list(&ListParams::default()).await
         })
         .await
     }
 
     /// All CertificateSigningRequests.
     pub async fn csrs(&self) -> Result<Probed<ObjectList<CertificateSigningRequest>>, ClusterApiError> {
-        probe(
-            self,
-            "GET /apis/certificates.k8s.io/v1/certificatesigningrequests?",
-            async |c| {
-                Api::<CertificateSigningRequest>::all(c)
-                    .list(&ListParams::default())
-                    .await
-            },
-        )
+        probe(self, "GET /apis/certificates.k8s.io/v1/certificatesigningrequests?", async |c| {
+            Api::<CertificateSigningRequest>::all(c).list(&ListParams::default()).await
+        })
         .await
     }
 
     /// The metrics APIService.
     pub async fn metrics_apiservice(&self) -> Result<Probed<APIService>, ClusterApiError> {
-        probe(
-            self,
-            "GET /apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io",
-            async |c| Api::<APIService>::all(c).get(METRICS_APISERVICE).await,
-        )
+        probe(self, "GET /apis/apiregistration.k8s.io/v1/apiservices/v1beta1.metrics.k8s.io", async |c| {
+            Api::<APIService>::all(c).get(METRICS_APISERVICE).await
+        })
         .await
     }
 
     /// Node metrics (metrics.k8s.io/v1beta1, served by metrics-server).
     pub async fn node_metrics(&self) -> Result<Probed<ObjectList<NodeMetrics>>, ClusterApiError> {
-        probe(self, "GET /apis/metrics.k8s.io/v1beta1/nodes?", async |c| {
-            Api::<NodeMetrics>::all(c).list(&ListParams::default()).await
-        })
-        .await
+        probe(self, "GET /apis/metrics.k8s.io/v1beta1/nodes?", async |c| Api::<NodeMetrics>::all(c).list(&ListParams::default()).await)
+            .await
     }
 
     /// Services in all namespaces.
     pub async fn services(&self) -> Result<Probed<ObjectList<Service>>, ClusterApiError> {
-        probe(self, "GET /api/v1/services?", async |c| {
-            Api::<Service>::all(c).list(&ListParams::default()).await
-        })
-        .await
+        probe(self, "GET /api/v1/services?", async |c| Api::<Service>::all(c).list(&ListParams::default()).await).await
     }
 
     /// The kube-proxy ConfigMap and its parsed `config.conf`.
     pub async fn kube_proxy_config(&self) -> Result<Probed<(ConfigMap, KubeProxyConfiguration)>, ClusterApiError> {
         let what = "GET /api/v1/namespaces/kube-system/configmaps/kube-proxy";
-        let p = probe(self, what, async |c| {
-            Api::<ConfigMap>::namespaced(c, "kube-system").get("kube-proxy").await
-        })
-        .await?;
+        let p = probe(self, what, async |c| Api::<ConfigMap>::namespaced(c, "kube-system").get("kube-proxy").await).await?;
         let kpc = parse_kube_proxy_config(&p.value).map_err(|e| ClusterApiError::Decode {
             what: p.request.clone(),
             expected: "KubeProxyConfiguration",
             source: e.into(),
             body: p.raw.clone(),
         })?;
-        Ok(Probed {
-            value: (p.value, kpc),
-            request: p.request,
-            raw: p.raw,
-        })
+        Ok(Probed { value: (p.value, kpc), request: p.request, raw: p.raw })
     }
 
     /// The raw probe for catalog probe `id` (`k8s-nodes`, …): request and body. `None` for
@@ -267,11 +233,7 @@ fn decode<T: DeserializeOwned>(f: &Fact, expected: &'static str) -> Result<T, Fa
             stderr: f.output.stderr.trim().into(),
         });
     }
-    serde_json::from_str(&f.output.stdout).map_err(|source| FactDecodeError::Json {
-        probe: f.probe.clone(),
-        expected,
-        source,
-    })
+    serde_json::from_str(&f.output.stdout).map_err(|source| FactDecodeError::Json { probe: f.probe.clone(), expected, source })
 }
 
 /// Items of a kubectl `List` or of an API server `XList` alike.
@@ -316,9 +278,6 @@ pub fn services_from_fact(f: &Fact) -> Result<Vec<Service>, FactDecodeError> {
 /// `k8s-kube-proxy-cm` as the ConfigMap and its KubeProxyConfiguration.
 pub fn kube_proxy_config_from_fact(f: &Fact) -> Result<(ConfigMap, KubeProxyConfiguration), FactDecodeError> {
     let cm: ConfigMap = decode(f, "ConfigMap")?;
-    let kpc = parse_kube_proxy_config(&cm).map_err(|message| FactDecodeError::KubeProxyConfig {
-        probe: f.probe.clone(),
-        message,
-    })?;
+    let kpc = parse_kube_proxy_config(&cm).map_err(|message| FactDecodeError::KubeProxyConfig { probe: f.probe.clone(), message })?;
     Ok((cm, kpc))
 }

@@ -8,9 +8,7 @@ use super::client::ClusterApi;
 use super::error::ClusterApiError;
 use super::probes::API_PROBES;
 use crate::config::NodeConfig;
-use crate::evidence::{
-    Evidence, EvidenceError, EvidenceHeader, EvidenceSource, Fact, Origin, Probe, ProbeCatalog, Target,
-};
+use crate::evidence::{Evidence, EvidenceError, EvidenceHeader, EvidenceSource, Fact, Origin, Probe, ProbeCatalog, Target};
 use crate::remote::{BoxFuture, ExecOutput};
 
 /// How facts fetched through the client name their origin (`live via …`).
@@ -61,11 +59,7 @@ pub fn api_catalog() -> ProbeCatalog {
 impl EvidenceSource for ClusterApiEvidence {
     fn header(&self) -> EvidenceHeader {
         let mut h = self.inner.header();
-        h.source = format!(
-            "{}; cluster objects via the kube API over ssh direct-tcpip to {}",
-            h.source,
-            self.api.server()
-        );
+        h.source = format!("{}; cluster objects via the kube API over ssh direct-tcpip to {}", h.source, self.api.server());
         h
     }
 
@@ -95,17 +89,8 @@ impl EvidenceSource for ClusterApiEvidence {
                 // as the evidence (kubectl would have printed it) and say why in stderr.
                 Err(e @ ClusterApiError::Decode { .. }) if decoded_body(&e).is_some_and(|b| !b.is_empty()) => {
                     let note = format!("kubelab: {}\n", crate::kube_api::error_chain(&e));
-                    let ClusterApiError::Decode { what, body, .. } = e else {
-                        unreachable!("matched above")
-                    };
-                    (
-                        what,
-                        ExecOutput {
-                            stdout: body,
-                            stderr: note,
-                            exit_status: 0,
-                        },
-                    )
+                    let ClusterApiError::Decode { what, body, .. } = e else { unreachable!("matched above") };
+                    (what, ExecOutput { stdout: body, stderr: note, exit_status: 0 })
                 }
                 Err(e) => {
                     return Err(EvidenceError::Fetch {

@@ -31,11 +31,7 @@ fn real_capture(probe: &str, name: &str) -> String {
 
 /// The stdout of a fact file of a recorded bundle.
 fn bundle_stdout(bundle: &str, probe: &str) -> String {
-    let p = repo()
-        .join("tests/fixtures/bundles")
-        .join(bundle)
-        .join("facts/cluster")
-        .join(format!("{probe}.json"));
+    let p = repo().join("tests/fixtures/bundles").join(bundle).join("facts/cluster").join(format!("{probe}.json"));
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
     v["stdout"].as_str().unwrap().to_string()
 }
@@ -47,9 +43,7 @@ type Route = Arc<dyn Fn(&str, &str) -> Option<Reply> + Send + Sync>;
 type Seen = Arc<Mutex<Vec<(String, String, Bytes)>>>;
 
 fn full(body: impl Into<Bytes>) -> ApiBody {
-    http_body_util::Full::new(body.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
+    http_body_util::Full::new(body.into()).map_err(|never| match never {}).boxed_unsync()
 }
 
 /// A body that sends `first` and then never ends (a watch that stays open).
@@ -60,7 +54,8 @@ fn open_stream(first: Option<String>) -> ApiBody {
 }
 
 fn status_json(code: u16, reason: &str, message: &str) -> String {
-    serde_json::json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":message,"reason":reason,"code":code}).to_string()
+    serde_json::json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":message,"reason":reason,"code":code})
+        .to_string()
 }
 
 /// An in-process API server: `route(method, uri)` answers; anything else is a 404 Status.
@@ -74,46 +69,20 @@ fn server(route: impl Fn(&str, &str) -> Option<Reply> + Send + Sync + 'static) -
             let (method, uri) = (req.method().to_string(), req.uri().to_string());
             let body = req.into_body().collect().await?.to_bytes();
             seen.lock().unwrap().push((method.clone(), uri.clone(), body));
-            let (code, body) = route(&method, &uri).unwrap_or_else(|| {
-                (
-                    404,
-                    full(status_json(
-                        404,
-                        "NotFound",
-                        "the server could not find the requested resource",
-                    )),
-                )
-            });
-            Ok::<_, tower::BoxError>(
-                http::Response::builder()
-                    .status(code)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .unwrap(),
-            )
+            let (code, body) = route(&method, &uri)
+                .unwrap_or_else(|| (404, full(status_json(404, "NotFound", "the server could not find the requested resource"))));
+            Ok::<_, tower::BoxError>(http::Response::builder().status(code).header("content-type", "application/json").body(body).unwrap())
         }
     });
-    (
-        ClusterApi::from_service(
-            tower::util::BoxCloneSyncService::new(svc),
-            "https://192.168.1.134:6443",
-            NODE0,
-        ),
-        seen,
-    )
+    (ClusterApi::from_service(tower::util::BoxCloneSyncService::new(svc), "https://192.168.1.134:6443", NODE0), seen)
 }
 
 async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(20), f)
-        .await
-        .expect("the test did not finish in 20 s (a request nobody answered?)")
+    tokio::time::timeout(Duration::from_secs(20), f).await.expect("the test did not finish in 20 s (a request nobody answered?)")
 }
 
 fn list(kind: &str, api_version: &str, items: &[&str]) -> String {
-    format!(
-        r#"{{"kind":"{kind}","apiVersion":"{api_version}","metadata":{{"resourceVersion":"1234"}},"items":[{}]}}"#,
-        items.join(",")
-    )
+    format!(r#"{{"kind":"{kind}","apiVersion":"{api_version}","metadata":{{"resourceVersion":"1234"}},"items":[{}]}}"#, items.join(","))
 }
 
 #[tokio::test]
@@ -151,25 +120,10 @@ async fn kube_api_typed_probes_decode_upstream_1_23_objects_and_keep_the_raw_bod
     assert_eq!(c.spec.signer_name, "20");
     assert_eq!(c.spec.username.as_deref(), Some("21"));
     assert_eq!(c.spec.expiration_seconds, Some(1305381319));
-    assert_eq!(
-        c.status.as_ref().unwrap().certificate.as_ref().unwrap().0,
-        b"}".to_vec(),
-        "fQ== decodes to `}}`"
-    );
+    assert_eq!(c.status.as_ref().unwrap().certificate.as_ref().unwrap().0, b"}".to_vec(), "fQ== decodes to `}}`");
     assert_eq!(wait::csr_state(c), "issued");
-    let uris: Vec<String> = seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(m, u, _)| format!("{m} {u}"))
-        .collect();
-    assert_eq!(
-        uris,
-        [
-            "GET /api/v1/nodes?",
-            "GET /apis/certificates.k8s.io/v1/certificatesigningrequests?"
-        ]
-    );
+    let uris: Vec<String> = seen.lock().unwrap().iter().map(|(m, u, _)| format!("{m} {u}")).collect();
+    assert_eq!(uris, ["GET /api/v1/nodes?", "GET /apis/certificates.k8s.io/v1/certificatesigningrequests?"]);
 }
 
 /// Serves every cluster probe from a recorded bundle's fact stdout (kubectl-shaped JSON).
@@ -194,10 +148,7 @@ fn bundle_server(bundle: &'static str) -> (ClusterApi, Seen) {
 }
 
 fn guide_cfg() -> crate::config::LabConfig {
-    crate::config::LabConfig {
-        profile: crate::config::Profile::Guide,
-        ..Default::default()
-    }
+    crate::config::LabConfig { profile: crate::config::Profile::Guide, ..Default::default() }
 }
 
 #[tokio::test]
@@ -209,9 +160,7 @@ async fn kube_api_evidence_source_writes_the_same_fact_files_and_the_cluster_che
     let tmp = tempfile::tempdir().unwrap();
     let mut w = BundleWriter::create(tmp.path().join("run"), &source.header(), "2022-05-01T00:00:00Z").unwrap();
     let cluster = |p: &Probe| p.scope == evidence::Scope::Cluster;
-    let ev = within(evidence::gather(&source, &api_catalog(), &cluster, Some(&mut w)))
-        .await
-        .unwrap();
+    let ev = within(evidence::gather(&source, &api_catalog(), &cluster, Some(&mut w))).await.unwrap();
     assert!(shell.calls().is_empty(), "no kubectl over SSH: {:?}", shell.calls());
     assert_eq!(seen.lock().unwrap().len(), API_PROBES.len());
     let dir = w.finish().unwrap();
@@ -222,32 +171,17 @@ async fn kube_api_evidence_source_writes_the_same_fact_files_and_the_cluster_che
     let f = back.fact("k8s-nodes", &Target::Cluster).unwrap();
     assert_eq!(f.command, "GET /api/v1/nodes?");
     assert_eq!(f.output.stdout, bundle_stdout("guide-healthy", "k8s-nodes"));
-    assert_eq!(
-        ev.fact("k8s-nodes", &Target::Cluster).unwrap().origin.to_string(),
-        "live via kube API over ssh direct-tcpip"
-    );
+    assert_eq!(ev.fact("k8s-nodes", &Target::Cluster).unwrap().origin.to_string(), "live via kube API over ssh direct-tcpip");
     for id in API_PROBES {
         let f = back.fact(id, &Target::Cluster).unwrap();
-        assert_eq!(
-            f.output.stdout,
-            bundle_stdout("guide-healthy", id),
-            "{id}: the body as served"
-        );
+        assert_eq!(f.output.stdout, bundle_stdout("guide-healthy", id), "{id}: the body as served");
     }
     // The bundle's synthesized CSR certificate is truncated base64: the body is still the fact,
     // with the typed decoder's objection in stderr.
     let csr = back.fact("k8s-csr", &Target::Cluster).unwrap();
-    assert!(
-        csr.output.success() && csr.output.stderr.contains("is not a valid Kubernetes object"),
-        "{:?}",
-        csr.output.stderr
-    );
+    assert!(csr.output.success() && csr.output.stderr.contains("is not a valid Kubernetes object"), "{:?}", csr.output.stderr);
     let m = evidence::read_manifest(&dir).unwrap();
-    assert!(
-        m.provenance["facts/cluster/k8s-nodes.json"].contains("v1 NodeList (kube client)"),
-        "{:?}",
-        m.provenance
-    );
+    assert!(m.provenance["facts/cluster/k8s-nodes.json"].contains("v1 NodeList (kube client)"), "{:?}", m.provenance);
 
     // The checks that read only cluster facts judge the kube-path facts as they judge the bundle's.
     let recorded = evidence::load_bundle(&repo().join("tests/fixtures/bundles/guide-healthy")).unwrap();
@@ -255,19 +189,11 @@ async fn kube_api_evidence_source_writes_the_same_fact_files_and_the_cluster_che
     for (id, v) in crate::checks::run_all(&recorded) {
         let spec = crate::checks::spec(id).unwrap();
         let cat = evidence::ProbeCatalog::standard();
-        if !spec
-            .probes
-            .iter()
-            .all(|p| cat.get(p).is_some_and(|p| p.scope == evidence::Scope::Cluster))
-        {
+        if !spec.probes.iter().all(|p| cat.get(p).is_some_and(|p| p.scope == evidence::Scope::Cluster)) {
             continue;
         }
         let live_v = crate::checks::run(id, &back).unwrap();
-        assert_eq!(
-            std::mem::discriminant(&live_v.outcome),
-            std::mem::discriminant(&v.outcome),
-            "{id}: {live_v} vs {v}"
-        );
+        assert_eq!(std::mem::discriminant(&live_v.outcome), std::mem::discriminant(&v.outcome), "{id}: {live_v} vs {v}");
         compared += 1;
     }
     assert!(compared >= 8, "compared {compared} checks");
@@ -275,23 +201,10 @@ async fn kube_api_evidence_source_writes_the_same_fact_files_and_the_cluster_che
 
 #[test]
 fn kube_api_typed_accessors_read_every_recorded_bundle() {
-    for b in [
-        "guide-healthy",
-        "strictarp-false",
-        "kube-proxy-iptables",
-        "csr-pending",
-        "lb-no-ip",
-        "node-notready",
-    ] {
+    for b in ["guide-healthy", "strictarp-false", "kube-proxy-iptables", "csr-pending", "lb-no-ip", "node-notready"] {
         let ev = evidence::load_bundle(&repo().join("tests/fixtures/bundles").join(b)).unwrap();
         let f = |p| ev.fact(p, &Target::Cluster).unwrap();
-        assert!(
-            version_from_fact(f("k8s-version"))
-                .unwrap()
-                .git_version
-                .starts_with("v1.23"),
-            "{b}"
-        );
+        assert!(version_from_fact(f("k8s-version")).unwrap().git_version.starts_with("v1.23"), "{b}");
         assert_eq!(nodes_from_fact(f("k8s-nodes")).unwrap().len(), 3, "{b}");
         assert!(!pods_from_fact(f("k8s-pods-kube-system")).unwrap().is_empty(), "{b}");
         // Not `csrs_from_fact`: the synthesized bundles' CSR `status.certificate` is truncated
@@ -309,10 +222,7 @@ fn kube_api_typed_accessors_read_every_recorded_bundle() {
         if nm.output.success() {
             node_metrics_from_fact(nm).unwrap();
         } else {
-            assert!(
-                matches!(node_metrics_from_fact(nm), Err(FactDecodeError::Failed { .. })),
-                "{b}"
-            );
+            assert!(matches!(node_metrics_from_fact(nm), Err(FactDecodeError::Failed { .. })), "{b}");
         }
     }
     let ev = evidence::load_bundle(&repo().join("tests/fixtures/bundles/node-notready")).unwrap();
@@ -337,10 +247,7 @@ async fn kube_api_401_403_404_are_distinct_errors_with_exit_codes() {
     let e = within(api.nodes()).await.unwrap_err();
     assert!(matches!(e, ClusterApiError::Unauthorized { .. }), "{e:?}");
     assert_eq!(e.exit_code(), crate::exit_codes::CLUSTER_API_DENIED);
-    assert_eq!(
-        e.to_string(),
-        "GET /api/v1/nodes?: 401 Unauthorized (the kubeconfig's client certificate was not accepted): Unauthorized"
-    );
+    assert_eq!(e.to_string(), "GET /api/v1/nodes?: 401 Unauthorized (the kubeconfig's client certificate was not accepted): Unauthorized");
     let e = within(api.services()).await.unwrap_err();
     assert!(matches!(e, ClusterApiError::Forbidden { .. }), "{e:?}");
     assert_eq!(e.exit_code(), 49);
@@ -355,18 +262,8 @@ async fn kube_api_401_403_404_are_distinct_errors_with_exit_codes() {
 
     // Through the evidence source a 404 is a failed fact (like kubectl's `Error from server
     // (NotFound)`), not a gap.
-    let source = ClusterApiEvidence::new(
-        Arc::new(LiveEvidence::new(Arc::new(FakeShell::new()), guide_cfg(), "ssh")),
-        api,
-    );
-    let ev = within(evidence::gather(
-        &source,
-        &api_catalog(),
-        &|p| p.id == "k8s-apiservice-metrics",
-        None,
-    ))
-    .await
-    .unwrap();
+    let source = ClusterApiEvidence::new(Arc::new(LiveEvidence::new(Arc::new(FakeShell::new()), guide_cfg(), "ssh")), api);
+    let ev = within(evidence::gather(&source, &api_catalog(), &|p| p.id == "k8s-apiservice-metrics", None)).await.unwrap();
     let f = ev.fact("k8s-apiservice-metrics", &Target::Cluster).unwrap();
     assert_eq!(f.output.exit_status, 1);
     assert!(f.output.stderr.contains("404 Not Found"), "{}", f.output.stderr);
@@ -393,11 +290,7 @@ async fn kube_api_kube_proxy_configmap_parses_mode_and_strict_arp() {
 
 fn node_json(name: &str, ready: bool) -> String {
     let (status, reason, message) = if ready {
-        (
-            "True",
-            "KubeletReady",
-            "kubelet is posting ready status. AppArmor enabled",
-        )
+        ("True", "KubeletReady", "kubelet is posting ready status. AppArmor enabled")
     } else {
         (
             "False",
@@ -417,17 +310,12 @@ async fn kube_api_wait_nodes_ready_times_out_naming_what_it_last_saw() {
         if u.starts_with("/api/v1/nodes?") && u.contains("watch=true") {
             Some((200, open_stream(None)))
         } else if u.starts_with("/api/v1/nodes?") {
-            Some((
-                200,
-                full(list("NodeList", "v1", &[&node_json("ice-k8s-machines-node1", false)])),
-            ))
+            Some((200, full(list("NodeList", "v1", &[&node_json("ice-k8s-machines-node1", false)]))))
         } else {
             None
         }
     });
-    let e = wait::nodes_ready(&api, &["ice-k8s-machines-node1".into()], Duration::from_secs(300))
-        .await
-        .unwrap_err();
+    let e = wait::nodes_ready(&api, &["ice-k8s-machines-node1".into()], Duration::from_secs(300)).await.unwrap_err();
     assert_eq!(e.exit_code(), crate::exit_codes::CLUSTER_WAIT_TIMEOUT);
     assert_eq!(
         e.to_string(),
@@ -439,43 +327,25 @@ async fn kube_api_wait_nodes_ready_times_out_naming_what_it_last_saw() {
 async fn kube_api_wait_nodes_ready_follows_the_watch() {
     let (api, seen) = server(|_, u| {
         if u.starts_with("/api/v1/nodes?") && u.contains("watch=true") {
-            let ev = format!(
-                "{{\"type\":\"MODIFIED\",\"object\":{}}}\n",
-                node_json("ice-k8s-machines-node1", true)
-            );
+            let ev = format!("{{\"type\":\"MODIFIED\",\"object\":{}}}\n", node_json("ice-k8s-machines-node1", true));
             Some((200, open_stream(Some(ev))))
         } else if u.starts_with("/api/v1/nodes?") {
-            Some((
-                200,
-                full(list("NodeList", "v1", &[&node_json("ice-k8s-machines-node1", false)])),
-            ))
+            Some((200, full(list("NodeList", "v1", &[&node_json("ice-k8s-machines-node1", false)]))))
         } else {
             None
         }
     });
-    let nodes = within(wait::nodes_ready(
-        &api,
-        &["ice-k8s-machines-node1".into()],
-        Duration::from_secs(30),
-    ))
-    .await
-    .unwrap();
+    let nodes = within(wait::nodes_ready(&api, &["ice-k8s-machines-node1".into()], Duration::from_secs(30))).await.unwrap();
     assert!(wait::node_is_ready(&nodes[0]));
     let uris: Vec<String> = seen.lock().unwrap().iter().map(|(_, u, _)| u.clone()).collect();
-    assert!(
-        uris[0].contains("fieldSelector=metadata.name%3Dice-k8s-machines-node1"),
-        "{uris:?}"
-    );
+    assert!(uris[0].contains("fieldSelector=metadata.name%3Dice-k8s-machines-node1"), "{uris:?}");
     assert!(uris.iter().any(|u| u.contains("watch=true")), "{uris:?}");
 }
 
 fn csr_json(name: &str, node: &str, state: &str) -> String {
     let status = match state {
         "pending" => "{}".to_string(),
-        "issued" => {
-            r#"{"conditions":[{"type":"Approved","status":"True","reason":"KubelabApprove"}],"certificate":"fQ=="}"#
-                .to_string()
-        }
+        "issued" => r#"{"conditions":[{"type":"Approved","status":"True","reason":"KubelabApprove"}],"certificate":"fQ=="}"#.to_string(),
         _ => unreachable!(),
     };
     format!(
@@ -491,10 +361,7 @@ async fn kube_api_serving_csrs_are_approved_through_the_approval_subresource() {
         let issued = *a2.lock().unwrap();
         let state = if issued { "issued" } else { "pending" };
         match (m, u) {
-            ("GET", u)
-                if u.starts_with("/apis/certificates.k8s.io/v1/certificatesigningrequests?")
-                    && u.contains("watch=true") =>
-            {
+            ("GET", u) if u.starts_with("/apis/certificates.k8s.io/v1/certificatesigningrequests?") && u.contains("watch=true") => {
                 Some((200, open_stream(None)))
             }
             ("GET", u) if u.starts_with("/apis/certificates.k8s.io/v1/certificatesigningrequests?") => Some((
@@ -515,23 +382,14 @@ async fn kube_api_serving_csrs_are_approved_through_the_approval_subresource() {
             _ => None,
         }
     });
-    let names = within(wait::approve_serving_csrs(
-        &api,
-        &["ice-k8s-machines-node1".into()],
-        Duration::from_secs(30),
-    ))
-    .await
-    .unwrap();
+    let names = within(wait::approve_serving_csrs(&api, &["ice-k8s-machines-node1".into()], Duration::from_secs(30))).await.unwrap();
     assert_eq!(names, ["csr-7x2kq"]);
     assert!(*approved.lock().unwrap());
     let seen = seen.lock().unwrap();
     let (_, _, body) = seen.iter().find(|(m, _, _)| m == "PUT").expect("a PUT to /approval");
     let v: serde_json::Value = serde_json::from_slice(body).unwrap();
     let c = &v["status"]["conditions"][0];
-    assert_eq!(
-        (c["type"].as_str(), c["status"].as_str(), c["reason"].as_str()),
-        (Some("Approved"), Some("True"), Some("KubelabApprove"))
-    );
+    assert_eq!((c["type"].as_str(), c["status"].as_str(), c["reason"].as_str()), (Some("Approved"), Some("True"), Some("KubelabApprove")));
 }
 
 #[tokio::test(start_paused = true)]
@@ -550,16 +408,12 @@ async fn kube_api_waits_for_apiservice_and_lb_ingress_name_the_last_state() {
         }
         None
     });
-    let e = wait::metrics_apiservice_available(&api, Duration::from_secs(180))
-        .await
-        .unwrap_err();
+    let e = wait::metrics_apiservice_available(&api, Duration::from_secs(180)).await.unwrap_err();
     assert_eq!(
         e.to_string(),
         "timed out after 180 s waiting for APIService v1beta1.metrics.k8s.io to be Available; last seen: Available=False (MissingEndpoints: endpoints for service/metrics-server in \"kube-system\" have no addresses with port name \"https\")"
     );
-    let e = wait::lb_ingress_assigned(&api, "default", "nginx", Duration::from_secs(60))
-        .await
-        .unwrap_err();
+    let e = wait::lb_ingress_assigned(&api, "default", "nginx", Duration::from_secs(60)).await.unwrap_err();
     assert_eq!(
         e.to_string(),
         "timed out after 60 s waiting for a LoadBalancer ingress IP for Service default/nginx; last seen: type LoadBalancer, no ingress (EXTERNAL-IP <pending>)"
@@ -626,9 +480,7 @@ fn kubeconfig(server: &str, ca_pem: &str, cert_pem: &str, key_pem: &str) -> Stri
 fn tls_acceptor(server: &Pki, client_ca: rustls::pki_types::CertificateDer<'static>) -> tokio_rustls::TlsAcceptor {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(client_ca).unwrap();
-    let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
-        .build()
-        .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots)).build().unwrap();
     let cfg = rustls::ServerConfig::builder()
         .with_client_cert_verifier(verifier)
         .with_single_cert(server.server_chain.clone(), server.server_key.clone_key())
@@ -655,21 +507,14 @@ where
                 }
                 head.push(b[0]);
             }
-            let line = String::from_utf8_lossy(&head)
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string();
+            let line = String::from_utf8_lossy(&head).lines().next().unwrap_or_default().to_string();
             lines.lock().unwrap().push(line.clone());
             let (code, body) = if line.starts_with("GET /api/v1/nodes? ") {
                 ("200 OK", body.clone())
             } else {
                 ("404 Not Found", status_json(404, "NotFound", "not here"))
             };
-            let resp = format!(
-                "HTTP/1.1 {code}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            );
+            let resp = format!("HTTP/1.1 {code}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
             if tls.write_all(resp.as_bytes()).await.is_err() {
                 return;
             }
@@ -706,26 +551,14 @@ fn shell_with_kubeconfig(kc: String) -> Arc<FakeShell> {
 #[tokio::test]
 async fn kube_api_client_goes_through_the_ssh_tunnel_to_node0_6443_with_verified_tls() {
     let pki = pki("192.168.1.134");
-    let shell = shell_with_kubeconfig(kubeconfig(
-        "https://192.168.1.134:6443",
-        &pki.ca_pem,
-        &pki.client_cert_pem,
-        &pki.client_key_pem,
-    ));
+    let shell = shell_with_kubeconfig(kubeconfig("https://192.168.1.134:6443", &pki.ca_pem, &pki.client_cert_pem, &pki.client_key_pem));
     let body = list("NodeList", "v1", &[&node_json("ice-k8s-machines-node0", true)]);
     let lines = serve_api_over_tunnels(&shell, &pki, pki.ca_der.clone(), body.clone());
     let api = within(ClusterApi::connect(shell.clone(), NODE0)).await.unwrap();
     let nodes = within(api.nodes()).await.unwrap();
     assert_eq!(nodes.raw, body);
     assert!(wait::node_is_ready(&nodes.value.items[0]));
-    assert_eq!(
-        shell.tunnels(),
-        [FakeTunnel {
-            node: NODE0.into(),
-            host: "192.168.1.134".into(),
-            port: 6443
-        }]
-    );
+    assert_eq!(shell.tunnels(), [FakeTunnel { node: NODE0.into(), host: "192.168.1.134".into(), port: 6443 }]);
     assert_eq!(*lines.lock().unwrap(), ["GET /api/v1/nodes? HTTP/1.1"]);
     // The only command over SSH was reading the kubeconfig.
     let calls: Vec<String> = shell.calls().into_iter().map(|c| c.script).collect();
@@ -739,12 +572,7 @@ async fn kube_api_client_goes_through_the_ssh_tunnel_to_node0_6443_with_verified
 async fn kube_api_certificate_from_another_ca_is_refused_with_exit_48() {
     let lab = pki("192.168.1.134");
     let impostor = pki("192.168.1.134");
-    let shell = shell_with_kubeconfig(kubeconfig(
-        "https://192.168.1.134:6443",
-        &lab.ca_pem,
-        &lab.client_cert_pem,
-        &lab.client_key_pem,
-    ));
+    let shell = shell_with_kubeconfig(kubeconfig("https://192.168.1.134:6443", &lab.ca_pem, &lab.client_cert_pem, &lab.client_key_pem));
     serve_api_over_tunnels(&shell, &impostor, lab.ca_der.clone(), "{}".into());
     let api = within(ClusterApi::connect(shell.clone(), NODE0)).await.unwrap();
     let e = within(api.nodes()).await.unwrap_err();
@@ -758,33 +586,19 @@ async fn kube_api_certificate_from_another_ca_is_refused_with_exit_48() {
 async fn kube_api_certificate_without_the_servers_address_is_refused() {
     // The kubeconfig names an address the certificate does not carry.
     let pki = pki("192.168.1.200");
-    let shell = shell_with_kubeconfig(kubeconfig(
-        "https://192.168.1.134:6443",
-        &pki.ca_pem,
-        &pki.client_cert_pem,
-        &pki.client_key_pem,
-    ));
+    let shell = shell_with_kubeconfig(kubeconfig("https://192.168.1.134:6443", &pki.ca_pem, &pki.client_cert_pem, &pki.client_key_pem));
     serve_api_over_tunnels(&shell, &pki, pki.ca_der.clone(), "{}".into());
     let api = within(ClusterApi::connect(shell.clone(), NODE0)).await.unwrap();
     let e = within(api.nodes()).await.unwrap_err();
     assert_eq!(e.exit_code(), 48, "{e:?}");
-    assert!(
-        error_chain(&e).contains("certificate not valid for name \"192.168.1.134\""),
-        "{}",
-        error_chain(&e)
-    );
+    assert!(error_chain(&e).contains("certificate not valid for name \"192.168.1.134\""), "{}", error_chain(&e));
 }
 
 #[tokio::test]
 async fn kube_api_refused_tunnel_is_unreachable_with_exit_47() {
     let pki = pki("192.168.1.134");
     // No tunnel server: the fake answers like sshd when nothing listens on 6443.
-    let shell = shell_with_kubeconfig(kubeconfig(
-        "https://192.168.1.134:6443",
-        &pki.ca_pem,
-        &pki.client_cert_pem,
-        &pki.client_key_pem,
-    ));
+    let shell = shell_with_kubeconfig(kubeconfig("https://192.168.1.134:6443", &pki.ca_pem, &pki.client_cert_pem, &pki.client_key_pem));
     let api = within(ClusterApi::connect(shell.clone(), NODE0)).await.unwrap();
     let e = within(api.version()).await.unwrap_err();
     assert!(matches!(e, ClusterApiError::Unreachable { .. }), "{e:?}");
@@ -797,52 +611,28 @@ async fn kube_api_refused_tunnel_is_unreachable_with_exit_47() {
 
     // Through the evidence source a refused tunnel is a gap with that reason.
     let source = ClusterApiEvidence::new(Arc::new(LiveEvidence::new(shell.clone(), guide_cfg(), "ssh")), api);
-    let ev = within(evidence::gather(
-        &source,
-        &api_catalog(),
-        &|p| p.id == "k8s-version",
-        None,
-    ))
-    .await
-    .unwrap();
-    assert!(
-        ev.missing_reason("k8s-version", &Target::Cluster)
-            .contains("Connect failed")
-    );
+    let ev = within(evidence::gather(&source, &api_catalog(), &|p| p.id == "k8s-version", None)).await.unwrap();
+    assert!(ev.missing_reason("k8s-version", &Target::Cluster).contains("Connect failed"));
 }
 
 #[tokio::test]
 async fn kube_api_kubeconfig_keys_never_show_in_debug_or_errors() {
     let pki = pki("192.168.1.134");
-    let kc = kubeconfig(
-        "https://192.168.1.134:6443",
-        &pki.ca_pem,
-        &pki.client_cert_pem,
-        &pki.client_key_pem,
-    );
+    let kc = kubeconfig("https://192.168.1.134:6443", &pki.ca_pem, &pki.client_cert_pem, &pki.client_key_pem);
     let key_b64 = base64::engine::general_purpose::STANDARD.encode(&pki.client_key_pem);
     let shell = shell_with_kubeconfig(kc.clone());
-    let parsed = AdminKubeconfig::fetch(shell.as_ref(), NODE0, ADMIN_KUBECONFIG)
-        .await
-        .unwrap();
+    let parsed = AdminKubeconfig::fetch(shell.as_ref(), NODE0, ADMIN_KUBECONFIG).await.unwrap();
     let dbg = format!("{parsed:?}");
-    assert!(
-        dbg.contains("https://192.168.1.134:6443") && dbg.contains("<redacted>"),
-        "{dbg}"
-    );
+    assert!(dbg.contains("https://192.168.1.134:6443") && dbg.contains("<redacted>"), "{dbg}");
     assert_eq!(parsed.verify_name(), "192.168.1.134");
     let api = ClusterApi::over_ssh(shell.clone(), &parsed).unwrap();
     for text in [dbg, format!("{api:?}")] {
-        assert!(
-            !text.contains(&key_b64[..40]) && !text.contains("PRIVATE KEY"),
-            "{text}"
-        );
+        assert!(!text.contains(&key_b64[..40]) && !text.contains("PRIVATE KEY"), "{text}");
     }
     // A kubeconfig whose key is garbage: the error names the file, never its contents.
     let broken = kc.replace(
         &key_b64,
-        &base64::engine::general_purpose::STANDARD
-            .encode("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n"),
+        &base64::engine::general_purpose::STANDARD.encode("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n"),
     );
     let e = match AdminKubeconfig::from_yaml(NODE0, ADMIN_KUBECONFIG, &broken).await {
         Ok(kc) => ClusterApi::over_ssh(shell.clone(), &kc).unwrap_err(),
@@ -850,14 +640,8 @@ async fn kube_api_kubeconfig_keys_never_show_in_debug_or_errors() {
     };
     assert_eq!(e.exit_code(), crate::exit_codes::KUBECONFIG_INVALID);
     let chain = error_chain(&e);
-    assert!(
-        chain.starts_with("the kubeconfig /etc/kubernetes/admin.conf on ICE-k8s-machines-node0 is not usable"),
-        "{chain}"
-    );
-    assert!(
-        !chain.contains("not a key") && !chain.contains(&key_b64[..40]),
-        "{chain}"
-    );
+    assert!(chain.starts_with("the kubeconfig /etc/kubernetes/admin.conf on ICE-k8s-machines-node0 is not usable"), "{chain}");
+    assert!(!chain.contains("not a key") && !chain.contains(&key_b64[..40]), "{chain}");
     // A node without the kubeconfig: `cat`'s stderr, exit code 54.
     let shell = Arc::new(FakeShell::new());
     shell.on(
@@ -878,47 +662,26 @@ async fn kube_api_approve_csr_is_get_then_put_approval_like_kubectl() {
     // kube-rs's own pattern: a tower_test mock handle plays the API server, one request at a
     // time, asserting each request as it comes.
     let (svc, handle) = tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<ApiBody>>();
-    let api = ClusterApi::from_service(
-        tower::util::BoxCloneSyncService::new(svc),
-        "https://192.168.1.134:6443",
-        NODE0,
-    );
+    let api = ClusterApi::from_service(tower::util::BoxCloneSyncService::new(svc), "https://192.168.1.134:6443", NODE0);
     let verifier = tokio::spawn(async move {
         let mut handle = std::pin::pin!(handle);
         let (req, send) = handle.next_request().await.expect("GET");
         assert_eq!(
             (req.method().as_str(), req.uri().to_string().as_str()),
-            (
-                "GET",
-                "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-7x2kq"
-            )
+            ("GET", "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-7x2kq")
         );
-        send.send_response(http::Response::new(full(csr_json(
-            "csr-7x2kq",
-            "ice-k8s-machines-node2",
-            "pending",
-        ))));
+        send.send_response(http::Response::new(full(csr_json("csr-7x2kq", "ice-k8s-machines-node2", "pending"))));
         let (req, send) = handle.next_request().await.expect("PUT");
         assert_eq!(
             (req.method().as_str(), req.uri().to_string().as_str()),
-            (
-                "PUT",
-                "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-7x2kq/approval?"
-            )
+            ("PUT", "/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-7x2kq/approval?")
         );
         let body = req.into_body().collect().await.unwrap().to_bytes();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(
-            v["spec"]["username"], "system:node:ice-k8s-machines-node2",
-            "the object as read, with the condition appended"
-        );
+        assert_eq!(v["spec"]["username"], "system:node:ice-k8s-machines-node2", "the object as read, with the condition appended");
         assert_eq!(v["status"]["conditions"].as_array().unwrap().len(), 1);
         assert_eq!(v["status"]["conditions"][0]["type"], "Approved");
-        send.send_response(http::Response::new(full(csr_json(
-            "csr-7x2kq",
-            "ice-k8s-machines-node2",
-            "issued",
-        ))));
+        send.send_response(http::Response::new(full(csr_json("csr-7x2kq", "ice-k8s-machines-node2", "issued"))));
     });
     let csr = within(wait::approve_csr(&api, "csr-7x2kq")).await.unwrap();
     assert_eq!(wait::csr_state(&csr), "issued");
@@ -955,40 +718,19 @@ async fn kube_api_client_over_a_real_russh_tunnel_to_an_in_process_api_server() 
     })
     .await;
     let shell: Arc<dyn crate::remote::RemoteShell> = Arc::new(sshd.shell(NODE0));
-    let kc = kubeconfig(
-        "https://192.168.1.134:6443",
-        &pki.ca_pem,
-        &pki.client_cert_pem,
-        &pki.client_key_pem,
-    );
+    let kc = kubeconfig("https://192.168.1.134:6443", &pki.ca_pem, &pki.client_cert_pem, &pki.client_key_pem);
     let kc = AdminKubeconfig::from_yaml(NODE0, ADMIN_KUBECONFIG, &kc).await.unwrap();
     let api = ClusterApi::over_ssh(shell, &kc).unwrap();
     let nodes = within(api.nodes()).await.unwrap();
     assert_eq!(nodes.raw, body);
     within(api.nodes()).await.unwrap();
-    assert_eq!(
-        *lines.lock().unwrap(),
-        ["GET /api/v1/nodes? HTTP/1.1", "GET /api/v1/nodes? HTTP/1.1"]
-    );
-    assert_eq!(
-        sshd.opened(),
-        [("192.168.1.134".to_string(), 6443)],
-        "one pooled tunnel"
-    );
+    assert_eq!(*lines.lock().unwrap(), ["GET /api/v1/nodes? HTTP/1.1", "GET /api/v1/nodes? HTTP/1.1"]);
+    assert_eq!(sshd.opened(), [("192.168.1.134".to_string(), 6443)], "one pooled tunnel");
     assert_eq!(sshd.connections(), 1);
     // A refused destination through the real sshd is exit 47 as well.
-    let other = kubeconfig(
-        "https://192.168.1.134:6444",
-        &pki.ca_pem,
-        &pki.client_cert_pem,
-        &pki.client_key_pem,
-    );
-    let other = AdminKubeconfig::from_yaml(NODE0, ADMIN_KUBECONFIG, &other)
-        .await
-        .unwrap();
+    let other = kubeconfig("https://192.168.1.134:6444", &pki.ca_pem, &pki.client_cert_pem, &pki.client_key_pem);
+    let other = AdminKubeconfig::from_yaml(NODE0, ADMIN_KUBECONFIG, &other).await.unwrap();
     let shell: Arc<dyn crate::remote::RemoteShell> = Arc::new(sshd.shell(NODE0));
-    let e = within(ClusterApi::over_ssh(shell, &other).unwrap().version())
-        .await
-        .unwrap_err();
+    let e = within(ClusterApi::over_ssh(shell, &other).unwrap().version()).await.unwrap_err();
     assert_eq!(e.exit_code(), 47, "{}", error_chain(&e));
 }

@@ -55,41 +55,20 @@ where
         done
     };
     match tokio::time::timeout(timeout, await_condition(api, name, cond)).await {
-        Err(_) => Err(ClusterApiError::WaitTimeout {
-            awaited,
-            secs: timeout.as_secs(),
-            last_seen: seen(&last),
-        }),
-        Ok(Err(e)) => Err(ClusterApiError::Watch {
-            awaited,
-            last_seen: seen(&last),
-            source: Box::new(e),
-        }),
+        Err(_) => Err(ClusterApiError::WaitTimeout { awaited, secs: timeout.as_secs(), last_seen: seen(&last) }),
+        Ok(Err(e)) => Err(ClusterApiError::Watch { awaited, last_seen: seen(&last), source: Box::new(e) }),
         Ok(Ok(Some(k))) => Ok(k),
-        Ok(Ok(None)) => Err(ClusterApiError::WaitTimeout {
-            awaited,
-            secs: timeout.as_secs(),
-            last_seen: seen(&last),
-        }),
+        Ok(Ok(None)) => Err(ClusterApiError::WaitTimeout { awaited, secs: timeout.as_secs(), last_seen: seen(&last) }),
     }
 }
 
 /// The Ready condition of a node: `Ready=True`, or `Ready=False (KubeletNotReady: …)`.
 pub fn node_ready_summary(n: &Node) -> String {
-    let c = n
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
+    let c = n.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"));
     match c {
         None => "no Ready condition".into(),
         Some(c) if c.status == "True" => "Ready=True".into(),
-        Some(c) => format!(
-            "Ready={} ({}: {})",
-            c.status,
-            c.reason.as_deref().unwrap_or("-"),
-            c.message.as_deref().unwrap_or("-")
-        ),
+        Some(c) => format!("Ready={} ({}: {})", c.status, c.reason.as_deref().unwrap_or("-"), c.message.as_deref().unwrap_or("-")),
     }
 }
 
@@ -101,14 +80,7 @@ pub fn node_is_ready(n: &Node) -> bool {
 /// Waits until every node in `names` (Kubernetes node names: lowercased hostnames) is Ready.
 pub async fn nodes_ready(api: &ClusterApi, names: &[String], timeout: Duration) -> Result<Vec<Node>, ClusterApiError> {
     let waits = names.iter().map(|n| {
-        await_named(
-            Api::<Node>::all(api.client()),
-            n,
-            format!("node {n} to be Ready"),
-            timeout,
-            node_is_ready,
-            node_ready_summary,
-        )
+        await_named(Api::<Node>::all(api.client()), n, format!("node {n} to be Ready"), timeout, node_is_ready, node_ready_summary)
     });
     futures::future::try_join_all(waits).await
 }
@@ -119,10 +91,7 @@ pub fn csr_state(c: &CertificateSigningRequest) -> &'static str {
     if st.and_then(|s| s.certificate.as_ref()).is_some_and(|b| !b.0.is_empty()) {
         return "issued";
     }
-    let has = |t: &str| {
-        st.and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == t && c.status == "True"))
-    };
+    let has = |t: &str| st.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == t && c.status == "True"));
     if has("Denied") {
         "denied"
     } else if has("Failed") {
@@ -135,28 +104,13 @@ pub fn csr_state(c: &CertificateSigningRequest) -> &'static str {
 }
 
 fn serving_csr_of(c: &CertificateSigningRequest) -> Option<&str> {
-    (c.spec.signer_name == KUBELET_SERVING)
-        .then(|| c.spec.username.as_deref()?.strip_prefix("system:node:"))
-        .flatten()
+    (c.spec.signer_name == KUBELET_SERVING).then(|| c.spec.username.as_deref()?.strip_prefix("system:node:")).flatten()
 }
 
 fn csr_table(csrs: &BTreeMap<String, CertificateSigningRequest>) -> String {
-    let rows: Vec<String> = csrs
-        .values()
-        .filter_map(|c| {
-            Some(format!(
-                "{} {} {}",
-                c.metadata.name.as_deref()?,
-                serving_csr_of(c)?,
-                csr_state(c)
-            ))
-        })
-        .collect();
-    if rows.is_empty() {
-        "no kubelet-serving CSR".into()
-    } else {
-        rows.join(", ")
-    }
+    let rows: Vec<String> =
+        csrs.values().filter_map(|c| Some(format!("{} {} {}", c.metadata.name.as_deref()?, serving_csr_of(c)?, csr_state(c)))).collect();
+    if rows.is_empty() { "no kubelet-serving CSR".into() } else { rows.join(", ") }
 }
 
 /// Waits until every node in `nodes` has a kubelet-serving CSR whose state `want` accepts;
@@ -172,15 +126,8 @@ pub async fn serving_csrs(
     let l = last.clone();
     let run = async move {
         let mut all = BTreeMap::<String, CertificateSigningRequest>::new();
-        let mut events = std::pin::pin!(watcher(
-            Api::<CertificateSigningRequest>::all(api.client()),
-            watcher::Config::default()
-        ));
-        while let Some(ev) = events
-            .try_next()
-            .await
-            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?
-        {
+        let mut events = std::pin::pin!(watcher(Api::<CertificateSigningRequest>::all(api.client()), watcher::Config::default()));
+        while let Some(ev) = events.try_next().await.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)? {
             match ev {
                 watcher::Event::Apply(c) | watcher::Event::InitApply(c) => {
                     all.insert(c.metadata.name.clone().unwrap_or_default(), c);
@@ -206,16 +153,8 @@ pub async fn serving_csrs(
         Err("the watch stream ended".into())
     };
     match tokio::time::timeout(timeout, run).await {
-        Err(_) => Err(ClusterApiError::WaitTimeout {
-            awaited: awaited.into(),
-            secs: timeout.as_secs(),
-            last_seen: seen(&last),
-        }),
-        Ok(Err(source)) => Err(ClusterApiError::Watch {
-            awaited: awaited.into(),
-            last_seen: seen(&last),
-            source,
-        }),
+        Err(_) => Err(ClusterApiError::WaitTimeout { awaited: awaited.into(), secs: timeout.as_secs(), last_seen: seen(&last) }),
+        Ok(Err(source)) => Err(ClusterApiError::Watch { awaited: awaited.into(), last_seen: seen(&last), source }),
         Ok(Ok(v)) => Ok(v),
     }
 }
@@ -227,71 +166,41 @@ pub async fn approve_csr(api: &ClusterApi, name: &str) -> Result<CertificateSign
     let what = format!("approve CSR {name}");
     let mut csr = csrs.get(name).await.map_err(|e| api.error(&what, e))?;
     let status = csr.status.get_or_insert_with(Default::default);
-    status
-        .conditions
-        .get_or_insert_with(Vec::new)
-        .push(CertificateSigningRequestCondition {
-            type_: "Approved".into(),
-            status: "True".into(),
-            reason: Some("KubelabApprove".into()),
-            message: Some("This CSR was approved by kubelab (as kubectl certificate approve does).".into()),
-            last_update_time: Some(Time(k8s_openapi::jiff::Timestamp::now())),
-            last_transition_time: None,
-        });
-    csrs.replace_subresource("approval", name, &PostParams::default(), &csr)
-        .await
-        .map_err(|e| api.error(&what, e))
+    status.conditions.get_or_insert_with(Vec::new).push(CertificateSigningRequestCondition {
+        type_: "Approved".into(),
+        status: "True".into(),
+        reason: Some("KubelabApprove".into()),
+        message: Some("This CSR was approved by kubelab (as kubectl certificate approve does).".into()),
+        last_update_time: Some(Time(k8s_openapi::jiff::Timestamp::now())),
+        last_transition_time: None,
+    });
+    csrs.replace_subresource("approval", name, &PostParams::default(), &csr).await.map_err(|e| api.error(&what, e))
 }
 
 /// The guide's `csr.approve`: waits until every node has a pending or issued kubelet-serving
 /// CSR, approves the pending ones, then waits until every node's certificate is issued.
 /// Returns the names approved.
-pub async fn approve_serving_csrs(
-    api: &ClusterApi,
-    nodes: &[String],
-    timeout: Duration,
-) -> Result<Vec<String>, ClusterApiError> {
-    let present = serving_csrs(
-        api,
-        nodes,
-        "a kubelet-serving CSR from every node",
-        |s| matches!(s, "pending" | "approved" | "issued"),
-        timeout,
-    )
-    .await?;
+pub async fn approve_serving_csrs(api: &ClusterApi, nodes: &[String], timeout: Duration) -> Result<Vec<String>, ClusterApiError> {
+    let present =
+        serving_csrs(api, nodes, "a kubelet-serving CSR from every node", |s| matches!(s, "pending" | "approved" | "issued"), timeout)
+            .await?;
     let mut approved = Vec::new();
     for c in present.iter().filter(|c| csr_state(c) == "pending") {
         let name = c.metadata.name.clone().unwrap_or_default();
         approve_csr(api, &name).await?;
         approved.push(name);
     }
-    serving_csrs(
-        api,
-        nodes,
-        "an issued kubelet-serving certificate for every node",
-        |s| s == "issued",
-        timeout,
-    )
-    .await?;
+    serving_csrs(api, nodes, "an issued kubelet-serving certificate for every node", |s| s == "issued", timeout).await?;
     Ok(approved)
 }
 
 /// The Available condition of an APIService, as `kubectl get apiservice` shows it.
 pub fn apiservice_summary(a: &APIService) -> String {
-    let c = a
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.type_ == "Available"));
+    let c = a.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|cs| cs.iter().find(|c| c.type_ == "Available"));
     match c {
         None => "no Available condition".into(),
         Some(c) if c.status == "True" => "Available=True".into(),
-        Some(c) => format!(
-            "Available={} ({}: {})",
-            c.status,
-            c.reason.as_deref().unwrap_or("-"),
-            c.message.as_deref().unwrap_or("-")
-        ),
+        Some(c) => format!("Available={} ({}: {})", c.status, c.reason.as_deref().unwrap_or("-"), c.message.as_deref().unwrap_or("-")),
     }
 }
 
@@ -314,21 +223,12 @@ pub fn lb_ingress(s: &Service) -> Vec<String> {
         .as_ref()
         .and_then(|st| st.load_balancer.as_ref())
         .and_then(|lb| lb.ingress.as_ref())
-        .map(|is| {
-            is.iter()
-                .filter_map(|i| i.ip.clone().or_else(|| i.hostname.clone()))
-                .collect()
-        })
+        .map(|is| is.iter().filter_map(|i| i.ip.clone().or_else(|| i.hostname.clone())).collect())
         .unwrap_or_default()
 }
 
 /// Waits until Service `namespace/name` has a LoadBalancer ingress address; returns them.
-pub async fn lb_ingress_assigned(
-    api: &ClusterApi,
-    namespace: &str,
-    name: &str,
-    timeout: Duration,
-) -> Result<Vec<String>, ClusterApiError> {
+pub async fn lb_ingress_assigned(api: &ClusterApi, namespace: &str, name: &str, timeout: Duration) -> Result<Vec<String>, ClusterApiError> {
     let s = await_named(
         Api::<Service>::namespaced(api.client(), namespace),
         name,

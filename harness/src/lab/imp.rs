@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Accel, LabConfig, NodeConfig, Role};
 use crate::errors::{HypervisorError, LabError, RemoteError};
-use crate::hypervisor::xml::{self, DomainSpec};
 use crate::hypervisor::Hypervisor;
+use crate::hypervisor::xml::{self, DomainSpec};
 use crate::image::{self, BaseImage};
-use crate::remote::russh_shell::{fingerprint, parse_public_key, RusshShell, SshPolicy, SshTarget};
 use crate::remote::RemoteShell;
+use crate::remote::russh_shell::{RusshShell, SshPolicy, SshTarget, fingerprint, parse_public_key};
 use crate::seed::{self, NodeSeed};
 use crate::wait::{self, Attempt, WaitError};
 
@@ -176,7 +176,11 @@ impl Lab {
             return Err(HypervisorError::LabExists { lab: lab.clone(), what: format!("storage pool {}", self.pool_name()) }.into());
         }
         for n in &nets {
-            if n.active && xml::network_subnets(&n.xml).iter().any(|s| s.contains(&self.cfg.subnet.network()) || self.cfg.subnet.contains(&s.network())) {
+            if n.active
+                && xml::network_subnets(&n.xml)
+                    .iter()
+                    .any(|s| s.contains(&self.cfg.subnet.network()) || self.cfg.subnet.contains(&s.network()))
+            {
                 return Err(HypervisorError::SubnetInUse { subnet: self.cfg.subnet.to_string(), network: n.name.clone() }.into());
             }
         }
@@ -190,7 +194,9 @@ impl Lab {
     /// (saved to disk). [`Lab::up`] starts and waits.
     pub async fn create(&self, base: &BaseImage, domain_type: &str, emit: Emit<'_>) -> Result<LabState, LabError> {
         let t0 = Instant::now();
-        let ev = |node: &str, phase: &str, message: String| emit(LabEvent { node: node.into(), phase: phase.into(), message, elapsed: t0.elapsed().as_secs_f64() });
+        let ev = |node: &str, phase: &str, message: String| {
+            emit(LabEvent { node: node.into(), phase: phase.into(), message, elapsed: t0.elapsed().as_secs_f64() })
+        };
         let dir = self.cfg.lab_dir();
         // The state directory holds private keys: owner-only all the way (QEMU runs as root on a
         // lab runner, see ci/labenv; libvirt relabels the images it opens).
@@ -276,7 +282,12 @@ impl Lab {
             let hv = self.hv.clone();
             let d = n.domain.clone();
             blocking(move || hv.start_domain(&d)).await?;
-            emit(LabEvent { node: n.name.clone(), phase: "boot".into(), message: format!("domain {} started ({})", n.domain, state.domain_type), elapsed: t0.elapsed().as_secs_f64() });
+            emit(LabEvent {
+                node: n.name.clone(),
+                phase: "boot".into(),
+                message: format!("domain {} started ({})", n.domain, state.domain_type),
+                elapsed: t0.elapsed().as_secs_f64(),
+            });
         }
         Ok(())
     }
@@ -296,7 +307,13 @@ impl Lab {
 
     /// Waits until each node printed to its console (boot progress) within `progress` and
     /// answers SSH within `ssh_budget`. Nodes are waited for concurrently.
-    pub async fn wait_ready(&self, state: &LabState, progress: Duration, ssh_budget: Duration, emit: Emit<'_>) -> Result<Duration, LabError> {
+    pub async fn wait_ready(
+        &self,
+        state: &LabState,
+        progress: Duration,
+        ssh_budget: Duration,
+        emit: Emit<'_>,
+    ) -> Result<Duration, LabError> {
         let t0 = Instant::now();
         let shell = self.shell(state)?;
         let waits = state.nodes.iter().map(|n| {
@@ -321,7 +338,12 @@ impl Lab {
                         String::new()
                     },
                 })?;
-                emit(LabEvent { node: n.name.clone(), phase: "console".into(), message: "boot progress on the serial console".into(), elapsed: t0.elapsed().as_secs_f64() });
+                emit(LabEvent {
+                    node: n.name.clone(),
+                    phase: "console".into(),
+                    message: "boot progress on the serial console".into(),
+                    elapsed: t0.elapsed().as_secs_f64(),
+                });
                 wait::until(start, ssh_budget, Duration::from_secs(2), async || match shell.run(&n.name, "true").await {
                     Ok(_) => Attempt::Done(()),
                     Err(e @ (RemoteError::HostKeyMismatch { .. } | RemoteError::Auth { .. })) => Attempt::Fatal(e),
@@ -339,7 +361,12 @@ impl Lab {
                 if !ci.stdout.contains("done") {
                     tracing::warn!(node = %n.name, status = %ci.stdout.trim(), "cloud-init did not finish cleanly");
                 }
-                emit(LabEvent { node: n.name.clone(), phase: "ready".into(), message: format!("ssh answers with the pinned host key; {}", ci.stdout.trim()), elapsed: t0.elapsed().as_secs_f64() });
+                emit(LabEvent {
+                    node: n.name.clone(),
+                    phase: "ready".into(),
+                    message: format!("ssh answers with the pinned host key; {}", ci.stdout.trim()),
+                    elapsed: t0.elapsed().as_secs_f64(),
+                });
                 Ok::<(), LabError>(())
             }
         });
@@ -381,7 +408,12 @@ impl Lab {
             match (attempt, fallback) {
                 (Ok(_), _) => Ok(state),
                 (Err(_), Some(why)) if self.cfg.accel == Accel::Auto && first == "kvm" => {
-                    emit(LabEvent { node: "lab".into(), phase: "fallback".into(), message: format!("{why}; accel = auto falls back to tcg"), elapsed: 0.0 });
+                    emit(LabEvent {
+                        node: "lab".into(),
+                        phase: "fallback".into(),
+                        message: format!("{why}; accel = auto falls back to tcg"),
+                        elapsed: 0.0,
+                    });
                     self.retype(&state, "qemu").await?;
                     let state = LabState { domain_type: "qemu".into(), ..state };
                     self.save_state(&state)?;
@@ -393,7 +425,10 @@ impl Lab {
                     node: op.trim_start_matches("start domain ").to_string(),
                     secs: 0,
                     accel: "kvm".into(),
-                    hint: format!(": QEMU refused to start ({}); nested KVM is unusable on some hosts: set accel = \"tcg\" (or \"auto\")", message.lines().next().unwrap_or_default()),
+                    hint: format!(
+                        ": QEMU refused to start ({}); nested KVM is unusable on some hosts: set accel = \"tcg\" (or \"auto\")",
+                        message.lines().next().unwrap_or_default()
+                    ),
                 }),
                 (Err(e), _) => Err(e),
             }
@@ -463,7 +498,9 @@ impl Lab {
     pub fn inventory(&self) -> Result<Inventory, LabError> {
         let lab = &self.cfg.name;
         let pool_dir = self.pool_dir();
-        let seeds_on_disk = std::fs::read_dir(&pool_dir).map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with("-seed.iso")).count()).unwrap_or(0);
+        let seeds_on_disk = std::fs::read_dir(&pool_dir)
+            .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with("-seed.iso")).count())
+            .unwrap_or(0);
         Ok(Inventory {
             domains: self.hv.domains()?.iter().filter(|d| owned_by(lab, &d.lab, &d.name)).count(),
             volumes: self.hv.volumes(&self.pool_name())?.len(),
@@ -484,7 +521,7 @@ impl Lab {
         let pool = self.pool_name();
         blocking(move || -> Result<(), HypervisorError> {
             let lab = &cfg.name;
-                for d in hv.domains()?.into_iter().filter(|d| owned_by(lab, &d.lab, &d.name)) {
+            for d in hv.domains()?.into_iter().filter(|d| owned_by(lab, &d.lab, &d.name)) {
                 hv.undefine_domain(&d.name)?;
             }
             for f in hv.nwfilters()?.into_iter().filter(|f| f.starts_with(&format!("{lab}-"))) {
@@ -575,7 +612,10 @@ impl Lab {
             let (hv, d, nm) = (self.hv.clone(), n.domain.clone(), name.to_string());
             blocking(move || -> Result<(), HypervisorError> {
                 if !hv.snapshots(&d)?.contains(&nm) {
-                    return Err(HypervisorError::Call { op: format!("revert {d} to {nm}"), message: format!("no snapshot `{nm}`; run `kubelab snapshot save {nm}` first") });
+                    return Err(HypervisorError::Call {
+                        op: format!("revert {d} to {nm}"),
+                        message: format!("no snapshot `{nm}`; run `kubelab snapshot save {nm}` first"),
+                    });
                 }
                 hv.revert_snapshot(&d, &nm)
             })

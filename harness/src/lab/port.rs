@@ -9,8 +9,8 @@ use super::{Lab, LabState};
 use crate::errors::LabError;
 use crate::evidence::{Evidence, Fact, Origin, Target};
 use crate::hypervisor::xml;
-use crate::remote::russh_shell::{parse_public_key, RusshShell, SshPolicy, SshTarget};
 use crate::remote::ExecOutput;
+use crate::remote::russh_shell::{RusshShell, SshPolicy, SshTarget, parse_public_key};
 
 /// First line of one console report block.
 pub const CONSOLE_BEGIN: &str = "kubelab-console: ip -o -4 addr show: begin";

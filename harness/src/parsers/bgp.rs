@@ -7,16 +7,7 @@ use std::net::Ipv4Addr;
 use super::ParseError;
 
 /// BGP finite-state-machine states as BIRD (and calicoctl's INFO column) print them.
-pub const BGP_STATES: [&str; 8] = [
-    "Established",
-    "Idle",
-    "Connect",
-    "Active",
-    "OpenSent",
-    "OpenConfirm",
-    "Passive",
-    "Close",
-];
+pub const BGP_STATES: [&str; 8] = ["Established", "Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Passive", "Close"];
 
 /// One BGP session, normalised across calicoctl and birdc.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,13 +28,7 @@ pub struct BgpPeer {
 
 impl BgpPeer {
     fn new(address: String, kind: String, state: String, info: &str) -> Self {
-        let mut p = BgpPeer {
-            address,
-            kind,
-            state,
-            bgp_state: String::new(),
-            info: String::new(),
-        };
+        let mut p = BgpPeer { address, kind, state, bgp_state: String::new(), info: String::new() };
         p.set_info(info);
         p
     }
@@ -107,10 +92,8 @@ impl BgpPeer {
             "Connection closed",
             "Network is unreachable",
         ];
-        matches!(
-            self.bgp_state.as_str(),
-            "Connect" | "Active" | "Passive" | "Idle" | "OpenSent"
-        ) || SOCKET.iter().any(|s| self.info.contains(s))
+        matches!(self.bgp_state.as_str(), "Connect" | "Active" | "Passive" | "Idle" | "OpenSent")
+            || SOCKET.iter().any(|s| self.info.contains(s))
     }
 }
 
@@ -178,10 +161,7 @@ pub fn parse_calicoctl_node_status(text: &str) -> Result<CalicoNodeStatus, Parse
             s.running = Some(true);
         } else if t.starts_with("calico-node container is not running") {
             s.running = Some(false);
-        } else if t.starts_with("Running felix version")
-            || t.starts_with("INFO:")
-            || t.starts_with("IP: ") && t.contains("AS Number")
-        {
+        } else if t.starts_with("Running felix version") || t.starts_with("INFO:") || t.starts_with("IP: ") && t.contains("AS Number") {
         } else if t.starts_with("Unable to connect to server control socket")
             || t.starts_with("Couldn't connect to bird")
             || t.starts_with("Error executing command")
@@ -207,12 +187,7 @@ pub fn parse_calicoctl_node_status(text: &str) -> Result<CalicoNodeStatus, Parse
                     _ => s.unread.push(t.to_string()),
                 }
             } else {
-                s.peers.push(BgpPeer::new(
-                    cells[0].to_string(),
-                    cells[1].to_string(),
-                    cells[2].to_string(),
-                    cells[4],
-                ));
+                s.peers.push(BgpPeer::new(cells[0].to_string(), cells[1].to_string(), cells[2].to_string(), cells[4]));
             }
         } else {
             s.unread.push(t.to_string());
@@ -225,11 +200,7 @@ pub fn parse_calicoctl_node_status(text: &str) -> Result<CalicoNodeStatus, Parse
         return Err(ParseError::at(
             WHAT,
             first,
-            if first.is_empty() {
-                "empty output".to_string()
-            } else {
-                format!("not calicoctl output: `{first}`")
-            },
+            if first.is_empty() { "empty output".to_string() } else { format!("not calicoctl output: `{first}`") },
         ));
     }
     Ok(s)
@@ -262,8 +233,8 @@ pub struct BirdProtocols {
 }
 
 const BIRD_PROTOCOLS: [&str; 17] = [
-    "BGP", "Device", "Direct", "Kernel", "Static", "OSPF", "Pipe", "BFD", "RIP", "Babel", "RPKI",
-    "Perf", "MRT", "BMP", "L3VPN", "Radv", "RAdv",
+    "BGP", "Device", "Direct", "Kernel", "Static", "OSPF", "Pipe", "BFD", "RIP", "Babel", "RPKI", "Perf", "MRT", "BMP", "L3VPN", "Radv",
+    "RAdv",
 ];
 
 /// Parses `birdc show protocols` of BIRD 1.x (`name proto table state since info`, tables
@@ -294,10 +265,7 @@ pub fn parse_birdc_protocols(text: &str) -> Result<BirdProtocols, ParseError> {
                 t = t[5..].trim();
             }
         }
-        if t.starts_with("BIRD ") && t.ends_with("ready.")
-            || t == "Access restricted"
-            || t.starts_with("show protocols")
-        {
+        if t.starts_with("BIRD ") && t.ends_with("ready.") || t == "Access restricted" || t.starts_with("show protocols") {
             recognised = true;
             continue;
         }
@@ -311,11 +279,7 @@ pub fn parse_birdc_protocols(text: &str) -> Result<BirdProtocols, ParseError> {
             let two = f[4].len() == 10
                 && f[4].as_bytes()[4] == b'-'
                 && f.get(5).is_some_and(|s| s.contains(':') && s.as_bytes()[0].is_ascii_digit());
-            let (since, rest) = if two {
-                (format!("{} {}", f[4], f[5]), &f[6..])
-            } else {
-                (f[4].to_string(), &f[5..])
-            };
+            let (since, rest) = if two { (format!("{} {}", f[4], f[5]), &f[6..]) } else { (f[4].to_string(), &f[5..]) };
             row_open = f[1] == "BGP";
             detail_row = None;
             out.rows.push(BirdProtocol {
@@ -359,11 +323,7 @@ pub fn parse_birdc_protocols(text: &str) -> Result<BirdProtocols, ParseError> {
         return Err(ParseError::at(
             WHAT,
             first,
-            if first.is_empty() {
-                "empty output".to_string()
-            } else {
-                format!("not birdc output: `{first}`")
-            },
+            if first.is_empty() { "empty output".to_string() } else { format!("not birdc output: `{first}`") },
         ));
     }
     Ok(out)
@@ -505,10 +465,9 @@ Mesh_192_168_1_136 BGP        ---        down   2024-05-01 10:21:33  Idle\n";
         let p = parse_birdc_protocols(t).unwrap();
         assert_eq!(p.rows[0].since, "2024-05-01 10:21:33");
         let peers = bird_bgp_peers(&p.rows);
-        assert_eq!(
-            (peers[0].bgp_state.as_str(), peers[1].bgp_state.as_str()),
-            ("Connect", "Idle")
+        assert_eq!((peers[0].bgp_state.as_str(), peers[1].bgp_state.as_str()), ("Connect", "Idle"));
+        assert!(
+            parse_birdc_protocols("Unable to connect to server control socket (/run/bird/bird.ctl): No such file or directory\n").is_err()
         );
-        assert!(parse_birdc_protocols("Unable to connect to server control socket (/run/bird/bird.ctl): No such file or directory\n").is_err());
     }
 }

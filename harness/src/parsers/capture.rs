@@ -34,11 +34,51 @@ pub fn probe_commands(probe: &str) -> &'static [&'static str] {
 /// Commands a pasted prompt line may run (used to tell `# cmd` / `host # cmd` prompts from
 /// comments and output).
 const KNOWN_COMMANDS: &[&str] = &[
-    "calicoctl", "birdc", "birdcl", "ipvsadm", "kubectl", "kubeadm", "curl", "wget", "docker", "swapon",
-    "cat", "sysctl", "ss", "lsof", "netstat", "ip", "ifconfig", "openssl", "helm", "hostname",
-    "hostnamectl", "ssh-keygen", "systemctl", "dpkg", "lsmod", "grep", "sudo", "free", "journalctl",
-    "watch", "microk8s", "k", "oc", "date", "echo", "ls", "modprobe", "nc", "service", "more", "less",
-    "nmcli", "bird", "route", "wget",
+    "calicoctl",
+    "birdc",
+    "birdcl",
+    "ipvsadm",
+    "kubectl",
+    "kubeadm",
+    "curl",
+    "wget",
+    "docker",
+    "swapon",
+    "cat",
+    "sysctl",
+    "ss",
+    "lsof",
+    "netstat",
+    "ip",
+    "ifconfig",
+    "openssl",
+    "helm",
+    "hostname",
+    "hostnamectl",
+    "ssh-keygen",
+    "systemctl",
+    "dpkg",
+    "lsmod",
+    "grep",
+    "sudo",
+    "free",
+    "journalctl",
+    "watch",
+    "microk8s",
+    "k",
+    "oc",
+    "date",
+    "echo",
+    "ls",
+    "modprobe",
+    "nc",
+    "service",
+    "more",
+    "less",
+    "nmcli",
+    "bird",
+    "route",
+    "wget",
 ];
 
 /// The first word of a command line, without `sudo`, env assignments or a `./` / path prefix.
@@ -99,9 +139,7 @@ pub fn prompt_command(line: &str) -> Option<&str> {
     if t.starts_with('[')
         && let Some(end) = t.find(']')
         && t[..end].contains('@')
-        && let Some(rest) = t[end + 1..]
-            .strip_prefix('$')
-            .or_else(|| t[end + 1..].strip_prefix('#'))
+        && let Some(rest) = t[end + 1..].strip_prefix('$').or_else(|| t[end + 1..].strip_prefix('#'))
     {
         return Some(rest.trim());
     }
@@ -113,10 +151,7 @@ pub fn prompt_command(line: &str) -> Option<&str> {
     {
         let host = &t[at + 1..end];
         let rest = &t[end + 1..];
-        let host_ok = !host.trim().is_empty()
-            && host
-                .chars()
-                .all(|c| c.is_alphanumeric() || ".-_:~/ ".contains(c));
+        let host_ok = !host.trim().is_empty() && host.chars().all(|c| c.is_alphanumeric() || ".-_:~/ ".contains(c));
         if host_ok && (rest.is_empty() || rest.starts_with(' ')) {
             return Some(rest.trim());
         }
@@ -124,9 +159,7 @@ pub fn prompt_command(line: &str) -> Option<&str> {
     // `node-1 # cmd`, `master $ cmd`, `/ # ./cmd`, `host:~ # cmd`: a known command required.
     if let Some((head, rest)) = t.split_once(" # ").or_else(|| t.split_once(" $ "))
         && !head.contains(char::is_whitespace)
-        && head
-            .chars()
-            .all(|c| c.is_alphanumeric() || ".-_:~/".contains(c))
+        && head.chars().all(|c| c.is_alphanumeric() || ".-_:~/".contains(c))
         && is_known(rest)
     {
         return Some(rest.trim());
@@ -175,11 +208,8 @@ fn strip_quote_prefix(text: &str) -> Cow<'_, str> {
 
 /// Does `cmd` run one of `wanted` (the probe's command words)? Pipelines count by any stage.
 fn runs_one_of(cmd: &str, wanted: &[&str]) -> bool {
-    cmd.split(['|', ';', '&'])
-        .any(|stage| wanted.contains(&command_word(stage)))
-        || cmd
-            .split_whitespace()
-            .any(|w| wanted.contains(&w.rsplit('/').next().unwrap_or(w)))
+    cmd.split(['|', ';', '&']).any(|stage| wanted.contains(&command_word(stage)))
+        || cmd.split_whitespace().any(|w| wanted.contains(&w.rsplit('/').next().unwrap_or(w)))
 }
 
 /// The first non-blank line when it is a bare command (no prompt) running a known tool.
@@ -216,9 +246,7 @@ pub fn clean_capture<'a>(probe: &str, text: &'a str) -> Cow<'a, str> {
     }
     let any_prompt = segments.len() > 1 || lines.iter().any(|l| is_ansible_header(l) || is_host_separator(l) || is_noise(l));
     let mut kept: Vec<&str> = Vec::new();
-    let probe_segment = segments
-        .iter()
-        .any(|(c, _)| c.is_some_and(|c| probe_of_command(c) == Some(probe) || runs_one_of(c, wanted)));
+    let probe_segment = segments.iter().any(|(c, _)| c.is_some_and(|c| probe_of_command(c) == Some(probe) || runs_one_of(c, wanted)));
     for (i, (cmd, body)) in segments.iter().enumerate() {
         let keep = match cmd {
             None => true,
@@ -237,11 +265,7 @@ pub fn clean_capture<'a>(probe: &str, text: &'a str) -> Cow<'a, str> {
     // A bare echoed command on the first non-blank line (`calicoctl node status`, `docker info`).
     if let Some(first) = kept.iter().position(|l| !l.trim().is_empty()) {
         let f = kept[first].trim();
-        if !wanted.is_empty()
-            && runs_one_of(f, wanted)
-            && wanted.contains(&command_word(f))
-            && looks_like_command(f)
-        {
+        if !wanted.is_empty() && runs_one_of(f, wanted) && wanted.contains(&command_word(f)) && looks_like_command(f) {
             kept.remove(first);
             return Cow::Owned(join(&kept));
         }
@@ -361,8 +385,7 @@ fn looks_like_command(line: &str) -> bool {
 /// code fence).
 fn is_noise(line: &str) -> bool {
     let t = line.trim();
-    t.starts_with("[sudo] password for ")
-        || matches!(t, "<html>" | "</html>" | "<body>" | "</body>" | "<pre>" | "</pre>" | "```" | "`")
+    t.starts_with("[sudo] password for ") || matches!(t, "<html>" | "</html>" | "<body>" | "</body>" | "<pre>" | "</pre>" | "```" | "`")
 }
 
 /// `>>> 172.27.138.251`: a per-host separator printed by a loop over the nodes.
@@ -398,14 +421,8 @@ fn common_prefix(text: &str) -> Option<usize> {
 
 fn join(lines: &[&str]) -> String {
     // Drop trailing blank lines left by removed prompts, keep one final newline.
-    let end = lines
-        .iter()
-        .rposition(|l| !l.trim().is_empty())
-        .map_or(0, |i| i + 1);
-    let start = lines[..end]
-        .iter()
-        .position(|l| !l.trim().is_empty())
-        .unwrap_or(end);
+    let end = lines.iter().rposition(|l| !l.trim().is_empty()).map_or(0, |i| i + 1);
+    let start = lines[..end].iter().position(|l| !l.trim().is_empty()).unwrap_or(end);
     let mut s = lines[start..end].join("\n");
     if !s.is_empty() {
         s.push('\n');
@@ -450,7 +467,8 @@ mod tests {
 
     #[test]
     fn cleaning() {
-        let t = "[root@n ~]# calicoctl node status\nCalico process is not running.\n[root@n ~]# calicoctl get nodes\nNAME\nn1\n\n[root@n ~]#\n";
+        let t =
+            "[root@n ~]# calicoctl node status\nCalico process is not running.\n[root@n ~]# calicoctl get nodes\nNAME\nn1\n\n[root@n ~]#\n";
         assert_eq!(clean_capture("bgp-calicoctl", t), "Calico process is not running.\n");
         assert_eq!(
             clean_capture("bgp-calicoctl", "calicoctl node status\nCalico process is not running.\n"),

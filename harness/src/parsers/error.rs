@@ -15,20 +15,12 @@ pub struct ParseError {
 impl ParseError {
     /// A parse error for `what`.
     pub fn new(what: &'static str, message: impl Into<String>) -> Self {
-        ParseError {
-            what,
-            message: message.into(),
-            line: None,
-        }
+        ParseError { what, message: message.into(), line: None }
     }
 
     /// A parse error blaming one line of the output.
     pub fn at(what: &'static str, line: &str, message: impl Into<String>) -> Self {
-        ParseError {
-            what,
-            message: message.into(),
-            line: Some(line.trim().to_string()),
-        }
+        ParseError { what, message: message.into(), line: Some(line.trim().to_string()) }
     }
 
     /// The offending line, or the message when no single line is to blame.

@@ -22,11 +22,7 @@ pub fn parse_proc_swaps(text: &str) -> Result<Vec<SwapArea>, ParseError> {
     parse_swap_table(text, "/proc/swaps", "Filename")
 }
 
-fn parse_swap_table(
-    text: &str,
-    what: &'static str,
-    header: &str,
-) -> Result<Vec<SwapArea>, ParseError> {
+fn parse_swap_table(text: &str, what: &'static str, header: &str) -> Result<Vec<SwapArea>, ParseError> {
     // Rows are `<path> <file|partition> ...`; they are found by token so the table also reads
     // when a log quotes it (kubelet's `/proc/swaps contents=<` journal lines, or one flattened
     // `Filename Type Size Used Priority /dev/dm-1 partition ...` error string).
@@ -37,10 +33,7 @@ fn parse_swap_table(
         header_seen |= f.contains(&header) || f.contains(&"Filename");
         for w in f.windows(2) {
             if w[0].starts_with('/') && w[0] != "/proc/swaps" && matches!(w[1], "file" | "partition") {
-                out.push(SwapArea {
-                    name: w[0].trim_start_matches('`').into(),
-                    kind: w[1].into(),
-                });
+                out.push(SwapArea { name: w[0].trim_start_matches('`').into(), kind: w[1].into() });
             }
         }
     }
@@ -54,26 +47,17 @@ fn parse_swap_table(
 
 /// kubelet's refusal to run with swap (`running with swap on is not supported ... --fail-swap-on`), verbatim.
 pub fn kubelet_swap_error(text: &str) -> Option<&str> {
-    text.lines()
-        .map(str::trim)
-        .find(|l| l.to_ascii_lowercase().contains("swap on is not supported"))
+    text.lines().map(str::trim).find(|l| l.to_ascii_lowercase().contains("swap on is not supported"))
 }
 
 /// The uncommented swap entries of an `/etc/fstab` (third field `swap`), verbatim.
 pub fn fstab_swap_lines(text: &str) -> Vec<&str> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.split_whitespace().nth(2) == Some("swap"))
-        .collect()
+    text.lines().map(str::trim).filter(|l| !l.starts_with('#')).filter(|l| l.split_whitespace().nth(2) == Some("swap")).collect()
 }
 
 /// Module names listed by `lsmod` (`Module Size Used by` header skipped).
 pub fn parse_lsmod(text: &str) -> Vec<&str> {
-    text.lines()
-        .filter(|l| !l.starts_with("Module "))
-        .filter_map(|l| l.split_whitespace().next())
-        .collect()
+    text.lines().filter(|l| !l.starts_with("Module ")).filter_map(|l| l.split_whitespace().next()).collect()
 }
 
 /// What `sysctl key...` / `sysctl -p` / `sysctl --system` / `sysctl -a | grep ...` printed.
@@ -131,10 +115,7 @@ pub fn parse_sysctl_output(text: &str) -> SysctlOutput {
 /// Parses `sysctl key...` output (`net.ipv4.ip_forward = 1`) into (key, value) pairs.
 /// `sysctl -n` output (bare values) yields no pairs; use [`sysctl_value_only`] for it.
 pub fn parse_sysctl(text: &str) -> Vec<(&str, &str)> {
-    text.lines()
-        .filter_map(|l| l.split_once(" = "))
-        .map(|(k, v)| (k.trim(), v.trim()))
-        .collect()
+    text.lines().filter_map(|l| l.split_once(" = ")).map(|(k, v)| (k.trim(), v.trim())).collect()
 }
 
 /// The single value printed by `sysctl -n key`.
@@ -156,9 +137,7 @@ pub fn docker_cgroup_driver(text: &str) -> Option<&str> {
 /// docker's "daemon not running" line (`Cannot connect to the Docker daemon at unix:///var/run/docker.sock.
 /// Is the docker daemon running?`, with or without `ERROR: ` / `error during connect:`), verbatim.
 pub fn docker_daemon_down(text: &str) -> Option<&str> {
-    text.lines()
-        .map(str::trim)
-        .find(|l| l.contains("Cannot connect to the Docker daemon") || l.contains("error during connect"))
+    text.lines().map(str::trim).find(|l| l.contains("Cannot connect to the Docker daemon") || l.contains("error during connect"))
 }
 
 /// The keys the checks read from `/var/lib/kubelet/config.yaml` (KubeletConfiguration v1beta1).
@@ -195,11 +174,18 @@ pub fn parse_kubelet_config(text: &str) -> Result<KubeletConfig, ParseError> {
         });
     }
     // A `grep` excerpt of config.yaml: only top-level KubeletConfiguration keys.
-    const KEYS: [&str; 8] = ["rotateCertificates", "serverTLSBootstrap", "cgroupDriver", "clusterDNS", "clusterDomain", "staticPodPath", "authentication", "resolvConf"];
+    const KEYS: [&str; 8] = [
+        "rotateCertificates",
+        "serverTLSBootstrap",
+        "cgroupDriver",
+        "clusterDNS",
+        "clusterDomain",
+        "staticPodPath",
+        "authentication",
+        "resolvConf",
+    ];
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-    if !lines.is_empty()
-        && lines.iter().all(|l| l.split_once(':').is_some_and(|(k, _)| KEYS.contains(&k.trim())))
-    {
+    if !lines.is_empty() && lines.iter().all(|l| l.split_once(':').is_some_and(|(k, _)| KEYS.contains(&k.trim()))) {
         return Ok(KubeletConfig {
             cgroup_driver: super::loose_key(text, "cgroupDriver").map(String::from),
             server_tls_bootstrap: super::loose_key(text, "serverTLSBootstrap") == Some("true"),
@@ -235,7 +221,10 @@ pub fn parse_network_manager(text: &str) -> Result<NetworkManagerStatus, ParseEr
         return Ok(NetworkManagerStatus { active: false, installed: s.ends_with(" installed") });
     }
     // nmcli's device overview: `cali1a81d481534: connecting (getting IP configuration) to ...`.
-    if text.lines().any(|l| l.contains(": connected to ") || l.contains(": connecting (") || l.contains(": unmanaged") || l.contains(": disconnected")) {
+    if text
+        .lines()
+        .any(|l| l.contains(": connected to ") || l.contains(": connecting (") || l.contains(": unmanaged") || l.contains(": disconnected"))
+    {
         return Ok(NetworkManagerStatus { active: true, installed: true });
     }
     let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(empty output)");
@@ -278,10 +267,7 @@ pub fn parse_ss_listeners(text: &str) -> Result<Vec<Listener>, ParseError> {
             continue;
         }
         let (local, process) = if f[0] == "LISTEN" && f.len() >= 5 {
-            let process = t
-                .split_once("users:((\"")
-                .and_then(|(_, r)| r.split_once('"'))
-                .map(|(name, _)| name.to_string());
+            let process = t.split_once("users:((\"").and_then(|(_, r)| r.split_once('"')).map(|(name, _)| name.to_string());
             (f[3], process)
         } else if matches!(f[0], "tcp" | "tcp6" | "tcp4") && f.len() >= 6 {
             if f[5] != "LISTEN" {
@@ -350,9 +336,7 @@ impl ServingCert {
 /// 1.1.1/3.x), `-text` (`Issuer: CN = ...` / `Subject: ...`), or `s_client` (`depth=0 CN = ...`,
 /// `verify error:num=18:self signed certificate`).
 pub fn parse_serving_cert(text: &str) -> Result<ServingCert, ParseError> {
-    let find = |prefixes: &[&str]| {
-        text.lines().map(str::trim).find_map(|l| prefixes.iter().find_map(|p| l.strip_prefix(p))).map(str::trim)
-    };
+    let find = |prefixes: &[&str]| text.lines().map(str::trim).find_map(|l| prefixes.iter().find_map(|p| l.strip_prefix(p))).map(str::trim);
     let note = text
         .lines()
         .map(str::trim)
@@ -362,23 +346,10 @@ pub fn parse_serving_cert(text: &str) -> Result<ServingCert, ParseError> {
     let issuer = find(&["issuer=", "Issuer:"]).or(if note.is_some() { subject } else { None });
     let (Some(subject), Some(issuer)) = (subject, issuer) else {
         let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("(empty output)");
-        return Err(ParseError::at(
-            "openssl x509",
-            first,
-            "expected `subject=` and `issuer=` (or `-text` Subject/Issuer) lines",
-        ));
+        return Err(ParseError::at("openssl x509", first, "expected `subject=` and `issuer=` (or `-text` Subject/Issuer) lines"));
     };
-    let ip_sans = text
-        .split([',', '\n'])
-        .filter_map(|p| p.trim().strip_prefix("IP Address:"))
-        .map(|s| s.trim().to_string())
-        .collect();
-    Ok(ServingCert {
-        subject: subject.into(),
-        issuer: issuer.into(),
-        ip_sans,
-        self_signed_note: note,
-    })
+    let ip_sans = text.split([',', '\n']).filter_map(|p| p.trim().strip_prefix("IP Address:")).map(|s| s.trim().to_string()).collect();
+    Ok(ServingCert { subject: subject.into(), issuer: issuer.into(), ip_sans, self_signed_note: note })
 }
 
 #[cfg(test)]
@@ -389,21 +360,11 @@ mod tests {
     fn swap_tables() {
         // Ubuntu 20.04 installer default: a 2 GiB /swap.img (util-linux 2.34).
         let show = "NAME      TYPE SIZE USED PRIO\n/swap.img file   2G   0B   -2\n";
-        assert_eq!(
-            parse_swapon_show(show).unwrap(),
-            vec![SwapArea {
-                name: "/swap.img".into(),
-                kind: "file".into()
-            }]
-        );
+        assert_eq!(parse_swapon_show(show).unwrap(), vec![SwapArea { name: "/swap.img".into(), kind: "file".into() }]);
         assert!(parse_swapon_show("").unwrap().is_empty());
         let proc = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/swap.img                               file\t\t2097148\t\t0\t\t-2\n";
         assert_eq!(parse_proc_swaps(proc).unwrap()[0].name, "/swap.img");
-        assert!(
-            parse_proc_swaps("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n")
-                .unwrap()
-                .is_empty()
-        );
+        assert!(parse_proc_swaps("Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n").unwrap().is_empty());
     }
 
     #[test]
@@ -424,13 +385,7 @@ mod tests {
     #[test]
     fn sysctl_forms() {
         let t = "net.bridge.bridge-nf-call-iptables = 1\nnet.ipv4.ip_forward = 0\n";
-        assert_eq!(
-            parse_sysctl(t),
-            vec![
-                ("net.bridge.bridge-nf-call-iptables", "1"),
-                ("net.ipv4.ip_forward", "0")
-            ]
-        );
+        assert_eq!(parse_sysctl(t), vec![("net.bridge.bridge-nf-call-iptables", "1"), ("net.ipv4.ip_forward", "0")]);
         assert_eq!(sysctl_value_only("1\n"), Some("1"));
         assert_eq!(sysctl_value_only("1\n0\n"), None);
     }
@@ -440,10 +395,7 @@ mod tests {
         // Docker 20.10 `docker info`, server section.
         let t = "Client:\n Context:    default\n Debug Mode: false\n\nServer:\n Containers: 20\n  Running: 10\n Server Version: 20.10.14\n Storage Driver: overlay2\n Logging Driver: json-file\n Cgroup Driver: cgroupfs\n Cgroup Version: 1\n";
         assert_eq!(docker_cgroup_driver(t), Some("cgroupfs"));
-        assert_eq!(
-            docker_cgroup_driver("Cannot connect to the Docker daemon"),
-            None
-        );
+        assert_eq!(docker_cgroup_driver("Cannot connect to the Docker daemon"), None);
     }
 
     #[test]
@@ -453,24 +405,17 @@ mod tests {
         let c = parse_kubelet_config(t).unwrap();
         assert_eq!(c.cgroup_driver.as_deref(), Some("systemd"));
         assert!(c.server_tls_bootstrap);
-        assert!(
-            !parse_kubelet_config(&t.replace("serverTLSBootstrap: true\n", ""))
-                .unwrap()
-                .server_tls_bootstrap
-        );
+        assert!(!parse_kubelet_config(&t.replace("serverTLSBootstrap: true\n", "")).unwrap().server_tls_bootstrap);
         assert!(parse_kubelet_config("").is_err());
     }
 
     #[test]
     fn network_manager() {
-        let on =
-            parse_network_manager("is-active: active\nStatus: install ok installed\n").unwrap();
+        let on = parse_network_manager("is-active: active\nStatus: install ok installed\n").unwrap();
         assert!(on.active && on.installed);
         let off = parse_network_manager("is-active: inactive\nStatus: not-installed\n").unwrap();
         assert!(!off.active && !off.installed);
-        let removed =
-            parse_network_manager("is-active: inactive\nStatus: deinstall ok config-files\n")
-                .unwrap();
+        let removed = parse_network_manager("is-active: inactive\nStatus: deinstall ok config-files\n").unwrap();
         assert!(!removed.installed);
         assert!(parse_network_manager("").is_err());
     }

@@ -72,18 +72,9 @@ pub fn parse_ipvsadm(text: &str) -> Result<Vec<VirtualService>, ParseError> {
             let (Some(weight), true) = (weight, f.len() >= 4 && numeric(f[1])) else {
                 return Err(ParseError::at(WHAT, t, format!("bad real-server row `{t}`")));
             };
-            vs.reals.push(RealServer {
-                address: f[1].into(),
-                forward: f[2].into(),
-                weight,
-            });
+            vs.reals.push(RealServer { address: f[1].into(), forward: f[2].into(), weight });
         } else if matches!(f[0], "TCP" | "UDP" | "SCTP") && f.len() >= 3 && numeric(f[1]) || f[0] == "FWM" && f.len() >= 3 {
-            out.push(VirtualService {
-                protocol: f[0].into(),
-                address: f[1].into(),
-                scheduler: f[2].into(),
-                reals: Vec::new(),
-            });
+            out.push(VirtualService { protocol: f[0].into(), address: f[1].into(), scheduler: f[2].into(), reals: Vec::new() });
         } else {
             return Err(ParseError::at(WHAT, t, format!("unexpected row `{t}`")));
         }
@@ -118,7 +109,10 @@ pub fn parse_proxy_mode(text: &str) -> Result<&str, ParseError> {
             continue;
         }
         let word = PROXY_MODES.iter().copied().find(|m| {
-            t == *m || t.strip_prefix(m).is_some_and(|rest| super::prompt_command(rest).is_some() || rest.starts_with('%') || rest.starts_with('$') || rest.starts_with('#'))
+            t == *m
+                || t.strip_prefix(m).is_some_and(|rest| {
+                    super::prompt_command(rest).is_some() || rest.starts_with('%') || rest.starts_with('$') || rest.starts_with('#')
+                })
         });
         match (word, mode) {
             (Some(w), None) => mode = Some(w),
@@ -170,12 +164,7 @@ UDP  10.96.0.10:53 rr
         let empty = "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
         assert!(parse_ipvsadm(empty).unwrap().is_empty());
         assert!(parse_ipvsadm("Can't initialize ipvs: Protocol not available\n").is_err());
-        assert!(
-            parse_ipvsadm(
-                "IP Virtual Server version 1.2.1 (size=4096)\n  -> 1.2.3.4:80 Masq 1 0 0\n"
-            )
-            .is_err()
-        );
+        assert!(parse_ipvsadm("IP Virtual Server version 1.2.1 (size=4096)\n  -> 1.2.3.4:80 Masq 1 0 0\n").is_err());
     }
 
     #[test]

@@ -13,10 +13,7 @@ pub fn parse_json(what: &'static str, text: &str) -> Result<Value, ParseError> {
 
 /// The `items` of a `...List` object.
 pub fn list_items<'a>(what: &'static str, v: &'a Value) -> Result<&'a [Value], ParseError> {
-    v.get("items")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .ok_or_else(|| ParseError::new(what, "not a List object (no `items` array)"))
+    v.get("items").and_then(Value::as_array).map(Vec::as_slice).ok_or_else(|| ParseError::new(what, "not a List object (no `items` array)"))
 }
 
 fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -65,10 +62,7 @@ pub fn node_summaries(v: &Value) -> Result<Vec<NodeSummary<'_>>, ParseError> {
 }
 
 fn conditions(v: &Value) -> impl Iterator<Item = &Value> {
-    v.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    v.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten()
 }
 
 /// A Pod's phase and readiness.
@@ -91,21 +85,14 @@ pub fn pod_summaries(v: &Value) -> Result<Vec<PodSummary<'_>>, ParseError> {
     Ok(list_items("kubectl get pods", v)?
         .iter()
         .map(|p| {
-            let cs = p
-                .pointer("/status/containerStatuses")
-                .and_then(Value::as_array);
+            let cs = p.pointer("/status/containerStatuses").and_then(Value::as_array);
             let total = cs.map_or(0, Vec::len);
-            let ready_n = cs.map_or(0, |a| {
-                a.iter()
-                    .filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true))
-                    .count()
-            });
+            let ready_n = cs.map_or(0, |a| a.iter().filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true)).count());
             PodSummary {
                 name: s(p, &["metadata", "name"]).unwrap_or(""),
                 node: s(p, &["spec", "nodeName"]).unwrap_or(""),
                 phase: s(p, &["status", "phase"]).unwrap_or(""),
-                ready: conditions(p)
-                    .any(|c| s(c, &["type"]) == Some("Ready") && s(c, &["status"]) == Some("True")),
+                ready: conditions(p).any(|c| s(c, &["type"]) == Some("Ready") && s(c, &["status"]) == Some("True")),
                 containers_ready: (ready_n, total),
             }
         })
@@ -145,10 +132,7 @@ pub fn csr_summaries(v: &Value) -> Result<Vec<CsrSummary<'_>>, ParseError> {
     Ok(list_items("kubectl get csr", v)?
         .iter()
         .map(|c| {
-            let has = |t: &str| {
-                conditions(c)
-                    .any(|x| s(x, &["type"]) == Some(t) && s(x, &["status"]) != Some("False"))
-            };
+            let has = |t: &str| conditions(c).any(|x| s(x, &["type"]) == Some(t) && s(x, &["status"]) != Some("False"));
             let condition = if has("Denied") {
                 CsrCondition::Denied
             } else if has("Failed") {
@@ -173,21 +157,12 @@ pub fn csr_summaries(v: &Value) -> Result<Vec<CsrSummary<'_>>, ParseError> {
 pub fn apiservice_available(v: &Value) -> Option<(&str, &str, &str)> {
     conditions(v)
         .find(|c| s(c, &["type"]) == Some("Available"))
-        .map(|c| {
-            (
-                s(c, &["status"]).unwrap_or(""),
-                s(c, &["reason"]).unwrap_or(""),
-                s(c, &["message"]).unwrap_or(""),
-            )
-        })
+        .map(|c| (s(c, &["status"]).unwrap_or(""), s(c, &["reason"]).unwrap_or(""), s(c, &["message"]).unwrap_or("")))
 }
 
 /// Node names in a `NodeMetricsList` (`/apis/metrics.k8s.io/v1beta1/nodes`).
 pub fn node_metrics_names(v: &Value) -> Result<Vec<&str>, ParseError> {
-    Ok(list_items("metrics.k8s.io nodes", v)?
-        .iter()
-        .filter_map(|m| s(m, &["metadata", "name"]))
-        .collect())
+    Ok(list_items("metrics.k8s.io nodes", v)?.iter().filter_map(|m| s(m, &["metadata", "name"])).collect())
 }
 
 /// A `type: LoadBalancer` Service and its ingress IPs.
@@ -237,7 +212,12 @@ pub fn parse_helm_short(text: &str) -> Option<&str> {
         }
         let l = l.strip_prefix("Client:").map_or(l, str::trim);
         let v = l.split('+').next().unwrap_or("");
-        if v.starts_with('v') && v.len() > 1 && !v.contains(' ') && (2..=3).contains(&v[1..].split(['.', '-']).take(3).count()) && v[1..2].chars().all(|c| c.is_ascii_digit()) {
+        if v.starts_with('v')
+            && v.len() > 1
+            && !v.contains(' ')
+            && (2..=3).contains(&v[1..].split(['.', '-']).take(3).count())
+            && v[1..2].chars().all(|c| c.is_ascii_digit())
+        {
             return Some(v);
         }
     }
@@ -263,10 +243,7 @@ mod tests {
         assert_eq!(n[1].ready, Some("Unknown"));
         assert_eq!(n[1].ready_message, "Kubelet stopped posting node status.");
         assert!(node_summaries(&json!({"kind":"Status"})).is_err());
-        assert_eq!(
-            version_git(&json!({"major":"1","minor":"23","gitVersion":"v1.23.6"})),
-            Some("v1.23.6")
-        );
+        assert_eq!(version_git(&json!({"major":"1","minor":"23","gitVersion":"v1.23.6"})), Some("v1.23.6"));
     }
 
     #[test]
@@ -292,11 +269,7 @@ mod tests {
         let c = csr_summaries(&v).unwrap();
         assert_eq!(
             c.iter().map(|c| c.condition).collect::<Vec<_>>(),
-            vec![
-                CsrCondition::Pending,
-                CsrCondition::Approved,
-                CsrCondition::Denied
-            ]
+            vec![CsrCondition::Pending, CsrCondition::Approved, CsrCondition::Denied]
         );
         assert!(c[1].issued && !c[0].issued);
     }
@@ -315,10 +288,7 @@ mod tests {
         assert_eq!(lb.len(), 2);
         assert_eq!(lb[0].ingress_ips, vec!["192.168.1.200"]);
         assert!(lb[1].ingress_ips.is_empty());
-        assert_eq!(
-            configmap_data(&json!({"data":{"config.conf":"mode: ipvs"}}), "config.conf"),
-            Some("mode: ipvs")
-        );
+        assert_eq!(configmap_data(&json!({"data":{"config.conf":"mode: ipvs"}}), "config.conf"), Some("mode: ipvs"));
     }
 
     #[test]
@@ -358,19 +328,12 @@ pub fn parse_kubectl_table(text: &str) -> Result<(Vec<&str>, Vec<Vec<&str>>), Pa
         out
     }
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header = cells(
-        lines
-            .next()
-            .ok_or_else(|| ParseError::new("kubectl table", "empty output"))?,
-    );
+    let header = cells(lines.next().ok_or_else(|| ParseError::new("kubectl table", "empty output"))?);
     let mut rows = Vec::new();
     for l in lines {
         let r = cells(l);
         if r.len() != header.len() {
-            return Err(ParseError::new(
-                "kubectl table",
-                format!("{} cells for {} columns in `{l}`", r.len(), header.len()),
-            ));
+            return Err(ParseError::new("kubectl table", format!("{} cells for {} columns in `{l}`", r.len(), header.len())));
         }
         rows.push(r);
     }
@@ -390,29 +353,9 @@ csr-8982q   14s     kubernetes.io/kubelet-serving   system:node:node1   <none>  
 csr-chg65   25s     kubernetes.io/kubelet-serving   system:node:node0   <none>              Pending
 ";
         let (h, rows) = parse_kubectl_table(t).unwrap();
-        assert_eq!(
-            h,
-            vec![
-                "NAME",
-                "AGE",
-                "SIGNERNAME",
-                "REQUESTOR",
-                "REQUESTEDDURATION",
-                "CONDITION"
-            ]
-        );
+        assert_eq!(h, vec!["NAME", "AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"]);
         assert_eq!(rows.len(), 3);
-        assert_eq!(
-            rows[1],
-            vec![
-                "csr-8982q",
-                "14s",
-                "kubernetes.io/kubelet-serving",
-                "system:node:node1",
-                "<none>",
-                "Pending"
-            ]
-        );
+        assert_eq!(rows[1], vec!["csr-8982q", "14s", "kubernetes.io/kubelet-serving", "system:node:node1", "<none>", "Pending"]);
     }
 
     #[test]
@@ -425,10 +368,7 @@ kube-proxy-9r4hn                          1/1     Running   1 (156m ago)    27h
 ";
         let (h, rows) = parse_kubectl_table(t).unwrap();
         assert_eq!(h[3], "RESTARTS");
-        assert_eq!(
-            rows[2],
-            vec!["kube-proxy-9r4hn", "1/1", "Running", "1 (156m ago)", "27h"]
-        );
+        assert_eq!(rows[2], vec!["kube-proxy-9r4hn", "1/1", "Running", "1 (156m ago)", "27h"]);
         assert!(parse_kubectl_table("NAME  READY\nx\n").is_err());
     }
 }

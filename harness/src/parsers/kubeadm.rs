@@ -132,13 +132,7 @@ fn untagged_check(detail: &str) -> String {
 pub fn parse_kubeadm_join(text: &str) -> KubeadmJoin {
     let lines: Vec<&str> = text.lines().collect();
     let joined = lines.iter().any(|l| l.contains("This node has joined the cluster"));
-    let last_line = lines
-        .iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| !l.is_empty())
-        .unwrap_or("")
-        .to_string();
+    let last_line = lines.iter().rev().map(|l| l.trim()).find(|l| !l.is_empty()).unwrap_or("").to_string();
     let mut preflight = Vec::new();
     let mut in_untagged = false;
     let mut token = None;
@@ -160,10 +154,7 @@ pub fn parse_kubeadm_join(text: &str) -> KubeadmJoin {
                 {
                     detail.push_str(next);
                 }
-                preflight.push(PreflightError {
-                    check: check.trim().to_string(),
-                    detail,
-                });
+                preflight.push(PreflightError { check: check.trim().to_string(), detail });
             }
             continue;
         }
@@ -175,23 +166,21 @@ pub fn parse_kubeadm_join(text: &str) -> KubeadmJoin {
             if t.starts_with("[preflight]") || t.contains("error execution phase") || t.is_empty() {
                 in_untagged = false;
             } else if !t.starts_with("[ERROR") && (l.starts_with('\t') || l.starts_with("  ")) {
-                preflight.push(PreflightError {
-                    check: untagged_check(t),
-                    detail: t.to_string(),
-                });
+                preflight.push(PreflightError { check: untagged_check(t), detail: t.to_string() });
                 continue;
             }
         }
-        if t.contains("could not find a JWS signature")
-            || t.contains("is invalid for this cluster or it has expired")
-        {
+        if t.contains("could not find a JWS signature") || t.contains("is invalid for this cluster or it has expired") {
             if token.is_none() || t.contains("error execution phase") {
                 let id = quoted_after(t, "token ID").or_else(|| quoted_after(t, "token id"));
-                let marker = if t.contains("error execution phase") { "error execution phase" } else if t.contains("could not find") { "could not find" } else { t.split_whitespace().next().unwrap_or("") };
-                token = Some(JoinFailure::Token {
-                    token: id.map(String::from),
-                    line: from(t, marker).to_string(),
-                });
+                let marker = if t.contains("error execution phase") {
+                    "error execution phase"
+                } else if t.contains("could not find") {
+                    "could not find"
+                } else {
+                    t.split_whitespace().next().unwrap_or("")
+                };
+                token = Some(JoinFailure::Token { token: id.map(String::from), line: from(t, marker).to_string() });
             }
             continue;
         }
@@ -216,7 +205,15 @@ pub fn parse_kubeadm_join(text: &str) -> KubeadmJoin {
             if unreachable.is_none() || t.contains("error execution phase") {
                 unreachable = Some(JoinFailure::Unreachable {
                     endpoint: endpoint(t),
-                    line: from(t, if t.contains("error execution phase") { "error execution phase" } else { t.split_whitespace().next().unwrap_or("") }).to_string(),
+                    line: from(
+                        t,
+                        if t.contains("error execution phase") {
+                            "error execution phase"
+                        } else {
+                            t.split_whitespace().next().unwrap_or("")
+                        },
+                    )
+                    .to_string(),
                 });
             }
             continue;
@@ -232,7 +229,13 @@ pub fn parse_kubeadm_join(text: &str) -> KubeadmJoin {
                 let mut line = t[pos..].trim_end_matches('`').to_string();
                 // `error execution phase kubelet-start` alone: at --v=5 the cause is printed just
                 // before it (pkg/errors `%+v`: message, stack, wrapping message); else on the next line.
-                let frame = |l: &&str| l.contains(".go:") || l.starts_with("k8s.io/") || l.starts_with("runtime.") || l.starts_with("main.") || l.starts_with('/');
+                let frame = |l: &&str| {
+                    l.contains(".go:")
+                        || l.starts_with("k8s.io/")
+                        || l.starts_with("runtime.")
+                        || l.starts_with("main.")
+                        || l.starts_with('/')
+                };
                 if !rest.contains(": ")
                     && let Some(cause) = lines[..i]
                         .iter()
@@ -245,16 +248,11 @@ pub fn parse_kubeadm_join(text: &str) -> KubeadmJoin {
                     line.push_str(": ");
                     line.push_str(cause);
                 }
-                phase = Some(JoinFailure::Phase {
-                    phase: name.to_string(),
-                    line,
-                });
+                phase = Some(JoinFailure::Phase { phase: name.to_string(), line });
             }
             continue;
         }
-        if other.is_none()
-            && (t.starts_with("error:") || t.starts_with("[ERROR") || t.contains("fatal error") || t.starts_with("Error:"))
-        {
+        if other.is_none() && (t.starts_with("error:") || t.starts_with("[ERROR") || t.contains("fatal error") || t.starts_with("Error:")) {
             other = Some(JoinFailure::Other { line: t.to_string() });
         }
     }
@@ -273,11 +271,7 @@ pub fn parse_kubeadm_join(text: &str) -> KubeadmJoin {
         .or(kubelet)
         .or(phase)
         .or(other);
-    KubeadmJoin {
-        joined: joined && failure.is_none(),
-        failure,
-        last_line,
-    }
+    KubeadmJoin { joined: joined && failure.is_none(), failure, last_line }
 }
 
 #[cfg(test)]
@@ -289,7 +283,8 @@ mod tests {
     fn failures_by_kind() {
         let jws = "[preflight] Running pre-flight checks\nerror execution phase preflight: couldn't validate the identity of the API Server: could not find a JWS signature in the cluster-info ConfigMap for token ID \"uyw7tp\"\n";
         assert!(matches!(parse_kubeadm_join(jws).failure, Some(JoinFailure::Token { token: Some(t), .. }) if t == "uyw7tp"));
-        let old = "[discovery] Failed to connect to API Server \"m:6443\": token id \"dwjwgo\" is invalid for this cluster or it has expired.";
+        let old =
+            "[discovery] Failed to connect to API Server \"m:6443\": token id \"dwjwgo\" is invalid for this cluster or it has expired.";
         assert!(matches!(parse_kubeadm_join(old).failure, Some(JoinFailure::Token { .. })));
         let ca = "[2021-05-08 12:20:58] error execution phase preflight: couldn't validate the identity of the API Server: cluster CA found in cluster-info ConfigMap is invalid: none of the public keys \"sha256:11\" are pinned\n";
         match parse_kubeadm_join(ca).failure {
@@ -297,10 +292,14 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let refused = "error execution phase preflight: couldn't validate the identity of the API Server: Get \"https://10.0.2.15:6443/api/v1/namespaces/kube-public/configmaps/cluster-info?timeout=10s\": dial tcp 10.0.2.15:6443: connect: connection refused\n";
-        assert!(matches!(parse_kubeadm_join(refused).failure, Some(JoinFailure::Unreachable { endpoint: Some(e), .. }) if e == "10.0.2.15:6443"));
+        assert!(
+            matches!(parse_kubeadm_join(refused).failure, Some(JoinFailure::Unreachable { endpoint: Some(e), .. }) if e == "10.0.2.15:6443")
+        );
         let pre = "error execution phase preflight: [preflight] Some fatal errors occurred:\n\t[ERROR Swap]: running with swap on is not supported. Please disable swap\n\t[ERROR Port-10250]: Port 10250 is in use\n";
         match parse_kubeadm_join(pre).failure {
-            Some(JoinFailure::Preflight(e)) => assert_eq!(e.iter().map(|e| e.check.as_str()).collect::<Vec<_>>(), vec!["Swap", "Port-10250"]),
+            Some(JoinFailure::Preflight(e)) => {
+                assert_eq!(e.iter().map(|e| e.check.as_str()).collect::<Vec<_>>(), vec!["Swap", "Port-10250"])
+            }
             other => panic!("{other:?}"),
         }
         let untagged = "[preflight] Some fatal errors occurred:\n\t/proc/sys/net/bridge/bridge-nf-call-iptables contents are not set to 1\n[preflight] If you know what you are doing\n";

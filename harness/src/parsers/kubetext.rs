@@ -155,7 +155,8 @@ pub fn conditions_in(text: &str) -> Vec<Condition> {
 /// `The connection to the server ... was refused`, `Unable to connect to the server`, a klog `E`
 /// line), from its marker on so a log prefix (`[2021-05-08 12:20:58] `, `node2: `) does not hide it.
 pub fn error_line(text: &str) -> Option<&str> {
-    const MARKERS: [&str; 5] = ["Error from server", "The connection to the server", "Unable to connect to the server", "error: ", "Error: "];
+    const MARKERS: [&str; 5] =
+        ["Error from server", "The connection to the server", "Unable to connect to the server", "error: ", "Error: "];
     text.lines().map(str::trim).find_map(|l| {
         // A klog error, possibly behind a log collector's prefix (`Mon, Mar 27 ... | E0327 ...`).
         let klog_e = l.match_indices('E').map(|(i, _)| i).find(|&i| (i == 0 || l.as_bytes()[i - 1] == b' ') && is_klog(&l[i..]));
@@ -227,9 +228,7 @@ pub fn node_rows(json: Option<&Value>, text: &str) -> Result<Vec<NodeRow>, Parse
 }
 
 fn first_line_error(what: &'static str, text: &str) -> ParseError {
-    let l = error_line(text)
-        .or_else(|| text.lines().map(str::trim).find(|l| !l.is_empty()))
-        .unwrap_or("(empty output)");
+    let l = error_line(text).or_else(|| text.lines().map(str::trim).find(|l| !l.is_empty())).unwrap_or("(empty output)");
     ParseError::at(what, l, format!("neither JSON nor a `{what}` table"))
 }
 
@@ -361,12 +360,7 @@ pub fn csr_rows(json: Option<&Value>, text: &str) -> Result<Vec<CsrRow>, ParseEr
     if conds.is_empty() && !text.contains("CertificateSigningRequest") {
         return Err(first_line_error(WHAT, text));
     }
-    let field = |k: &str| {
-        text.lines()
-            .find_map(|l| l.trim().strip_prefix(k))
-            .map(unquote)
-            .unwrap_or_default()
-    };
+    let field = |k: &str| text.lines().find_map(|l| l.trim().strip_prefix(k)).map(unquote).unwrap_or_default();
     let types: Vec<&str> = conds.iter().filter(|c| c.status != "False").map(|c| c.kind.as_str()).collect();
     let mut condition = if types.is_empty() { "Pending".to_string() } else { types.join(",") };
     if text.contains("certificate:") && !condition.contains("Issued") && condition.contains("Approved") {
@@ -439,11 +433,8 @@ pub fn kube_proxy_config(json: Option<&Value>, text: &str) -> Result<String, Par
     let lines: Vec<&str> = text.lines().collect();
     if let Some(i) = lines.iter().position(|l| l.trim_start().starts_with("config.conf:")) {
         let indent = lines[i].len() - lines[i].trim_start().len();
-        let body: Vec<&str> = lines[i + 1..]
-            .iter()
-            .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent)
-            .copied()
-            .collect();
+        let body: Vec<&str> =
+            lines[i + 1..].iter().take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() > indent).copied().collect();
         let strip = body.iter().filter(|l| !l.trim().is_empty()).map(|l| l.len() - l.trim_start().len()).min().unwrap_or(0);
         return Ok(body.iter().map(|l| l.get(strip..).unwrap_or("")).collect::<Vec<_>>().join("\n"));
     }

@@ -84,15 +84,7 @@ pub fn parse_ip_route(text: &str) -> Result<Vec<Route>, ParseError> {
                 _ => {}
             }
         }
-        out.push(Route {
-            kind,
-            dest,
-            via: via_text.as_deref().and_then(|v| v.parse().ok()),
-            via_text,
-            dev,
-            proto,
-            nexthops: Vec::new(),
-        });
+        out.push(Route { kind, dest, via: via_text.as_deref().and_then(|v| v.parse().ok()), via_text, dev, proto, nexthops: Vec::new() });
     }
     Ok(out)
 }
@@ -134,20 +126,8 @@ impl Link {
     /// A NIC whose MAC identifies the machine (not loopback, docker, calico, veth, IPVS dummy,
     /// tunnels or bridges, whose MACs are either fixed — calico's `ee:ee:ee:ee:ee:ee` — or random).
     pub fn is_identity_nic(&self) -> bool {
-        const VIRTUAL: [&str; 12] = [
-            "lo",
-            "docker",
-            "cali",
-            "veth",
-            "kube-ipvs",
-            "br-",
-            "virbr",
-            "vxlan",
-            "flannel",
-            "cni",
-            "tunl",
-            "dummy",
-        ];
+        const VIRTUAL: [&str; 12] =
+            ["lo", "docker", "cali", "veth", "kube-ipvs", "br-", "virbr", "vxlan", "flannel", "cni", "tunl", "dummy"];
         self.link_type == "ether" && !VIRTUAL.iter().any(|p| self.name.starts_with(p))
     }
 }
@@ -160,26 +140,16 @@ pub fn parse_ip_link(text: &str) -> Result<Vec<Link>, ParseError> {
         let (_idx, name, rest) = match (parts.next(), parts.next(), parts.next()) {
             (Some(i), Some(n), Some(r)) => (i, n, r),
             _ => {
-                return Err(ParseError::new(
-                    "ip -o link",
-                    format!("unexpected row `{line}`"),
-                ));
+                return Err(ParseError::new("ip -o link", format!("unexpected row `{line}`")));
             }
         };
         let name = name.split('@').next().unwrap_or(name).to_string();
         let mut f = rest.split_whitespace();
         let Some(lt) = f.find(|t| t.starts_with("link/")) else {
-            return Err(ParseError::new(
-                "ip -o link",
-                format!("no link/ field in `{line}`"),
-            ));
+            return Err(ParseError::new("ip -o link", format!("no link/ field in `{line}`")));
         };
         let mac = f.next().unwrap_or_default().to_string();
-        out.push(Link {
-            name,
-            link_type: lt.trim_start_matches("link/").into(),
-            mac,
-        });
+        out.push(Link { name, link_type: lt.trim_start_matches("link/").into(), mac });
     }
     Ok(out)
 }
@@ -229,11 +199,7 @@ pub fn parse_tunl0(text: &str) -> Result<TunnelDevice, ParseError> {
                 .take_while(|l| !is_ip_header(l) && (!is_ifconfig_header(l) || l.starts_with("tunl0"))),
         )
         .collect();
-    let flags = first
-        .split_once('<')
-        .and_then(|(_, r)| r.split_once('>'))
-        .map(|(fl, _)| fl)
-        .unwrap_or("");
+    let flags = first.split_once('<').and_then(|(_, r)| r.split_once('>')).map(|(fl, _)| fl).unwrap_or("");
     let up = flags.split(',').any(|x| x == "UP") || block.iter().any(|l| l.starts_with("UP ") && l.contains("RUNNING"));
     let ipip = block.iter().any(|l| l.starts_with("link/ipip") || l.contains("IPIP Tunnel"));
     let address = block
@@ -287,27 +253,17 @@ pub fn parse_reach_lines(text: &str) -> Result<Vec<Reach>, ParseError> {
             Some(&"ok") => true,
             Some(&"fail") => false,
             _ => {
-                return Err(ParseError::new(
-                    "reachability probe",
-                    format!("row `{line}` does not end in ok|fail"),
-                ));
+                return Err(ParseError::new("reachability probe", format!("row `{line}` does not end in ok|fail")));
             }
         };
         let (target, address) = match f.len() {
             2 => (f[0], None),
             3 => (f[0], Some(f[1].to_string())),
             _ => {
-                return Err(ParseError::new(
-                    "reachability probe",
-                    format!("unexpected row `{line}`"),
-                ));
+                return Err(ParseError::new("reachability probe", format!("unexpected row `{line}`")));
             }
         };
-        out.push(Reach {
-            target: target.into(),
-            address,
-            ok,
-        });
+        out.push(Reach { target: target.into(), address, ok });
     }
     Ok(out)
 }
@@ -349,11 +305,7 @@ blackhole 10.233.104.0/26 proto bird
         let l = parse_ip_link(t).unwrap();
         assert_eq!(l.len(), 4);
         assert_eq!(l[2].name, "tunl0");
-        let ids: Vec<_> = l
-            .iter()
-            .filter(|x| x.is_identity_nic())
-            .map(|x| x.mac.as_str())
-            .collect();
+        let ids: Vec<_> = l.iter().filter(|x| x.is_identity_nic()).map(|x| x.mac.as_str()).collect();
         assert_eq!(ids, vec!["52:54:00:6b:3c:01"]);
         assert!(parse_ip_link("garbage\n").is_err());
     }
@@ -384,10 +336,7 @@ blackhole 10.233.104.0/26 proto bird
 
     #[test]
     fn reach_lines() {
-        let r = parse_reach_lines(
-            "ICE-k8s-machines-node1 ok\nICE-k8s-machines-node2 10.233.113.128 fail\n",
-        )
-        .unwrap();
+        let r = parse_reach_lines("ICE-k8s-machines-node1 ok\nICE-k8s-machines-node2 10.233.113.128 fail\n").unwrap();
         assert!(r[0].ok && r[0].address.is_none());
         assert_eq!(r[1].address.as_deref(), Some("10.233.113.128"));
         assert!(!r[1].ok);

@@ -24,10 +24,7 @@ pub fn get<'a>(text: &'a str, path: &str) -> Option<&'a str> {
         }
         let value = value.trim();
         if stack.len() + 1 == want.len()
-            && stack
-                .iter()
-                .map(|(_, k)| *k)
-                .eq(want[..stack.len()].iter().copied())
+            && stack.iter().map(|(_, k)| *k).eq(want[..stack.len()].iter().copied())
             && key == want[stack.len()]
         {
             if value.is_empty() {
@@ -57,9 +54,7 @@ fn strip_comment(line: &str) -> &str {
 
 fn unquote(v: &str) -> &str {
     let v = v.trim();
-    if v.len() >= 2
-        && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
-    {
+    if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
         &v[1..v.len() - 1]
     } else {
         v

@@ -89,11 +89,7 @@ impl Downloader for CurlDownloader {
             .arg(url)
             .output()
             .map_err(|e| format!("cannot run curl: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-        }
+        if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).trim().to_string()) }
     }
 }
 
@@ -128,9 +124,7 @@ impl ArtifactCache {
         std::fs::create_dir_all(&self.dir).map_err(|e| io(&self.dir, e))?;
         let part = path.with_file_name(format!("{}.part", path.file_name().unwrap_or_default().to_string_lossy()));
         let offset = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-        downloader
-            .download(&pin.url, &part, offset)
-            .map_err(|message| ArtifactError::Download { url: pin.url.clone(), message })?;
+        downloader.download(&pin.url, &part, offset).map_err(|message| ArtifactError::Download { url: pin.url.clone(), message })?;
         let got = sha256_file(&part)?;
         if got != want {
             std::fs::remove_file(&part).map_err(|e| io(&part, e))?;
@@ -267,11 +261,17 @@ mod tests {
     fn base64_matches_the_coreutils_tool() {
         let (bytes, _) = local_artifact(1000);
         let ours = base64(&bytes);
-        let out = std::process::Command::new("base64").arg("-w76").stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().and_then(|mut c| {
-            std::io::Write::write_all(c.stdin.as_mut().unwrap(), &bytes)?;
-            drop(c.stdin.take());
-            c.wait_with_output()
-        }).expect("base64 (coreutils) is required");
+        let out = std::process::Command::new("base64")
+            .arg("-w76")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                std::io::Write::write_all(c.stdin.as_mut().unwrap(), &bytes)?;
+                drop(c.stdin.take());
+                c.wait_with_output()
+            })
+            .expect("base64 (coreutils) is required");
         assert_eq!(ours, String::from_utf8(out.stdout).unwrap().trim_end());
         assert_eq!(base64(b"ab"), "YWI=");
     }

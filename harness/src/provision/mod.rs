@@ -5,7 +5,6 @@
 //! runs them over a [`crate::remote::RemoteShell`], emitting [`ProvisionEvent`]s, writing
 //! redacted per-node logs. [`artifacts`] caches pinned downloads and pushes them to nodes.
 
-
 pub mod artifacts;
 mod error;
 mod pins;
@@ -18,6 +17,4 @@ pub use error::ProvisionError;
 pub use pins::{PINNED_VERSIONS, Pin, PinSet, pinned_versions};
 pub use plan::{Plan, PlanNode, STEP_IDS, Step, StepFilter, StepNodes};
 pub use redact::Redactor;
-pub use runner::{log_path, 
-    ProvisionEvent, ProvisionEventKind, ProvisionReport, Provisioner, StepOutcome, StepStatus,
-};
+pub use runner::{ProvisionEvent, ProvisionEventKind, ProvisionReport, Provisioner, StepOutcome, StepStatus, log_path};

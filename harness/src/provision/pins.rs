@@ -71,12 +71,7 @@ pub fn pinned_versions(key: &str) -> &'static [&'static str] {
 }
 
 fn no_pin(artifact: &str, version: &str, key: &str) -> ProvisionError {
-    ProvisionError::NoPin {
-        artifact: artifact.into(),
-        version: version.into(),
-        key: key.into(),
-        known: pinned_versions(key).join(", "),
-    }
+    ProvisionError::NoPin { artifact: artifact.into(), version: version.into(), key: key.into(), known: pinned_versions(key).join(", ") }
 }
 
 impl PinSet {
@@ -164,11 +159,7 @@ impl PinSet {
                 url: format!("https://github.com/kubernetes-sigs/metrics-server/releases/download/v{ms}/components.yaml"),
                 sha256: None,
             },
-            helm: Pin {
-                artifact: "helm",
-                url: format!("https://get.helm.sh/helm-v{helm}-linux-amd64.tar.gz"),
-                sha256: Some(helm_sha),
-            },
+            helm: Pin { artifact: "helm", url: format!("https://get.helm.sh/helm-v{helm}-linux-amd64.tar.gz"), sha256: Some(helm_sha) },
             metallb_namespace: Pin {
                 artifact: "metallb-namespace",
                 url: format!("https://raw.githubusercontent.com/metallb/metallb/v{metallb}/manifests/namespace.yaml"),

@@ -125,7 +125,14 @@ fn table() -> Vec<Row> {
         ("host.br-netfilter", "modprobe br_netfilter", All, BOTH, "", scripts::br_netfilter),
         ("host.sysctl", "bridge-nf-call-iptables, ip_forward (kubeadm prerequisites)", All, BOTH, "", scripts::sysctl),
         ("host.firewall-off", "ufw disable (iptables stays)", All, BOTH, "", scripts::firewall_off),
-        ("host.ipvs-modules", "modprobe ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack; ipvsadm ipset", All, BOTH, "", scripts::ipvs_modules),
+        (
+            "host.ipvs-modules",
+            "modprobe ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack; ipvsadm ipset",
+            All,
+            BOTH,
+            "",
+            scripts::ipvs_modules,
+        ),
         ("host.network-manager", "apt-get remove network-manager", All, BOTH, "", scripts::network_manager),
         ("docker.install", "install Docker; usermod -aG docker", All, BOTH, "", scripts::docker_install),
         ("docker.cgroup-systemd", "daemon.json exec-opts native.cgroupdriver=systemd", All, BOTH, "", scripts::docker_cgroup),
@@ -139,7 +146,14 @@ fn table() -> Vec<Row> {
         ("net.ipip-tunnels", "calico's IPIP dataplane (offline stand-in: ip tunnel mode ipip)", All, OFFLINE, tun, scripts::ipip_tunnels),
         ("calicoctl.install", "install calicoctl", ControlPlane, GUIDE, k8s, scripts::calicoctl_install),
         ("kube-proxy.ipvs", "kube-proxy ConfigMap mode: ipvs; delete kube-proxy pods", ControlPlane, GUIDE, k8s, scripts::kube_proxy_ipvs),
-        ("kubelet.server-tls-bootstrap", "serverTLSBootstrap: true in kubelet-config-1.23 and /var/lib/kubelet/config.yaml", All, GUIDE, k8s, scripts::server_tls_bootstrap),
+        (
+            "kubelet.server-tls-bootstrap",
+            "serverTLSBootstrap: true in kubelet-config-1.23 and /var/lib/kubelet/config.yaml",
+            All,
+            GUIDE,
+            k8s,
+            scripts::server_tls_bootstrap,
+        ),
         ("csr.approve", "kubectl certificate approve (kubelet-serving CSRs)", ControlPlane, GUIDE, k8s, scripts::csr_approve),
         ("metrics-server.apply", "metrics-server 0.6.1 components.yaml", ControlPlane, GUIDE, k8s, scripts::metrics_server),
         ("helm.install", "Helm 3.8.0 binary", ControlPlane, GUIDE, k8s, scripts::helm_install),
@@ -269,9 +283,7 @@ impl StepFilter {
             }
             let wanted = self.only.iter().map(|id| index(id)).collect::<Result<Vec<_>, _>>()?;
             let list = self.only.join(", ");
-            return Ok((0..plan.steps.len())
-                .map(|i| (!wanted.contains(&i)).then(|| format!("not selected (--only {list})")))
-                .collect());
+            return Ok((0..plan.steps.len()).map(|i| (!wanted.contains(&i)).then(|| format!("not selected (--only {list})"))).collect());
         }
         let from = self.from.as_deref().map(index).transpose()?.unwrap_or(0);
         let until = self.until.as_deref().map(index).transpose()?.unwrap_or(plan.steps.len().saturating_sub(1));
@@ -374,8 +386,7 @@ mod tests {
         let mut checked = 0;
         for cfg in &configs {
             let plan = Plan::from_config(cfg).unwrap();
-            let mut scripts: Vec<(String, String)> =
-                vec![("join-credentials".into(), plan.join_credentials_script.clone())];
+            let mut scripts: Vec<(String, String)> = vec![("join-credentials".into(), plan.join_credentials_script.clone())];
             for s in &plan.steps {
                 scripts.push((format!("{} check", s.id), s.check.clone()));
                 scripts.push((format!("{} action", s.id), s.action.clone()));
@@ -393,12 +404,7 @@ mod tests {
                 let out = child.wait_with_output().unwrap();
                 checked += 1;
                 if !out.status.success() {
-                    problems.push(format!(
-                        "[{} {:?}] {name}:\n{}",
-                        cfg.profile.as_str(),
-                        cfg.mirror,
-                        String::from_utf8_lossy(&out.stdout)
-                    ));
+                    problems.push(format!("[{} {:?}] {name}:\n{}", cfg.profile.as_str(), cfg.mirror, String::from_utf8_lossy(&out.stdout)));
                 }
             }
         }

@@ -12,10 +12,10 @@ use tokio::sync::OnceCell;
 
 use crate::remote::{ExecOutput, RemoteShell};
 
+use super::ProvisionError;
 use super::plan::{Plan, PlanNode, Step, StepFilter};
 use super::redact::Redactor;
 use super::scripts::{CA_HASH_PLACEHOLDER, JOIN_TOKEN_PLACEHOLDER};
-use super::ProvisionError;
 
 /// How one (step, node) ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -158,17 +158,18 @@ impl<'a> Provisioner<'a> {
     pub async fn run(&self) -> Result<ProvisionReport, ProvisionError> {
         let selection = self.filter.resolve(self.plan)?;
         if let Some(dir) = &self.log_dir {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| ProvisionError::Log { path: dir.display().to_string(), message: e.to_string() })?;
+            std::fs::create_dir_all(dir).map_err(|e| ProvisionError::Log { path: dir.display().to_string(), message: e.to_string() })?;
         }
         let redactor = Mutex::new(Redactor::new());
         let credentials: OnceCell<JoinCredentials> = OnceCell::new();
         let mut report = ProvisionReport::default();
         for (step, unselected) in self.plan.steps.iter().zip(selection) {
             let targets = self.plan.targets(step);
-            let reason = step.skip.clone().or(unselected).or_else(|| {
-                targets.is_empty().then(|| format!("no {:?} nodes in this lab", step.nodes).to_lowercase())
-            });
+            let reason = step
+                .skip
+                .clone()
+                .or(unselected)
+                .or_else(|| targets.is_empty().then(|| format!("no {:?} nodes in this lab", step.nodes).to_lowercase()));
             if let Some(reason) = reason {
                 let nodes: Vec<String> = if targets.is_empty() {
                     vec![self.plan.control_plane().name.clone()]
@@ -177,15 +178,16 @@ impl<'a> Provisioner<'a> {
                 };
                 for node in nodes {
                     let status = StepStatus::Skipped { reason: reason.clone() };
-                    self.emit(step.id, &node, ProvisionEventKind::Finished { status: status.clone(), duration: Duration::ZERO, note: None });
+                    self.emit(
+                        step.id,
+                        &node,
+                        ProvisionEventKind::Finished { status: status.clone(), duration: Duration::ZERO, note: None },
+                    );
                     report.outcomes.push(StepOutcome { step_id: step.id.into(), node, status, duration: Duration::ZERO, note: None });
                 }
                 continue;
             }
-            let results = futures::future::join_all(
-                targets.iter().map(|node| self.run_on(step, node, &redactor, &credentials)),
-            )
-            .await;
+            let results = futures::future::join_all(targets.iter().map(|node| self.run_on(step, node, &redactor, &credentials))).await;
             let mut first_failure = None;
             for (node, (outcome, failure)) in targets.iter().zip(results) {
                 report.outcomes.push(outcome);
@@ -194,12 +196,7 @@ impl<'a> Provisioner<'a> {
                 }
             }
             if let Some((node, f)) = first_failure {
-                return Err(ProvisionError::StepFailed {
-                    step: step.id.to_string(),
-                    node,
-                    message: f.message,
-                    stderr_tail: f.stderr_tail,
-                });
+                return Err(ProvisionError::StepFailed { step: step.id.to_string(), node, message: f.message, stderr_tail: f.stderr_tail });
             }
         }
         Ok(report)
@@ -221,11 +218,7 @@ impl<'a> Provisioner<'a> {
             Ok((changed, note)) => (if changed { StepStatus::Changed } else { StepStatus::Unchanged }, note, None),
             Err(f) => (StepStatus::Failed { message: f.message.clone() }, None, Some(f)),
         };
-        self.emit(
-            step.id,
-            &node.name,
-            ProvisionEventKind::Finished { status: status.clone(), duration, note: note.clone() },
-        );
+        self.emit(step.id, &node.name, ProvisionEventKind::Finished { status: status.clone(), duration, note: note.clone() });
         (StepOutcome { step_id: step.id.into(), node: node.name.clone(), status, duration, note }, failure)
     }
 
@@ -270,20 +263,18 @@ impl<'a> Provisioner<'a> {
     }
 
     /// Runs a script, logs its output; a transport error becomes a failure.
-    async fn exec(
-        &self,
-        step: &str,
-        kind: &str,
-        node: &PlanNode,
-        script: &str,
-        redactor: &Mutex<Redactor>,
-    ) -> Result<ExecOutput, Failure> {
+    async fn exec(&self, step: &str, kind: &str, node: &PlanNode, script: &str, redactor: &Mutex<Redactor>) -> Result<ExecOutput, Failure> {
         let t = Instant::now();
         let result = self.shell.run(&node.name, script).await;
         let elapsed = t.elapsed();
         match result {
             Ok(out) => {
-                self.log(&node.name, &format!("step {step} {kind}: exit {} in {} ms", out.exit_status, elapsed.as_millis()), &out, redactor)?;
+                self.log(
+                    &node.name,
+                    &format!("step {step} {kind}: exit {} in {} ms", out.exit_status, elapsed.as_millis()),
+                    &out,
+                    redactor,
+                )?;
                 Ok(out)
             }
             Err(e) => {
@@ -302,9 +293,7 @@ impl<'a> Provisioner<'a> {
             .run(&cp.name, &self.plan.script_for(cp, &self.plan.join_credentials_script))
             .await
             .map_err(|e| red(redactor, &format!("{e}")))?;
-        let field = |k: &str| {
-            out.stdout.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_string()).unwrap_or_default()
-        };
+        let field = |k: &str| out.stdout.lines().find_map(|l| l.strip_prefix(k)).map(|v| v.trim().to_string()).unwrap_or_default();
         let (token, hash) = (field("token="), field("hash="));
         let token_ok = token.len() == 23
             && token.as_bytes()[6] == b'.'
@@ -343,15 +332,12 @@ impl<'a> Provisioner<'a> {
             ensure_nl(&red(redactor, &out.stdout)),
             ensure_nl(&red(redactor, &out.stderr)),
         );
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(text.as_bytes()))
-            .map_err(|e| Failure {
+        std::fs::OpenOptions::new().create(true).append(true).open(&path).and_then(|mut f| f.write_all(text.as_bytes())).map_err(|e| {
+            Failure {
                 message: ProvisionError::Log { path: path.display().to_string(), message: e.to_string() }.to_string(),
                 stderr_tail: String::new(),
-            })
+            }
+        })
     }
 }
 
@@ -562,7 +548,10 @@ mod tests {
         let inner = converging(Duration::ZERO);
         failing.respond(move |node, script| {
             if node == "ICE-k8s-machines-node1" && script.contains("# kubelab step host.sysctl (action)") {
-                return Some(ExecOutput::failed(255, "line 1\nsysctl: cannot stat /proc/sys/net/bridge/bridge-nf-call-iptables: No such file or directory\n"));
+                return Some(ExecOutput::failed(
+                    255,
+                    "line 1\nsysctl: cannot stat /proc/sys/net/bridge/bridge-nf-call-iptables: No such file or directory\n",
+                ));
             }
             let out = futures::executor::block_on(inner.run(node, script)).ok()?;
             Some(out)

@@ -70,10 +70,7 @@ impl FakeShell {
     /// Serves every tunnel opened from now on with `f` (which typically spawns a task that
     /// speaks the protocol on the stream). Without a server, tunnels are refused with sshd's
     /// `Connect failed` (nothing listening).
-    pub fn serve_tunnels(
-        &self,
-        f: impl Fn(&FakeTunnel, tokio::io::DuplexStream) -> Result<(), String> + Send + Sync + 'static,
-    ) -> &Self {
+    pub fn serve_tunnels(&self, f: impl Fn(&FakeTunnel, tokio::io::DuplexStream) -> Result<(), String> + Send + Sync + 'static) -> &Self {
         *self.tunnel_server.lock().expect("poisoned") = Some(Box::new(f));
         self
     }

@@ -42,7 +42,12 @@ pub struct SshPolicy {
 
 impl Default for SshPolicy {
     fn default() -> Self {
-        SshPolicy { connect_timeout: Duration::from_secs(10), attempts: 4, backoff: Duration::from_millis(500), command_timeout: Duration::from_secs(900) }
+        SshPolicy {
+            connect_timeout: Duration::from_secs(10),
+            attempts: 4,
+            backoff: Duration::from_millis(500),
+            command_timeout: Duration::from_secs(900),
+        }
     }
 }
 
@@ -81,10 +86,8 @@ pub struct RusshShell {
 impl RusshShell {
     /// A shell for these targets, authenticating with the private key at `key_path`.
     pub fn new(targets: Vec<SshTarget>, key_path: &std::path::Path, policy: SshPolicy) -> Result<Self, RemoteError> {
-        let key = russh::keys::load_secret_key(key_path, None).map_err(|e| RemoteError::Session {
-            node: "-".into(),
-            message: format!("cannot load lab key {}: {e}", key_path.display()),
-        })?;
+        let key = russh::keys::load_secret_key(key_path, None)
+            .map_err(|e| RemoteError::Session { node: "-".into(), message: format!("cannot load lab key {}: {e}", key_path.display()) })?;
         let conns = targets.iter().map(|t| (t.node.clone(), Mutex::new(None))).collect();
         Ok(RusshShell {
             targets: targets.into_iter().map(|t| (t.node.clone(), t)).collect(),
@@ -104,7 +107,12 @@ impl RusshShell {
     async fn connect_once(&self, t: &SshTarget) -> Result<Handle<Pinned>, RemoteError> {
         let mismatch = Arc::new(std::sync::Mutex::new(None));
         let handler = Pinned { node: t.node.clone(), expected: t.host_key.clone(), mismatch: mismatch.clone() };
-        let cfg = Arc::new(client::Config { inactivity_timeout: None, keepalive_interval: Some(Duration::from_secs(15)), keepalive_max: 4, ..Default::default() });
+        let cfg = Arc::new(client::Config {
+            inactivity_timeout: None,
+            keepalive_interval: Some(Duration::from_secs(15)),
+            keepalive_max: 4,
+            ..Default::default()
+        });
         let connect = client::connect(cfg, t.addr, handler);
         let res = tokio::time::timeout(self.policy.connect_timeout, connect).await;
         let conn_err = |message: String| RemoteError::Connect { node: t.node.clone(), addr: t.addr.to_string(), message };
@@ -185,7 +193,11 @@ impl RusshShell {
         let Some(exit_status) = code else {
             return Err((false, session_err("connection lost before the command finished".into())));
         };
-        Ok(ExecOutput { stdout: String::from_utf8_lossy(&out).into_owned(), stderr: String::from_utf8_lossy(&err).into_owned(), exit_status })
+        Ok(ExecOutput {
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+            exit_status,
+        })
     }
 
     async fn run_inner(&self, node: &str, script: &str) -> Result<ExecOutput, RemoteError> {
@@ -253,7 +265,11 @@ impl RemoteShell for RusshShell {
             let secs = self.policy.connect_timeout.as_secs();
             match tokio::time::timeout(self.policy.connect_timeout * 2, self.tunnel_inner(node, host, port)).await {
                 Ok(r) => r,
-                Err(_) => Err(RemoteError::Tunnel { node: node.to_string(), dest: format!("{host}:{port}"), message: format!("timed out after {} s", secs * 2) }),
+                Err(_) => Err(RemoteError::Tunnel {
+                    node: node.to_string(),
+                    dest: format!("{host}:{port}"),
+                    message: format!("timed out after {} s", secs * 2),
+                }),
             }
         })
     }

@@ -77,13 +77,7 @@ fn slug(s: &str) -> String {
 }
 
 fn tags(names: &[String], line: u32) -> Vec<Tag> {
-    names
-        .iter()
-        .map(|n| Tag {
-            name: format!("@{n}"),
-            line,
-        })
-        .collect()
+    names.iter().map(|n| Tag { name: format!("@{n}"), line }).collect()
 }
 
 fn result(status: &TestStatus, duration: std::time::Duration) -> StepResult {
@@ -111,10 +105,7 @@ fn step_output(st: &StepRecord) -> Vec<String> {
         }
         out.push(format!("evidence: {}", v.evidence_source));
         for f in &v.facts {
-            out.push(format!(
-                "{} / {} ({}): $ {}\n{}",
-                f.node, f.probe, f.origin, f.command, f.output_excerpt
-            ));
+            out.push(format!("{} / {} ({}): $ {}\n{}", f.node, f.probe, f.origin, f.command, f.output_excerpt));
         }
     }
     out
@@ -141,10 +132,7 @@ fn element(feature_id: &str, s: &ScenarioRecord, used: &mut Vec<String>) -> Elem
             line: s.scenario.line,
             hidden: true,
             result: result(&status, std::time::Duration::ZERO),
-            output: status
-                .detail()
-                .map(|d| vec![format!("scenario {}: {d}", status.word())])
-                .unwrap_or_default(),
+            output: status.detail().map(|d| vec![format!("scenario {}: {d}", status.word())]).unwrap_or_default(),
         });
     }
     steps.extend(s.steps.iter().map(|st| Step {
@@ -178,11 +166,7 @@ fn feature(f: &FeatureRecord) -> Feature {
         description: String::new(),
         line: f.feature.line,
         tags: tags(&f.feature.tags, f.feature.line.saturating_sub(1)),
-        elements: f
-            .scenarios
-            .iter()
-            .map(|s| element(&id, s, &mut used))
-            .collect(),
+        elements: f.scenarios.iter().map(|s| element(&id, s, &mut used)).collect(),
     }
 }
 
@@ -220,12 +204,7 @@ mod tests {
         let mut derived_counts = (0, 0, 0);
         for f in v.as_array().unwrap() {
             for e in f["elements"].as_array().unwrap() {
-                let st: Vec<&str> = e["steps"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|s| s["result"]["status"].as_str().unwrap())
-                    .collect();
+                let st: Vec<&str> = e["steps"].as_array().unwrap().iter().map(|s| s["result"]["status"].as_str().unwrap()).collect();
                 if st.contains(&"failed") {
                     derived_counts.1 += 1
                 } else if st.contains(&"skipped") {
@@ -246,38 +225,18 @@ mod tests {
         assert_eq!(step["keyword"], "Then ");
         assert_eq!(step["result"]["status"], "failed");
         assert_eq!(step["result"]["duration"], 1_800_000_000u64);
-        let out: Vec<&str> = step["output"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap())
-            .collect();
-        assert!(
-            out.iter()
-                .any(|l| l.starts_with("remediation: allow TCP 179")),
-            "{out:?}"
-        );
-        assert!(
-            out.iter().any(|l| l == &"evidence: live over ssh"),
-            "{out:?}"
-        );
+        let out: Vec<&str> = step["output"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+        assert!(out.iter().any(|l| l.starts_with("remediation: allow TCP 179")), "{out:?}");
+        assert!(out.iter().any(|l| l == &"evidence: live over ssh"), "{out:?}");
         // Whole-scenario skip: one hidden hook with the reason, no invented step text.
         let skipped = &v[1]["elements"][2]["steps"];
         assert_eq!(skipped.as_array().unwrap().len(), 1);
         assert_eq!(skipped[0]["hidden"], true);
-        assert!(
-            skipped[0]["output"][0]
-                .as_str()
-                .unwrap()
-                .contains("needs a live Kubernetes API")
-        );
+        assert!(skipped[0]["output"][0].as_str().unwrap().contains("needs a live Kubernetes API"));
     }
 
     #[test]
     fn slugs_are_cucumber_style() {
-        assert_eq!(
-            slug("Calico networking & BGP mesh"),
-            "calico-networking-bgp-mesh"
-        );
+        assert_eq!(slug("Calico networking & BGP mesh"), "calico-networking-bgp-mesh");
     }
 }

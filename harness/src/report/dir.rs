@@ -23,10 +23,7 @@ pub struct ReportDir {
 }
 
 fn write_err(path: &Path, source: std::io::Error) -> ReportError {
-    ReportError::Write {
-        what: path.display().to_string(),
-        source,
-    }
+    ReportError::Write { what: path.display().to_string(), source }
 }
 
 impl ReportDir {
@@ -37,12 +34,7 @@ impl ReportDir {
         let path = dir.join(EVENTS_FILE);
         let file = File::create(&path).map_err(|e| write_err(&path, e))?;
         let log = EventLogSink::new(BufWriter::new(file), path.display().to_string());
-        Ok(ReportDir {
-            dir,
-            log,
-            record: RunRecord::default(),
-            written: false,
-        })
+        Ok(ReportDir { dir, log, record: RunRecord::default(), written: false })
     }
 
     /// The directory.
@@ -59,13 +51,8 @@ impl ReportDir {
             let tmp = dir.join(format!(".{}.tmp", format.file_name()));
             let file = File::create(&tmp).map_err(|e| write_err(&tmp, e))?;
             let mut w = BufWriter::new(file);
-            format
-                .render(rec, &mut w)
-                .map_err(|e| write_err(&path, e))?;
-            w.into_inner()
-                .map_err(|e| write_err(&path, e.into_error()))?
-                .sync_all()
-                .map_err(|e| write_err(&path, e))?;
+            format.render(rec, &mut w).map_err(|e| write_err(&path, e))?;
+            w.into_inner().map_err(|e| write_err(&path, e.into_error()))?.sync_all().map_err(|e| write_err(&path, e))?;
             fs::rename(&tmp, &path).map_err(|e| write_err(&path, e))?;
             written.push(path);
         }
@@ -76,10 +63,7 @@ impl ReportDir {
     pub fn rerender(dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
         let path = dir.join(EVENTS_FILE);
         let name = path.display().to_string();
-        let file = File::open(&path).map_err(|source| ReportError::Read {
-            path: name.clone(),
-            source,
-        })?;
+        let file = File::open(&path).map_err(|source| ReportError::Read { path: name.clone(), source })?;
         let events: Vec<RunEvent> = read_events(BufReader::new(file), &name)?;
         let rec = RunRecord::from_events(&events)?;
         Self::write_reports(dir, &rec)
@@ -102,11 +86,7 @@ impl Reporter for ReportDir {
     }
 
     fn finish(&mut self) -> Result<(), ReportError> {
-        if self.written {
-            Ok(())
-        } else {
-            self.write_now()
-        }
+        if self.written { Ok(()) } else { self.write_now() }
     }
 }
 
@@ -134,11 +114,7 @@ mod tests {
         ReportDir::rerender(&dir).unwrap();
         let after: Vec<String> = Format::ALL.iter().map(|f| read(f.file_name())).collect();
         assert_eq!(before, after);
-        let leftovers: Vec<_> = fs::read_dir(&dir)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name())
-            .collect();
+        let leftovers: Vec<_> = fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
         assert_eq!(leftovers.len(), 4, "{leftovers:?}");
     }
 }

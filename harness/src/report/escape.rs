@@ -136,9 +136,7 @@ pub fn check_well_formed(doc: &str) -> Result<String, String> {
                 Some(x) => (x, true),
                 None => (inner, false),
             };
-            let name_end = inner
-                .find(|c: char| c.is_whitespace())
-                .unwrap_or(inner.len());
+            let name_end = inner.find(|c: char| c.is_whitespace()).unwrap_or(inner.len());
             let name = &inner[..name_end];
             if !is_name(name) {
                 return err(i, &format!("bad element name `{name}`"));
@@ -200,11 +198,7 @@ fn check_attrs(mut s: &str) -> Result<(), String> {
         }
         seen.push(name);
         let v = s[eq + 1..].trim_start();
-        let q = v
-            .chars()
-            .next()
-            .filter(|c| *c == '"' || *c == '\'')
-            .ok_or("unquoted attribute value")?;
+        let q = v.chars().next().filter(|c| *c == '"' || *c == '\'').ok_or("unquoted attribute value")?;
         let end = v[1..].find(q).ok_or("unterminated attribute value")?;
         let value = &v[1..1 + end];
         if value.contains('<') {
@@ -222,9 +216,7 @@ fn check_refs(text: &str) -> Result<(), String> {
     let mut rest = text;
     while let Some(a) = rest.find('&') {
         let after = &rest[a + 1..];
-        let semi = after
-            .find(';')
-            .ok_or("`&` not starting an entity reference")?;
+        let semi = after.find(';').ok_or("`&` not starting an entity reference")?;
         let ent = &after[..semi];
         let ok = match ent {
             "amp" | "lt" | "gt" | "quot" | "apos" => true,
@@ -254,24 +246,14 @@ mod tests {
     #[test]
     fn xml_escapes_markup_quotes_and_control_characters() {
         assert_eq!(xml_text("a<b & c>\u{1b}[0m"), "a&lt;b &amp; c&gt;\\x1b[0m");
-        assert_eq!(
-            xml_attr("x=\"1\"\n'y'"),
-            "x=&quot;1&quot;&#10;&apos;y&apos;"
-        );
-        assert_eq!(
-            html("<script>alert('x')</script>"),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
-        );
+        assert_eq!(xml_attr("x=\"1\"\n'y'"), "x=&quot;1&quot;&#10;&apos;y&apos;");
+        assert_eq!(html("<script>alert('x')</script>"), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;");
     }
 
     #[test]
     fn escaped_text_is_well_formed() {
         let nasty = "<x> & \"q\" 'a' \u{1b}[31m \u{0} ]]> &amp;";
-        let doc = format!(
-            "<?xml version=\"1.0\"?>\n<r a=\"{}\">{}</r>",
-            xml_attr(nasty),
-            xml_text(nasty)
-        );
+        let doc = format!("<?xml version=\"1.0\"?>\n<r a=\"{}\">{}</r>", xml_attr(nasty), xml_text(nasty));
         assert_eq!(check_well_formed(&doc), Ok("r".to_string()));
     }
 
@@ -292,9 +274,6 @@ mod tests {
             let e = check_well_formed(doc).unwrap_err();
             assert!(e.contains(why), "{doc:?}: {e}");
         }
-        assert_eq!(
-            check_well_formed("<?xml version='1.0'?><!-- c --><a x='&lt;'><b/>t&#10;</a>\n"),
-            Ok("a".into())
-        );
+        assert_eq!(check_well_formed("<?xml version='1.0'?><!-- c --><a x='&lt;'><b/>t&#10;</a>\n"), Ok("a".into()));
     }
 }

@@ -29,10 +29,7 @@ pub struct RunEvent {
 impl RunEvent {
     /// An event stamped with the current time.
     pub fn now(kind: RunEventKind) -> Self {
-        RunEvent {
-            at: Utc::now(),
-            kind,
-        }
+        RunEvent { at: Utc::now(), kind }
     }
 
     /// An event stamped with `at` (replays and tests).
@@ -265,9 +262,7 @@ mod rfc3339 {
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
         let s = String::deserialize(d)?;
-        DateTime::parse_from_rfc3339(&s)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(serde::de::Error::custom)
+        DateTime::parse_from_rfc3339(&s).map(|t| t.with_timezone(&Utc)).map_err(serde::de::Error::custom)
     }
 }
 
@@ -296,9 +291,7 @@ mod tests {
                     keyword: "Then".into(),
                     text: "BGP is up".into(),
                     line: 7,
-                    status: TestStatus::Failed {
-                        message: "peer down".into(),
-                    },
+                    status: TestStatus::Failed { message: "peer down".into() },
                     duration: Duration::from_millis(1500),
                     verdict: Some(VerdictView {
                         check_id: "net.bgp".into(),
@@ -311,12 +304,7 @@ mod tests {
                     }),
                 },
             ),
-            RunEvent::at(
-                at,
-                RunEventKind::ScenarioFinished {
-                    status: TestStatus::Skipped { reason: "r".into() },
-                },
-            ),
+            RunEvent::at(at, RunEventKind::ScenarioFinished { status: TestStatus::Skipped { reason: "r".into() } }),
         ];
         for ev in events {
             let json = serde_json::to_string(&ev).unwrap();
@@ -328,12 +316,7 @@ mod tests {
     #[test]
     fn timestamps_are_rfc3339_strings() {
         let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
-        let ev = RunEvent::at(
-            at,
-            RunEventKind::ScenarioFinished {
-                status: TestStatus::Passed,
-            },
-        );
+        let ev = RunEvent::at(at, RunEventKind::ScenarioFinished { status: TestStatus::Passed });
         let v: serde_json::Value = serde_json::to_value(&ev).unwrap();
         assert_eq!(v["at"], "2026-01-02T03:04:05.000Z");
         assert_eq!(v["kind"]["type"], "scenario_finished");

@@ -100,11 +100,7 @@ pub fn to_string(rec: &RunRecord) -> String {
         }
         None => h.push_str("<dt>run</dt><dd>no RunStarted event was recorded</dd>\n"),
     }
-    let _ = writeln!(
-        h,
-        "<dt>duration</dt><dd>{}</dd>\n</dl>",
-        fmt_dur(rec.duration())
-    );
+    let _ = writeln!(h, "<dt>duration</dt><dd>{}</dd>\n</dl>", fmt_dur(rec.duration()));
     let _ = writeln!(
         h,
         "<div class=\"totals\"><span class=\"pill total\">{} scenarios</span><span class=\"pill passed\">{} passed</span>\
@@ -162,14 +158,7 @@ fn timeline(h: &mut String, rec: &RunRecord) {
             steps.push(&p.step_id);
         }
     }
-    let max = rec
-        .provisioning
-        .iter()
-        .map(|p| p.duration)
-        .max()
-        .unwrap_or_default()
-        .as_secs_f64()
-        .max(1e-9);
+    let max = rec.provisioning.iter().map(|p| p.duration).max().unwrap_or_default().as_secs_f64().max(1e-9);
     h.push_str("<table class=\"timeline\">\n<tr><th>step</th>");
     for n in &nodes {
         let _ = write!(h, "<th>{}</th>", e(n));
@@ -179,12 +168,7 @@ fn timeline(h: &mut String, rec: &RunRecord) {
         let _ = write!(h, "<tr><td><code>{}</code></td>", e(s));
         for n in &nodes {
             // The last record wins when a step ran twice on a node (e.g. a retry).
-            match rec
-                .provisioning
-                .iter()
-                .rev()
-                .find(|p| p.step_id == *s && p.node == *n)
-            {
+            match rec.provisioning.iter().rev().find(|p| p.step_id == *s && p.node == *n) {
                 None => h.push_str("<td class=\"s-none\">—</td>"),
                 Some(p) => {
                     let cls = prov_class(&p.status);
@@ -199,11 +183,7 @@ fn timeline(h: &mut String, rec: &RunRecord) {
                         let _ = write!(h, "<div class=\"reason\">{}</div>", e(reason));
                     }
                     if !p.log_excerpt.is_empty() {
-                        let _ = write!(
-                            h,
-                            "<details class=\"fact\"><summary>log</summary><pre>{}</pre></details>",
-                            e(&p.log_excerpt)
-                        );
+                        let _ = write!(h, "<details class=\"fact\"><summary>log</summary><pre>{}</pre></details>", e(&p.log_excerpt));
                     }
                     h.push_str("</td>");
                 }
@@ -236,11 +216,7 @@ fn feature(h: &mut String, f: &FeatureRecord) {
 fn scenario(h: &mut String, s: &ScenarioRecord) {
     let status = s.effective_status();
     let w = status.word();
-    let open = if matches!(status, TestStatus::Passed) {
-        ""
-    } else {
-        " open"
-    };
+    let open = if matches!(status, TestStatus::Passed) { "" } else { " open" };
     let _ = write!(
         h,
         "<details class=\"card {w}\"{open}>\n<summary><span class=\"badge s-{w}\">{w}</span> {} \
@@ -312,11 +288,7 @@ fn verdict(h: &mut String, v: &VerdictView, failed: bool) {
     if let Some(r) = &v.remediation {
         let _ = write!(h, "<tr><td>remediation</td><td>{}</td></tr>", e(r));
     }
-    let _ = write!(
-        h,
-        "<tr><td>evidence from</td><td>{}</td></tr></table>",
-        e(&v.evidence_source)
-    );
+    let _ = write!(h, "<tr><td>evidence from</td><td>{}</td></tr></table>", e(&v.evidence_source));
     for f in &v.facts {
         let _ = write!(
             h,
@@ -361,9 +333,7 @@ mod tests {
     fn html_shows_verdicts_skip_reasons_and_timeline() {
         let h = sample();
         assert!(h.contains("remediation</td><td>allow TCP 179"));
-        assert!(
-            h.contains("evidence from</td><td>recorded bundle fixtures/bundles/healthy-1.23.6")
-        );
+        assert!(h.contains("evidence from</td><td>recorded bundle fixtures/bundles/healthy-1.23.6"));
         assert!(h.contains("Skipped: needs a live Kubernetes API"));
         assert!(h.contains("<th>ICE-k8s-machines-node2</th>"));
         assert_eq!(h.matches("<details class=\"card ").count(), 4);

@@ -77,13 +77,7 @@ pub struct RenderSink<W: Write> {
 impl<W: Write> RenderSink<W> {
     /// A sink rendering `format` into `out`; `name` names the target in errors.
     pub fn new(format: Format, out: W, name: impl Into<String>) -> Self {
-        RenderSink {
-            format,
-            out,
-            name: name.into(),
-            record: RunRecord::default(),
-            rendered: false,
-        }
+        RenderSink { format, out, name: name.into(), record: RunRecord::default(), rendered: false }
     }
 
     /// Gives the writer back.
@@ -96,10 +90,7 @@ impl<W: Write> RenderSink<W> {
         self.format
             .render(&self.record, &mut self.out)
             .and_then(|()| self.out.flush())
-            .map_err(|source| ReportError::Write {
-                what: self.name.clone(),
-                source,
-            })
+            .map_err(|source| ReportError::Write { what: self.name.clone(), source })
     }
 }
 
@@ -127,10 +118,7 @@ pub struct EventLogSink<W: Write> {
 impl<W: Write> EventLogSink<W> {
     /// Logs into `out`; `name` names the target in errors.
     pub fn new(out: W, name: impl Into<String>) -> Self {
-        EventLogSink {
-            out,
-            name: name.into(),
-        }
+        EventLogSink { out, name: name.into() }
     }
 
     /// Gives the writer back.
@@ -141,18 +129,10 @@ impl<W: Write> EventLogSink<W> {
 
 impl<W: Write> Reporter for EventLogSink<W> {
     fn handle(&mut self, ev: &RunEvent) -> Result<(), ReportError> {
-        let mut line = serde_json::to_vec(ev).map_err(|e| ReportError::Write {
-            what: self.name.clone(),
-            source: std::io::Error::other(e),
-        })?;
+        let mut line =
+            serde_json::to_vec(ev).map_err(|e| ReportError::Write { what: self.name.clone(), source: std::io::Error::other(e) })?;
         line.push(b'\n');
-        self.out
-            .write_all(&line)
-            .and_then(|()| self.out.flush())
-            .map_err(|source| ReportError::Write {
-                what: self.name.clone(),
-                source,
-            })
+        self.out.write_all(&line).and_then(|()| self.out.flush()).map_err(|source| ReportError::Write { what: self.name.clone(), source })
     }
 }
 
@@ -161,18 +141,11 @@ impl<W: Write> Reporter for EventLogSink<W> {
 pub fn read_events(input: impl BufRead, path: &str) -> Result<Vec<RunEvent>, ReportError> {
     let mut events = Vec::new();
     for (i, line) in input.lines().enumerate() {
-        let line = line.map_err(|source| ReportError::Read {
-            path: path.into(),
-            source,
-        })?;
+        let line = line.map_err(|source| ReportError::Read { path: path.into(), source })?;
         if line.trim().is_empty() {
             continue;
         }
-        let ev = serde_json::from_str(&line).map_err(|source| ReportError::Decode {
-            path: path.into(),
-            line: i + 1,
-            source,
-        })?;
+        let ev = serde_json::from_str(&line).map_err(|source| ReportError::Decode { path: path.into(), line: i + 1, source })?;
         events.push(ev);
     }
     Ok(events)
@@ -261,9 +234,6 @@ mod tests {
         }
         sink.finish().unwrap();
         let out = String::from_utf8(sink.into_inner()).unwrap();
-        assert!(
-            out.contains(crate::report::model::UNFINISHED_REASON),
-            "{out}"
-        );
+        assert!(out.contains(crate::report::model::UNFINISHED_REASON), "{out}");
     }
 }

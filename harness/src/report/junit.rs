@@ -59,11 +59,7 @@ pub fn to_string(rec: &RunRecord) -> String {
         );
         if let Some(info) = &rec.info {
             x.push_str("    <properties>\n");
-            for (k, v) in [
-                ("lab", &info.lab),
-                ("profile", &info.profile),
-                ("evidence_source", &info.evidence_source),
-            ] {
+            for (k, v) in [("lab", &info.lab), ("profile", &info.profile), ("evidence_source", &info.evidence_source)] {
                 let _ = writeln!(x, r#"      <property name="{k}" value="{}"/>"#, a(v));
             }
             x.push_str("    </properties>\n");
@@ -91,20 +87,10 @@ fn testcase(x: &mut String, class: &str, file: &str, s: &ScenarioRecord) {
     match s.effective_status() {
         TestStatus::Passed => {}
         TestStatus::Failed { message } => {
-            let failing = s
-                .steps
-                .iter()
-                .find(|st| matches!(st.status, TestStatus::Failed { .. }));
-            let kind = failing.and_then(|st| st.verdict.as_ref()).map_or_else(
-                || "step failed".to_string(),
-                |v| format!("check {}", v.check_id),
-            );
-            let _ = writeln!(
-                x,
-                r#"      <failure message="{}" type="{}">"#,
-                a(&message),
-                a(&kind)
-            );
+            let failing = s.steps.iter().find(|st| matches!(st.status, TestStatus::Failed { .. }));
+            let kind =
+                failing.and_then(|st| st.verdict.as_ref()).map_or_else(|| "step failed".to_string(), |v| format!("check {}", v.check_id));
+            let _ = writeln!(x, r#"      <failure message="{}" type="{}">"#, a(&message), a(&kind));
             x.push_str(&t(&failure_body(&message, failing)));
             x.push_str("      </failure>\n");
         }
@@ -112,11 +98,7 @@ fn testcase(x: &mut String, class: &str, file: &str, s: &ScenarioRecord) {
             let _ = writeln!(x, r#"      <skipped message="{}"/>"#, a(&reason));
         }
     }
-    let _ = writeln!(
-        x,
-        "      <system-out>{}</system-out>",
-        t(&evidence_summary(s))
-    );
+    let _ = writeln!(x, "      <system-out>{}</system-out>", t(&evidence_summary(s)));
     x.push_str("    </testcase>\n");
 }
 
@@ -133,11 +115,7 @@ fn failure_body(message: &str, failing: Option<&StepRecord>) -> String {
             }
             let _ = writeln!(b, "evidence: {}", v.evidence_source);
             for fact in &v.facts {
-                let _ = writeln!(
-                    b,
-                    "--- {} / {} ({})\n$ {}",
-                    fact.node, fact.probe, fact.origin, fact.command
-                );
+                let _ = writeln!(b, "--- {} / {} ({})\n$ {}", fact.node, fact.probe, fact.origin, fact.command);
                 let _ = writeln!(b, "{}", fact.output_excerpt);
             }
         }
@@ -149,11 +127,7 @@ fn failure_body(message: &str, failing: Option<&StepRecord>) -> String {
 pub fn evidence_summary(s: &ScenarioRecord) -> String {
     let mut b = String::new();
     if s.steps.is_empty() {
-        let _ = writeln!(
-            b,
-            "no step ran: {}",
-            s.effective_status().detail().unwrap_or("no steps")
-        );
+        let _ = writeln!(b, "no step ran: {}", s.effective_status().detail().unwrap_or("no steps"));
     }
     for st in &s.steps {
         let _ = write!(b, "[{}] {} {}", st.status.word(), st.keyword, st.text);
@@ -164,17 +138,9 @@ pub fn evidence_summary(s: &ScenarioRecord) -> String {
             None => b.push('\n'),
         }
         if let Some(v) = &st.verdict {
-            let _ = writeln!(
-                b,
-                "    check {}: {} [evidence: {}]",
-                v.check_id, v.outcome, v.evidence_source
-            );
+            let _ = writeln!(b, "    check {}: {} [evidence: {}]", v.check_id, v.outcome, v.evidence_source);
             for fact in &v.facts {
-                let _ = writeln!(
-                    b,
-                    "    - {} {}: $ {} ({})",
-                    fact.node, fact.probe, fact.command, fact.origin
-                );
+                let _ = writeln!(b, "    - {} {}: $ {} ({})", fact.node, fact.probe, fact.command, fact.origin);
             }
         }
     }
@@ -200,10 +166,7 @@ mod tests {
     fn junit_is_well_formed_and_counts_match() {
         let xml = sample_xml();
         assert_eq!(check_well_formed(&xml), Ok("testsuites".into()));
-        assert!(
-            xml.contains(r#"tests="4" failures="1" errors="0" skipped="1""#),
-            "{xml}"
-        );
+        assert!(xml.contains(r#"tests="4" failures="1" errors="0" skipped="1""#), "{xml}");
         assert_eq!(xml.matches("<testcase ").count(), 4);
         assert_eq!(xml.matches("<failure ").count(), 1);
         assert_eq!(xml.matches("<skipped ").count(), 1);
@@ -213,10 +176,7 @@ mod tests {
 
     #[test]
     fn classname_follows_the_feature_path() {
-        assert_eq!(
-            classname("features/host/node-identity.feature"),
-            "host.node-identity"
-        );
+        assert_eq!(classname("features/host/node-identity.feature"), "host.node-identity");
         assert_eq!(classname("./features/a.feature"), "a");
         assert_eq!(classname("other/x.feature"), "other.x");
     }

@@ -17,10 +17,7 @@ pub mod terminal;
 
 pub use dir::{EVENTS_FILE, ReportDir};
 pub use error::ReportError;
-pub use events::{
-    FactView, FeatureRef, ProvisionStatus, RunEvent, RunEventKind, ScenarioRef, TestStatus,
-    VerdictView,
-};
+pub use events::{FactView, FeatureRef, ProvisionStatus, RunEvent, RunEventKind, ScenarioRef, TestStatus, VerdictView};
 pub use imp::{EventLogSink, Fanout, Format, RenderSink, Reporter, read_events};
 pub use model::RunRecord;
 pub use terminal::TerminalSink;

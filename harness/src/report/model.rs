@@ -7,9 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::error::ReportError;
-use super::events::{
-    FeatureRef, ProvisionStatus, RunEvent, RunEventKind, ScenarioRef, TestStatus, VerdictView,
-};
+use super::events::{FeatureRef, ProvisionStatus, RunEvent, RunEventKind, ScenarioRef, TestStatus, VerdictView};
 
 /// Reason given to a scenario that never received its `ScenarioFinished`.
 pub const UNFINISHED_REASON: &str = "the run ended before this scenario finished";
@@ -122,9 +120,7 @@ pub struct ScenarioRecord {
 impl ScenarioRecord {
     /// The status to report: the runner's, or skipped with [`UNFINISHED_REASON`].
     pub fn effective_status(&self) -> TestStatus {
-        self.status.clone().unwrap_or_else(|| TestStatus::Skipped {
-            reason: UNFINISHED_REASON.to_string(),
-        })
+        self.status.clone().unwrap_or_else(|| TestStatus::Skipped { reason: UNFINISHED_REASON.to_string() })
     }
 
     /// Wall time between start and finish; the sum of step durations when the run never
@@ -183,9 +179,7 @@ pub struct RunRecord {
 
 impl RunRecord {
     /// Folds a whole event stream.
-    pub fn from_events<'a>(
-        events: impl IntoIterator<Item = &'a RunEvent>,
-    ) -> Result<Self, ReportError> {
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a RunEvent>) -> Result<Self, ReportError> {
         let mut r = RunRecord::default();
         for ev in events {
             r.apply(ev)?;
@@ -197,13 +191,7 @@ impl RunRecord {
     pub fn apply(&mut self, ev: &RunEvent) -> Result<(), ReportError> {
         self.last_event_at = Some(ev.at);
         match &ev.kind {
-            RunEventKind::RunStarted {
-                lab,
-                profile,
-                evidence_source,
-                started_at,
-                gaps,
-            } => {
+            RunEventKind::RunStarted { lab, profile, evidence_source, started_at, gaps } => {
                 self.info = Some(RunInfo {
                     lab: lab.clone(),
                     profile: profile.clone(),
@@ -212,13 +200,7 @@ impl RunRecord {
                     gaps: gaps.clone(),
                 });
             }
-            RunEventKind::ProvisionStepFinished {
-                step_id,
-                node,
-                status,
-                duration,
-                log_excerpt,
-            } => {
+            RunEventKind::ProvisionStepFinished { step_id, node, status, duration, log_excerpt } => {
                 self.provisioning.push(ProvisionRecord {
                     step_id: step_id.clone(),
                     node: node.clone(),
@@ -228,30 +210,15 @@ impl RunRecord {
                     finished_at: ev.at,
                 });
             }
-            RunEventKind::ScenarioStarted {
-                feature,
-                scenario,
-                tags,
-            } => {
+            RunEventKind::ScenarioStarted { feature, scenario, tags } => {
                 if let Some((f, s)) = self.open {
                     let open = &self.features[f].scenarios[s].scenario.name;
-                    return Err(out_of_order(format!(
-                        "scenario `{}` started while scenario `{open}` was still running",
-                        scenario.name
-                    )));
+                    return Err(out_of_order(format!("scenario `{}` started while scenario `{open}` was still running", scenario.name)));
                 }
-                let f = match self
-                    .features
-                    .iter()
-                    .position(|r| r.feature.path == feature.path)
-                {
+                let f = match self.features.iter().position(|r| r.feature.path == feature.path) {
                     Some(i) => i,
                     None => {
-                        self.features.push(FeatureRecord {
-                            feature: feature.clone(),
-                            scenarios: Vec::new(),
-                            started_at: ev.at,
-                        });
+                        self.features.push(FeatureRecord { feature: feature.clone(), scenarios: Vec::new(), started_at: ev.at });
                         self.features.len() - 1
                     }
                 };
@@ -266,19 +233,8 @@ impl RunRecord {
                 });
                 self.open = Some((f, scenarios.len() - 1));
             }
-            RunEventKind::StepFinished {
-                keyword,
-                text,
-                line,
-                status,
-                duration,
-                verdict,
-            } => {
-                let (f, s) = self.open.ok_or_else(|| {
-                    out_of_order(format!(
-                        "step `{keyword} {text}` finished outside a scenario"
-                    ))
-                })?;
+            RunEventKind::StepFinished { keyword, text, line, status, duration, verdict } => {
+                let (f, s) = self.open.ok_or_else(|| out_of_order(format!("step `{keyword} {text}` finished outside a scenario")))?;
                 self.features[f].scenarios[s].steps.push(StepRecord {
                     keyword: keyword.clone(),
                     text: text.clone(),
@@ -289,10 +245,7 @@ impl RunRecord {
                 });
             }
             RunEventKind::ScenarioFinished { status } => {
-                let (f, s) = self
-                    .open
-                    .take()
-                    .ok_or_else(|| out_of_order("scenario finished but none was running".into()))?;
+                let (f, s) = self.open.take().ok_or_else(|| out_of_order("scenario finished but none was running".into()))?;
                 let rec = &mut self.features[f].scenarios[s];
                 rec.status = Some(status.clone());
                 rec.finished_at = Some(ev.at);
@@ -301,25 +254,12 @@ impl RunRecord {
                 if let Some((f, _)) = self.open
                     && self.features[f].feature.path == feature.path
                 {
-                    return Err(out_of_order(format!(
-                        "feature `{}` finished while one of its scenarios was running",
-                        feature.name
-                    )));
+                    return Err(out_of_order(format!("feature `{}` finished while one of its scenarios was running", feature.name)));
                 }
             }
-            RunEventKind::RunFinished {
-                passed,
-                failed,
-                skipped,
-                duration,
-            } => {
+            RunEventKind::RunFinished { passed, failed, skipped, duration } => {
                 self.open = None;
-                self.runner_totals = Some(RunnerTotals {
-                    passed: *passed,
-                    failed: *failed,
-                    skipped: *skipped,
-                    duration: *duration,
-                });
+                self.runner_totals = Some(RunnerTotals { passed: *passed, failed: *failed, skipped: *skipped, duration: *duration });
             }
         }
         Ok(())
@@ -375,10 +315,7 @@ mod tests {
         assert_eq!(rec.provisioning.len(), 6);
         let c = rec.counts();
         let t = rec.runner_totals.clone().unwrap();
-        assert_eq!(
-            (c.passed, c.failed, c.skipped),
-            (t.passed, t.failed, t.skipped)
-        );
+        assert_eq!((c.passed, c.failed, c.skipped), (t.passed, t.failed, t.skipped));
         assert_eq!(c.total(), 4);
         assert_eq!(rec.features[0].scenarios[0].steps.len(), 3);
     }
@@ -386,10 +323,7 @@ mod tests {
     #[test]
     fn step_outside_scenario_is_an_error() {
         let events = sample::sample_run();
-        let step = events
-            .iter()
-            .find(|e| matches!(e.kind, RunEventKind::StepFinished { .. }))
-            .unwrap();
+        let step = events.iter().find(|e| matches!(e.kind, RunEventKind::StepFinished { .. })).unwrap();
         let err = RunRecord::default().apply(step).unwrap_err();
         assert!(err.to_string().contains("outside a scenario"), "{err}");
     }
@@ -398,20 +332,12 @@ mod tests {
     fn unfinished_scenario_is_reported_skipped_with_reason() {
         let events = sample::sample_run();
         // Cut the stream right after the first ScenarioStarted.
-        let cut = events
-            .iter()
-            .position(|e| matches!(e.kind, RunEventKind::ScenarioStarted { .. }))
-            .unwrap();
+        let cut = events.iter().position(|e| matches!(e.kind, RunEventKind::ScenarioStarted { .. })).unwrap();
         let rec = RunRecord::from_events(&events[..=cut]).unwrap();
         assert!(!rec.is_finished());
         let c = rec.counts();
         assert_eq!((c.passed, c.failed, c.skipped), (0, 0, 1));
-        assert_eq!(
-            rec.features[0].scenarios[0].effective_status(),
-            TestStatus::Skipped {
-                reason: UNFINISHED_REASON.into()
-            }
-        );
+        assert_eq!(rec.features[0].scenarios[0].effective_status(), TestStatus::Skipped { reason: UNFINISHED_REASON.into() });
     }
 
     #[test]

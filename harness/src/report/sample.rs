@@ -8,14 +8,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::events::{
-    FactView, FeatureRef, ProvisionStatus, RunEvent, RunEventKind, ScenarioRef, TestStatus,
-    VerdictView,
-};
+use super::events::{FactView, FeatureRef, ProvisionStatus, RunEvent, RunEventKind, ScenarioRef, TestStatus, VerdictView};
 
 /// Evidence source named in the sample's `RunStarted`.
-pub const SAMPLE_EVIDENCE: &str =
-    "live over ssh (host level); recorded bundle fixtures/bundles/healthy-1.23.6 (cluster level)";
+pub const SAMPLE_EVIDENCE: &str = "live over ssh (host level); recorded bundle fixtures/bundles/healthy-1.23.6 (cluster level)";
 
 struct Clock {
     now: DateTime<Utc>,
@@ -33,44 +29,19 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn step(
-    keyword: &str,
-    text: &str,
-    line: u32,
-    status: TestStatus,
-    d: u64,
-    verdict: Option<VerdictView>,
-) -> RunEventKind {
-    RunEventKind::StepFinished {
-        keyword: keyword.into(),
-        text: text.into(),
-        line,
-        status,
-        duration: ms(d),
-        verdict,
-    }
+fn step(keyword: &str, text: &str, line: u32, status: TestStatus, d: u64, verdict: Option<VerdictView>) -> RunEventKind {
+    RunEventKind::StepFinished { keyword: keyword.into(), text: text.into(), line, status, duration: ms(d), verdict }
 }
 
 fn feature(name: &str, path: &str, tag: &str) -> FeatureRef {
-    FeatureRef {
-        name: name.into(),
-        path: path.into(),
-        line: 2,
-        tags: vec![tag.into()],
-    }
+    FeatureRef { name: name.into(), path: path.into(), line: 2, tags: vec![tag.into()] }
 }
 
 /// The sample run: 4 scenarios in 2 features (2 passed, 1 failed, 1 skipped) and 6
 /// provisioning records on 3 nodes.
 pub fn sample_run() -> Vec<RunEvent> {
-    let start = Utc
-        .with_ymd_and_hms(2026, 3, 1, 8, 0, 0)
-        .single()
-        .unwrap_or_default();
-    let mut c = Clock {
-        now: start,
-        events: Vec::new(),
-    };
+    let start = Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).single().unwrap_or_default();
+    let mut c = Clock { now: start, events: Vec::new() };
     c.emit(
         Duration::ZERO,
         RunEventKind::RunStarted {
@@ -81,11 +52,7 @@ pub fn sample_run() -> Vec<RunEvent> {
             gaps: Vec::new(),
         },
     );
-    let nodes = [
-        "ICE-k8s-machines-node0",
-        "ICE-k8s-machines-node1",
-        "ICE-k8s-machines-node2",
-    ];
+    let nodes = ["ICE-k8s-machines-node0", "ICE-k8s-machines-node1", "ICE-k8s-machines-node2"];
     for (node, status, d) in [
         (nodes[0], ProvisionStatus::Changed, 2_300),
         (nodes[1], ProvisionStatus::Changed, 2_100),
@@ -103,26 +70,9 @@ pub fn sample_run() -> Vec<RunEvent> {
         );
     }
     for (node, status, d, log) in [
-        (
-            nodes[0],
-            ProvisionStatus::Changed,
-            41_000,
-            "bird2 started; protocol mesh_192_168_1_135 up",
-        ),
-        (
-            nodes[1],
-            ProvisionStatus::Failed,
-            30_000,
-            "bird: Socket error: connect: Connection refused\nexit status 1",
-        ),
-        (
-            nodes[2],
-            ProvisionStatus::Skipped {
-                reason: "node1 failed this step; the mesh is set up in node order".into(),
-            },
-            0,
-            "",
-        ),
+        (nodes[0], ProvisionStatus::Changed, 41_000, "bird2 started; protocol mesh_192_168_1_135 up"),
+        (nodes[1], ProvisionStatus::Failed, 30_000, "bird: Socket error: connect: Connection refused\nexit status 1"),
+        (nodes[2], ProvisionStatus::Skipped { reason: "node1 failed this step; the mesh is set up in node order".into() }, 0, ""),
     ] {
         c.emit(
             ms(d),
@@ -137,44 +87,17 @@ pub fn sample_run() -> Vec<RunEvent> {
     }
 
     // Feature 1: node identity, judged live.
-    let identity = feature(
-        "Node identity of the cloned VMs",
-        "features/host/node-identity.feature",
-        "tier.host",
-    );
+    let identity = feature("Node identity of the cloned VMs", "features/host/node-identity.feature", "tier.host");
     c.emit(
         ms(50),
         RunEventKind::ScenarioStarted {
             feature: identity.clone(),
-            scenario: ScenarioRef {
-                name: "Every clone has its own MAC address and product_uuid".into(),
-                line: 6,
-            },
+            scenario: ScenarioRef { name: "Every clone has its own MAC address and product_uuid".into(), line: 6 },
             tags: vec!["pitfall.cloned-identity".into()],
         },
     );
-    c.emit(
-        ms(10),
-        step(
-            "Given",
-            "the lab has 3 nodes",
-            7,
-            TestStatus::Passed,
-            10,
-            None,
-        ),
-    );
-    c.emit(
-        ms(420),
-        step(
-            "When",
-            "I collect each node's MAC address and product_uuid",
-            8,
-            TestStatus::Passed,
-            420,
-            None,
-        ),
-    );
+    c.emit(ms(10), step("Given", "the lab has 3 nodes", 7, TestStatus::Passed, 10, None));
+    c.emit(ms(420), step("When", "I collect each node's MAC address and product_uuid", 8, TestStatus::Passed, 420, None));
     c.emit(
         ms(5),
         step(
@@ -204,42 +127,20 @@ pub fn sample_run() -> Vec<RunEvent> {
             }),
         ),
     );
-    c.emit(
-        ms(1),
-        RunEventKind::ScenarioFinished {
-            status: TestStatus::Passed,
-        },
-    );
+    c.emit(ms(1), RunEventKind::ScenarioFinished { status: TestStatus::Passed });
     c.emit(ms(1), RunEventKind::FeatureFinished { feature: identity });
 
     // Feature 2: calico networking, a live failure, a recorded pass, a whole-scenario skip.
-    let calico = feature(
-        "Calico networking & BGP mesh",
-        "features/network/calico.feature",
-        "tier.network",
-    );
+    let calico = feature("Calico networking & BGP mesh", "features/network/calico.feature", "tier.network");
     c.emit(
         ms(30),
         RunEventKind::ScenarioStarted {
             feature: calico.clone(),
-            scenario: ScenarioRef {
-                name: "BGP sessions on TCP 179 are <Established> between all nodes".into(),
-                line: 8,
-            },
+            scenario: ScenarioRef { name: "BGP sessions on TCP 179 are <Established> between all nodes".into(), line: 8 },
             tags: vec!["pitfall.security-group".into(), "requires.live".into()],
         },
     );
-    c.emit(
-        ms(12),
-        step(
-            "Given",
-            "calico-node runs on every node",
-            9,
-            TestStatus::Passed,
-            12,
-            None,
-        ),
-    );
+    c.emit(ms(12), step("Given", "calico-node runs on every node", 9, TestStatus::Passed, 12, None));
     let fail = "BGP peer 192.168.1.134 on ICE-k8s-machines-node2 is Active, not Established";
     c.emit(
         ms(1_800),
@@ -253,8 +154,7 @@ pub fn sample_run() -> Vec<RunEvent> {
                 check_id: "net.calico.bgp-established".into(),
                 outcome: "fail: 1 of 6 BGP sessions not Established".into(),
                 expected: "6 BGP sessions (node-to-node mesh), all Established".into(),
-                found: "5 Established; ICE-k8s-machines-node2 → 192.168.1.134 is Active (Socket: Connection refused)"
-                    .into(),
+                found: "5 Established; ICE-k8s-machines-node2 → 192.168.1.134 is Active (Socket: Connection refused)".into(),
                 remediation: Some(
                     "allow TCP 179 (BGP) and IP protocol 4 (IPIP) between the nodes in the security group, \
                      then `systemctl restart bird` on the affected node"
@@ -291,30 +191,18 @@ pub fn sample_run() -> Vec<RunEvent> {
             "And",
             "pods on different nodes can reach each other",
             11,
-            TestStatus::Skipped {
-                reason: "a previous step failed".into(),
-            },
+            TestStatus::Skipped { reason: "a previous step failed".into() },
             0,
             None,
         ),
     );
-    c.emit(
-        ms(1),
-        RunEventKind::ScenarioFinished {
-            status: TestStatus::Failed {
-                message: fail.into(),
-            },
-        },
-    );
+    c.emit(ms(1), RunEventKind::ScenarioFinished { status: TestStatus::Failed { message: fail.into() } });
 
     c.emit(
         ms(20),
         RunEventKind::ScenarioStarted {
             feature: calico.clone(),
-            scenario: ScenarioRef {
-                name: "kube-proxy runs in IPVS mode".into(),
-                line: 14,
-            },
+            scenario: ScenarioRef { name: "kube-proxy runs in IPVS mode".into(), line: 14 },
             tags: vec![],
         },
     );
@@ -329,8 +217,7 @@ pub fn sample_run() -> Vec<RunEvent> {
             Some(VerdictView {
                 check_id: "net.kube-proxy.ipvs".into(),
                 outcome: "pass".into(),
-                expected: "mode: ipvs and ipvs.strictARP: true in ConfigMap kube-system/kube-proxy"
-                    .into(),
+                expected: "mode: ipvs and ipvs.strictARP: true in ConfigMap kube-system/kube-proxy".into(),
                 found: "mode: \"ipvs\", strictARP: true".into(),
                 remediation: None,
                 evidence_source: "recorded bundle fixtures/bundles/healthy-1.23.6".into(),
@@ -344,21 +231,13 @@ pub fn sample_run() -> Vec<RunEvent> {
             }),
         ),
     );
-    c.emit(
-        ms(1),
-        RunEventKind::ScenarioFinished {
-            status: TestStatus::Passed,
-        },
-    );
+    c.emit(ms(1), RunEventKind::ScenarioFinished { status: TestStatus::Passed });
 
     c.emit(
         ms(20),
         RunEventKind::ScenarioStarted {
             feature: calico.clone(),
-            scenario: ScenarioRef {
-                name: "MetalLB assigns a LoadBalancer IP from the layer2 pool".into(),
-                line: 18,
-            },
+            scenario: ScenarioRef { name: "MetalLB assigns a LoadBalancer IP from the layer2 pool".into(), line: 18 },
             tags: vec!["requires.live-k8s".into()],
         },
     );
@@ -374,14 +253,6 @@ pub fn sample_run() -> Vec<RunEvent> {
     );
     c.emit(ms(1), RunEventKind::FeatureFinished { feature: calico });
     let total = (c.now - start).to_std().unwrap_or_default();
-    c.emit(
-        ms(1),
-        RunEventKind::RunFinished {
-            passed: 2,
-            failed: 1,
-            skipped: 1,
-            duration: total + ms(1),
-        },
-    );
+    c.emit(ms(1), RunEventKind::RunFinished { passed: 2, failed: 1, skipped: 1, duration: total + ms(1) });
     c.events
 }

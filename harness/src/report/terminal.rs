@@ -28,11 +28,7 @@ impl TerminalSink<io::Stdout> {
 impl<W: Write> TerminalSink<W> {
     /// Writes to `out`; `color` turns ANSI colours on.
     pub fn new(out: W, color: bool) -> Self {
-        TerminalSink {
-            out,
-            color,
-            record: RunRecord::default(),
-        }
+        TerminalSink { out, color, record: RunRecord::default() }
     }
 
     /// Gives the writer back (tests read what was written).
@@ -41,11 +37,7 @@ impl<W: Write> TerminalSink<W> {
     }
 
     fn paint(&self, code: &str, s: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s.to_string()
-        }
+        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
     }
 
     fn label(&self, status: &TestStatus) -> String {
@@ -58,34 +50,18 @@ impl<W: Write> TerminalSink<W> {
 
     fn scenario_lines(&self, feature: &str, s: &ScenarioRecord) -> String {
         let status = s.effective_status();
-        let mut t = format!(
-            "{} {} › {} ({:.1}s)\n",
-            self.label(&status),
-            feature,
-            s.scenario.name,
-            s.duration().as_secs_f64()
-        );
+        let mut t = format!("{} {} › {} ({:.1}s)\n", self.label(&status), feature, s.scenario.name, s.duration().as_secs_f64());
         match &status {
             TestStatus::Passed => {}
             TestStatus::Skipped { reason } => t.push_str(&format!("     reason: {reason}\n")),
             TestStatus::Failed { message } => {
                 t.push_str(&format!("     {message}\n"));
-                for st in s
-                    .steps
-                    .iter()
-                    .filter(|st| matches!(st.status, TestStatus::Failed { .. }))
-                {
+                for st in s.steps.iter().filter(|st| matches!(st.status, TestStatus::Failed { .. })) {
                     t.push_str(&format!("     step: {} {}\n", st.keyword, st.text));
                     if let Some(v) = &st.verdict {
-                        t.push_str(&format!(
-                            "     check:       {} ({})\n",
-                            v.check_id, v.outcome
-                        ));
+                        t.push_str(&format!("     check:       {} ({})\n", v.check_id, v.outcome));
                         t.push_str(&format!("     expected:    {}\n", v.expected));
-                        t.push_str(&format!(
-                            "     found:       {}\n",
-                            self.paint("31", &v.found)
-                        ));
+                        t.push_str(&format!("     found:       {}\n", self.paint("31", &v.found)));
                         if let Some(r) = &v.remediation {
                             t.push_str(&format!("     remediation: {r}\n"));
                         }
@@ -101,10 +77,7 @@ impl<W: Write> TerminalSink<W> {
         self.out
             .write_all(text.as_bytes())
             .and_then(|()| self.out.flush())
-            .map_err(|source| ReportError::Write {
-                what: "terminal summary".into(),
-                source,
-            })
+            .map_err(|source| ReportError::Write { what: "terminal summary".into(), source })
     }
 }
 
@@ -112,48 +85,25 @@ impl<W: Write> Reporter for TerminalSink<W> {
     fn handle(&mut self, ev: &RunEvent) -> Result<(), ReportError> {
         self.record.apply(ev)?;
         let text = match &ev.kind {
-            RunEventKind::RunStarted {
-                lab,
-                profile,
-                evidence_source,
-                gaps,
-                ..
-            } => {
-                let mut t = format!(
-                    "kubelab run of lab {lab} (profile {profile}); evidence: {evidence_source}\n"
-                );
+            RunEventKind::RunStarted { lab, profile, evidence_source, gaps, .. } => {
+                let mut t = format!("kubelab run of lab {lab} (profile {profile}); evidence: {evidence_source}\n");
                 for g in gaps {
                     t.push_str(&format!("  gap: {g}\n"));
                 }
                 t
             }
-            RunEventKind::ProvisionStepFinished {
-                step_id,
-                node,
-                status,
-                log_excerpt,
-                ..
-            } => match status {
+            RunEventKind::ProvisionStepFinished { step_id, node, status, log_excerpt, .. } => match status {
                 ProvisionStatus::Failed => {
-                    let mut t = format!(
-                        "{} provisioning {step_id} on {node}\n",
-                        self.paint("1;31", "FAIL")
-                    );
+                    let mut t = format!("{} provisioning {step_id} on {node}\n", self.paint("1;31", "FAIL"));
                     // The tail of the log is where the cause usually is.
-                    let lines: Vec<&str> = log_excerpt
-                        .lines()
-                        .filter(|l| !l.trim().is_empty())
-                        .collect();
+                    let lines: Vec<&str> = log_excerpt.lines().filter(|l| !l.trim().is_empty()).collect();
                     for l in &lines[lines.len().saturating_sub(5)..] {
                         t.push_str(&format!("     | {l}\n"));
                     }
                     t
                 }
                 ProvisionStatus::Skipped { reason } => {
-                    format!(
-                        "{} provisioning {step_id} on {node}: {reason}\n",
-                        self.paint("33", "SKIP")
-                    )
+                    format!("{} provisioning {step_id} on {node}: {reason}\n", self.paint("33", "SKIP"))
                 }
                 ProvisionStatus::Changed | ProvisionStatus::Unchanged => String::new(),
             },
@@ -172,15 +122,11 @@ impl<W: Write> Reporter for TerminalSink<W> {
                 }
             }
             RunEventKind::RunFinished { .. } => self.totals_line(),
-            RunEventKind::ScenarioStarted { .. }
-            | RunEventKind::StepFinished { .. }
-            | RunEventKind::FeatureFinished { .. } => String::new(),
+            RunEventKind::ScenarioStarted { .. } | RunEventKind::StepFinished { .. } | RunEventKind::FeatureFinished { .. } => {
+                String::new()
+            }
         };
-        if text.is_empty() {
-            Ok(())
-        } else {
-            self.write(&text)
-        }
+        if text.is_empty() { Ok(()) } else { self.write(&text) }
     }
 
     fn finish(&mut self) -> Result<(), ReportError> {
@@ -235,17 +181,11 @@ mod tests {
     #[test]
     fn one_line_per_scenario_and_failure_details() {
         let t = render(false);
-        let heads = t
-            .lines()
-            .filter(|l| l.starts_with("PASS ") || l.starts_with("FAIL ") || l.starts_with("SKIP "))
-            .count();
+        let heads = t.lines().filter(|l| l.starts_with("PASS ") || l.starts_with("FAIL ") || l.starts_with("SKIP ")).count();
         // 4 scenarios + 1 failed and 1 skipped provisioning line.
         assert_eq!(heads, 6, "{t}");
         assert!(t.contains("remediation: allow TCP 179"));
         assert!(t.contains("reason: needs a live Kubernetes API"));
-        assert!(
-            t.ends_with("4 scenarios — 2 passed, 1 failed, 1 skipped in 78.2s\n"),
-            "{t}"
-        );
+        assert!(t.ends_with("4 scenarios — 2 passed, 1 failed, 1 skipped in 78.2s\n"), "{t}");
     }
 }

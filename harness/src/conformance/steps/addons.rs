@@ -33,4 +33,3 @@ async fn metallb_lb_http(w: &mut LabWorld) {
 async fn helm_version(w: &mut LabWorld) {
     w.judge("helm.version");
 }
-

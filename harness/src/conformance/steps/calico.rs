@@ -18,4 +18,3 @@ async fn calico_tunl0_routes(w: &mut LabWorld) {
 async fn calico_ipip_traffic(w: &mut LabWorld) {
     w.judge("calico.ipip-traffic");
 }
-

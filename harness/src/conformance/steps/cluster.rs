@@ -23,4 +23,3 @@ async fn cluster_nodes_ready(w: &mut LabWorld) {
 async fn cluster_kube_system_pods(w: &mut LabWorld) {
     w.judge("cluster.kube-system-pods");
 }
-

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use cucumber::{given, then, when};
 use kubelab::checks::{self, Outcome, Verdict};
-use kubelab::evidence::{gather, LiveEvidence, Probe, ProbeCatalog};
+use kubelab::evidence::{LiveEvidence, Probe, ProbeCatalog, gather};
 use kubelab::fault::{FaultKind, FaultLab};
 
 use crate::conformance::world::{LabWorld, StepVerdict};
@@ -57,11 +57,7 @@ async fn settle(w: &mut LabWorld, want_fail: &[&str], want_pass: &[&str], label:
     let mut failures = Vec::new();
     for (id, v) in &last {
         let expect_fail = want_fail.contains(&id.as_str());
-        let ok = if expect_fail {
-            matches!(&v.outcome, Outcome::Fail { remediation, .. } if !remediation.is_empty())
-        } else {
-            v.is_pass()
-        };
+        let ok = if expect_fail { matches!(&v.outcome, Outcome::Fail { remediation, .. } if !remediation.is_empty()) } else { v.is_pass() };
         if !ok {
             failures.push(format!("{id}: wanted {} ({label}), got {v}", if expect_fail { "fail with a remediation" } else { "pass" }));
         }
@@ -161,7 +157,8 @@ async fn unreachable(w: &mut LabWorld) {
             outcome: Outcome::Fail {
                 expected: format!("{node} answers ssh"),
                 found,
-                remediation: "the cloud cut the VM's network (guide pitfall 4: JCloud会莫名其妙阻止虚拟机联网，导致SSH挂掉): reboot the VM".into(),
+                remediation: "the cloud cut the VM's network (guide pitfall 4: JCloud会莫名其妙阻止虚拟机联网，导致SSH挂掉): reboot the VM"
+                    .into(),
             },
             evidence: Vec::new(),
         },

@@ -43,4 +43,3 @@ async fn host_no_network_manager(w: &mut LabWorld) {
 async fn ipvs_kernel_modules(w: &mut LabWorld) {
     w.judge("ipvs.kernel-modules");
 }
-

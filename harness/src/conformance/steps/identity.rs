@@ -39,7 +39,6 @@ async fn identity_reach_by_name(w: &mut LabWorld) {
     w.judge("identity.reach-by-name");
 }
 
-
 #[then("every node uses an address its port allows")]
 async fn port_address_allowed(w: &mut LabWorld) {
     w.judge("port.address-allowed");

@@ -23,4 +23,3 @@ async fn ipvs_kubernetes_service(w: &mut LabWorld) {
 async fn ipvs_kube_ipvs0(w: &mut LabWorld) {
     w.judge("ipvs.kube-ipvs0");
 }
-

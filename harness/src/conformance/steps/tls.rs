@@ -18,4 +18,3 @@ async fn tls_no_pending_csr(w: &mut LabWorld) {
 async fn tls_serving_certs(w: &mut LabWorld) {
     w.judge("tls.serving-certs");
 }
-

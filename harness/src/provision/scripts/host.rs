@@ -143,11 +143,15 @@ done
     );
     match ctx.cfg.profile {
         Profile::Guide => Scripts::new(
-            format!("{common_check}command -v ipvsadm >/dev/null 2>&1 || {{ echo 'ipvsadm is not installed'; exit 1; }}\ncommand -v ipset >/dev/null 2>&1 || {{ echo 'ipset is not installed'; exit 1; }}\n"),
+            format!(
+                "{common_check}command -v ipvsadm >/dev/null 2>&1 || {{ echo 'ipvsadm is not installed'; exit 1; }}\ncommand -v ipset >/dev/null 2>&1 || {{ echo 'ipset is not installed'; exit 1; }}\n"
+            ),
             format!("{common_action}apt-get update\napt-get install -y ipvsadm ipset\n"),
         ),
         Profile::Offline => Scripts::new(
-            format!("{common_check}if ! command -v ipvsadm >/dev/null 2>&1 || ! command -v ipset >/dev/null 2>&1; then\n  echo 'note: ipvsadm/ipset are not in the offline image (the guide profile installs them)'\nfi\n"),
+            format!(
+                "{common_check}if ! command -v ipvsadm >/dev/null 2>&1 || ! command -v ipset >/dev/null 2>&1; then\n  echo 'note: ipvsadm/ipset are not in the offline image (the guide profile installs them)'\nfi\n"
+            ),
             common_action,
         ),
     }

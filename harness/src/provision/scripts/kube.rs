@@ -161,7 +161,9 @@ pub(crate) fn images_pull(ctx: &Ctx<'_>) -> Scripts {
             (
                 format!("--config {KUBELAB_DIR}/kubeadm-config.yaml"),
                 kubeadm_config(ctx, p),
-                format!("[ \"$(cat {KUBELAB_DIR}/kubeadm-config.yaml 2>/dev/null)\" = \"$(want_kubeadm_config)\" ] || {{ echo 'kubeadm config file is missing or stale'; exit 1; }}\n"),
+                format!(
+                    "[ \"$(cat {KUBELAB_DIR}/kubeadm-config.yaml 2>/dev/null)\" = \"$(want_kubeadm_config)\" ] || {{ echo 'kubeadm config file is missing or stale'; exit 1; }}\n"
+                ),
             )
         };
         let check = fill(
@@ -346,7 +348,11 @@ pub(crate) fn calicoctl_install(ctx: &Ctx<'_>) -> Scripts {
     with_pins(ctx, |p| {
         Scripts::new(
             format!("{}\n", verify(&p.calicoctl, "/usr/local/bin/calicoctl")),
-            format!("{FETCH_FN}{}{}\ninstall -m 0755 \"$tmp/calicoctl\" /usr/local/bin/calicoctl\n", tmpdir(), fetch(&p.calicoctl, "\"$tmp/calicoctl\"")),
+            format!(
+                "{FETCH_FN}{}{}\ninstall -m 0755 \"$tmp/calicoctl\" /usr/local/bin/calicoctl\n",
+                tmpdir(),
+                fetch(&p.calicoctl, "\"$tmp/calicoctl\"")
+            ),
         )
     })
 }
@@ -534,7 +540,9 @@ pub(crate) fn helm_install(ctx: &Ctx<'_>) -> Scripts {
     with_pins(ctx, |p| {
         let v = format!("v{}", ctx.cfg.versions.helm.trim_start_matches('v'));
         Scripts::new(
-            format!("v=$(helm version --template '{{{{.Version}}}}' 2>/dev/null || true)\n[ \"$v\" = {v} ] || {{ echo \"helm is '$v'\"; exit 1; }}\n"),
+            format!(
+                "v=$(helm version --template '{{{{.Version}}}}' 2>/dev/null || true)\n[ \"$v\" = {v} ] || {{ echo \"helm is '$v'\"; exit 1; }}\n"
+            ),
             format!(
                 "{FETCH_FN}{}{}\ntar -C \"$tmp\" -xzf \"$tmp/helm.tgz\" linux-amd64/helm\ninstall -m 0755 \"$tmp/linux-amd64/helm\" /usr/local/bin/helm\n",
                 tmpdir(),
@@ -596,10 +604,7 @@ kubectl -n metallb-system rollout status ds/speaker --timeout=300s
 
 /// `metallb.pool`: the guide's layer-2 ConfigMap with `metallb_pool` from the config.
 pub(crate) fn metallb_pool(ctx: &Ctx<'_>) -> Scripts {
-    let config = format!(
-        "address-pools:\n- name: default\n  protocol: layer2\n  addresses:\n  - {}\n",
-        ctx.cfg.metallb_pool
-    );
+    let config = format!("address-pools:\n- name: default\n  protocol: layer2\n  addresses:\n  - {}\n", ctx.cfg.metallb_pool);
     let indented: String = config.lines().map(|l| format!("    {l}\n")).collect();
     Scripts::new(
         fill(

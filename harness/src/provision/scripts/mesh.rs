@@ -138,11 +138,7 @@ WantedBy=multi-user.target
 pub(crate) fn ipip_tunnels(ctx: &Ctx<'_>) -> Scripts {
     let up_fn = per_node_case("want_up", ctx.nodes, |n| ipip_up(n, ctx.nodes));
     let live_fn = per_node_case("want_live", ctx.nodes, |me| {
-        ctx.nodes
-            .iter()
-            .filter(|n| n.ip != me.ip)
-            .map(|n| format!("{} {} {}\n", n.ip, me.tunnel_addr, n.pod_block))
-            .collect()
+        ctx.nodes.iter().filter(|n| n.ip != me.ip).map(|n| format!("{} {} {}\n", n.ip, me.tunnel_addr, n.pod_block)).collect()
     });
     let head = fill(
         r#"@UP@@LIVE@want_unit() {

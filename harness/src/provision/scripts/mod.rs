@@ -7,6 +7,8 @@ mod kube;
 mod mesh;
 
 pub(crate) use common::{Ctx, Scripts, sq};
-pub(crate) use host::{docker_cgroup, docker_install, firewall_off, hosts_file, ipvs_modules, br_netfilter, network_manager, swap_off, sysctl};
+pub(crate) use host::{
+    br_netfilter, docker_cgroup, docker_install, firewall_off, hosts_file, ipvs_modules, network_manager, swap_off, sysctl,
+};
 pub(crate) use kube::*;
 pub(crate) use mesh::{bird_mesh, ipip_tunnels};
