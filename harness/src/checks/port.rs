@@ -34,13 +34,11 @@ pub fn address_allowed(ev: &Evidence) -> Verdict {
             }
             let mut peers = Vec::new();
             for o in j.ev.header.nodes.iter().filter(|o| o.name != n.name) {
-                if let Some(f) = j.optional("ping-peers", &Target::Node(o.name.clone())) {
-                    if let Ok(rows) = parse_reach_lines(&f.output.stdout) {
-                        if let Some(r) = rows.iter().find(|r| r.target == n.name) {
+                if let Some(f) = j.optional("ping-peers", &Target::Node(o.name.clone()))
+                    && let Ok(rows) = parse_reach_lines(&f.output.stdout)
+                        && let Some(r) = rows.iter().find(|r| r.target == n.name) {
                             peers.push(format!("{} {} it", o.name, if r.ok { "still reaches" } else { "cannot reach" }));
                         }
-                    }
-                }
             }
             let used_s = if used.is_empty() {
                 "no address on the lab segment".to_string()

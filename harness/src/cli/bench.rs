@@ -256,42 +256,6 @@ pub async fn check(features: Option<&Path>, bundle: &Path, scenarios: usize, ite
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use cucumber::gherkin::{Feature, GherkinEnv};
-
-    use super::synthesise_features;
-
-    #[test]
-    fn synthesised_set_has_exactly_n_real_scenarios() {
-        let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("../features");
-        let tmp = std::env::temp_dir().join(format!("kubelab-synth-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        let judgments = synthesise_features(&features, &tmp, 40).unwrap();
-        let mut names = Vec::new();
-        let mut tags = 0;
-        for e in std::fs::read_dir(&tmp).unwrap() {
-            let f = Feature::parse_path(e.unwrap().path(), GherkinEnv::default()).unwrap();
-            assert!(!f.tags.is_empty(), "feature tags are copied: {}", f.name);
-            for sc in f.scenarios {
-                assert!(!sc.steps.is_empty(), "{}", sc.name);
-                tags += sc.tags.iter().filter(|t| t.starts_with("check:")).count();
-                names.push(sc.name);
-            }
-        }
-        std::fs::remove_dir_all(&tmp).unwrap();
-        assert_eq!(names.len(), 40);
-        assert_eq!(tags, judgments);
-        let unique: std::collections::BTreeSet<&String> = names.iter().collect();
-        assert_eq!(unique.len(), 40, "copies are renamed: {names:?}");
-        for n in ["every node carries the guide's hostname #0", "Helm answers #0", "Helm answers #1"] {
-            assert!(names.iter().any(|x| x == n), "{n} not in {names:?}");
-        }
-    }
-}
-
 /// A throwaway lab derived from `cfg`: own name, own subnet (third octet), first `n` nodes.
 fn throwaway(cfg: &LabConfig, name: &str, octet: u8, n: usize) -> LabConfig {
     let subnet: ipnet::Ipv4Net = format!("192.168.{octet}.0/24").parse().expect("static");
@@ -411,4 +375,40 @@ pub async fn reset(cfg: &LabConfig) -> Result<(), ExpectedError> {
         100.0 * revert.as_secs_f64() / fresh.as_secs_f64().max(1e-9)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use cucumber::gherkin::{Feature, GherkinEnv};
+
+    use super::synthesise_features;
+
+    #[test]
+    fn synthesised_set_has_exactly_n_real_scenarios() {
+        let features = Path::new(env!("CARGO_MANIFEST_DIR")).join("../features");
+        let tmp = std::env::temp_dir().join(format!("kubelab-synth-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let judgments = synthesise_features(&features, &tmp, 40).unwrap();
+        let mut names = Vec::new();
+        let mut tags = 0;
+        for e in std::fs::read_dir(&tmp).unwrap() {
+            let f = Feature::parse_path(e.unwrap().path(), GherkinEnv::default()).unwrap();
+            assert!(!f.tags.is_empty(), "feature tags are copied: {}", f.name);
+            for sc in f.scenarios {
+                assert!(!sc.steps.is_empty(), "{}", sc.name);
+                tags += sc.tags.iter().filter(|t| t.starts_with("check:")).count();
+                names.push(sc.name);
+            }
+        }
+        std::fs::remove_dir_all(&tmp).unwrap();
+        assert_eq!(names.len(), 40);
+        assert_eq!(tags, judgments);
+        let unique: std::collections::BTreeSet<&String> = names.iter().collect();
+        assert_eq!(unique.len(), 40, "copies are renamed: {names:?}");
+        for n in ["every node carries the guide's hostname #0", "Helm answers #0", "Helm answers #1"] {
+            assert!(names.iter().any(|x| x == n), "{n} not in {names:?}");
+        }
+    }
 }

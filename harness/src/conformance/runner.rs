@@ -65,6 +65,8 @@ struct Planned {
 }
 
 type Key = (String, u32);
+/// What cucumber reported per scenario: its step events and its status.
+type Results = BTreeMap<Key, (Vec<RunEventKind>, TestStatus)>;
 
 /// Turns a verdict into the report's view, with the facts it read.
 pub fn verdict_view(id: &str, v: &Verdict, ev: &Evidence, source: &str) -> VerdictView {
@@ -272,7 +274,7 @@ pub async fn run(
     *CONTEXT.lock().expect("poisoned") = Some(ctx.clone());
     let to_run: Arc<HashSet<Key>> =
         Arc::new(planned.iter().filter(|p| p.skip.is_none()).map(|p| (p.feature.path.clone(), p.scenario.position.line as u32)).collect());
-    let results: Arc<Mutex<BTreeMap<Key, (Vec<RunEventKind>, TestStatus)>>> = Default::default();
+    let results: Arc<Mutex<Results>> = Default::default();
     if !to_run.is_empty() {
         let (res, ctx2, filter_set) = (results.clone(), ctx.clone(), to_run.clone());
         let base = features.path().to_path_buf();

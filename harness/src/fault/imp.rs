@@ -403,11 +403,10 @@ impl<'a> FaultLab<'a> {
         let t0 = Instant::now();
         loop {
             let text = std::fs::read(&log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-            if let Some(block) = port::last_console_addrs(&text) {
-                if block.contains(&format!("inet {want}/")) && !block.contains(&format!("inet {gone}/")) {
+            if let Some(block) = port::last_console_addrs(&text)
+                && block.contains(&format!("inet {want}/")) && !block.contains(&format!("inet {gone}/")) {
                     return Ok(block);
                 }
-            }
             if t0.elapsed() > budget {
                 return Err(LabError::local(
                     format!("move {node} to {want}"),
@@ -605,11 +604,10 @@ pub fn with_smbios_uuid(domain_xml: &str, uuid: Option<&str>) -> String {
     const NS: &str = "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'";
     let mut s = domain_xml.to_string();
     // Drop an earlier override.
-    if let Some(i) = s.find("<qemu:commandline>") {
-        if let Some(j) = s[i..].find("</qemu:commandline>") {
+    if let Some(i) = s.find("<qemu:commandline>")
+        && let Some(j) = s[i..].find("</qemu:commandline>") {
             s.replace_range(i..i + j + "</qemu:commandline>".len(), "");
         }
-    }
     if let Some(u) = uuid {
         if !s.contains("xmlns:qemu=") {
             s = s.replacen("<domain ", &format!("<domain {NS} "), 1);
