@@ -404,9 +404,11 @@ impl<'a> FaultLab<'a> {
         loop {
             let text = std::fs::read(&log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
             if let Some(block) = port::last_console_addrs(&text)
-                && block.contains(&format!("inet {want}/")) && !block.contains(&format!("inet {gone}/")) {
-                    return Ok(block);
-                }
+                && block.contains(&format!("inet {want}/"))
+                && !block.contains(&format!("inet {gone}/"))
+            {
+                return Ok(block);
+            }
             if t0.elapsed() > budget {
                 return Err(LabError::local(
                     format!("move {node} to {want}"),
@@ -605,9 +607,10 @@ pub fn with_smbios_uuid(domain_xml: &str, uuid: Option<&str>) -> String {
     let mut s = domain_xml.to_string();
     // Drop an earlier override.
     if let Some(i) = s.find("<qemu:commandline>")
-        && let Some(j) = s[i..].find("</qemu:commandline>") {
-            s.replace_range(i..i + j + "</qemu:commandline>".len(), "");
-        }
+        && let Some(j) = s[i..].find("</qemu:commandline>")
+    {
+        s.replace_range(i..i + j + "</qemu:commandline>".len(), "");
+    }
     if let Some(u) = uuid {
         if !s.contains("xmlns:qemu=") {
             s = s.replacen("<domain ", &format!("<domain {NS} "), 1);

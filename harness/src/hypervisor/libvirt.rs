@@ -225,12 +225,13 @@ impl Hypervisor for LibvirtHypervisor {
         // Redefining a filter that exists (e.g. left by an interrupted fault) needs its UUID.
         let mut xml = xml.to_string();
         if let (false, Some(name)) = (xml.contains("<uuid>"), super::xml::attr(&xml, "name"))
-            && let Ok(f) = self.conn.lookup_nwfilter_by_name(&name) {
-                let uuid = f.uuid_string().map_err(err(format!("uuid of nwfilter {name}")))?;
-                if let Some(i) = xml.find('>') {
-                    xml.insert_str(i + 1, &format!("\n  <uuid>{uuid}</uuid>"));
-                }
+            && let Ok(f) = self.conn.lookup_nwfilter_by_name(&name)
+        {
+            let uuid = f.uuid_string().map_err(err(format!("uuid of nwfilter {name}")))?;
+            if let Some(i) = xml.find('>') {
+                xml.insert_str(i + 1, &format!("\n  <uuid>{uuid}</uuid>"));
             }
+        }
         self.conn.define_nwfilter_xml(&xml).map(|_| ()).map_err(err("define nwfilter"))
     }
 

@@ -306,9 +306,10 @@ pub fn port_binding(interface: &str) -> Option<(String, Vec<Ipv4Addr>)> {
         let p = &interface[tag_end + k..];
         let p = &p[..p.find('>').unwrap_or(p.len())];
         if attr(p, "name").as_deref() == Some("IP")
-            && let Some(ip) = attr(p, "value").and_then(|v| v.parse().ok()) {
-                ips.push(ip);
-            }
+            && let Some(ip) = attr(p, "value").and_then(|v| v.parse().ok())
+        {
+            ips.push(ip);
+        }
     }
     Some((filter, ips))
 }

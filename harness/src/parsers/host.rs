@@ -37,10 +37,12 @@ fn parse_swap_table(text: &str, what: &'static str, header: &str) -> Result<Vec<
             }
         }
     }
-    if out.is_empty() && !header_seen
-        && let Some(first) = text.lines().map(str::trim).find(|l| !l.is_empty()) {
-            return Err(ParseError::at(what, first, format!("unexpected row `{first}`")));
-        }
+    if out.is_empty()
+        && !header_seen
+        && let Some(first) = text.lines().map(str::trim).find(|l| !l.is_empty())
+    {
+        return Err(ParseError::at(what, first, format!("unexpected row `{first}`")));
+    }
     Ok(out)
 }
 

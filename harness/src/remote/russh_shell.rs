@@ -164,9 +164,10 @@ impl RusshShell {
     /// Drops the cached connection of `node` (after a reboot, or to measure fresh connects).
     pub async fn forget(&self, node: &str) {
         if let Some(m) = self.conns.get(node)
-            && let Some(h) = m.lock().await.take() {
-                let _ = h.disconnect(russh::Disconnect::ByApplication, "", "en").await;
-            }
+            && let Some(h) = m.lock().await.take()
+        {
+            let _ = h.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+        }
     }
 
     async fn exec_on(h: &Handle<Pinned>, node: &str, script: &str) -> Result<ExecOutput, (bool, RemoteError)> {
