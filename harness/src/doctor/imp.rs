@@ -391,7 +391,7 @@ impl Doctor<'_> {
                 Status::Warn,
                 format!("no {profile} image in {} yet; {source} is reachable from here", path.display()),
             )
-            .fix(format!("`{how}` (or `kubelab up`, which needs it first)")),
+            .fix(format!("`{how}` before `kubelab up`, which needs it")),
             Err(why) => DoctorItem::new(
                 "image",
                 TITLE,
