@@ -7,9 +7,12 @@ use ipnet::Ipv4Net;
 use super::Verdict;
 use super::judge::{Stop, fail, judge};
 use crate::evidence::{Evidence, Target};
+use k8s_metrics::v1beta1::NodeMetrics;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+
 use crate::parsers::{
     Condition, ParseError, apiservice_available, conditions_in, error_line, json_in, kube_proxy_config, lb_rows, loose_key,
-    node_metrics_names, parse_helm_short, table_in, yaml_lite,
+    node_metrics_names, parse_helm_short, parse_kube_proxy_configuration, table_in, typed,
 };
 
 const METRICS_FIX: &str = "metrics-server cannot scrape kubelets whose serving certificate lacks the node IP: enable serverTLSBootstrap and `kubectl certificate approve` the kubelet-serving CSRs (guide: 启用TLSBootstrap); then `kubectl logs -n kube-system deploy/metrics-server`";
@@ -19,7 +22,8 @@ const METRICS_FIX: &str = "metrics-server cannot scrape kubelets whose serving c
 fn available_condition(json: Option<&serde_json::Value>, text: &str) -> Option<Condition> {
     let parsed = if json.is_none() { json_in(text) } else { None };
     if let Some(v) = json.or(parsed.as_ref()) {
-        return apiservice_available(v).map(|(s, r, m)| Condition {
+        let a: APIService = typed("APIService", v).ok()?;
+        return apiservice_available(&a).map(|(s, r, m)| Condition {
             kind: "Available".into(),
             status: s.into(),
             reason: r.into(),
@@ -81,9 +85,10 @@ fn metrics_nodes(json: Option<&serde_json::Value>, text: &str) -> Result<Vec<Str
     let parsed = if json.is_none() { json_in(text) } else { None };
     if let Some(v) = json.or(parsed.as_ref()) {
         if v.get("kind").and_then(|k| k.as_str()) == Some("NodeMetrics") {
-            return Ok(v.pointer("/metadata/name").and_then(|n| n.as_str()).map(String::from).into_iter().collect());
+            let m: NodeMetrics = typed("metrics.k8s.io NodeMetrics", v)?;
+            return Ok(m.metadata.name.into_iter().collect());
         }
-        return Ok(node_metrics_names(v)?.into_iter().map(String::from).collect());
+        return node_metrics_names(v);
     }
     match table_in(text, &["NAME", "CPU(cores)"]) {
         Some(t) => Ok(t.rows.iter().map(|r| r[0].clone()).collect()),
@@ -143,7 +148,10 @@ pub fn strict_arp(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
         let (json, text) = j.doc("k8s-kube-proxy-cm", STRICT_ARP_FIX)?;
         let conf = kube_proxy_config(json, text).map_err(|e| j.unreadable("k8s-kube-proxy-cm", &Target::Cluster, &e))?;
-        let v = yaml_lite::get(&conf, "ipvs.strictARP").or_else(|| loose_key(&conf, "strictARP"));
+        // The whole config.conf as a typed KubeProxyConfiguration; a `grep` excerpt is not a
+        // document, so its `strictARP:` line is read as it stands.
+        let typed_arp = parse_kube_proxy_configuration(&conf).ok().and_then(|c| c.strict_arp()).map(|b| b.to_string());
+        let v = typed_arp.as_deref().or_else(|| loose_key(&conf, "strictARP"));
         match v {
             Some("true") => Ok("kube-proxy ipvs.strictARP: true (k8s-kube-proxy-cm)".into()),
             other => Err(fail(

@@ -1,19 +1,20 @@
-//! Cluster checks: API version, nodes Ready, kube-system pods. Each reads kubectl's JSON, or
-//! the YAML/table/`kubectl version` forms a pasted capture holds.
+//! Cluster checks: API version, nodes Ready, kube-system pods. Each reads kubectl's (or the API
+//! server's) JSON as typed k8s-openapi objects, or the YAML/table/`kubectl version` forms a
+//! pasted capture holds.
 
 use super::Verdict;
 use super::judge::{fail, judge};
 use crate::evidence::{Evidence, Target};
-use crate::parsers::{ParseError, error_line, json_in, node_rows, pod_rows};
+use crate::parsers::{ParseError, error_line, json_in, node_rows, pod_rows, version_git};
 
 /// The API server's gitVersion in `/version` JSON, `kubectl version [-o json|--short]` or the
 /// legacy `Server Version: version.Info{... GitVersion:"v1.23.5" ...}`.
 fn server_version(json: Option<&serde_json::Value>, text: &str) -> Option<String> {
     let parsed = if json.is_none() { json_in(text) } else { None };
     if let Some(v) = json.or(parsed.as_ref()) {
-        let g = v.get("gitVersion").or_else(|| v.pointer("/serverVersion/gitVersion")).and_then(|g| g.as_str());
-        if let Some(g) = g {
-            return Some(g.to_string());
+        // `version.Info` of /version, or `kubectl version -o json`'s serverVersion.
+        if let Some(g) = version_git(v) {
+            return Some(g);
         }
     }
     let line = text.lines().map(str::trim).find(|l| l.starts_with("Server Version:"))?;

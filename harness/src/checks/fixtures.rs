@@ -541,6 +541,28 @@ fn kube_system_pods(nodes: &[NodeConfig], unready: &[(&str, usize)]) -> Value {
     list(specs.iter().map(|s| pod_obj(nodes, s)).collect())
 }
 
+/// (CSR, certificate) PEMs per node, made by openssl (`tests/fixtures/pki/make.sh`): the CSR
+/// and certificate bytes a real API server holds, base64-encoded whole in the bundle.
+const SERVING_PKI: [(&str, &str); 3] = [
+    (
+        include_str!("../../../tests/fixtures/pki/ICE-k8s-machines-node0.csr.pem"),
+        include_str!("../../../tests/fixtures/pki/ICE-k8s-machines-node0.crt.pem"),
+    ),
+    (
+        include_str!("../../../tests/fixtures/pki/ICE-k8s-machines-node1.csr.pem"),
+        include_str!("../../../tests/fixtures/pki/ICE-k8s-machines-node1.crt.pem"),
+    ),
+    (
+        include_str!("../../../tests/fixtures/pki/ICE-k8s-machines-node2.csr.pem"),
+        include_str!("../../../tests/fixtures/pki/ICE-k8s-machines-node2.crt.pem"),
+    ),
+];
+
+fn b64(pem: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(pem)
+}
+
 fn csr_list(nodes: &[NodeConfig], approved: bool) -> Value {
     // The guide's CSR names; certificates.k8s.io/v1, approved by `kubectl certificate approve`.
     let names = ["csr-chg65", "csr-8982q", "csr-2nk7h"];
@@ -550,7 +572,7 @@ fn csr_list(nodes: &[NodeConfig], approved: bool) -> Value {
         .enumerate()
         .map(|(i, n)| {
             let status = if approved {
-                json!({"certificate": format!("LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUNrVENDQVhtZ0F3SUJBZ0lR{i}"), "conditions": [{"lastTransitionTime": "2022-04-30T10:45:02Z", "lastUpdateTime": "2022-04-30T10:45:02Z", "message": "This CSR was approved by kubectl certificate approve.", "reason": "KubectlApprove", "status": "True", "type": "Approved"}]})
+                json!({"certificate": b64(SERVING_PKI[i].1), "conditions": [{"lastTransitionTime": "2022-04-30T10:45:02Z", "lastUpdateTime": "2022-04-30T10:45:02Z", "message": "This CSR was approved by kubectl certificate approve.", "reason": "KubectlApprove", "status": "True", "type": "Approved"}]})
             } else {
                 json!({})
             };
@@ -559,7 +581,7 @@ fn csr_list(nodes: &[NodeConfig], approved: bool) -> Value {
                 "metadata": {"creationTimestamp": created[i], "generateName": "csr-", "name": names[i], "resourceVersion": format!("{}", 120_031 + i * 5), "uid": format!("6a7b8c9d-0e1f-4a2b-8c3d-4e5f6a7b8c9{i}")},
                 "spec": {
                     "groups": ["system:nodes", "system:authenticated"],
-                    "request": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0KTUlJQkZEQ0J1d0lCQURCWk1SVXdFd1lEVlFRS0V3eHplWE4wWlcwNmJtOWtaWE14UURBK0JnTlZCQU1UTjNONQ==",
+                    "request": b64(SERVING_PKI[i].0),
                     "signerName": "kubernetes.io/kubelet-serving",
                     "usages": ["digital signature", "key encipherment", "server auth"],
                     "username": format!("system:node:{}", n.name)

@@ -3,7 +3,9 @@
 use super::Verdict;
 use super::judge::{fail, judge};
 use crate::evidence::{Evidence, Target};
-use crate::parsers::{IPVS_NOT_LOADED, kube_proxy_config, loose_key, parse_ipvsadm, parse_lsmod, parse_proxy_mode, yaml_lite};
+use crate::parsers::{
+    IPVS_NOT_LOADED, kube_proxy_config, loose_key, parse_ipvsadm, parse_kube_proxy_configuration, parse_lsmod, parse_proxy_mode, services,
+};
 
 const MODULES: [&str; 5] = ["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack"];
 const MOD_FIX: &str = "`sudo modprobe -- ip_vs; sudo modprobe -- ip_vs_rr; sudo modprobe -- ip_vs_wrr; sudo modprobe -- ip_vs_sh; sudo modprobe -- nf_conntrack` and add them to /etc/rc.local (guide: 开启IPVS)";
@@ -29,7 +31,9 @@ pub fn configmap_mode(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
         let (json, text) = j.doc("k8s-kube-proxy-cm", MODE_FIX)?;
         let conf = kube_proxy_config(json, text).map_err(|e| j.unreadable("k8s-kube-proxy-cm", &Target::Cluster, &e))?;
-        let mode = yaml_lite::get(&conf, "mode").or_else(|| loose_key(&conf, "mode")).unwrap_or("");
+        // The whole config.conf as a typed KubeProxyConfiguration, or a `grep` excerpt's line.
+        let typed_mode = parse_kube_proxy_configuration(&conf).ok().and_then(|c| c.mode);
+        let mode = typed_mode.as_deref().or_else(|| loose_key(&conf, "mode")).unwrap_or("");
         if mode != "ipvs" {
             let shown = if mode.is_empty() { "\"\" (iptables, the default)".to_string() } else { mode.to_string() };
             return Err(fail("kube-proxy ConfigMap mode: ipvs", format!("mode: {shown}"), MODE_FIX));
@@ -65,17 +69,16 @@ pub fn proxy_mode(ev: &Evidence) -> Verdict {
 pub fn kubernetes_service(ev: &Evidence) -> Verdict {
     judge(ev, |j| {
         // The `kubernetes` Service's ClusterIP (10.96.0.1 with kubeadm's default service CIDR).
-        let vip = j
+        let svcs = j
             .optional("k8s-services", &Target::Cluster)
             .and_then(|_| j.ev.json("k8s-services", &Target::Cluster))
             .and_then(|(_, v)| v.ok())
-            .and_then(|v| {
-                v.get("items")?.as_array()?.iter().find(|s| {
-                    s.pointer("/metadata/name").and_then(|x| x.as_str()) == Some("kubernetes")
-                        && s.pointer("/metadata/namespace").and_then(|x| x.as_str()) == Some("default")
-                })
-            })
-            .and_then(|s| s.pointer("/spec/clusterIP")?.as_str())
+            .and_then(|v| services(v).ok())
+            .unwrap_or_default();
+        let vip = svcs
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some("kubernetes") && s.metadata.namespace.as_deref() == Some("default"))
+            .and_then(|s| s.spec.as_ref()?.cluster_ip.as_deref())
             .unwrap_or("10.96.0.1");
         let want = format!("{vip}:443");
         let single = j.ev.single_capture().is_some() && j.optional("k8s-services", &Target::Cluster).is_none();

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use super::client::{Capture, ClusterApi};
 use super::error::ClusterApiError;
 use crate::evidence::Fact;
+pub use crate::parsers::{KubeProxyConfiguration, KubeProxyIpvsConfiguration};
 
 /// The name of metrics-server's APIService.
 pub const METRICS_APISERVICE: &str = "v1beta1.metrics.k8s.io";
@@ -30,43 +31,10 @@ pub struct Probed<T> {
     pub raw: String,
 }
 
-/// kube-proxy's `config.conf` (KubeProxyConfiguration v1alpha1), the fields the guide sets.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct KubeProxyConfiguration {
-    /// `kubeproxy.config.k8s.io/v1alpha1`.
-    #[serde(default)]
-    pub api_version: String,
-    /// `KubeProxyConfiguration`.
-    #[serde(default)]
-    pub kind: String,
-    /// `ipvs`, `iptables` or `""` (kube-proxy's default: iptables).
-    #[serde(default)]
-    pub mode: String,
-    /// The `ipvs:` block.
-    #[serde(default)]
-    pub ipvs: IpvsConfiguration,
-    /// `clusterCIDR`.
-    #[serde(default, rename = "clusterCIDR")]
-    pub cluster_cidr: String,
-}
-
-/// The `ipvs:` block of [`KubeProxyConfiguration`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct IpvsConfiguration {
-    /// `strictARP` (MetalLB needs `true`).
-    #[serde(default, rename = "strictARP")]
-    pub strict_arp: bool,
-    /// `scheduler` (`""` = rr).
-    #[serde(default)]
-    pub scheduler: String,
-}
-
 /// Parses the ConfigMap's `config.conf`.
 pub fn parse_kube_proxy_config(cm: &ConfigMap) -> Result<KubeProxyConfiguration, String> {
     let text = cm.data.as_ref().and_then(|d| d.get("config.conf")).ok_or_else(|| "the ConfigMap has no data.config.conf".to_string())?;
-    serde_saphyr::from_str(text).map_err(|e| format!("config.conf is not a KubeProxyConfiguration: {e}"))
+    crate::parsers::parse_kube_proxy_configuration(text).map_err(|e| format!("config.conf is not a KubeProxyConfiguration: {e}"))
 }
 
 async fn probe<T>(

@@ -176,10 +176,15 @@ async fn kube_api_evidence_source_writes_the_same_fact_files_and_the_cluster_che
         let f = back.fact(id, &Target::Cluster).unwrap();
         assert_eq!(f.output.stdout, bundle_stdout("guide-healthy", id), "{id}: the body as served");
     }
-    // The bundle's synthesized CSR certificate is truncated base64: the body is still the fact,
-    // with the typed decoder's objection in stderr.
-    let csr = back.fact("k8s-csr", &Target::Cluster).unwrap();
-    assert!(csr.output.success() && csr.output.stderr.contains("is not a valid Kubernetes object"), "{:?}", csr.output.stderr);
+    // The bundle's CSRs carry whole base64 CSRs and certificates (openssl-made, as a server
+    // holds them): the typed decoder takes every body without objection.
+    for id in API_PROBES {
+        let f = back.fact(id, &Target::Cluster).unwrap();
+        assert!(f.output.success() && f.output.stderr.is_empty(), "{id}: {:?}", f.output.stderr);
+    }
+    let csrs = csrs_from_fact(back.fact("k8s-csr", &Target::Cluster).unwrap()).unwrap();
+    let pem = String::from_utf8(csrs[0].status.as_ref().unwrap().certificate.as_ref().unwrap().0.clone()).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n") && pem.ends_with("-----END CERTIFICATE-----\n"), "{pem}");
     let m = evidence::read_manifest(&dir).unwrap();
     assert!(m.provenance["facts/cluster/k8s-nodes.json"].contains("v1 NodeList (kube client)"), "{:?}", m.provenance);
 
@@ -207,16 +212,21 @@ fn kube_api_typed_accessors_read_every_recorded_bundle() {
         assert!(version_from_fact(f("k8s-version")).unwrap().git_version.starts_with("v1.23"), "{b}");
         assert_eq!(nodes_from_fact(f("k8s-nodes")).unwrap().len(), 3, "{b}");
         assert!(!pods_from_fact(f("k8s-pods-kube-system")).unwrap().is_empty(), "{b}");
-        // Not `csrs_from_fact`: the synthesized bundles' CSR `status.certificate` is truncated
-        // base64 (65 characters), which a real API server never sends and k8s-openapi refuses.
+        // Every CSR decodes, its certificate (when issued) whole.
+        let csrs = csrs_from_fact(f("k8s-csr")).unwrap();
+        assert_eq!(csrs.len(), 3, "{b}");
+        for c in &csrs {
+            let issued = c.status.as_ref().and_then(|s| s.certificate.as_ref()).map(|c| c.0.len());
+            assert!(issued.is_none_or(|n| n > 500), "{b}: certificate of {n:?} bytes", n = issued);
+        }
         apiservice_from_fact(f("k8s-apiservice-metrics")).unwrap();
         services_from_fact(f("k8s-services")).unwrap();
         let (_, kpc) = kube_proxy_config_from_fact(f("k8s-kube-proxy-cm")).unwrap();
-        assert_eq!(kpc.kind, "KubeProxyConfiguration", "{b}");
+        assert_eq!(kpc.kind.as_deref(), Some("KubeProxyConfiguration"), "{b}");
         match b {
-            "strictarp-false" => assert!(!kpc.ipvs.strict_arp && kpc.mode == "ipvs"),
-            "kube-proxy-iptables" => assert_ne!(kpc.mode, "ipvs"),
-            _ => assert!(kpc.ipvs.strict_arp && kpc.mode == "ipvs", "{b}: {kpc:?}"),
+            "strictarp-false" => assert!(kpc.strict_arp() == Some(false) && kpc.mode.as_deref() == Some("ipvs")),
+            "kube-proxy-iptables" => assert_ne!(kpc.mode.as_deref(), Some("ipvs")),
+            _ => assert!(kpc.strict_arp() == Some(true) && kpc.mode.as_deref() == Some("ipvs"), "{b}: {kpc:?}"),
         }
         let nm = f("k8s-node-metrics");
         if nm.output.success() {
@@ -274,9 +284,9 @@ async fn kube_api_401_403_404_are_distinct_errors_with_exit_codes() {
 async fn kube_api_kube_proxy_configmap_parses_mode_and_strict_arp() {
     let (api, _) = bundle_server("strictarp-false");
     let p = within(api.kube_proxy_config()).await.unwrap();
-    assert_eq!(p.value.1.mode, "ipvs");
-    assert!(!p.value.1.ipvs.strict_arp);
-    assert_eq!(p.value.1.api_version, "kubeproxy.config.k8s.io/v1alpha1");
+    assert_eq!(p.value.1.mode.as_deref(), Some("ipvs"));
+    assert_eq!(p.value.1.strict_arp(), Some(false));
+    assert_eq!(p.value.1.api_version.as_deref(), Some("kubeproxy.config.k8s.io/v1alpha1"));
     assert_eq!(p.raw, bundle_stdout("strictarp-false", "k8s-kube-proxy-cm"));
     let (api, _) = bundle_server("guide-healthy");
     let v = within(api.version()).await.unwrap();

@@ -1,7 +1,7 @@
 //! Host-preparation outputs: swap, kernel modules, sysctls, Docker, kubelet config,
 //! NetworkManager, listening sockets, kubelet serving certificate.
 
-use super::{ParseError, yaml_lite};
+use super::ParseError;
 
 /// One active swap area.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,17 +156,15 @@ pub struct KubeletConfig {
 pub fn parse_kubelet_config(text: &str) -> Result<KubeletConfig, ParseError> {
     const WHAT: &str = "kubelet config.yaml";
     if let Some(v) = super::json_in(text) {
+        // `/configz` wraps the typed KubeletConfiguration in `{"kubeletconfig": …}`.
         let c = v.get("kubeletconfig").unwrap_or(&v);
-        return Ok(KubeletConfig {
-            cgroup_driver: c.get("cgroupDriver").and_then(|x| x.as_str()).map(String::from),
-            server_tls_bootstrap: c.get("serverTLSBootstrap").and_then(|x| x.as_bool()) == Some(true),
-        });
+        let k: super::KubeletConfiguration = super::typed(WHAT, c)?;
+        return Ok(KubeletConfig { cgroup_driver: k.cgroup_driver, server_tls_bootstrap: k.server_tls_bootstrap == Some(true) });
     }
-    if yaml_lite::get(text, "kind") == Some("KubeletConfiguration") {
-        return Ok(KubeletConfig {
-            cgroup_driver: yaml_lite::get(text, "cgroupDriver").map(String::from),
-            server_tls_bootstrap: yaml_lite::get(text, "serverTLSBootstrap") == Some("true"),
-        });
+    if let Ok(k) = super::parse_kubelet_configuration(text)
+        && k.kind.as_deref() == Some("KubeletConfiguration")
+    {
+        return Ok(KubeletConfig { cgroup_driver: k.cgroup_driver, server_tls_bootstrap: k.server_tls_bootstrap == Some(true) });
     }
     if text.lines().any(|l| l.trim() == "kind: KubeletConfiguration") {
         return Ok(KubeletConfig {

@@ -1,7 +1,15 @@
-//! Kubernetes API objects as `kubectl ... -o json` prints them (kubectl 1.23), plus `helm version
-//! --short`. Objects stay `serde_json::Value`; these helpers pull out
-//! the fields the checks judge.
+//! Kubernetes API objects as `kubectl ... -o json` (kubectl 1.23) or the API server prints
+//! them, read as the typed objects of k8s-openapi (`Node`, `Pod`, `Service`, `ConfigMap`,
+//! `CertificateSigningRequest`, `APIService`, `version::Info`) and k8s-metrics (`NodeMetrics`);
+//! the summaries pull out the fields the checks judge. Plus `helm version --short`.
 
+use k8s_metrics::v1beta1::NodeMetrics;
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, NodeCondition, Pod, Service};
+use k8s_openapi::apimachinery::pkg::version::Info;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::ParseError;
@@ -11,21 +19,42 @@ pub fn parse_json(what: &'static str, text: &str) -> Result<Value, ParseError> {
     serde_json::from_str(text).map_err(|e| ParseError::new(what, e.to_string()))
 }
 
-/// The `items` of a `...List` object.
-pub fn list_items<'a>(what: &'static str, v: &'a Value) -> Result<&'a [Value], ParseError> {
-    v.get("items").and_then(Value::as_array).map(Vec::as_slice).ok_or_else(|| ParseError::new(what, "not a List object (no `items` array)"))
+/// Reads `v` as the typed Kubernetes object `T` (k8s-openapi / k8s-metrics types). Lenient
+/// the way k8s-openapi is for older servers: a required field that a 1.23 object (or a trimmed
+/// paste) lacks becomes its default; fields the type does not know are ignored.
+pub fn typed<T: DeserializeOwned>(what: &'static str, v: &Value) -> Result<T, ParseError> {
+    T::deserialize(v).map_err(|e| ParseError::new(what, e.to_string()))
 }
 
-fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
-    path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
+/// The `items` of a `...List` object (kubectl's `List` or the API server's `NodeList`, …),
+/// each read as `T`; an item that is not a `T` is an error naming its index.
+pub fn list_items<T: DeserializeOwned>(what: &'static str, v: &Value) -> Result<Vec<T>, ParseError> {
+    let items = v.get("items").and_then(Value::as_array).ok_or_else(|| ParseError::new(what, "not a List object (no `items` array)"))?;
+    items_as(what, items.iter())
 }
 
-/// `gitVersion` of `kubectl get --raw /version`.
-pub fn version_git(v: &Value) -> Option<&str> {
-    s(v, &["gitVersion"])
+/// Every value of `items` read as `T`.
+pub fn items_as<'a, T: DeserializeOwned>(what: &'static str, items: impl Iterator<Item = &'a Value>) -> Result<Vec<T>, ParseError> {
+    items.enumerate().map(|(i, x)| T::deserialize(x).map_err(|e| ParseError::new(what, format!("items[{i}]: {e}")))).collect()
 }
 
-/// A Node's readiness and kubelet version.
+/// `gitVersion` of `/version` (`version.Info`) or of `kubectl version -o json`'s
+/// `serverVersion`; `None` when neither holds one.
+pub fn version_git(v: &Value) -> Option<String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct KubectlVersion {
+        server_version: Option<Info>,
+    }
+    let own = Info::deserialize(v).ok().map(|i| i.git_version).filter(|g| !g.is_empty());
+    own.or_else(|| KubectlVersion::deserialize(v).ok()?.server_version.map(|i| i.git_version).filter(|g| !g.is_empty()))
+}
+
+fn condition<'a>(cs: Option<&'a Vec<NodeCondition>>, kind: &str) -> Option<&'a NodeCondition> {
+    cs?.iter().find(|c| c.type_ == kind)
+}
+
+/// A Node's readiness and kubelet version, read from the typed [`Node`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeSummary<'a> {
     /// `metadata.name`.
@@ -40,32 +69,29 @@ pub struct NodeSummary<'a> {
     pub internal_ip: Option<&'a str>,
 }
 
-/// Summaries of `kubectl get nodes -o json`.
-pub fn node_summaries(v: &Value) -> Result<Vec<NodeSummary<'_>>, ParseError> {
-    Ok(list_items("kubectl get nodes", v)?
-        .iter()
-        .map(|n| {
-            let ready = conditions(n).find(|c| s(c, &["type"]) == Some("Ready"));
-            NodeSummary {
-                name: s(n, &["metadata", "name"]).unwrap_or(""),
-                ready: ready.and_then(|c| s(c, &["status"])),
-                ready_message: ready.and_then(|c| s(c, &["message"])).unwrap_or(""),
-                kubelet_version: s(n, &["status", "nodeInfo", "kubeletVersion"]),
-                internal_ip: n
-                    .pointer("/status/addresses")
-                    .and_then(Value::as_array)
-                    .and_then(|a| a.iter().find(|x| s(x, &["type"]) == Some("InternalIP")))
-                    .and_then(|x| s(x, &["address"])),
-            }
-        })
-        .collect())
+/// The summary of one typed Node.
+pub fn node_summary(n: &Node) -> NodeSummary<'_> {
+    let st = n.status.as_ref();
+    let ready = condition(st.and_then(|s| s.conditions.as_ref()), "Ready");
+    NodeSummary {
+        name: n.metadata.name.as_deref().unwrap_or(""),
+        ready: ready.map(|c| c.status.as_str()),
+        ready_message: ready.and_then(|c| c.message.as_deref()).unwrap_or(""),
+        // A Node without nodeInfo has no kubelet version (k8s-openapi defaults it to "").
+        kubelet_version: st.and_then(|s| s.node_info.as_ref()).map(|i| i.kubelet_version.as_str()).filter(|v| !v.is_empty()),
+        internal_ip: st
+            .and_then(|s| s.addresses.as_ref())
+            .and_then(|a| a.iter().find(|x| x.type_ == "InternalIP"))
+            .map(|x| x.address.as_str()),
+    }
 }
 
-fn conditions(v: &Value) -> impl Iterator<Item = &Value> {
-    v.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten()
+/// The Nodes of `kubectl get nodes -o json` (or the API server's NodeList).
+pub fn nodes(v: &Value) -> Result<Vec<Node>, ParseError> {
+    list_items("kubectl get nodes", v)
 }
 
-/// A Pod's phase and readiness.
+/// A Pod's phase and readiness, read from the typed [`Pod`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodSummary<'a> {
     /// `metadata.name`.
@@ -80,23 +106,22 @@ pub struct PodSummary<'a> {
     pub containers_ready: (usize, usize),
 }
 
-/// Summaries of `kubectl get pods -o json`.
-pub fn pod_summaries(v: &Value) -> Result<Vec<PodSummary<'_>>, ParseError> {
-    Ok(list_items("kubectl get pods", v)?
-        .iter()
-        .map(|p| {
-            let cs = p.pointer("/status/containerStatuses").and_then(Value::as_array);
-            let total = cs.map_or(0, Vec::len);
-            let ready_n = cs.map_or(0, |a| a.iter().filter(|c| c.get("ready").and_then(Value::as_bool) == Some(true)).count());
-            PodSummary {
-                name: s(p, &["metadata", "name"]).unwrap_or(""),
-                node: s(p, &["spec", "nodeName"]).unwrap_or(""),
-                phase: s(p, &["status", "phase"]).unwrap_or(""),
-                ready: conditions(p).any(|c| s(c, &["type"]) == Some("Ready") && s(c, &["status"]) == Some("True")),
-                containers_ready: (ready_n, total),
-            }
-        })
-        .collect())
+/// The summary of one typed Pod.
+pub fn pod_summary(p: &Pod) -> PodSummary<'_> {
+    let st = p.status.as_ref();
+    let cs = st.and_then(|s| s.container_statuses.as_ref());
+    PodSummary {
+        name: p.metadata.name.as_deref().unwrap_or(""),
+        node: p.spec.as_ref().and_then(|s| s.node_name.as_deref()).unwrap_or(""),
+        phase: st.and_then(|s| s.phase.as_deref()).unwrap_or(""),
+        ready: st.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True")),
+        containers_ready: (cs.map_or(0, |a| a.iter().filter(|c| c.ready).count()), cs.map_or(0, Vec::len)),
+    }
+}
+
+/// The Pods of `kubectl get pods -o json` (or the API server's PodList).
+pub fn pods(v: &Value) -> Result<Vec<Pod>, ParseError> {
+    list_items("kubectl get pods", v)
 }
 
 /// A CSR's condition, as `kubectl get csr` shows CONDITION.
@@ -112,7 +137,7 @@ pub enum CsrCondition {
     Failed,
 }
 
-/// A CertificateSigningRequest.
+/// A CertificateSigningRequest, read from the typed [`CertificateSigningRequest`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CsrSummary<'a> {
     /// `metadata.name`, e.g. `csr-2nk7h`.
@@ -123,49 +148,55 @@ pub struct CsrSummary<'a> {
     pub username: &'a str,
     /// Condition.
     pub condition: CsrCondition,
-    /// `status.certificate` is present.
+    /// `status.certificate` is present (and decoded from base64).
     pub issued: bool,
 }
 
-/// Summaries of `kubectl get csr -o json` (certificates.k8s.io/v1).
-pub fn csr_summaries(v: &Value) -> Result<Vec<CsrSummary<'_>>, ParseError> {
-    Ok(list_items("kubectl get csr", v)?
-        .iter()
-        .map(|c| {
-            let has = |t: &str| conditions(c).any(|x| s(x, &["type"]) == Some(t) && s(x, &["status"]) != Some("False"));
-            let condition = if has("Denied") {
-                CsrCondition::Denied
-            } else if has("Failed") {
-                CsrCondition::Failed
-            } else if has("Approved") {
-                CsrCondition::Approved
-            } else {
-                CsrCondition::Pending
-            };
-            CsrSummary {
-                name: s(c, &["metadata", "name"]).unwrap_or(""),
-                signer: s(c, &["spec", "signerName"]).unwrap_or(""),
-                username: s(c, &["spec", "username"]).unwrap_or(""),
-                condition,
-                issued: s(c, &["status", "certificate"]).is_some_and(|x| !x.is_empty()),
-            }
-        })
-        .collect())
+/// The summary of one typed CSR.
+pub fn csr_summary(c: &CertificateSigningRequest) -> CsrSummary<'_> {
+    let st = c.status.as_ref();
+    let has = |t: &str| st.and_then(|s| s.conditions.as_ref()).is_some_and(|cs| cs.iter().any(|x| x.type_ == t && x.status != "False"));
+    let condition = if has("Denied") {
+        CsrCondition::Denied
+    } else if has("Failed") {
+        CsrCondition::Failed
+    } else if has("Approved") {
+        CsrCondition::Approved
+    } else {
+        CsrCondition::Pending
+    };
+    CsrSummary {
+        name: c.metadata.name.as_deref().unwrap_or(""),
+        signer: &c.spec.signer_name,
+        username: c.spec.username.as_deref().unwrap_or(""),
+        condition,
+        issued: st.and_then(|s| s.certificate.as_ref()).is_some_and(|b| !b.0.is_empty()),
+    }
+}
+
+/// The CSRs of `kubectl get csr -o json` (certificates.k8s.io/v1).
+pub fn csrs(v: &Value) -> Result<Vec<CertificateSigningRequest>, ParseError> {
+    list_items("kubectl get csr", v)
 }
 
 /// The `Available` condition of an APIService: (status, reason, message).
-pub fn apiservice_available(v: &Value) -> Option<(&str, &str, &str)> {
-    conditions(v)
-        .find(|c| s(c, &["type"]) == Some("Available"))
-        .map(|c| (s(c, &["status"]).unwrap_or(""), s(c, &["reason"]).unwrap_or(""), s(c, &["message"]).unwrap_or("")))
+pub fn apiservice_available(a: &APIService) -> Option<(&str, &str, &str)> {
+    a.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Available")
+        .map(|c| (c.status.as_str(), c.reason.as_deref().unwrap_or(""), c.message.as_deref().unwrap_or("")))
 }
 
-/// Node names in a `NodeMetricsList` (`/apis/metrics.k8s.io/v1beta1/nodes`).
-pub fn node_metrics_names(v: &Value) -> Result<Vec<&str>, ParseError> {
-    Ok(list_items("metrics.k8s.io nodes", v)?.iter().filter_map(|m| s(m, &["metadata", "name"])).collect())
+/// Node names in a `NodeMetricsList` (`/apis/metrics.k8s.io/v1beta1/nodes`), each item read as
+/// k8s-metrics' [`NodeMetrics`].
+pub fn node_metrics_names(v: &Value) -> Result<Vec<String>, ParseError> {
+    Ok(list_items::<NodeMetrics>("metrics.k8s.io nodes", v)?.into_iter().filter_map(|m| m.metadata.name).collect())
 }
 
-/// A `type: LoadBalancer` Service and its ingress IPs.
+/// A `type: LoadBalancer` Service and its ingress IPs, read from the typed [`Service`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadBalancerSummary<'a> {
     /// Namespace.
@@ -176,28 +207,35 @@ pub struct LoadBalancerSummary<'a> {
     pub ingress_ips: Vec<&'a str>,
 }
 
-/// The LoadBalancer Services of `kubectl get services -A -o json`.
-pub fn load_balancers(v: &Value) -> Result<Vec<LoadBalancerSummary<'_>>, ParseError> {
-    Ok(list_items("kubectl get services", v)?
+/// The LoadBalancer Services among `services`.
+pub fn load_balancers(services: &[Service]) -> Vec<LoadBalancerSummary<'_>> {
+    services
         .iter()
-        .filter(|x| s(x, &["spec", "type"]) == Some("LoadBalancer"))
+        .filter(|x| x.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer"))
         .map(|x| LoadBalancerSummary {
-            namespace: s(x, &["metadata", "namespace"]).unwrap_or(""),
-            name: s(x, &["metadata", "name"]).unwrap_or(""),
+            namespace: x.metadata.namespace.as_deref().unwrap_or(""),
+            name: x.metadata.name.as_deref().unwrap_or(""),
             ingress_ips: x
-                .pointer("/status/loadBalancer/ingress")
-                .and_then(Value::as_array)
+                .status
+                .as_ref()
+                .and_then(|s| s.load_balancer.as_ref())
+                .and_then(|l| l.ingress.as_ref())
                 .into_iter()
                 .flatten()
-                .filter_map(|i| s(i, &["ip"]))
+                .filter_map(|i| i.ip.as_deref())
                 .collect(),
         })
-        .collect())
+        .collect()
 }
 
-/// `data.<key>` of a ConfigMap.
-pub fn configmap_data<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get("data")?.get(key)?.as_str()
+/// The Services of `kubectl get services -A -o json`.
+pub fn services(v: &Value) -> Result<Vec<Service>, ParseError> {
+    list_items("kubectl get services", v)
+}
+
+/// `data.<key>` of a typed ConfigMap.
+pub fn configmap_data<'a>(cm: &'a ConfigMap, key: &str) -> Option<&'a str> {
+    cm.data.as_ref()?.get(key).map(String::as_str)
 }
 
 /// The version `helm version [--short]` prints: `v3.8.0+gd141386` → `v3.8.0`, Helm 3's
@@ -237,58 +275,75 @@ mod tests {
              "conditions":[{"type":"MemoryPressure","status":"False"},{"type":"Ready","status":"True","reason":"KubeletReady","message":"kubelet is posting ready status. AppArmor enabled"}],
              "nodeInfo":{"kubeletVersion":"v1.23.6"}}},
             {"metadata":{"name":"ICE-k8s-machines-node1"},"status":{"conditions":[{"type":"Ready","status":"Unknown","message":"Kubelet stopped posting node status."}],"nodeInfo":{"kubeletVersion":"v1.23.6"}}}]});
-        let n = node_summaries(&v).unwrap();
+        let typed = nodes(&v).unwrap();
+        let n: Vec<NodeSummary> = typed.iter().map(node_summary).collect();
         assert_eq!(n[0].ready, Some("True"));
         assert_eq!(n[0].internal_ip, Some("192.168.1.134"));
         assert_eq!(n[1].ready, Some("Unknown"));
         assert_eq!(n[1].ready_message, "Kubelet stopped posting node status.");
-        assert!(node_summaries(&json!({"kind":"Status"})).is_err());
-        assert_eq!(version_git(&json!({"major":"1","minor":"23","gitVersion":"v1.23.6"})), Some("v1.23.6"));
+        assert!(nodes(&json!({"kind":"Status"})).is_err());
+        // A field of the wrong type is an error naming the item, not a silent default.
+        let e = nodes(&json!({"items":[{"metadata":{"name":7}}]})).unwrap_err();
+        assert!(e.to_string().contains("items[0]"), "{e}");
+        assert_eq!(version_git(&json!({"major":"1","minor":"23","gitVersion":"v1.23.6"})).as_deref(), Some("v1.23.6"));
+        assert_eq!(
+            version_git(&json!({"clientVersion":{"gitVersion":"v1.23.6"},"serverVersion":{"gitVersion":"v1.23.5"}})).as_deref(),
+            Some("v1.23.5")
+        );
+        assert_eq!(version_git(&json!({"clientVersion":{"gitVersion":"v1.23.6"}})), None);
     }
 
     #[test]
-    fn pods() {
+    fn pod_readiness() {
         let v = json!({"kind":"List","items":[
             {"metadata":{"name":"kube-proxy-4cwj7"},"spec":{"nodeName":"ICE-k8s-machines-node0"},"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}],"containerStatuses":[{"name":"kube-proxy","ready":true}]}},
             {"metadata":{"name":"metrics-server-7f9d"},"spec":{"nodeName":"ICE-k8s-machines-node1"},"status":{"phase":"Running","conditions":[{"type":"Ready","status":"False"}],"containerStatuses":[{"name":"metrics-server","ready":false}]}}]});
-        let p = pod_summaries(&v).unwrap();
+        let typed = pods(&v).unwrap();
+        let p: Vec<PodSummary> = typed.iter().map(pod_summary).collect();
         assert!(p[0].ready);
         assert_eq!(p[1].containers_ready, (0, 1));
         assert!(!p[1].ready);
     }
 
     #[test]
-    fn csrs() {
+    fn csr_conditions() {
         // certificates.k8s.io/v1 CSRs as in the guide's `kubectl get csr` table.
         let v = json!({"kind":"List","items":[
             {"metadata":{"name":"csr-2nk7h"},"spec":{"signerName":"kubernetes.io/kubelet-serving","username":"system:node:node2"},"status":{}},
             {"metadata":{"name":"csr-8982q"},"spec":{"signerName":"kubernetes.io/kubelet-serving","username":"system:node:node1"},
-             "status":{"certificate":"LS0t","conditions":[{"type":"Approved","status":"True","reason":"KubectlApprove"}]}},
+             "status":{"certificate":"LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==","conditions":[{"type":"Approved","status":"True","reason":"KubectlApprove"}]}},
             {"metadata":{"name":"csr-chg65"},"spec":{"signerName":"kubernetes.io/kubelet-serving","username":"system:node:node0"},
              "status":{"conditions":[{"type":"Denied","status":"True"}]}}]});
-        let c = csr_summaries(&v).unwrap();
+        let typed = csrs(&v).unwrap();
+        let c: Vec<CsrSummary> = typed.iter().map(csr_summary).collect();
         assert_eq!(
             c.iter().map(|c| c.condition).collect::<Vec<_>>(),
             vec![CsrCondition::Pending, CsrCondition::Approved, CsrCondition::Denied]
         );
         assert!(c[1].issued && !c[0].issued);
+        // status.certificate is base64 bytes: a truncated one is not what a server sends.
+        let cut = json!({"items":[{"spec":{"signerName":"kubernetes.io/kubelet-serving"},"status":{"certificate":"LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUNrVENDQVhtZ0F3SUJBZ0lR0"}}]});
+        assert!(csrs(&cut).is_err());
     }
 
     #[test]
     fn apiservice_metrics_services_cm() {
         let a = json!({"status":{"conditions":[{"type":"Available","status":"False","reason":"FailedDiscoveryCheck","message":"failing or missing response from https://10.96.86.1:443/apis/metrics.k8s.io/v1beta1"}]}});
+        let a: APIService = typed("APIService", &a).unwrap();
         assert_eq!(apiservice_available(&a).unwrap().1, "FailedDiscoveryCheck");
-        let m = json!({"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","items":[{"metadata":{"name":"n0"},"usage":{"cpu":"1m"}}]});
+        let m = json!({"kind":"NodeMetricsList","apiVersion":"metrics.k8s.io/v1beta1","items":[{"metadata":{"name":"n0"},"timestamp":"2022-04-30T10:45:02Z","window":"30s","usage":{"cpu":"1m","memory":"1Ki"}}]});
         assert_eq!(node_metrics_names(&m).unwrap(), vec!["n0"]);
         let svc = json!({"kind":"List","items":[
             {"metadata":{"namespace":"default","name":"kubernetes"},"spec":{"type":"ClusterIP"}},
             {"metadata":{"namespace":"default","name":"nginx"},"spec":{"type":"LoadBalancer"},"status":{"loadBalancer":{"ingress":[{"ip":"192.168.1.200"}]}}},
             {"metadata":{"namespace":"default","name":"web"},"spec":{"type":"LoadBalancer"},"status":{"loadBalancer":{}}}]});
-        let lb = load_balancers(&svc).unwrap();
+        let svc = services(&svc).unwrap();
+        let lb = load_balancers(&svc);
         assert_eq!(lb.len(), 2);
         assert_eq!(lb[0].ingress_ips, vec!["192.168.1.200"]);
         assert!(lb[1].ingress_ips.is_empty());
-        assert_eq!(configmap_data(&json!({"data":{"config.conf":"mode: ipvs"}}), "config.conf"), Some("mode: ipvs"));
+        let cm: ConfigMap = typed("ConfigMap", &json!({"data":{"config.conf":"mode: ipvs"}})).unwrap();
+        assert_eq!(configmap_data(&cm, "config.conf"), Some("mode: ipvs"));
     }
 
     #[test]

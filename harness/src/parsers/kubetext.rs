@@ -1,9 +1,11 @@
 //! kubectl objects in the forms users paste besides `-o json`: `-o yaml` (whole or a
 //! fragment), `kubectl describe`, `grep` excerpts and the default tables (`get nodes`, `get pods`,
 //! `get csr`, `get svc`, `top nodes`, `get apiservices`). Typed, owned rows for the checks; each
-//! reader takes JSON first when the text is JSON. Main functions: [`json_in`], [`table_in`],
+//! reader takes JSON first when the text is JSON, read as the k8s-openapi object. Main functions: [`json_in`], [`table_in`],
 //! [`conditions_in`].
 
+use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Service};
 use serde_json::Value;
 
 use super::ParseError;
@@ -186,13 +188,14 @@ pub fn node_rows(json: Option<&Value>, text: &str) -> Result<Vec<NodeRow>, Parse
     const WHAT: &str = "kubectl get nodes";
     let parsed = if json.is_none() { json_in(text) } else { None };
     if let Some(v) = json.or(parsed.as_ref()) {
-        let items: Vec<&Value> = match v.get("items").and_then(Value::as_array) {
-            Some(a) => a.iter().collect(),
-            None if v.get("kind").and_then(Value::as_str) == Some("Node") => vec![v],
+        let nodes: Vec<Node> = match v.get("items").and_then(Value::as_array) {
+            Some(a) => super::items_as(WHAT, a.iter())?,
+            None if v.get("kind").and_then(Value::as_str) == Some("Node") => vec![super::typed(WHAT, v)?],
             None => return Err(ParseError::at(WHAT, text.lines().next().unwrap_or(""), "not a Node or List of Nodes")),
         };
-        return Ok(super::node_summaries(&serde_json::json!({ "items": items }))?
-            .into_iter()
+        return Ok(nodes
+            .iter()
+            .map(super::node_summary)
             .map(|n| NodeRow {
                 name: n.name.into(),
                 ready: n.ready.unwrap_or("absent").into(),
@@ -254,8 +257,9 @@ pub fn pod_rows(json: Option<&Value>, text: &str) -> Result<Vec<PodRow>, ParseEr
     const WHAT: &str = "kubectl get pods";
     let parsed = if json.is_none() { json_in(text) } else { None };
     if let Some(v) = json.or(parsed.as_ref()) {
-        return Ok(super::pod_summaries(v)?
-            .into_iter()
+        return Ok(super::pods(v)?
+            .iter()
+            .map(super::pod_summary)
             .map(|p| PodRow {
                 namespace: None,
                 name: p.name.into(),
@@ -305,12 +309,13 @@ pub fn csr_rows(json: Option<&Value>, text: &str) -> Result<Vec<CsrRow>, ParseEr
     const WHAT: &str = "kubectl get csr";
     let parsed = if json.is_none() { json_in(text) } else { None };
     if let Some(v) = json.or(parsed.as_ref()) {
-        let items: Vec<Value> = match v.get("items").and_then(Value::as_array) {
-            Some(a) => a.clone(),
-            None => vec![v.clone()],
+        let csrs: Vec<CertificateSigningRequest> = match v.get("items").and_then(Value::as_array) {
+            Some(a) => super::items_as(WHAT, a.iter())?,
+            None => vec![super::typed(WHAT, v)?],
         };
-        return Ok(super::csr_summaries(&serde_json::json!({ "items": items }))?
-            .into_iter()
+        return Ok(csrs
+            .iter()
+            .map(super::csr_summary)
             .map(|c| CsrRow {
                 name: c.name.into(),
                 signer: c.signer.into(),
@@ -391,11 +396,11 @@ pub fn lb_rows(json: Option<&Value>, text: &str) -> Result<Vec<LbRow>, ParseErro
     const WHAT: &str = "kubectl get services";
     let parsed = if json.is_none() { json_in(text) } else { None };
     if let Some(v) = json.or(parsed.as_ref()) {
-        let items: Vec<Value> = match v.get("items").and_then(Value::as_array) {
-            Some(a) => a.clone(),
-            None => vec![v.clone()],
+        let services: Vec<Service> = match v.get("items").and_then(Value::as_array) {
+            Some(a) => super::items_as(WHAT, a.iter())?,
+            None => vec![super::typed(WHAT, v)?],
         };
-        return Ok(super::load_balancers(&serde_json::json!({ "items": items }))?
+        return Ok(super::load_balancers(&services)
             .into_iter()
             .map(|l| LbRow {
                 namespace: l.namespace.into(),
@@ -426,7 +431,8 @@ pub fn lb_rows(json: Option<&Value>, text: &str) -> Result<Vec<LbRow>, ParseErro
 pub fn kube_proxy_config(json: Option<&Value>, text: &str) -> Result<String, ParseError> {
     let parsed = if json.is_none() { json_in(text) } else { None };
     if let Some(v) = json.or(parsed.as_ref()) {
-        return super::configmap_data(v, "config.conf")
+        let cm: ConfigMap = super::typed("kube-proxy ConfigMap", v)?;
+        return super::configmap_data(&cm, "config.conf")
             .map(String::from)
             .ok_or_else(|| ParseError::at("kube-proxy ConfigMap", "data", "no data.config.conf"));
     }

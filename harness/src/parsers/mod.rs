@@ -4,6 +4,7 @@
 
 mod bgp;
 mod capture;
+mod component_config;
 mod error;
 mod host;
 mod ipvs;
@@ -12,10 +13,10 @@ mod kubeadm;
 mod kubetext;
 mod net;
 mod port;
-pub mod yaml_lite;
 
 pub use bgp::*;
 pub use capture::*;
+pub use component_config::*;
 pub use error::*;
 pub use host::*;
 pub use ipvs::*;
