@@ -9,9 +9,11 @@
 //! * [`ClusterApiEvidence`]: an evidence source serving the cluster probes through the client;
 //! * [`wait`]: kube-runtime waits (nodes Ready, serving CSRs + approval, metrics APIService,
 //!   LoadBalancer ingress);
+//! * [`KubeClusterWaits`]: the provisioner's [`crate::provision::ClusterWaits`] through the client;
 //! * [`ClusterApiError`] with an exit code per kind.
 
 mod client;
+mod cluster_waits;
 mod connect;
 mod error;
 mod probes;
@@ -22,6 +24,7 @@ pub mod wait;
 mod tests;
 
 pub use client::*;
+pub use cluster_waits::*;
 pub use connect::*;
 pub use error::*;
 pub use probes::*;

@@ -243,3 +243,20 @@ pub async fn lb_ingress_assigned(api: &ClusterApi, namespace: &str, name: &str, 
     .await?;
     Ok(lb_ingress(&s))
 }
+
+/// Waits until every Service of type LoadBalancer (all namespaces, listed once) has an ingress
+/// address; returns `(namespace/name, addresses)` per Service, none when no such Service exists.
+pub async fn lb_ingress_all(api: &ClusterApi, timeout: Duration) -> Result<Vec<(String, Vec<String>)>, ClusterApiError> {
+    let what = "list Services of type LoadBalancer";
+    let all = Api::<Service>::all(api.client()).list(&kube::api::ListParams::default()).await.map_err(|e| api.error(what, e))?;
+    let lbs: Vec<(String, String)> = all
+        .items
+        .iter()
+        .filter(|s| s.spec.as_ref().and_then(|sp| sp.type_.as_deref()) == Some("LoadBalancer"))
+        .filter_map(|s| Some((s.metadata.namespace.clone()?, s.metadata.name.clone()?)))
+        .collect();
+    let waits = lbs
+        .iter()
+        .map(|(ns, n)| async move { Ok::<_, ClusterApiError>((format!("{ns}/{n}"), lb_ingress_assigned(api, ns, n, timeout).await?)) });
+    futures::future::try_join_all(waits).await
+}

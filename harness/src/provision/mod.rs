@@ -12,9 +12,11 @@ mod plan;
 mod redact;
 mod runner;
 mod scripts;
+mod waits;
 
 pub use error::ProvisionError;
 pub use pins::{PINNED_VERSIONS, Pin, PinSet, pinned_versions};
 pub use plan::{Plan, PlanNode, STEP_IDS, Step, StepFilter, StepNodes};
 pub use redact::Redactor;
 pub use runner::{ProvisionEvent, ProvisionEventKind, ProvisionReport, Provisioner, StepOutcome, StepStatus, log_path};
+pub use waits::{ClusterWait, ClusterWaits, FakeClusterWaits, StepWait, WaitCall};

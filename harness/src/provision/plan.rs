@@ -11,6 +11,7 @@ use crate::config::{LabConfig, Profile, Role};
 use super::ProvisionError;
 use super::pins::PinSet;
 use super::scripts::{self, Ctx, Scripts};
+use super::waits::{ClusterWait, StepWait};
 
 /// Every step id, in run order.
 pub const STEP_IDS: [&str; 26] = [
@@ -91,6 +92,9 @@ pub struct Step {
     pub skip: Option<String>,
     /// The action needs a join token and CA hash from the control plane (`kubeadm.join`).
     pub needs_join_credentials: bool,
+    /// A cluster milestone awaited through the Kubernetes API after the action, before the
+    /// re-check (no bash polling).
+    pub wait: Option<StepWait>,
 }
 
 /// The ordered steps for one lab config and profile.
@@ -163,6 +167,18 @@ fn table() -> Vec<Row> {
     ]
 }
 
+/// The milestones awaited through the kube client, and their budgets.
+fn wait_of(id: &str) -> Option<StepWait> {
+    let (wait, timeout_secs) = match id {
+        "calico.apply" => (ClusterWait::NodesReady, 600),
+        "csr.approve" => (ClusterWait::ServingCsrsApproved, 180),
+        "metrics-server.apply" => (ClusterWait::MetricsApiAvailable, 180),
+        "metallb.pool" => (ClusterWait::LoadBalancerIngress, 120),
+        _ => return None,
+    };
+    Some(StepWait { wait, timeout_secs })
+}
+
 fn header(id: &str, kind: &str, body: &str) -> String {
     format!("# kubelab step {id} ({kind})\nset -euo pipefail\nexport DEBIAN_FRONTEND=noninteractive\n{body}")
 }
@@ -190,9 +206,11 @@ impl Plan {
                     nodes: where_,
                     profiles: profiles.to_vec(),
                     check: header(id, "check", &s.check),
-                    action: header(id, "action", &s.action),
+                    // A step whose whole action is its wait (csr.approve) sends no script.
+                    action: if s.action.is_empty() { String::new() } else { header(id, "action", &s.action) },
                     skip: (!profiles.contains(&cfg.profile)).then(|| reason.to_string()),
                     needs_join_credentials: id == "kubeadm.join",
+                    wait: wait_of(id),
                 }
             })
             .collect();
@@ -324,6 +342,14 @@ mod tests {
             match &s.skip {
                 Some(reason) => out.push_str(&format!("SKIPPED: {reason}\n")),
                 None => out.push_str(&format!("----- check\n{}----- action\n{}", s.check, s.action)),
+            }
+            if let (Some(w), None) = (&s.wait, &s.skip) {
+                out.push_str(&format!(
+                    "----- then through the kube client: {:?} ({}), at most {} s\n",
+                    w.wait,
+                    w.wait.describe(),
+                    w.timeout_secs
+                ));
             }
         }
         out

@@ -16,6 +16,7 @@ use super::ProvisionError;
 use super::plan::{Plan, PlanNode, Step, StepFilter};
 use super::redact::Redactor;
 use super::scripts::{CA_HASH_PLACEHOLDER, JOIN_TOKEN_PLACEHOLDER};
+use super::waits::{ClusterWaits, StepWait};
 
 /// How one (step, node) ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -107,6 +108,7 @@ pub struct Provisioner<'a> {
     filter: StepFilter,
     log_dir: Option<PathBuf>,
     events: Option<EventSink<'a>>,
+    waits: Option<&'a dyn ClusterWaits>,
 }
 
 /// Lines of stderr kept in a failure message.
@@ -126,7 +128,15 @@ struct JoinCredentials {
 impl<'a> Provisioner<'a> {
     /// A provisioner for `plan` over `shell`, every step selected, no log, no events.
     pub fn new(shell: &'a dyn RemoteShell, plan: &'a Plan) -> Self {
-        Provisioner { shell, plan, filter: StepFilter::default(), log_dir: None, events: None }
+        Provisioner { shell, plan, filter: StepFilter::default(), log_dir: None, events: None, waits: None }
+    }
+
+    /// The Kubernetes API client the steps' cluster waits go through (nodes Ready, serving
+    /// CSRs approved, metrics APIService Available, LoadBalancer ingress): normally
+    /// [`crate::kube_api::KubeClusterWaits`]. Without it a step that has a wait fails saying so.
+    pub fn cluster_waits(mut self, waits: &'a dyn ClusterWaits) -> Self {
+        self.waits = Some(waits);
+        self
     }
 
     /// Selects steps (`--only`, `--from`, `--until`).
@@ -243,13 +253,20 @@ impl<'a> Provisioner<'a> {
                 .map_err(|message| Failure { message, stderr_tail: String::new() })?;
             action = action.replace(JOIN_TOKEN_PLACEHOLDER, &creds.token).replace(CA_HASH_PLACEHOLDER, &creds.hash);
         }
-        let out = self.exec(step.id, "action", node, &self.plan.script_for(node, &action), redactor).await?;
+        let out = if action.is_empty() {
+            ExecOutput::ok("")
+        } else {
+            self.exec(step.id, "action", node, &self.plan.script_for(node, &action), redactor).await?
+        };
         if !out.success() {
             let mut message = format!("action exited with status {}", out.exit_status);
             if step.id == "kubeadm.join" && token_refused(&out.stderr) {
                 message.push_str("; the join token was refused: the token expires after 24 h: run `kubeadm token create` on node0");
             }
             return Err(Failure { message: red(redactor, &message), stderr_tail: tail(&red(redactor, &out.stderr)) });
+        }
+        if let Some(w) = &step.wait {
+            self.cluster_wait(step.id, node, w, redactor).await?;
         }
         let recheck = self.exec(step.id, "re-check", node, &check_script, redactor).await?;
         if !recheck.success() {
@@ -260,6 +277,37 @@ impl<'a> Provisioner<'a> {
             });
         }
         Ok((true, note_of(&recheck.stdout, redactor)))
+    }
+
+    /// Waits for the step's cluster milestone through [`ClusterWaits`]; logs what was seen.
+    async fn cluster_wait(&self, step: &str, node: &PlanNode, w: &StepWait, redactor: &Mutex<Redactor>) -> Result<(), Failure> {
+        let Some(waits) = self.waits else {
+            return Err(Failure {
+                message: format!(
+                    "step {step} waits for {} through the Kubernetes API, but this run has no cluster client",
+                    w.wait.describe()
+                ),
+                stderr_tail: String::new(),
+            });
+        };
+        // Kubernetes node names are the lowercased hostnames.
+        let names: Vec<String> = self.plan.nodes.iter().map(|n| n.name.to_ascii_lowercase()).collect();
+        let t = Instant::now();
+        let res = waits.wait(w.wait, &names, Duration::from_secs(w.timeout_secs)).await;
+        let title = format!(
+            "step {step} wait (kube API) for {}: {} in {} ms",
+            w.wait.describe(),
+            if res.is_ok() { "reached" } else { "failed" },
+            t.elapsed().as_millis()
+        );
+        match res {
+            Ok(seen) => self.log(&node.name, &title, &ExecOutput::ok(format!("{seen}\n")), redactor),
+            Err(e) => {
+                let message = red(redactor, &crate::kube_api::error_chain(&e));
+                self.log(&node.name, &title, &ExecOutput::failed(e.exit_code() as u32, format!("{message}\n")), redactor)?;
+                Err(Failure { message, stderr_tail: String::new() })
+            }
+        }
     }
 
     /// Runs a script, logs its output; a transport error becomes a failure.
@@ -374,246 +422,5 @@ fn token_refused(stderr: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::{BTreeSet, HashSet};
-    use std::sync::Arc;
-
-    use super::*;
-    use crate::config::{LabConfig, Profile};
-    use crate::provision::plan::{NEEDS_GUIDE_PROFILE, StepNodes};
-    use crate::remote::fake::{FakeCall, FakeShell};
-
-    const TOKEN: &str = "k7x2qa.4bq9z0c1d2e3f4g5";
-    const HASH: &str = "0b8c2f0e9d6a4e1f7c3b5a29d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9";
-
-    fn guide_plan() -> Plan {
-        Plan::from_config(&LabConfig { profile: Profile::Guide, ..LabConfig::default() }).unwrap()
-    }
-
-    /// `(step id, kind)` from the script header.
-    fn step_of(script: &str) -> Option<(String, String)> {
-        let rest = &script[script.find("# kubelab step ")? + 15..];
-        let (id, rest) = rest.split_once(" (")?;
-        let (kind, _) = rest.split_once(')')?;
-        Some((id.to_string(), kind.to_string()))
-    }
-
-    /// A fake node that is not in the wanted state until the step's action ran on it.
-    fn converging(latency: Duration) -> FakeShell {
-        let mut shell = FakeShell::new();
-        shell.latency = latency;
-        let done: Arc<Mutex<HashSet<(String, String)>>> = Arc::default();
-        shell.respond(move |node, script| {
-            if script.contains("kubelab: join credentials") {
-                return Some(ExecOutput::ok(format!("token={TOKEN}\nhash={HASH}\n")));
-            }
-            let (id, kind) = step_of(script)?;
-            let mut done = done.lock().unwrap();
-            Some(match kind.as_str() {
-                "check" if done.contains(&(node.to_string(), id.clone())) => ExecOutput::ok(""),
-                "check" => ExecOutput { stdout: format!("{id} not yet\n"), stderr: String::new(), exit_status: 1 },
-                _ => {
-                    done.insert((node.to_string(), id));
-                    ExecOutput::ok("done\n")
-                }
-            })
-        });
-        shell
-    }
-
-    fn calls_of<'c>(calls: &'c [FakeCall], id: &str, kind: &str) -> Vec<&'c FakeCall> {
-        calls.iter().filter(|c| step_of(&c.script) == Some((id.to_string(), kind.to_string()))).collect()
-    }
-
-    fn collect_events() -> (Arc<Mutex<Vec<ProvisionEvent>>>, impl Fn(ProvisionEvent) + Send + Sync) {
-        let events: Arc<Mutex<Vec<ProvisionEvent>>> = Arc::default();
-        let sink = {
-            let events = events.clone();
-            move |e: ProvisionEvent| events.lock().unwrap().push(e)
-        };
-        (events, sink)
-    }
-
-    #[tokio::test]
-    async fn guide_plan_runs_in_order_concurrently_and_converges() {
-        let plan = guide_plan();
-        let shell = converging(Duration::from_millis(25));
-        let logs = tempfile::tempdir().unwrap();
-        let (events, sink) = collect_events();
-        let report = Provisioner::new(&shell, &plan).log_dir(logs.path()).on_event(&sink).run().await.unwrap();
-        let calls = shell.calls();
-
-        // Step order = plan order minus the two offline-only steps.
-        let mut order: Vec<String> = Vec::new();
-        for c in &calls {
-            if let Some((id, _)) = step_of(&c.script)
-                && order.last() != Some(&id)
-            {
-                order.push(id);
-            }
-        }
-        let expected: Vec<&str> = plan.steps.iter().filter(|s| s.skip.is_none()).map(|s| s.id).collect();
-        assert_eq!(order, expected);
-        assert_eq!(expected.len(), 24);
-
-        // Nodes each step ran on.
-        let all: BTreeSet<&str> = plan.nodes.iter().map(|n| n.name.as_str()).collect();
-        for step in plan.steps.iter().filter(|s| s.skip.is_none()) {
-            let ran: BTreeSet<&str> = calls_of(&calls, step.id, "action").iter().map(|c| c.node.as_str()).collect();
-            let want: BTreeSet<&str> = match step.nodes {
-                StepNodes::All => all.clone(),
-                StepNodes::ControlPlane => ["ICE-k8s-machines-node0"].into(),
-                StepNodes::Workers => ["ICE-k8s-machines-node1", "ICE-k8s-machines-node2"].into(),
-            };
-            assert_eq!(ran, want, "{}", step.id);
-            // Every (step, node): check, action, re-check.
-            assert_eq!(calls_of(&calls, step.id, "check").len(), 2 * want.len(), "{}", step.id);
-        }
-
-        // All-node steps overlapped across the three nodes.
-        for step in plan.steps.iter().filter(|s| s.skip.is_none() && s.nodes == StepNodes::All) {
-            let actions = calls_of(&calls, step.id, "action");
-            let last_start = actions.iter().map(|c| c.started).max().unwrap();
-            let first_end = actions.iter().map(|c| c.finished).min().unwrap();
-            assert!(last_start < first_end, "{}: actions on the 3 nodes did not overlap", step.id);
-        }
-
-        // Join only after init; credentials fetched once, on node0, between them.
-        let init_end = calls_of(&calls, "kubeadm.init", "check").iter().map(|c| c.finished).max().unwrap();
-        let creds: Vec<&FakeCall> = calls.iter().filter(|c| c.script.contains("kubelab: join credentials")).collect();
-        assert_eq!(creds.len(), 1);
-        assert_eq!(creds[0].node, "ICE-k8s-machines-node0");
-        assert!(creds[0].started >= init_end);
-        for j in calls_of(&calls, "kubeadm.join", "action") {
-            assert!(j.started >= creds[0].finished);
-            assert!(j.script.contains(&format!("--token '{TOKEN}' --discovery-token-ca-cert-hash 'sha256:{HASH}'")));
-            assert!(!j.script.contains("@@"));
-        }
-
-        // Report and events agree; every (step, node) changed; skipped steps have their reason.
-        assert_eq!(report.changed(), 3 * 11 + 2 + 12);
-        assert_eq!(
-            report.status("bgp.bird-mesh", "ICE-k8s-machines-node1"),
-            Some(&StepStatus::Skipped { reason: "calico provides the BGP mesh in the guide profile".into() })
-        );
-        let events = events.lock().unwrap().clone();
-        let finished = events.iter().filter(|e| matches!(e.kind, ProvisionEventKind::Finished { .. })).count();
-        assert_eq!(finished, report.outcomes.len());
-        let started = events.iter().filter(|e| e.kind == ProvisionEventKind::Started).count();
-        assert_eq!(started, report.changed());
-
-        // Logs: one per node, secrets never written.
-        for n in &plan.nodes {
-            let log = std::fs::read_to_string(log_path(logs.path(), &n.name)).unwrap();
-            assert!(log.contains("step host.sysctl action: exit 0"), "{log}");
-            assert!(!log.contains(TOKEN) && !log.contains(HASH));
-        }
-
-        // Second run: every check answers 0 → all unchanged, no action ran.
-        let settled = FakeShell::new();
-        let report = Provisioner::new(&settled, &plan).run().await.unwrap();
-        assert!(report.outcomes.iter().all(|o| matches!(o.status, StepStatus::Unchanged | StepStatus::Skipped { .. })));
-        assert_eq!(report.outcomes.iter().filter(|o| o.status == StepStatus::Unchanged).count(), 3 * 11 + 2 + 12);
-        let calls = settled.calls();
-        assert!(calls.iter().all(|c| c.script.contains(" (check)\n")), "an action ran on the second run");
-        assert!(!calls.iter().any(|c| c.script.contains("join credentials")));
-    }
-
-    #[tokio::test]
-    async fn offline_plan_skips_kubernetes_steps_and_never_runs_them() {
-        let plan = Plan::from_config(&LabConfig::default()).unwrap();
-        let shell = converging(Duration::ZERO);
-        let (events, sink) = collect_events();
-        let report = Provisioner::new(&shell, &plan).on_event(&sink).run().await.unwrap();
-        let kube: Vec<&Step> = plan.steps.iter().filter(|s| s.skip.as_deref() == Some(NEEDS_GUIDE_PROFILE)).collect();
-        assert_eq!(kube.len(), 15);
-        let calls = shell.calls();
-        for s in &kube {
-            assert!(!calls.iter().any(|c| step_of(&c.script).is_some_and(|(id, _)| id == s.id)), "{} ran", s.id);
-            for o in report.outcomes.iter().filter(|o| o.step_id == s.id) {
-                assert_eq!(o.status, StepStatus::Skipped { reason: NEEDS_GUIDE_PROFILE.into() });
-            }
-        }
-        let events = events.lock().unwrap();
-        assert!(!events.iter().any(|e| e.kind == ProvisionEventKind::Started && kube.iter().any(|s| s.id == e.step_id)));
-        assert_eq!(report.status("bgp.bird-mesh", "ICE-k8s-machines-node2"), Some(&StepStatus::Changed));
-        assert_eq!(report.status("net.ipip-tunnels", "ICE-k8s-machines-node0"), Some(&StepStatus::Changed));
-        assert_eq!(report.changed(), 11 * 3);
-    }
-
-    #[tokio::test]
-    async fn a_failed_step_stops_the_run_after_its_siblings_and_names_step_node_and_stderr() {
-        let plan = Plan::from_config(&LabConfig::default()).unwrap();
-        let failing = FakeShell::new();
-        let inner = converging(Duration::ZERO);
-        failing.respond(move |node, script| {
-            if node == "ICE-k8s-machines-node1" && script.contains("# kubelab step host.sysctl (action)") {
-                return Some(ExecOutput::failed(
-                    255,
-                    "line 1\nsysctl: cannot stat /proc/sys/net/bridge/bridge-nf-call-iptables: No such file or directory\n",
-                ));
-            }
-            let out = futures::executor::block_on(inner.run(node, script)).ok()?;
-            Some(out)
-        });
-        let err = Provisioner::new(&failing, &plan).run().await.unwrap_err();
-        let text = err.to_string();
-        assert!(text.starts_with("step host.sysctl failed on ICE-k8s-machines-node1: action exited with status 255"), "{text}");
-        assert!(text.contains("bridge-nf-call-iptables: No such file"), "{text}");
-        let calls = failing.calls();
-        // The siblings finished (re-checked), nothing later ran.
-        assert_eq!(calls_of(&calls, "host.sysctl", "check").len(), 2 + 2 + 1);
-        assert!(calls_of(&calls, "host.firewall-off", "check").is_empty());
-    }
-
-    #[tokio::test]
-    async fn expired_join_token_fails_loudly_with_the_fix_and_no_secret_leaks() {
-        let plan = guide_plan();
-        let inner = converging(Duration::ZERO);
-        let shell = FakeShell::new();
-        shell.respond(move |node, script| {
-            if script.contains("# kubelab step kubeadm.join (action)") {
-                return Some(ExecOutput {
-                    stdout: format!("[preflight] Running pre-flight checks\nkubeadm join 192.168.1.134:6443 --token {TOKEN} --discovery-token-ca-cert-hash sha256:{HASH}\n"),
-                    stderr: format!(
-                        "I0501 kubeadm join --token {TOKEN}\nerror execution phase preflight: couldn't validate the identity of the API Server: could not find a JWS signature in the cluster-info ConfigMap for token ID \"k7x2qa\"\n"
-                    ),
-                    exit_status: 1,
-                });
-            }
-            futures::executor::block_on(inner.run(node, script)).ok()
-        });
-        let logs = tempfile::tempdir().unwrap();
-        let (events, sink) = collect_events();
-        let err = Provisioner::new(&shell, &plan).log_dir(logs.path()).on_event(&sink).run().await.unwrap_err();
-        let text = err.to_string();
-        assert!(text.starts_with("step kubeadm.join failed on ICE-k8s-machines-node1"), "{text}");
-        assert!(text.contains("the token expires after 24 h: run `kubeadm token create` on node0"), "{text}");
-        assert!(text.contains("could not find a JWS signature"), "{text}");
-        assert!(!text.contains(TOKEN) && !text.contains(HASH), "{text}");
-        let ev = format!("{:?}", events.lock().unwrap());
-        assert!(!ev.contains(TOKEN) && !ev.contains(&HASH[..20]), "{ev}");
-        for n in &plan.nodes {
-            let log = std::fs::read_to_string(log_path(logs.path(), &n.name)).unwrap();
-            assert!(!log.contains(TOKEN) && !log.contains(&HASH[..20]), "{log}");
-            if n.name.ends_with("node2") {
-                assert!(log.contains("--token [REDACTED] --discovery-token-ca-cert-hash sha256:[REDACTED]"), "{log}");
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn kubeconfig_output_is_redacted_in_logs() {
-        let plan = Plan::from_config(&LabConfig::default()).unwrap();
-        let shell = FakeShell::new();
-        shell.on("*", "host.hosts-file (check)", ExecOutput::ok("apiVersion: v1\nusers:\n- name: admin\n  user:\n    client-key-data: LS0tLS1CRUdJTiBSU0Eg\n    token: eyJhbGciOiJSUzI1NiJ9.x\n"));
-        let logs = tempfile::tempdir().unwrap();
-        let only = StepFilter { only: vec!["host.hosts-file".into()], ..Default::default() };
-        let report = Provisioner::new(&shell, &plan).filter(only).log_dir(logs.path()).run().await.unwrap();
-        assert_eq!(report.outcomes.iter().filter(|o| o.status == StepStatus::Unchanged).count(), 3);
-        let log = std::fs::read_to_string(log_path(logs.path(), "ICE-k8s-machines-node0")).unwrap();
-        assert!(log.contains("client-key-data: [REDACTED]") && log.contains("token: [REDACTED]"), "{log}");
-        assert!(!log.contains("LS0tLS1") && !log.contains("eyJhbG"), "{log}");
-        assert_eq!(shell.calls().len(), 3, "--only ran other steps");
-    }
-}
+#[path = "runner_tests.rs"]
+mod tests;

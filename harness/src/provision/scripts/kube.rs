@@ -442,8 +442,11 @@ systemctl restart kubelet
     )
 }
 
-/// `csr.approve`: approves pending CSRs whose signerName is kubernetes.io/kubelet-serving (only
-/// those), then waits until every node has an issued serving certificate.
+/// `csr.approve`: the check — every node has an issued kubelet-serving certificate and no
+/// kubelet-serving CSR is pending. The action is no script: the provisioner waits for a
+/// kubelet-serving CSR from every node, approves the pending ones (only kubelet-serving) through
+/// the CSR `approval` subresource and waits for the certificates, all through the kube client
+/// (`ClusterWait::ServingCsrsApproved`).
 pub(crate) fn csr_approve(ctx: &Ctx<'_>) -> Scripts {
     // Kubernetes node names are the lowercased hostnames.
     let nodes: Vec<String> = ctx.nodes.iter().map(|n| n.name.to_ascii_lowercase()).collect();
@@ -469,33 +472,13 @@ all_nodes "$csrs" issued || {{ echo 'some node has no issued kubelet-serving cer
 if grep -q ' pending$' <<<"$csrs"; then echo 'pending kubelet-serving CSRs remain'; exit 1; fi
 "#
         ),
-        format!(
-            r#"{head}csrs=''
-for _ in $(seq 1 40); do
-  csrs=$(serving_csrs)
-  if all_nodes "$csrs" 'pending|issued'; then break; fi
-  sleep 3
-done
-pending=$(awk '$3 == "pending" {{print $1}}' <<<"$csrs")
-if [ -n "$pending" ]; then
-  while read -r c; do
-    kubectl certificate approve "$c"
-  done <<<"$pending"
-fi
-for _ in $(seq 1 20); do
-  csrs=$(serving_csrs)
-  if all_nodes "$csrs" issued; then exit 0; fi
-  sleep 3
-done
-echo 'kubelet-serving certificates were not issued for every node:' >&2
-echo "$csrs" >&2
-exit 1
-"#
-        ),
+        String::new(),
     )
 }
 
-/// `metrics-server.apply`: components.yaml v0.6.1 with the image rewritten to registry.k8s.io.
+/// `metrics-server.apply`: components.yaml v0.6.1 with the image rewritten to registry.k8s.io;
+/// then the provisioner waits for APIService v1beta1.metrics.k8s.io Available through the kube
+/// client (`ClusterWait::MetricsApiAvailable`).
 pub(crate) fn metrics_server(ctx: &Ctx<'_>) -> Scripts {
     with_pins(ctx, |p| {
         let v = ctx.cfg.versions.metrics_server.trim_start_matches('v');
@@ -515,12 +498,6 @@ sed -E 's#k8s\.gcr\.io/metrics-server/metrics-server#registry.k8s.io/metrics-ser
 grep -q 'image: @IMAGE@' @DIR@/metrics-server.yaml || { echo 'components.yaml does not reference @IMAGE@ after the rewrite' >&2; exit 1; }
 kubectl apply -f @DIR@/metrics-server.yaml
 kubectl -n kube-system rollout status deploy/metrics-server --timeout=300s
-for _ in $(seq 1 60); do
-  if kubectl get --raw /apis/metrics.k8s.io/v1beta1/nodes >/dev/null 2>&1; then exit 0; fi
-  sleep 3
-done
-echo 'metrics-server runs but the metrics API does not answer after 180 s (kubelet serving certificates approved?)' >&2
-exit 1
 "#,
                 &[
                     ("FETCH_FN", FETCH_FN),
