@@ -21,7 +21,7 @@ mod source;
 pub mod wait;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use client::*;
 pub use cluster_waits::*;

@@ -30,24 +30,24 @@ fn real_capture(probe: &str, name: &str) -> String {
 }
 
 /// The stdout of a fact file of a recorded bundle.
-fn bundle_stdout(bundle: &str, probe: &str) -> String {
+pub(crate) fn bundle_stdout(bundle: &str, probe: &str) -> String {
     let p = repo().join("tests/fixtures/bundles").join(bundle).join("facts/cluster").join(format!("{probe}.json"));
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
     v["stdout"].as_str().unwrap().to_string()
 }
 
-type Reply = (u16, ApiBody);
+pub(crate) type Reply = (u16, ApiBody);
 type Route = Arc<dyn Fn(&str, &str) -> Option<Reply> + Send + Sync>;
 
 /// Every request the in-process server saw: (method, uri, body).
-type Seen = Arc<Mutex<Vec<(String, String, Bytes)>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<(String, String, Bytes)>>>;
 
-fn full(body: impl Into<Bytes>) -> ApiBody {
+pub(crate) fn full(body: impl Into<Bytes>) -> ApiBody {
     http_body_util::Full::new(body.into()).map_err(|never| match never {}).boxed_unsync()
 }
 
 /// A body that sends `first` and then never ends (a watch that stays open).
-fn open_stream(first: Option<String>) -> ApiBody {
+pub(crate) fn open_stream(first: Option<String>) -> ApiBody {
     let head = futures::stream::iter(first.map(|s| Ok::<_, tower::BoxError>(hyper::body::Frame::data(Bytes::from(s)))));
     let rest = futures::stream::pending();
     http_body_util::StreamBody::new(futures::StreamExt::chain(head, rest)).boxed_unsync()
@@ -59,7 +59,7 @@ fn status_json(code: u16, reason: &str, message: &str) -> String {
 }
 
 /// An in-process API server: `route(method, uri)` answers; anything else is a 404 Status.
-fn server(route: impl Fn(&str, &str) -> Option<Reply> + Send + Sync + 'static) -> (ClusterApi, Seen) {
+pub(crate) fn server(route: impl Fn(&str, &str) -> Option<Reply> + Send + Sync + 'static) -> (ClusterApi, Seen) {
     let route: Route = Arc::new(route);
     let seen: Seen = Arc::default();
     let s2 = seen.clone();
@@ -77,11 +77,11 @@ fn server(route: impl Fn(&str, &str) -> Option<Reply> + Send + Sync + 'static) -
     (ClusterApi::from_service(tower::util::BoxCloneSyncService::new(svc), "https://192.168.1.134:6443", NODE0), seen)
 }
 
-async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+pub(crate) async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(Duration::from_secs(20), f).await.expect("the test did not finish in 20 s (a request nobody answered?)")
 }
 
-fn list(kind: &str, api_version: &str, items: &[&str]) -> String {
+pub(crate) fn list(kind: &str, api_version: &str, items: &[&str]) -> String {
     format!(r#"{{"kind":"{kind}","apiVersion":"{api_version}","metadata":{{"resourceVersion":"1234"}},"items":[{}]}}"#, items.join(","))
 }
 
@@ -298,7 +298,7 @@ async fn kube_api_kube_proxy_configmap_parses_mode_and_strict_arp() {
 
 // ---- waits -------------------------------------------------------------------------------
 
-fn node_json(name: &str, ready: bool) -> String {
+pub(crate) fn node_json(name: &str, ready: bool) -> String {
     let (status, reason, message) = if ready {
         ("True", "KubeletReady", "kubelet is posting ready status. AppArmor enabled")
     } else {
@@ -352,7 +352,7 @@ async fn kube_api_wait_nodes_ready_follows_the_watch() {
     assert!(uris.iter().any(|u| u.contains("watch=true")), "{uris:?}");
 }
 
-fn csr_json(name: &str, node: &str, state: &str) -> String {
+pub(crate) fn csr_json(name: &str, node: &str, state: &str) -> String {
     let status = match state {
         "pending" => "{}".to_string(),
         "issued" => r#"{"conditions":[{"type":"Approved","status":"True","reason":"KubelabApprove"}],"certificate":"fQ=="}"#.to_string(),

@@ -32,6 +32,11 @@ fn converging(latency: Duration) -> FakeShell {
 /// [`converging`], where `csr.approve` (no action script: its action is the client's approval)
 /// is done once `waits` saw [`ClusterWait::ServingCsrsApproved`].
 fn converging_with(latency: Duration, waits: Arc<FakeClusterWaits>) -> FakeShell {
+    converging_until(latency, move || waits.calls().iter().any(|c| c.wait == ClusterWait::ServingCsrsApproved))
+}
+
+/// [`converging`], where `csr.approve` is done once `csrs_approved()`.
+fn converging_until(latency: Duration, csrs_approved: impl Fn() -> bool + Send + Sync + 'static) -> FakeShell {
     let mut shell = FakeShell::new();
     shell.latency = latency;
     let done: Arc<Mutex<HashSet<(String, String)>>> = Arc::default();
@@ -43,9 +48,7 @@ fn converging_with(latency: Duration, waits: Arc<FakeClusterWaits>) -> FakeShell
         let mut done = done.lock().unwrap();
         Some(match kind.as_str() {
             "check" if done.contains(&(node.to_string(), id.clone())) => ExecOutput::ok(""),
-            "check" if id == "csr.approve" && waits.calls().iter().any(|c| c.wait == ClusterWait::ServingCsrsApproved) => {
-                ExecOutput::ok("")
-            }
+            "check" if id == "csr.approve" && csrs_approved() => ExecOutput::ok(""),
             "check" => ExecOutput { stdout: format!("{id} not yet\n"), stderr: String::new(), exit_status: 1 },
             _ => {
                 done.insert((node.to_string(), id));
@@ -322,4 +325,82 @@ async fn a_step_with_a_wait_and_no_cluster_client_fails_saying_so() {
         err.to_string().lines().next().unwrap(),
         "step calico.apply failed on ICE-k8s-machines-node0: step calico.apply waits for every node Ready through the Kubernetes API, but this run has no cluster client"
     );
+}
+
+/// The guide plan with the kube-backed waits, over an in-process API server (kube_api's test
+/// server: the same `kube::Client` stack the tunnel feeds): every wait is a watch/list the server
+/// saw, the CSR approval a PUT to the `approval` subresource.
+#[tokio::test]
+async fn guide_plan_waits_go_through_the_kube_client() {
+    use crate::kube_api::KubeClusterWaits;
+    use crate::kube_api::tests::{csr_json, full, list, node_json, open_stream, server, within};
+    let names = ["ice-k8s-machines-node0", "ice-k8s-machines-node1", "ice-k8s-machines-node2"];
+    let approved: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let a2 = approved.clone();
+    let (api, seen) = server(move |m, u| {
+        let csr = |i: usize, n: &str| {
+            let state = if a2.lock().unwrap().contains(&format!("csr-{i}")) { "issued" } else { "pending" };
+            csr_json(&format!("csr-{i}"), n, state)
+        };
+        if m == "GET" && u.contains("watch=true") {
+            return Some((200, open_stream(None)));
+        }
+        if m == "GET" && u.starts_with("/api/v1/nodes?") {
+            let items: Vec<String> = names.iter().filter(|n| u.contains(&format!("%3D{n}"))).map(|n| node_json(n, true)).collect();
+            return Some((200, full(list("NodeList", "v1", &items.iter().map(String::as_str).collect::<Vec<_>>()))));
+        }
+        if m == "GET" && u.starts_with("/apis/certificates.k8s.io/v1/certificatesigningrequests?") {
+            let items: Vec<String> = names.iter().enumerate().map(|(i, n)| csr(i, n)).collect();
+            let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+            return Some((200, full(list("CertificateSigningRequestList", "certificates.k8s.io/v1", &refs))));
+        }
+        if let Some(rest) = u.strip_prefix("/apis/certificates.k8s.io/v1/certificatesigningrequests/csr-") {
+            let i: usize = rest[..1].parse().ok()?;
+            if m == "PUT" && rest.ends_with("/approval?") {
+                a2.lock().unwrap().insert(format!("csr-{i}"));
+            }
+            return Some((200, full(csr(i, names[i]))));
+        }
+        if m == "GET" && u.starts_with("/apis/apiregistration.k8s.io/v1/apiservices?") {
+            let a = r#"{"metadata":{"name":"v1beta1.metrics.k8s.io","resourceVersion":"9"},"spec":{"group":"metrics.k8s.io","version":"v1beta1","groupPriorityMinimum":100,"versionPriority":100,"service":{"name":"metrics-server","namespace":"kube-system"}},"status":{"conditions":[{"type":"Available","status":"True","reason":"Passed","message":"all checks passed"}]}}"#;
+            return Some((200, full(list("APIServiceList", "apiregistration.k8s.io/v1", &[a]))));
+        }
+        let lb = r#"{"metadata":{"name":"nginx","namespace":"default","resourceVersion":"4"},"spec":{"type":"LoadBalancer","ports":[{"port":80}]},"status":{"loadBalancer":{"ingress":[{"ip":"192.168.1.200"}]}}}"#;
+        let kubernetes = r#"{"metadata":{"name":"kubernetes","namespace":"default","resourceVersion":"2"},"spec":{"type":"ClusterIP","clusterIP":"10.96.0.1","ports":[{"port":443}]}}"#;
+        if m == "GET" && u == "/api/v1/services?" {
+            return Some((200, full(list("ServiceList", "v1", &[kubernetes, lb]))));
+        }
+        if m == "GET" && u.starts_with("/api/v1/namespaces/default/services?") && u.contains("%3Dnginx") {
+            return Some((200, full(list("ServiceList", "v1", &[lb]))));
+        }
+        None
+    });
+    let waits = KubeClusterWaits::with_api(api);
+    let plan = guide_plan();
+    let a3 = approved.clone();
+    let shell = converging_until(Duration::ZERO, move || a3.lock().unwrap().len() == 3);
+    let logs = tempfile::tempdir().unwrap();
+    let report = within(Provisioner::new(&shell, &plan).cluster_waits(&waits).log_dir(logs.path()).run()).await.unwrap();
+    assert_eq!(report.status("csr.approve", "ICE-k8s-machines-node0"), Some(&StepStatus::Changed));
+    assert_eq!(report.status("metallb.pool", "ICE-k8s-machines-node0"), Some(&StepStatus::Changed));
+    let seen: Vec<String> = seen.lock().unwrap().iter().map(|(m, u, _)| format!("{m} {u}")).collect();
+    for n in names {
+        assert!(seen.iter().any(|r| r.starts_with("GET /api/v1/nodes?") && r.contains(&format!("metadata.name%3D{n}"))), "{n}: {seen:#?}");
+    }
+    let puts: Vec<&String> = seen.iter().filter(|r| r.starts_with("PUT ")).collect();
+    assert_eq!(
+        puts,
+        [0, 1, 2]
+            .map(|i| format!("PUT /apis/certificates.k8s.io/v1/certificatesigningrequests/csr-{i}/approval?"))
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    assert!(seen.iter().any(|r| r.starts_with("GET /apis/apiregistration.k8s.io/v1/apiservices?")), "{seen:#?}");
+    assert!(seen.iter().any(|r| r == "GET /api/v1/services?"), "{seen:#?}");
+    assert!(seen.iter().any(|r| r.starts_with("GET /api/v1/namespaces/default/services?")), "{seen:#?}");
+    // Nothing polled the cluster over SSH: no kubectl call beyond the steps' own scripts.
+    assert!(!shell.calls().iter().any(|c| c.script.contains("kubectl certificate approve")));
+    let log = std::fs::read_to_string(log_path(logs.path(), "ICE-k8s-machines-node0")).unwrap();
+    assert!(log.contains("approved csr-0, csr-1, csr-2, via the approval subresource"), "{log}");
+    assert!(log.contains("default/nginx ingress 192.168.1.200"), "{log}");
 }
