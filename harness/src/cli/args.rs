@@ -246,10 +246,10 @@ pub struct CheckArgs {
     /// Directory of .feature files (default: the ones built into kubelab).
     #[arg(long)]
     pub features: Option<PathBuf>,
-    /// How the guide profile reads cluster objects: `kubectl` (`kubectl … -o json` over SSH on
-    /// the control plane) or `kube` (the kube client through an SSH direct-tcpip tunnel to the
-    /// API server, kubeconfig kept in memory).
-    #[arg(long, value_enum, default_value_t = ClusterApiVia::Kubectl)]
+    /// How the guide profile reads cluster objects: `kube` (the default: the kube client through
+    /// an SSH direct-tcpip tunnel to the API server, kubeconfig kept in memory) or `kubectl`
+    /// (`kubectl … -o json` over SSH on the control plane).
+    #[arg(long, value_enum, default_value_t = ClusterApiVia::Kube)]
     pub cluster_api: ClusterApiVia,
 }
 
