@@ -22,6 +22,8 @@ pub mod wait;
 
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tunnel_tests;
 
 pub use client::*;
 pub use cluster_waits::*;
