@@ -4,7 +4,9 @@
 //! checks a fault breaks fail and the others pass), heal.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use futures::future::{BoxFuture, LocalBoxFuture};
 
