@@ -22,7 +22,11 @@ pub struct Interrupted {
 
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "interrupted: the reports were closed ({} passed, {} failed, {} skipped so far)", self.summary.passed, self.summary.failed, self.summary.skipped)?;
+        write!(
+            f,
+            "interrupted: the reports were closed ({} passed, {} failed, {} skipped so far)",
+            self.summary.passed, self.summary.failed, self.summary.skipped
+        )?;
         if let Some(e) = &self.report_error {
             write!(f, " except: {e}")?;
         }

@@ -66,7 +66,11 @@ impl FaultDriver for FakeFaults {
         self.log(format!("heal {}", kind.id()));
         let fails = self.heal_fails;
         Box::pin(async move {
-            if fails { Err(LabError::Interrupted(format!("cannot heal {}", kind.id())).into()) } else { Ok(format!("{} healed", kind.id())) }
+            if fails {
+                Err(LabError::Interrupted(format!("cannot heal {}", kind.id())).into())
+            } else {
+                Ok(format!("{} healed", kind.id()))
+            }
         })
     }
 

@@ -153,7 +153,11 @@ impl Run {
         let t0 = Instant::now();
         let all: Vec<&str> = want_fail.iter().chain(want_pass).copied().collect();
         let ok = |id: &str, v: &Verdict| {
-            if want_fail.contains(&id) { matches!(&v.outcome, Outcome::Fail { remediation, .. } if !remediation.is_empty()) } else { v.is_pass() }
+            if want_fail.contains(&id) {
+                matches!(&v.outcome, Outcome::Fail { remediation, .. } if !remediation.is_empty())
+            } else {
+                v.is_pass()
+            }
         };
         loop {
             let ev = self.driver().gather(&all).await?;
@@ -163,7 +167,9 @@ impl Run {
             let failures: Vec<String> = verdicts
                 .iter()
                 .filter(|(id, v)| !ok(id, v))
-                .map(|(id, v)| format!("{id}: wanted {}, got {v}", if want_fail.contains(&id.as_str()) { "fail with a remediation" } else { "pass" }))
+                .map(|(id, v)| {
+                    format!("{id}: wanted {}, got {v}", if want_fail.contains(&id.as_str()) { "fail with a remediation" } else { "pass" })
+                })
                 .collect();
             if failures.is_empty() || t0.elapsed() >= budget {
                 return Ok(Settled { verdicts, views, elapsed: t0.elapsed(), failures });
