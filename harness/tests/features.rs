@@ -310,8 +310,68 @@ fn run_scenario(bundle: &str, stem: &str, scenario: &str, want: Expect) -> Resul
     Ok(())
 }
 
+/// Runs the one feature `text` over guide-healthy (no live lab) and returns the scenarios' end
+/// statuses.
+fn run_feature(name: &str, text: &str) -> Result<Vec<TestStatus>, Failed> {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("features-adhoc").join(name);
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(tmp.join("features")).map_err(|e| e.to_string())?;
+    std::fs::write(tmp.join("features").join(format!("{name}.feature")), text).map_err(|e| e.to_string())?;
+    let dir = bundles_dir().join("guide-healthy");
+    let ev = RecordedEvidence::open(&dir).map_err(|e| e.to_string())?.into_evidence();
+    let header = RunHeader { lab: "adhoc".into(), profile: ev.header.profile, source: "recorded bundle guide-healthy".into() };
+    let opts = CheckOptions { features: Some(tmp.join("features")), ..CheckOptions::default() };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(scenarios::judge_recorded(header, ev, &opts, Some(&tmp.join("reports")), true)).map_err(|e| format!("runner: {e:#}"))?;
+    let events = std::fs::read_to_string(tmp.join("reports/events.jsonl")).map_err(|e| e.to_string())?;
+    Ok(events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<RunEvent>(l).ok())
+        .filter_map(|e| match e.kind {
+            RunEventKind::ScenarioFinished { status } => Some(status),
+            _ => None,
+        })
+        .collect())
+}
+
+/// A pitfall row whose `breaks` column is not what the fault breaks fails, even without a lab
+/// (the right row next to it is skipped: there is no lab to act on).
+fn wrong_examples_row_fails() -> Result<(), Failed> {
+    let st = run_feature(
+        "rows",
+        "@fault\nFeature: rows\n  Scenario Outline: <fault> row\n    When the \"<fault>\" fault is injected\n    \
+         Then it breaks <breaks> with a fix that quotes \"<fix>\"\n\n    Examples:\n      | fault | breaks | fix |\n      \
+         | swap | host.swap-off | swapoff -a |\n      | port-6443 | host.swap-off | grep 6443 |\n",
+    )?;
+    match st.as_slice() {
+        [TestStatus::Skipped { reason }, TestStatus::Failed { message }]
+            if reason.contains("needs a live lab") && message.contains("fix the Examples row") =>
+        {
+            Ok(())
+        }
+        other => Err(format!("want [skipped, failed: fix the Examples row], got {other:?}").into()),
+    }
+}
+
+/// `fail_on_skipped` is real: a step no definition matches fails its scenario.
+fn unmatched_step_fails() -> Result<(), Failed> {
+    let st = run_feature(
+        "unmatched",
+        "Feature: unmatched\n  @check:host.swap-off\n  Scenario: a step nobody defined\n    \
+         Then swap is off and no swap line is active in /etc/fstab\n    And the moon is made of cheese\n",
+    )?;
+    match st.as_slice() {
+        [TestStatus::Failed { message }] if message.contains("no step definition matches `the moon is made of cheese`") => Ok(()),
+        other => Err(format!("want [failed: no step definition matches], got {other:?}").into()),
+    }
+}
+
 fn trials() -> Result<Vec<Trial>, String> {
-    let mut out = vec![Trial::test("expectations::table matches the bundles and features", table_is_consistent)];
+    let mut out = vec![
+        Trial::test("expectations::table matches the bundles and features", table_is_consistent),
+        Trial::test("gherkin::a wrong Examples row fails", wrong_examples_row_fails),
+        Trial::test("gherkin::an unmatched step fails the scenario", unmatched_step_fails),
+    ];
     let scenarios = scenarios()?;
     for bundle in bundles()? {
         for (stem, name) in &scenarios {
