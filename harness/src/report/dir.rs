@@ -1,7 +1,8 @@
 //! [`ReportDir`]: writes `events.jsonl` (one line per event, flushed as it arrives) and
 //! rewrites `cucumber.json`, `junit.xml` and `report.html` (atomically: temporary file, then
-//! rename) at every scenario boundary and when the run finishes, so an interrupted run leaves
-//! valid partial reports; also re-renders a directory from its `events.jsonl`.
+//! rename) at scenario boundaries — at most once per [`REWRITE_EVERY`], since each rewrite renders
+//! the whole run — and when the run finishes or is cut ([`Reporter::finish`]), so an interrupted
+//! run leaves valid partial reports; also re-renders a directory from its `events.jsonl`.
 
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter};
@@ -11,6 +12,11 @@ use super::error::ReportError;
 use super::events::{RunEvent, RunEventKind};
 use super::imp::{EventLogSink, Format, Reporter, read_events};
 use super::model::RunRecord;
+
+/// The least time between two rewrites of the reports at scenario boundaries: a live scenario
+/// takes seconds (every boundary is written), a re-judge of a bundle judges hundreds of
+/// scenarios a second (rewriting after each would cost more than the run).
+pub const REWRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// File name of the raw event log in a report directory.
 pub const EVENTS_FILE: &str = "events.jsonl";
@@ -22,6 +28,8 @@ pub struct ReportDir {
     log: EventLogSink<BufWriter<File>>,
     record: RunRecord,
     written: bool,
+    last_rewrite: Option<std::time::Instant>,
+    rewrite_every: std::time::Duration,
 }
 
 fn write_err(path: &Path, source: std::io::Error) -> ReportError {
@@ -36,7 +44,14 @@ impl ReportDir {
         let path = dir.join(EVENTS_FILE);
         let file = File::create(&path).map_err(|e| write_err(&path, e))?;
         let log = EventLogSink::new(BufWriter::new(file), path.display().to_string());
-        Ok(ReportDir { dir, log, record: RunRecord::default(), written: false })
+        Ok(ReportDir { dir, log, record: RunRecord::default(), written: false, last_rewrite: None, rewrite_every: REWRITE_EVERY })
+    }
+
+    /// Rewrites the reports at scenario boundaries at most once per `every` (default
+    /// [`REWRITE_EVERY`]; zero: at every boundary).
+    pub fn rewrite_every(mut self, every: std::time::Duration) -> Self {
+        self.rewrite_every = every;
+        self
     }
 
     /// The directory.
@@ -95,8 +110,9 @@ impl Reporter for ReportDir {
             if !self.written {
                 self.write_now()?;
             }
-        } else if boundary {
+        } else if boundary && self.last_rewrite.is_none_or(|t| t.elapsed() >= self.rewrite_every) {
             Self::write_reports_to(&self.dir, &self.record, false)?;
+            self.last_rewrite = Some(std::time::Instant::now());
         }
         Ok(())
     }
@@ -140,7 +156,7 @@ mod tests {
     fn reports_are_rewritten_at_each_scenario_boundary() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("run");
-        let mut rd = ReportDir::create(&dir).unwrap();
+        let mut rd = ReportDir::create(&dir).unwrap().rewrite_every(std::time::Duration::ZERO);
         let events = sample_run();
         let first_end = events.iter().position(|e| matches!(e.kind, RunEventKind::ScenarioFinished { .. })).unwrap();
         for ev in &events[..=first_end] {
