@@ -161,7 +161,8 @@ impl Run {
         };
         loop {
             let ev = self.driver().gather(&all).await?;
-            let judged: Vec<_> = all.iter().map(|id| self.judge_over(id, &ev).expect("known check")).collect();
+            let source = format!("live, gathered for this step at {} ({})", chrono::Utc::now().format("%H:%M:%S"), ev.header.source);
+            let judged: Vec<_> = all.iter().map(|id| self.judge_over(id, &ev, &source).expect("known check")).collect();
             let views = judged.iter().map(|j| j.view.clone()).collect();
             let verdicts: Vec<(String, Verdict)> = all.iter().zip(judged).map(|(id, j)| (id.to_string(), j.verdict)).collect();
             let failures: Vec<String> = verdicts

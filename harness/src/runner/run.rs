@@ -212,11 +212,11 @@ impl Run {
     /// Judges check `id` over the run's evidence. A Skip of a Kubernetes check in the offline
     /// profile on a live lab says why (Kubernetes is not installed there). `None`: no such check.
     pub fn judge(&self, id: &str) -> Option<Judged> {
-        self.judge_over(id, &self.evidence)
+        self.judge_over(id, &self.evidence, &self.header.source)
     }
 
-    /// Judges check `id` over `ev` (fresh evidence of a fault scenario).
-    pub fn judge_over(&self, id: &str, ev: &Evidence) -> Option<Judged> {
+    /// Judges check `id` over `ev`, evidence from `source` (fresh evidence of a fault scenario).
+    pub fn judge_over(&self, id: &str, ev: &Evidence, source: &str) -> Option<Judged> {
         let mut verdict = checks::run(id, ev).ok()?;
         if let Outcome::Skip { reason } = &mut verdict.outcome
             && self.header.profile == Profile::Offline
@@ -225,7 +225,7 @@ impl Run {
         {
             *reason = format!("needs the guide profile (internet): Kubernetes is not installed in the offline profile ({reason})");
         }
-        let view = verdict_view(id, &verdict, ev, &self.header.source);
+        let view = verdict_view(id, &verdict, ev, source);
         Some(Judged { verdict, view })
     }
 

@@ -104,6 +104,7 @@ async fn settle_polls_fresh_evidence_until_the_fault_shows() {
     assert!(s.failures.is_empty(), "{:?}", s.failures);
     assert_eq!(fake.calls().len(), 3, "{:?}", fake.calls());
     assert_eq!(s.elapsed, Duration::from_secs(6), "two polls of 3 s on the paused clock");
+    assert!(s.views[0].evidence_source.starts_with("live, gathered for this step at "), "{}", s.views[0].evidence_source);
     // Never settling: the budget ends it, with what did not come out.
     let s = run.settle(&["host.swap-off"], &[], Duration::from_secs(30), Duration::from_secs(3)).await.unwrap();
     assert_eq!(s.failures.len(), 1, "{:?}", s.failures);
