@@ -436,7 +436,7 @@ fn runner_interrupted_fault_check() {
 
     // Times are when things happened: in order, inside the process's life, the cut after the signal.
     // (The provisioning timeline replayed after RunStarted keeps the times of `up`'s provisioning.)
-    let evs: Vec<_> = evs.into_iter().filter(|e| runner_kind(e) != "provision_step_finished").collect();
+    let evs: Vec<_> = evs.iter().filter(|e| runner_kind(e) != "provision_step_finished").cloned().collect();
     let ats: Vec<_> = evs.iter().map(runner_at).collect();
     assert!(ats.windows(2).all(|w| w[0] <= w[1]), "event times out of order");
     assert!(ats[0] >= t_spawn && *ats.last().unwrap() >= t_signal, "{t_spawn} {t_signal} {ats:?}");
