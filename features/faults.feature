@@ -1,69 +1,40 @@
 @fault @serial
 Feature: The guide's cloud pitfalls, reproduced on purpose
-  Each pitfall is injected on the live lab, must be caught by the checks with a diagnosis that
-  names the guide's fix, is healed the guide's way, and the checks pass again. Every scenario
-  starts from the `provisioned` snapshot, so order does not matter.
+  Each pitfall is injected on the live lab, must break exactly the checks its row names, with a
+  diagnosis that quotes the guide's fix, is healed the guide's way, and the checks pass again.
+  Every scenario starts from the `provisioned` snapshot, so order does not matter. A row whose
+  `breaks` or `fix` is not what the run finds fails.
 
   Background:
     Given the lab is reset to the "provisioned" snapshot
 
-  @fault:swap
-  Scenario: swap turned back on
-    When the "swap" fault is injected
-    Then the checks it breaks fail with the guide's remediation
-    When the "swap" fault is healed the guide's way
+  Scenario Outline: <pitfall>
+    When the "<fault>" fault is injected
+    Then it breaks <breaks> with a fix that quotes "<fix>"
+    When the "<fault>" fault is healed the guide's way
     Then those checks pass again
 
-  @fault:br-netfilter
-  Scenario: br_netfilter not loaded
-    When the "br-netfilter" fault is injected
-    Then the checks it breaks fail with the guide's remediation
-    When the "br-netfilter" fault is healed the guide's way
-    Then those checks pass again
+    Examples:
+      | fault           | pitfall                                                                | breaks                                                                      | fix                            |
+      | swap            | swap turned back on                                                    | host.swap-off                                                               | swapoff -a                     |
+      | br-netfilter    | br_netfilter not loaded                                                | host.br-netfilter, host.bridge-nf-call-iptables                             | modprobe br_netfilter          |
+      | port-6443       | port 6443 already taken                                                | host.port-6443                                                              | grep 6443                      |
+      | cgroup-driver   | Docker on cgroupfs while the kubelet expects systemd                   | host.cgroup-driver                                                          | native.cgroupdriver=systemd    |
+      | network-manager | NetworkManager installed and managing interfaces                       | host.no-network-manager                                                     | apt-get remove network-manager |
+      | clone-identity  | a clone that kept its source's MAC, product_uuid and machine-id        | identity.unique-macs, identity.unique-product-uuid, identity.unique-machine-id | 必须确保product_uuid的唯一性   |
+      | static-ip       | a clone's address changed inside the guest while its port allows only the old one | port.address-allowed, identity.reach-by-name                     | 需要卸载网卡重新安装           |
 
-  @fault:port-6443
-  Scenario: port 6443 already taken
-    When the "port-6443" fault is injected
-    Then the checks it breaks fail with the guide's remediation
-    When the "port-6443" fault is healed the guide's way
-    Then those checks pass again
-
-  @fault:cgroup-driver
-  Scenario: Docker on cgroupfs while the kubelet expects systemd
-    When the "cgroup-driver" fault is injected
-    Then the checks it breaks fail with the guide's remediation
-    When the "cgroup-driver" fault is healed the guide's way
-    Then those checks pass again
-
-  @fault:network-manager
-  Scenario: NetworkManager installed and managing interfaces
-    When the "network-manager" fault is injected
-    Then the checks it breaks fail with the guide's remediation
-    When the "network-manager" fault is healed the guide's way
-    Then those checks pass again
-
-  @fault:security-group
-  Scenario: the cloud's default security group drops BGP and IPIP
+  Scenario Outline: <pitfall>
     Then the BGP mesh is Established
-    When the "security-group" fault is injected
-    Then the checks it breaks fail with the guide's remediation
-    When the "security-group" fault is healed the guide's way
+    When the "<fault>" fault is injected
+    Then it breaks <breaks>, keeps <keeps> passing, with a fix that quotes "<fix>"
+    When the "<fault>" fault is healed the guide's way
     Then those checks pass again
 
-  @fault:security-group-ipip
-  Scenario: a security group that drops only IP protocol 4
-    Then the BGP mesh is Established
-    When the "security-group-ipip" fault is injected
-    Then the checks it breaks fail with the guide's remediation
-    When the "security-group-ipip" fault is healed the guide's way
-    Then those checks pass again
-
-  @fault:clone-identity
-  Scenario: a clone that kept its source's MAC, product_uuid and machine-id
-    When the "clone-identity" fault is injected
-    Then the checks it breaks fail with the guide's remediation
-    When the "clone-identity" fault is healed the guide's way
-    Then those checks pass again
+    Examples:
+      | fault               | pitfall                                                  | breaks                               | keeps           | fix                  |
+      | security-group      | the cloud's default security group drops BGP and IPIP    | calico.bgp-mesh, calico.ipip-traffic | nothing         | 一定要检查虚拟机安全组 |
+      | security-group-ipip | a security group that drops only IP protocol 4           | calico.ipip-traffic                  | calico.bgp-mesh | IP protocol 4 (IPIP) |
 
   @fault:link-down
   Scenario: the cloud cuts a VM's network until it is rebooted
@@ -72,14 +43,7 @@ Feature: The guide's cloud pitfalls, reproduced on purpose
     When the "link-down" fault is healed the guide's way
     Then every node answers ssh again
 
-  @fault:static-ip
-  Scenario: a clone's address changed inside the guest while its port allows only the old one
-    When the "static-ip" fault is injected
-    Then the checks it breaks fail with the guide's remediation
-    When the "static-ip" fault is healed the guide's way
-    Then those checks pass again
-
   @fault:join-token-expired
   Scenario: joining with an expired token
     When the "join-token-expired" fault is injected
-    Then the checks it breaks fail with the guide's remediation
+    Then it breaks kubeadm.join with a fix that quotes "kubeadm token create"

@@ -23,5 +23,6 @@ pub mod private_fs;
 pub mod provision;
 pub mod remote;
 pub mod report;
+pub mod runner;
 pub mod seed;
 pub mod wait;

@@ -18,12 +18,12 @@ mod conformance;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use conformance::runner::{self, CheckOptions, Summary};
+use conformance::scenarios::{self, CheckOptions};
 use cucumber::gherkin::{self, GherkinEnv};
 use kubelab::evidence::RecordedEvidence;
 use kubelab::report::{RunEvent, RunEventKind, TestStatus};
+use kubelab::runner::{RunHeader, Summary};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 /// What a scenario must do over a bundle.
@@ -108,10 +108,6 @@ const EXPECTED: &[(&str, &[(&str, Expect)])] = &[
     ("strictarp-false", &[("strictARP is on for MetalLB in IPVS mode", Fail("metallb.strict-arp"))]),
 ];
 
-/// Cucumber's run context is a process-global: trials in one process (plain `cargo test`) run
-/// one at a time. nextest runs each trial in its own process anyway.
-static SERIAL: Mutex<()> = Mutex::new(());
-
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
 }
@@ -135,6 +131,8 @@ fn scenarios() -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for f in files {
         let feat = gherkin::Feature::parse_path(&f, GherkinEnv::default()).map_err(|e| format!("parse {}: {e}", f.display()))?;
+        // Scenario Outlines as cucumber runs them: one scenario per Examples row.
+        let feat = cucumber::feature::Ext::expand_examples(feat).map_err(|e| format!("expand {}: {e}", f.display()))?;
         let stem = f.file_stem().expect("feature file").to_string_lossy().into_owned();
         out.extend(feat.scenarios.iter().map(|s| (stem.clone(), s.name.clone())));
     }
@@ -219,24 +217,15 @@ fn describe(events: &[RunEvent]) -> String {
 }
 
 fn run_scenario(bundle: &str, stem: &str, scenario: &str, want: Expect) -> Result<(), Failed> {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let dir = bundles_dir().join(bundle);
     let ev = RecordedEvidence::open(&dir).map_err(|e| format!("open bundle {}: {e}", dir.display()))?.into_evidence();
     let source = format!("recorded bundle {}", dir.display());
     let report_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("features").join(bundle).join(stem).join(slug(scenario));
     let _ = std::fs::remove_dir_all(&report_dir);
-    let opts = CheckOptions {
-        features: Some(features_dir()),
-        tags: None,
-        name: Some(scenario.to_string()),
-        exact: true,
-        quiet: true,
-        report_dir: Some(report_dir.clone()),
-        lab: "features-test".into(),
-        profile: ev.header.profile.as_str().into(),
-    };
+    let opts = CheckOptions { features: Some(features_dir()), tags: None, name: Some(scenario.to_string()), exact: true };
+    let header = RunHeader { lab: "features-test".into(), profile: ev.header.profile, source: source.clone() };
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("tokio runtime: {e}"))?;
-    let sum = rt.block_on(runner::run(ev, source.clone(), &opts, Vec::new(), None)).map_err(|e| format!("runner: {e:#}"))?;
+    let sum = rt.block_on(scenarios::judge_recorded(header, ev, &opts, Some(&report_dir), true)).map_err(|e| format!("runner: {e:#}"))?;
 
     let jsonl = report_dir.join("events.jsonl");
     let text = std::fs::read_to_string(&jsonl).map_err(|e| format!("read {}: {e}", jsonl.display()))?;
@@ -311,16 +300,78 @@ fn run_scenario(bundle: &str, stem: &str, scenario: &str, want: Expect) -> Resul
             if sum != (Summary { passed: 0, failed: 0, skipped: 1 }) || !ok_status {
                 return Err(format!("expected a skip mentioning `{why}`, got {sum:?}{}", context()).into());
             }
-            if steps.iter().any(|(s, v)| v.is_some() || !matches!(s, TestStatus::Skipped { .. })) {
-                return Err(format!("a skipped scenario must not judge or pass any step{}", context()).into());
+            // Each step ran and found its check could not be judged (or, for a pitfall, that there
+            // is no lab to act on): no step passed, none claims a verdict.
+            if steps.iter().any(|(s, v)| v.is_some_and(|v| !v.outcome.starts_with("skip")) || !matches!(s, TestStatus::Skipped { .. })) {
+                return Err(format!("a skipped scenario must not pass any step or claim a verdict{}", context()).into());
             }
         }
     }
     Ok(())
 }
 
+/// Runs the one feature `text` over guide-healthy (no live lab) and returns the scenarios' end
+/// statuses.
+fn run_feature(name: &str, text: &str) -> Result<Vec<TestStatus>, Failed> {
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("features-adhoc").join(name);
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(tmp.join("features")).map_err(|e| e.to_string())?;
+    std::fs::write(tmp.join("features").join(format!("{name}.feature")), text).map_err(|e| e.to_string())?;
+    let dir = bundles_dir().join("guide-healthy");
+    let ev = RecordedEvidence::open(&dir).map_err(|e| e.to_string())?.into_evidence();
+    let header = RunHeader { lab: "adhoc".into(), profile: ev.header.profile, source: "recorded bundle guide-healthy".into() };
+    let opts = CheckOptions { features: Some(tmp.join("features")), ..CheckOptions::default() };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(scenarios::judge_recorded(header, ev, &opts, Some(&tmp.join("reports")), true)).map_err(|e| format!("runner: {e:#}"))?;
+    let events = std::fs::read_to_string(tmp.join("reports/events.jsonl")).map_err(|e| e.to_string())?;
+    Ok(events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<RunEvent>(l).ok())
+        .filter_map(|e| match e.kind {
+            RunEventKind::ScenarioFinished { status } => Some(status),
+            _ => None,
+        })
+        .collect())
+}
+
+/// A pitfall row whose `breaks` column is not what the fault breaks fails, even without a lab
+/// (the right row next to it is skipped: there is no lab to act on).
+fn wrong_examples_row_fails() -> Result<(), Failed> {
+    let st = run_feature(
+        "rows",
+        "@fault\nFeature: rows\n  Scenario Outline: <fault> row\n    When the \"<fault>\" fault is injected\n    \
+         Then it breaks <breaks> with a fix that quotes \"<fix>\"\n\n    Examples:\n      | fault | breaks | fix |\n      \
+         | swap | host.swap-off | swapoff -a |\n      | port-6443 | host.swap-off | grep 6443 |\n",
+    )?;
+    match st.as_slice() {
+        [TestStatus::Skipped { reason }, TestStatus::Failed { message }]
+            if reason.contains("needs a live lab") && message.contains("fix the Examples row") =>
+        {
+            Ok(())
+        }
+        other => Err(format!("want [skipped, failed: fix the Examples row], got {other:?}").into()),
+    }
+}
+
+/// `fail_on_skipped` is real: a step no definition matches fails its scenario.
+fn unmatched_step_fails() -> Result<(), Failed> {
+    let st = run_feature(
+        "unmatched",
+        "Feature: unmatched\n  @check:host.swap-off\n  Scenario: a step nobody defined\n    \
+         Then swap is off and no swap line is active in /etc/fstab\n    And the moon is made of cheese\n",
+    )?;
+    match st.as_slice() {
+        [TestStatus::Failed { message }] if message.contains("no step definition matches `the moon is made of cheese`") => Ok(()),
+        other => Err(format!("want [failed: no step definition matches], got {other:?}").into()),
+    }
+}
+
 fn trials() -> Result<Vec<Trial>, String> {
-    let mut out = vec![Trial::test("expectations::table matches the bundles and features", table_is_consistent)];
+    let mut out = vec![
+        Trial::test("expectations::table matches the bundles and features", table_is_consistent),
+        Trial::test("gherkin::a wrong Examples row fails", wrong_examples_row_fails),
+        Trial::test("gherkin::an unmatched step fails the scenario", unmatched_step_fails),
+    ];
     let scenarios = scenarios()?;
     for bundle in bundles()? {
         for (stem, name) in &scenarios {

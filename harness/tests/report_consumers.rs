@@ -8,7 +8,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kubelab::report::escape::check_well_formed;
 use kubelab::report::sample::sample_run;
 use kubelab::report::{EVENTS_FILE, Format, ReportDir, Reporter, RunEventKind, read_events};
 
@@ -33,21 +32,14 @@ fn expected_counts() -> (u32, u32, u32) {
         .expect("sample has RunFinished")
 }
 
-fn attr(tag: &str, name: &str) -> u32 {
-    let key = format!(" {name}=\"");
-    let start = tag.find(&key).expect("attribute present") + key.len();
-    tag[start..start + tag[start..].find('"').unwrap()].parse().expect("numeric attribute")
-}
-
 fn validate_structurally(dir: &Path) {
     let (passed, failed, skipped) = expected_counts();
 
     let junit = fs::read_to_string(dir.join(Format::Junit.file_name())).unwrap();
-    assert_eq!(check_well_formed(&junit), Ok("testsuites".to_string()));
-    let root = &junit[junit.find("<testsuites").unwrap()..];
-    let root = &root[..root.find('>').unwrap()];
-    assert_eq!((attr(root, "tests"), attr(root, "failures"), attr(root, "skipped")), (passed + failed + skipped, failed, skipped));
-    assert_eq!(junit.matches("<testcase ").count() as u32, passed + failed + skipped);
+    let report = quick_junit::Report::deserialize_from_str(&junit).unwrap_or_else(|e| panic!("junit.xml does not parse: {e}"));
+    let n = |x: usize| x as u32;
+    assert_eq!((n(report.tests), n(report.failures), n(report.skipped)), (passed + failed + skipped, failed, skipped));
+    assert_eq!(n(report.test_suites.iter().map(|s| s.test_cases.len()).sum()), passed + failed + skipped);
 
     let json: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join(Format::CucumberJson.file_name())).unwrap()).unwrap();
     let features = json.as_array().expect("array of features");

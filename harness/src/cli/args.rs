@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// kubelab: reproduce, check and explain the three-node kubeadm 1.23.6 guide on libvirt VMs.
 #[derive(Debug, Parser)]
-#[command(name = "kubelab", version = crate::cli::run::VERSION_LONG, about)]
+#[command(name = "kubelab", version = VERSION_LONG, about)]
 pub struct Cli {
     /// Lab config (TOML). Default: ./kubelab.toml if present, else the guide's defaults.
     #[arg(long, short = 'c', global = true, env = "KUBELAB_CONFIG")]
@@ -318,3 +318,9 @@ pub enum ArtifactsAction {
         dir: PathBuf,
     },
 }
+
+/// `--version` text: the harness version and the pinned guide versions.
+pub const VERSION_LONG: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nguide: kubeadm/kubelet/kubectl 1.23.6, calico 3.22.2, metrics-server 0.6.1, MetalLB 0.12.1, Helm 3.8.0, cfssl 1.6.1, docker-ce 20.10.24"
+);

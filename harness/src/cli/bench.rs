@@ -176,7 +176,7 @@ fn median(v: &mut [std::time::Duration]) -> std::time::Duration {
 pub async fn check(features: Option<&Path>, bundle: &Path, scenarios: usize, iterations: usize) -> Result<(), ExpectedError> {
     use kubelab::evidence::RecordedEvidence;
 
-    use crate::conformance::runner::{self, CheckOptions};
+    use crate::conformance::scenarios::{self, CheckOptions};
 
     let scenarios = scenarios.max(1);
     let iterations = iterations.max(1);
@@ -191,16 +191,8 @@ pub async fn check(features: Option<&Path>, bundle: &Path, scenarios: usize, ite
             .map_err(|e| other(format!("open bundle {}: {e}", bundle.display())))
     };
     let source = format!("recorded bundle {}", bundle.display());
-    let opts = |report_dir: Option<std::path::PathBuf>| CheckOptions {
-        features: Some(feature_dir.clone()),
-        tags: None,
-        name: None,
-        exact: false,
-        quiet: true,
-        report_dir,
-        lab: "bench".into(),
-        profile: "guide".into(),
-    };
+    let opts = CheckOptions { features: Some(feature_dir.clone()), ..CheckOptions::default() };
+    let header = || kubelab::runner::RunHeader { lab: "bench".into(), profile: kubelab::config::Profile::Guide, source: source.clone() };
     let checks_per_round = kubelab::checks::CHECKS.len();
     let rounds = judgments.div_ceil(checks_per_round);
     println!("bench check: {scenarios} scenarios ({judgments} check judgments) over {}, {iterations} iterations", bundle.display());
@@ -215,13 +207,13 @@ pub async fn check(features: Option<&Path>, bundle: &Path, scenarios: usize, ite
             t_raw.push(kubelab::checks::rejudge(&ev, rounds).total);
             // Cucumber, no reports: plan + run + events.
             let t = Instant::now();
-            let sum = runner::run(ev, source.clone(), &opts(None), Vec::new(), None).await?;
+            let sum = scenarios::judge_recorded(header(), ev, &opts, None, true).await?;
             t_cuke.push(t.elapsed());
             // The full re-judge as `kubelab check --evidence` does it: load, judge, write reports.
             let reports = tmp.join(format!("reports-{it}"));
             let t = Instant::now();
             let ev = load()?;
-            let full = runner::run(ev, source.clone(), &opts(Some(reports)), Vec::new(), None).await?;
+            let full = scenarios::judge_recorded(header(), ev, &opts, Some(&reports), true).await?;
             t_full.push(t.elapsed());
             if sum != full || (sum.passed + sum.failed + sum.skipped) as usize != scenarios {
                 return Err(other(format!("inconsistent runs: {sum:?} vs {full:?}, {scenarios} scenarios")));

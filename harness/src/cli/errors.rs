@@ -53,6 +53,18 @@ impl From<kubelab::kube_api::ClusterApiError> for ExpectedError {
         ExpectedError::ClusterApi(e)
     }
 }
+impl From<kubelab::runner::RunnerError> for ExpectedError {
+    fn from(e: kubelab::runner::RunnerError) -> Self {
+        use kubelab::runner::RunnerError as R;
+        match e {
+            R::Evidence(e) => ExpectedError::Evidence(e),
+            R::ClusterApi(e) => ExpectedError::ClusterApi(e),
+            R::Lab(e) => ExpectedError::Lab(e),
+            R::Report(e) => ExpectedError::Run(e.into()),
+            e @ R::NoControlPlane => ExpectedError::Other(e.into()),
+        }
+    }
+}
 impl From<RemoteError> for ExpectedError {
     fn from(e: RemoteError) -> Self {
         ExpectedError::Lab(e.into())
@@ -100,6 +112,7 @@ impl ExpectedError {
                     RunError::UnknownId { .. } => code::UNKNOWN_ID,
                     RunError::Features { .. } => code::FEATURES_INVALID,
                     RunError::Report(_) => code::LOCAL,
+                    RunError::Interrupted(_) => code::INTERRUPTED,
                     RunError::Other(_) => code::INTERNAL,
                 }
             }

@@ -1,9 +1,17 @@
-//! Command-line interface: clap arguments, dispatch, and [`errors::ExpectedError`] → exit code.
+//! Command-line interface: clap arguments ([`args`]), dispatch to one handler module per
+//! command, and [`errors::ExpectedError`] → exit code.
 
 mod args;
+mod artifacts;
 mod bench;
+mod check;
+mod dispatch;
 mod errors;
 mod explain;
-mod run;
+mod fault;
+mod image;
+mod progress;
+mod provision;
+mod signals;
 
-pub use run::main_impl;
+pub use dispatch::main_impl;

@@ -49,6 +49,9 @@ pub enum RunError {
     /// The reports could not be written.
     #[error(transparent)]
     Report(#[from] kubelab::report::ReportError),
+    /// SIGINT/SIGTERM during the run: what was healed and closed.
+    #[error("{0}")]
+    Interrupted(String),
     /// Anything else.
     #[error(transparent)]
     Other(#[from] anyhow::Error),

@@ -96,6 +96,9 @@ fn step_output(st: &StepRecord) -> Vec<String> {
     if let TestStatus::Skipped { reason } = &st.status {
         out.push(format!("skipped: {reason}"));
     }
+    if let Some(n) = &st.note {
+        out.push(format!("did: {n}"));
+    }
     if let Some(v) = &st.verdict {
         out.push(format!("check {}: {}", v.check_id, v.outcome));
         out.push(format!("expected: {}", v.expected));

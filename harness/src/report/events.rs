@@ -96,6 +96,9 @@ pub enum RunEventKind {
         duration: Duration,
         /// The check verdict behind the step, when the step judged evidence.
         verdict: Option<VerdictView>,
+        /// What an action step (snapshot revert, fault inject/heal) did; no check is claimed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// The current scenario finished.
     ScenarioFinished {
@@ -293,6 +296,7 @@ mod tests {
                     line: 7,
                     status: TestStatus::Failed { message: "peer down".into() },
                     duration: Duration::from_millis(1500),
+                    note: None,
                     verdict: Some(VerdictView {
                         check_id: "net.bgp".into(),
                         outcome: "fail".into(),

@@ -266,6 +266,9 @@ fn step(h: &mut String, st: &StepRecord) {
         }
         TestStatus::Passed => {}
     }
+    if let Some(n) = &st.note {
+        let _ = write!(h, "<div class=\"reason\">Did: {}</div>", e(n));
+    }
     if let Some(v) = &st.verdict {
         verdict(h, v, matches!(st.status, TestStatus::Failed { .. }));
     }

@@ -1,13 +1,12 @@
-//! JUnit XML rendering ([`render`]): one `<testsuite>` per feature, one `<testcase>` per
-//! scenario, in the dialect GitLab and Jenkins read (`classname`, per-case `time`, suite
-//! `timestamp`, `<failure>`, `<skipped>`, `<system-out>`). Written by hand; see
-//! [`super::escape`].
+//! JUnit XML rendering ([`render`]) with `quick-junit`: one `<testsuite>` per feature, one
+//! `<testcase>` per scenario, in the dialect GitLab and Jenkins read (`classname`, per-case
+//! `time` and `timestamp`, suite `timestamp`, `<failure>`, `<skipped>`, `<system-out>`).
 
 use std::fmt::Write as _;
 use std::io;
-use std::time::Duration;
 
-use super::escape::{xml_attr as a, xml_text as t};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+
 use super::events::TestStatus;
 use super::model::{RunRecord, ScenarioRecord, StepRecord};
 
@@ -21,85 +20,65 @@ pub fn classname(path: &str) -> String {
     p.replace(['/', '\\'], ".")
 }
 
-fn secs(d: Duration) -> String {
-    format!("{:.3}", d.as_secs_f64())
-}
-
 /// Renders the run as a JUnit XML document.
 pub fn render(rec: &RunRecord, out: &mut dyn io::Write) -> io::Result<()> {
-    out.write_all(to_string(rec).as_bytes())
+    report(rec).serialize(out).map_err(io::Error::other)
 }
 
 /// Renders the run as a JUnit XML string.
 pub fn to_string(rec: &RunRecord) -> String {
-    let mut x = String::new();
-    let c = rec.counts();
-    let _ = writeln!(x, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-    let _ = writeln!(
-        x,
-        r#"<testsuites name="{}" tests="{}" failures="{}" errors="0" skipped="{}" time="{}">"#,
-        a(&format!("kubelab {}", rec.lab())),
-        c.total(),
-        c.failed,
-        c.skipped,
-        secs(rec.duration())
-    );
+    report(rec).to_string().expect("a JUnit report serialises to a String")
+}
+
+/// The run as a `quick-junit` report.
+pub fn report(rec: &RunRecord) -> Report {
+    let mut r = Report::new(format!("kubelab {}", rec.lab()));
+    r.set_time(rec.duration());
+    if let Some(info) = &rec.info {
+        r.set_timestamp(info.started_at.fixed_offset());
+    }
     for f in &rec.features {
-        let fc = f.counts();
-        let _ = writeln!(
-            x,
-            r#"  <testsuite name="{}" tests="{}" failures="{}" errors="0" skipped="{}" time="{}" timestamp="{}" hostname="kubelab" file="{}">"#,
-            a(&f.feature.name),
-            fc.total(),
-            fc.failed,
-            fc.skipped,
-            secs(f.duration()),
-            f.started_at.format("%Y-%m-%dT%H:%M:%S"),
-            a(&f.feature.path)
-        );
+        let mut suite = TestSuite::new(f.feature.name.clone());
+        suite.set_time(f.duration()).set_timestamp(f.started_at.fixed_offset());
+        suite.extra.insert("hostname".into(), "kubelab".into());
+        suite.extra.insert("file".into(), f.feature.path.clone().into());
         if let Some(info) = &rec.info {
-            x.push_str("    <properties>\n");
             for (k, v) in [("lab", &info.lab), ("profile", &info.profile), ("evidence_source", &info.evidence_source)] {
-                let _ = writeln!(x, r#"      <property name="{k}" value="{}"/>"#, a(v));
+                suite.add_property(Property::new(k, v.clone()));
             }
-            x.push_str("    </properties>\n");
         }
         let class = classname(&f.feature.path);
         for s in &f.scenarios {
-            testcase(&mut x, &class, &f.feature.path, s);
+            suite.add_test_case(testcase(&class, &f.feature.path, s));
         }
-        x.push_str("  </testsuite>\n");
+        r.add_test_suite(suite);
     }
-    x.push_str("</testsuites>\n");
-    x
+    r
 }
 
-fn testcase(x: &mut String, class: &str, file: &str, s: &ScenarioRecord) {
-    let _ = writeln!(
-        x,
-        r#"    <testcase classname="{}" name="{}" time="{}" file="{}" line="{}">"#,
-        a(class),
-        a(&s.scenario.name),
-        secs(s.duration()),
-        a(file),
-        s.scenario.line
-    );
-    match s.effective_status() {
-        TestStatus::Passed => {}
+fn testcase(class: &str, file: &str, s: &ScenarioRecord) -> TestCase {
+    let status = match s.effective_status() {
+        TestStatus::Passed => TestCaseStatus::success(),
         TestStatus::Failed { message } => {
             let failing = s.steps.iter().find(|st| matches!(st.status, TestStatus::Failed { .. }));
             let kind =
                 failing.and_then(|st| st.verdict.as_ref()).map_or_else(|| "step failed".to_string(), |v| format!("check {}", v.check_id));
-            let _ = writeln!(x, r#"      <failure message="{}" type="{}">"#, a(&message), a(&kind));
-            x.push_str(&t(&failure_body(&message, failing)));
-            x.push_str("      </failure>\n");
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            st.set_message(message.clone()).set_type(kind).set_description(failure_body(&message, failing));
+            st
         }
         TestStatus::Skipped { reason } => {
-            let _ = writeln!(x, r#"      <skipped message="{}"/>"#, a(&reason));
+            let mut st = TestCaseStatus::skipped();
+            st.set_message(reason);
+            st
         }
-    }
-    let _ = writeln!(x, "      <system-out>{}</system-out>", t(&evidence_summary(s)));
-    x.push_str("    </testcase>\n");
+    };
+    let mut tc = TestCase::new(s.scenario.name.clone(), status);
+    tc.set_classname(class.to_string()).set_time(s.duration()).set_timestamp(s.started_at.fixed_offset());
+    tc.set_system_out(evidence_summary(s));
+    tc.extra.insert("file".into(), file.to_string().into());
+    tc.extra.insert("line".into(), s.scenario.line.to_string().into());
+    tc
 }
 
 fn failure_body(message: &str, failing: Option<&StepRecord>) -> String {
@@ -137,6 +116,9 @@ pub fn evidence_summary(s: &ScenarioRecord) -> String {
             }
             None => b.push('\n'),
         }
+        if let Some(n) = &st.note {
+            let _ = writeln!(b, "    did: {n}");
+        }
         if let Some(v) = &st.verdict {
             let _ = writeln!(b, "    check {}: {} [evidence: {}]", v.check_id, v.outcome, v.evidence_source);
             for fact in &v.facts {
@@ -150,7 +132,6 @@ pub fn evidence_summary(s: &ScenarioRecord) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::escape::check_well_formed;
     use crate::report::sample::sample_run;
 
     fn sample_xml() -> String {
@@ -165,13 +146,14 @@ mod tests {
     #[test]
     fn junit_is_well_formed_and_counts_match() {
         let xml = sample_xml();
-        assert_eq!(check_well_formed(&xml), Ok("testsuites".into()));
-        assert!(xml.contains(r#"tests="4" failures="1" errors="0" skipped="1""#), "{xml}");
+        let back = Report::deserialize_from_str(&xml).expect("quick-junit reads what it wrote");
+        assert_eq!((back.tests, back.failures, back.errors, back.skipped), (4, 1, 0, 1), "{xml}");
         assert_eq!(xml.matches("<testcase ").count(), 4);
         assert_eq!(xml.matches("<failure ").count(), 1);
         assert_eq!(xml.matches("<skipped ").count(), 1);
-        // The escape sequence and markup in the evidence survive as visible text.
-        assert!(xml.contains("\\x1b[0m&lt;end of output &amp; \"quoted\"&gt;"));
+        // Markup in the evidence survives as text; quick-junit drops the terminal escape codes.
+        assert!(xml.contains("&lt;end of output &amp;"), "{xml}");
+        assert!(!xml.contains('\u{1b}'), "{xml}");
     }
 
     #[test]

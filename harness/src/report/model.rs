@@ -98,6 +98,8 @@ pub struct StepRecord {
     pub duration: Duration,
     /// The verdict behind it.
     pub verdict: Option<VerdictView>,
+    /// What an action step did.
+    pub note: Option<String>,
 }
 
 /// One scenario and its steps.
@@ -233,7 +235,7 @@ impl RunRecord {
                 });
                 self.open = Some((f, scenarios.len() - 1));
             }
-            RunEventKind::StepFinished { keyword, text, line, status, duration, verdict } => {
+            RunEventKind::StepFinished { keyword, text, line, status, duration, verdict, note } => {
                 let (f, s) = self.open.ok_or_else(|| out_of_order(format!("step `{keyword} {text}` finished outside a scenario")))?;
                 self.features[f].scenarios[s].steps.push(StepRecord {
                     keyword: keyword.clone(),
@@ -242,6 +244,7 @@ impl RunRecord {
                     status: status.clone(),
                     duration: *duration,
                     verdict: verdict.clone(),
+                    note: note.clone(),
                 });
             }
             RunEventKind::ScenarioFinished { status } => {

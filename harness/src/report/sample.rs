@@ -30,7 +30,7 @@ fn ms(n: u64) -> Duration {
 }
 
 fn step(keyword: &str, text: &str, line: u32, status: TestStatus, d: u64, verdict: Option<VerdictView>) -> RunEventKind {
-    RunEventKind::StepFinished { keyword: keyword.into(), text: text.into(), line, status, duration: ms(d), verdict }
+    RunEventKind::StepFinished { keyword: keyword.into(), text: text.into(), line, status, duration: ms(d), verdict, note: None }
 }
 
 fn feature(name: &str, path: &str, tag: &str) -> FeatureRef {
