@@ -288,7 +288,6 @@ async fn up_timed(cfg: &LabConfig) -> Result<(kubelab::lab::Lab, kubelab::lab::L
 
 /// Reused russh connection vs one `ssh` process per command, on the running lab's node0.
 pub async fn ssh(cfg: &LabConfig, commands: u32) -> Result<(), ExpectedError> {
-    use kubelab::remote::RemoteShell;
     let lab = kubelab::lab::Lab::new(cfg.clone(), hypervisor::open(&cfg.libvirt_uri)?);
     let state = lab.load_state()?;
     let node = &state.nodes[0];
@@ -352,7 +351,7 @@ pub async fn reset(cfg: &LabConfig) -> Result<(), ExpectedError> {
     let t = Instant::now();
     lab.snapshot_revert(&state, "provisioned").await?;
     let shell = lab.shell(&state)?;
-    let fl = kubelab::fault::FaultLab::new(&lab, &state, std::sync::Arc::new(lab.shell(&state)?));
+    let fl = kubelab::fault::FaultLab::new(&lab, &state, shell.clone());
     for n in &state.nodes {
         fl.wait_ssh(&n.name, std::time::Duration::from_secs(120)).await?;
     }
@@ -363,7 +362,7 @@ pub async fn reset(cfg: &LabConfig) -> Result<(), ExpectedError> {
     let (flab, fstate, _) = up_timed(&fresh_cfg).await?;
     let fshell = flab.shell(&fstate)?;
     let plan = Plan::from_config(&fresh_cfg).map_err(other)?;
-    let res = Provisioner::new(&fshell, &plan).run().await;
+    let res = Provisioner::new(fshell.as_ref(), &plan).run().await;
     let fresh = t.elapsed();
     flab.down(false).await?;
     res.map_err(other)?;

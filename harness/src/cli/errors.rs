@@ -70,7 +70,7 @@ impl ExpectedError {
                     HypervisorError::BaseImage { .. } => code::BASE_IMAGE_MISSING,
                     HypervisorError::LabExists { .. } => code::LAB_EXISTS,
                     HypervisorError::SubnetInUse { .. } => code::SUBNET_IN_USE,
-                    HypervisorError::Call { .. } => code::LIBVIRT_FAILED,
+                    HypervisorError::Call { .. } | HypervisorError::Xml { .. } => code::LIBVIRT_FAILED,
                 },
                 LabError::Remote(r) => match r {
                     RemoteError::Auth { .. } => code::SSH_AUTH,

@@ -260,7 +260,7 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
             let lab = Lab::new(cfg.clone(), open_hv(&cfg)?);
             let state = lab.load_state()?;
             let shell = lab.shell(&state)?;
-            let st = lab.status(&state, &shell).await?;
+            let st = lab.status(&state, shell.as_ref()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&st).expect("serialisable"));
             } else {
@@ -326,7 +326,7 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
                 Some(n) => vec![cfg.node(&n).ok_or_else(|| kubelab::errors::RemoteError::UnknownNode(n.clone()))?.name.clone()],
                 None => state.nodes.iter().map(|n| n.name.clone()).collect(),
             };
-            let t = lab.reboot(&shell, &nodes, Duration::from_secs(cfg.boot_timeout_secs)).await?;
+            let t = lab.reboot(shell.as_ref(), &nodes, Duration::from_secs(cfg.boot_timeout_secs)).await?;
             eprintln!("rebooted {} node(s); all back in {:.1} s", nodes.len(), t.as_secs_f64());
             Ok(())
         }
@@ -419,7 +419,7 @@ pub async fn provision(cfg: &LabConfig, args: ProvisionArgs) -> Result<(), Expec
     };
     let filter = StepFilter { only: args.only, from: args.from, until: args.until };
     let t0 = Instant::now();
-    let report = Provisioner::new(&shell, &plan)
+    let report = Provisioner::new(shell.as_ref(), &plan)
         .filter(filter)
         .log_dir(log_dir.clone())
         .on_event(&sink)
@@ -488,14 +488,14 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
             let path = args.inventory.as_ref().expect("checked");
             let inv = kubelab::inventory::Inventory::load(path)?;
             let icfg = inv.lab_config()?;
-            let shell: Arc<dyn RemoteShell> = Arc::new(inv.shell()?);
+            let shell: Arc<dyn RemoteShell> = inv.shell()?;
             let (ev, bundle_dir) = gather_live(shell, &icfg, &args.report_dir, args.cluster_api, None).await?;
             (ev, format!("inventory {} over ssh (bundle written to {})", path.display(), bundle_dir.display()), Vec::new(), None)
         }
         None => {
             let lab = Lab::new(cfg.clone(), open_hv(cfg)?);
             let state = lab.load_state()?;
-            let shell = Arc::new(lab.shell(&state)?);
+            let shell = lab.shell(&state)?;
             let (ev, bundle_dir) = gather_live(shell.clone(), cfg, &args.report_dir, args.cluster_api, Some((&lab, &state))).await?;
             let extra = read_provision_events(&cfg.lab_dir().join("provision").join("events.jsonl"));
             let live_lab = crate::conformance::world::LiveLab { lab, state, shell };
@@ -596,8 +596,7 @@ pub async fn fault(cfg: &LabConfig, action: FaultAction) -> Result<(), ExpectedE
     }
     let lab = Lab::new(cfg.clone(), open_hv(cfg)?);
     let state = lab.load_state()?;
-    let shell = Arc::new(lab.shell(&state)?);
-    let fl = FaultLab::new(&lab, &state, shell);
+    let fl = FaultLab::new(&lab, &state, lab.shell(&state)?);
     match action {
         FaultAction::List => unreachable!("handled above"),
         FaultAction::Inject { kind, node } => {
@@ -662,7 +661,7 @@ pub async fn artifacts(cfg: &LabConfig, action: ArtifactsAction) -> Result<(), E
                     }
                     let name = file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
                     cache
-                        .push(p, &shell, &n.name, &format!("/var/cache/kubelab-artifacts/{name}"))
+                        .push(p, shell.as_ref(), &n.name, &format!("/var/cache/kubelab-artifacts/{name}"))
                         .await
                         .map_err(|e| ExpectedError::Provision(e.to_string()))?;
                 }

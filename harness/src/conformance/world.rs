@@ -23,7 +23,7 @@ pub struct LiveLab {
     /// Its recorded state.
     pub state: kubelab::lab::LabState,
     /// SSH to its nodes.
-    pub shell: Arc<kubelab::remote::russh_shell::RusshShell>,
+    pub shell: Arc<dyn kubelab::remote::RemoteShell>,
 }
 
 /// The context of the run in progress (cucumber builds Worlds without arguments).

@@ -2,6 +2,7 @@
 //! Real sibling: `libvirt::LibvirtHypervisor` (feature `libvirt`, over the `virt` crate);
 //! recording fake: [`fake::FakeHypervisor`]. Pure XML rendering lives in [`xml`].
 
+pub mod edit;
 pub mod fake;
 #[cfg(feature = "libvirt")]
 pub mod libvirt;

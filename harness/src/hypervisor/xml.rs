@@ -352,6 +352,38 @@ pub fn retype(xml: &str, domain_type: &str) -> String {
     s
 }
 
+/// A security group as an nwfilter on top of the port's anti-spoofing filter: drops IP
+/// protocol 4 (IPIP) — and with `drop_bgp` TCP 179 (BGP) — from and to each of `ips`, so traffic
+/// between the nodes dies while the hypervisor's SSH to them is untouched.
+pub fn security_group_xml(name: &str, ips: &[Ipv4Addr], drop_bgp: bool) -> String {
+    let mut rules = String::new();
+    for ip in ips {
+        if drop_bgp {
+            for port in ["dstportstart", "srcportstart"] {
+                rules.push_str(&format!(
+                    "  <rule action='drop' direction='inout' priority='-900'><tcp srcipaddr='{ip}' {port}='179'/></rule>\n  <rule action='drop' direction='inout' priority='-900'><tcp dstipaddr='{ip}' {port}='179'/></rule>\n"
+                ));
+            }
+        }
+        rules.push_str(&format!(
+            "  <rule action='drop' direction='inout' priority='-900'><ip srcipaddr='{ip}' protocol='4'/></rule>\n  <rule action='drop' direction='inout' priority='-900'><ip dstipaddr='{ip}' protocol='4'/></rule>\n"
+        ));
+    }
+    // The security group sits on top of the port's anti-spoofing, as on the cloud. Its drops
+    // come first (priority -900): clean-traffic accepts outgoing IPv4 at -650 and incoming
+    // IPv4 in its ipv4 chain (-700), so later rules would never see the traffic.
+    format!("<filter name='{}' chain='root'>\n  <filterref filter='{PORT_FILTER}'/>\n{rules}</filter>\n", esc(name))
+}
+
+/// A live internal snapshot of a node: the qcow2 overlay (`vda`) with memory; the raw,
+/// read-only seed disk (`vdb`) is excluded (raw disks cannot hold internal snapshots).
+pub fn snapshot_xml(name: &str) -> String {
+    format!(
+        "<domainsnapshot><name>{}</name><description>kubelab snapshot</description><memory snapshot='internal'/><disks><disk name='vda' snapshot='internal'/><disk name='vdb' snapshot='no'/></disks></domainsnapshot>",
+        esc(name)
+    )
+}
+
 /// A random locally administered MAC in QEMU's 52:54:00 range.
 pub fn random_mac() -> String {
     let b: [u8; 3] = rand::random();

@@ -59,6 +59,14 @@ pub trait RemoteShell: Send + Sync {
     /// Runs `script` on `node` (a node name from the lab config).
     fn run<'a>(&'a self, node: &'a str, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, RemoteError>>;
 
+    /// Drops the cached connection to `node`, if the shell keeps one, so the next command
+    /// connects afresh (after a reboot, a link fault, or an address change). Shells that cache
+    /// nothing have nothing to forget.
+    fn forget<'a>(&'a self, node: &'a str) -> BoxFuture<'a, ()> {
+        let _ = node;
+        Box::pin(async {})
+    }
+
     /// Opens a TCP connection from `node` to `host:port` (as `ssh -W host:port node` does),
     /// over the node's existing pinned connection. Shells without tunnels answer
     /// [`RemoteError::Tunnel`].

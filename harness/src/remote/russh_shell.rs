@@ -162,7 +162,7 @@ impl RusshShell {
     }
 
     /// Drops the cached connection of `node` (after a reboot, or to measure fresh connects).
-    pub async fn forget(&self, node: &str) {
+    async fn forget_inner(&self, node: &str) {
         if let Some(m) = self.conns.get(node)
             && let Some(h) = m.lock().await.take()
         {
@@ -260,6 +260,10 @@ impl RusshShell {
 }
 
 impl RemoteShell for RusshShell {
+    fn forget<'a>(&'a self, node: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(self.forget_inner(node))
+    }
+
     fn open_direct_tcpip<'a>(&'a self, node: &'a str, host: &'a str, port: u16) -> BoxFuture<'a, Result<Tunnel, RemoteError>> {
         Box::pin(async move {
             let secs = self.policy.connect_timeout.as_secs();
@@ -280,7 +284,7 @@ impl RemoteShell for RusshShell {
             match tokio::time::timeout(self.policy.command_timeout, self.run_inner(node, script)).await {
                 Ok(r) => r,
                 Err(_) => {
-                    self.forget(node).await;
+                    self.forget_inner(node).await;
                     Err(RemoteError::Timeout { node: node.to_string(), secs })
                 }
             }
