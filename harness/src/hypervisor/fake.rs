@@ -17,6 +17,7 @@ struct State {
     snapshots: BTreeMap<String, Vec<String>>,
     calls: Vec<String>,
     fail_on: Option<String>,
+    silent_under: Option<String>,
 }
 
 /// In-memory hypervisor; every call is recorded as `op name`.
@@ -43,6 +44,13 @@ impl FakeHypervisor {
     /// Makes the first call whose record starts with `prefix` fail (e.g. `"start_domain"`).
     pub fn fail_on(&self, prefix: &str) {
         self.state.lock().expect("poisoned").fail_on = Some(prefix.to_string());
+    }
+
+    /// Domains started with this domain type (e.g. `"kvm"`) print nothing on their serial
+    /// console, as a guest under a nested KVM that hangs silently. Others append a boot line
+    /// to the file of their `<serial type='file'>`, as QEMU does when the guest boots.
+    pub fn silent_under(&self, domain_type: &str) {
+        self.state.lock().expect("poisoned").silent_under = Some(domain_type.to_string());
     }
 
     fn record(&self, s: &mut State, call: String) -> HvResult<()> {
@@ -83,8 +91,22 @@ impl Hypervisor for FakeHypervisor {
     fn start_domain(&self, name: &str) -> HvResult<()> {
         let mut s = self.state.lock().expect("poisoned");
         self.record(&mut s, format!("start_domain {name}"))?;
+        let silent = s.silent_under.clone();
         let d = s.domains.get_mut(name).ok_or_else(|| call_err("start_domain", "no such domain"))?;
         d.active = true;
+        let domain_type = attr(&d.xml, "type").unwrap_or_default();
+        let serial = d.xml.find("<serial type='file'>").and_then(|i| attr(&d.xml[i + 7..], "path"));
+        if let Some(log) = serial
+            && silent.as_deref() != Some(domain_type.as_str())
+        {
+            use std::io::Write as _;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .map_err(|e| call_err(&format!("start_domain {name}"), &format!("console log {log}: {e}")))?;
+            let _ = writeln!(f, "[    0.000000] Linux version (fake boot of {name} under {domain_type})");
+        }
         Ok(())
     }
 

@@ -134,7 +134,11 @@ impl Lab {
         for n in &state.nodes {
             let hv = self.hv.clone();
             let d = n.domain.clone();
-            blocking(move || hv.start_domain(&d)).await?;
+            // Named by the lab, whatever the hypervisor calls it: `up` falls back to TCG on it.
+            blocking(move || hv.start_domain(&d)).await.map_err(|e| match e {
+                HypervisorError::Call { message, .. } => HypervisorError::Call { op: format!("start domain {}", n.domain), message },
+                e => e,
+            })?;
             emit(LabEvent {
                 node: n.name.clone(),
                 phase: "boot".into(),

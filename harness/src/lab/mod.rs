@@ -12,7 +12,7 @@ mod state;
 mod status;
 mod teardown;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
