@@ -6,6 +6,7 @@
 //! `/dev/kvm`: under nested virtualisation the device exists while guests never run.
 
 pub mod boot_probe;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 mod imp;
 pub mod parse;

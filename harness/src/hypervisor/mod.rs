@@ -1,8 +1,9 @@
 //! The libvirt seam: [`Hypervisor`] is the narrow, synchronous set of operations kubelab needs.
 //! Real sibling: `libvirt::LibvirtHypervisor` (feature `libvirt`, over the `virt` crate);
-//! recording fake: [`fake::FakeHypervisor`]. Pure XML rendering lives in [`xml`].
+//! recording fake: `fake::FakeHypervisor` (tests and feature `test-support`). Pure XML rendering lives in [`xml`].
 
 pub mod edit;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 #[cfg(feature = "libvirt")]
 pub mod libvirt;
@@ -107,11 +108,9 @@ pub trait Hypervisor: Send + Sync {
     fn delete_snapshot(&self, domain: &str, name: &str) -> HvResult<()>;
 }
 
-/// Opens the real hypervisor for a URI (requires feature `libvirt`), or the fake for `fake://`.
+/// Opens the real hypervisor for a URI (requires feature `libvirt`). Tests construct
+/// [`fake::FakeHypervisor`] directly (feature `test-support`); no URI selects it.
 pub fn open(uri: &str) -> HvResult<std::sync::Arc<dyn Hypervisor>> {
-    if uri.starts_with("fake://") {
-        return Ok(std::sync::Arc::new(fake::FakeHypervisor::new()));
-    }
     #[cfg(feature = "libvirt")]
     {
         Ok(std::sync::Arc::new(libvirt::LibvirtHypervisor::open(uri)?))

@@ -68,9 +68,10 @@ pub fn html(s: &str) -> String {
     out
 }
 
-/// Checks that `doc` is a well-formed XML document (prolog, comments, one root element, matched
+/// Test support (feature `test-support`): checks that `doc` is a well-formed XML document (prolog, comments, one root element, matched
 /// tags, quoted unique attributes, predefined or numeric entity references, legal characters).
 /// Returns the root element's name. Not a validating parser: no DTDs, no namespaces checks.
+#[cfg(any(test, feature = "test-support"))]
 pub fn check_well_formed(doc: &str) -> Result<String, String> {
     let b = doc.as_bytes();
     let mut i = 0;
@@ -160,6 +161,7 @@ pub fn check_well_formed(doc: &str) -> Result<String, String> {
     root.ok_or_else(|| "no root element".to_string())
 }
 
+#[cfg(any(test, feature = "test-support"))]
 /// Index of the `>` closing a start tag, skipping quoted attribute values.
 fn find_tag_end(s: &str) -> Option<usize> {
     let mut quote: Option<char> = None;
@@ -175,12 +177,14 @@ fn find_tag_end(s: &str) -> Option<usize> {
     None
 }
 
+#[cfg(any(test, feature = "test-support"))]
 fn is_name(s: &str) -> bool {
     let mut cs = s.chars();
     matches!(cs.next(), Some(c) if c.is_alphabetic() || c == '_' || c == ':')
         && cs.all(|c| c.is_alphanumeric() || matches!(c, '_' | ':' | '-' | '.'))
 }
 
+#[cfg(any(test, feature = "test-support"))]
 fn check_attrs(mut s: &str) -> Result<(), String> {
     let mut seen: Vec<&str> = Vec::new();
     loop {
@@ -212,6 +216,7 @@ fn check_attrs(mut s: &str) -> Result<(), String> {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 fn check_refs(text: &str) -> Result<(), String> {
     let mut rest = text;
     while let Some(a) = rest.find('&') {
