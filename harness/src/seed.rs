@@ -157,7 +157,8 @@ write_files:
 /// file text, public key line with `comment`).
 pub fn generate_ed25519(path: &Path, comment: &str) -> Result<(String, String), LabError> {
     use russh::keys::ssh_key::{Algorithm, LineEnding, PrivateKey};
-    let mut key = PrivateKey::random(&mut rand_0_10::rng(), Algorithm::Ed25519).map_err(|e| LabError::local("generate an ed25519 key", e))?;
+    let mut key =
+        PrivateKey::random(&mut rand_0_10::rng(), Algorithm::Ed25519).map_err(|e| LabError::local("generate an ed25519 key", e))?;
     key.set_comment(comment);
     let private = key.to_openssh(LineEnding::LF).map_err(|e| LabError::local("encode the private key", e))?;
     let public = key.public_key().to_openssh().map_err(|e| LabError::local("encode the public key", e))?;

@@ -34,12 +34,7 @@ pub enum WaitError<E> {
 /// Runs `attempt` until it returns [`Attempt::Done`] or [`Attempt::Fatal`], sleeping `interval`
 /// between attempts, for at most `budget` counted from `start` (so several waits can share one
 /// budget). At least one attempt always runs.
-pub async fn until<T, E, F>(
-    start: Instant,
-    budget: Duration,
-    interval: Duration,
-    attempt: impl FnMut() -> F,
-) -> Result<T, WaitError<E>>
+pub async fn until<T, E, F>(start: Instant, budget: Duration, interval: Duration, attempt: impl FnMut() -> F) -> Result<T, WaitError<E>>
 where
     F: Future<Output = Attempt<T, E>>,
 {
@@ -113,11 +108,12 @@ mod tests {
     async fn backoff_doubles_up_to_the_cap() {
         let t0 = Instant::now();
         let mut seen = Vec::new();
-        let r: Result<(), WaitError<()>> = until_backoff(t0, Duration::from_secs(30), Duration::from_secs(1), Duration::from_secs(8), || {
-            seen.push(t0.elapsed().as_secs());
-            std::future::ready(Attempt::Retry("refused".into()))
-        })
-        .await;
+        let r: Result<(), WaitError<()>> =
+            until_backoff(t0, Duration::from_secs(30), Duration::from_secs(1), Duration::from_secs(8), || {
+                seen.push(t0.elapsed().as_secs());
+                std::future::ready(Attempt::Retry("refused".into()))
+            })
+            .await;
         assert!(matches!(r, Err(WaitError::TimedOut { .. })));
         assert_eq!(seen, [0, 1, 3, 7, 15, 23, 30], "sleeps of 1, 2, 4, 8, 8 s, the last cut to the budget");
     }

@@ -201,7 +201,10 @@ impl<'a> FaultLab<'a> {
         })
         .await
         .map_err(|_| {
-            LabError::local(format!("move {node} to {want}"), format!("its serial console did not report {want} within {} s", budget.as_secs()))
+            LabError::local(
+                format!("move {node} to {want}"),
+                format!("its serial console did not report {want} within {} s", budget.as_secs()),
+            )
         })
     }
 
@@ -211,8 +214,8 @@ impl<'a> FaultLab<'a> {
         let shell = self.shell.as_ref();
         wait::until_backoff(t0, budget, Duration::from_secs(1), Duration::from_secs(8), || async move {
             match shell.run(node, "true").await {
-            Ok(o) if o.success() => Attempt::Done(t0.elapsed()),
-            Ok(o) => Attempt::Fatal(run_err(node, "probe", &o)),
+                Ok(o) if o.success() => Attempt::Done(t0.elapsed()),
+                Ok(o) => Attempt::Fatal(run_err(node, "probe", &o)),
                 Err(e) => Attempt::Retry(e.to_string()),
             }
         })

@@ -16,8 +16,7 @@ pub const BR_NETFILTER_UNLOAD: &str = "set -e\nmodprobe -r br_netfilter\n! lsmod
 pub const PORT_6443_OCCUPY: &str = "set -e\nsystemctl stop kubelab-fault-6443 2>/dev/null || true\nsystemd-run --unit=kubelab-fault-6443 --quiet python3 -m http.server 6443 --bind 0.0.0.0\nfor _ in $(seq 50); do ss -Htln 'sport = :6443' | grep -q . && exit 0; sleep 0.2; done\necho 'listener did not come up' >&2; exit 1\n";
 
 /// `port-6443` healed: the listener's unit stopped, the port waited free.
-pub const PORT_6443_FREE: &str =
-    "systemctl stop kubelab-fault-6443 2>/dev/null || true\nfor _ in $(seq 50); do ss -Htln 'sport = :6443' | grep -q . || exit 0; sleep 0.2; done\nexit 1\n";
+pub const PORT_6443_FREE: &str = "systemctl stop kubelab-fault-6443 2>/dev/null || true\nfor _ in $(seq 50); do ss -Htln 'sport = :6443' | grep -q . || exit 0; sleep 0.2; done\nexit 1\n";
 
 /// `cgroup-driver`: docker's `exec-opts` set to cgroupfs, docker restarted.
 pub const DOCKER_CGROUPFS: &str = "set -e\npython3 - <<'PY'\nimport json, os\np = '/etc/docker/daemon.json'\nd = json.load(open(p)) if os.path.exists(p) and os.path.getsize(p) else {}\nd['exec-opts'] = ['native.cgroupdriver=cgroupfs']\njson.dump(d, open(p, 'w'), indent=2)\nPY\nsystemctl restart docker\ndocker info --format '{{.CgroupDriver}}'\n";

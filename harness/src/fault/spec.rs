@@ -147,7 +147,11 @@ pub static SPECS: &[FaultSpec] = &[
         heal_steps: &["host.swap-off"],
         live_skip: None,
         default_node: 2,
-        inject: Action::Guest { what: "turn swap on", script: scripts::SWAP_ON, detail: "swap line restored in /etc/fstab and `swapon -a`" },
+        inject: Action::Guest {
+            what: "turn swap on",
+            script: scripts::SWAP_ON,
+            detail: "swap line restored in /etc/fstab and `swapon -a`",
+        },
         heal: Action::Provision,
     },
     FaultSpec {
@@ -210,7 +214,9 @@ pub static SPECS: &[FaultSpec] = &[
             "needs the guide profile (internet): no kubeadm offline; judged from the recorded bundle join-token-expired",
         )),
         default_node: 0,
-        inject: Action::Manual("wait 24 h after `kubeadm init` (or `kubeadm token delete` the join token), then `kubeadm join` (guide profile)"),
+        inject: Action::Manual(
+            "wait 24 h after `kubeadm init` (or `kubeadm token delete` the join token), then `kubeadm join` (guide profile)",
+        ),
         heal: Action::Manual("run `kubeadm token create` on node0 and join again (guide profile)"),
     },
     FaultSpec {

@@ -100,7 +100,8 @@ async fn security_groups_define_a_filter_attach_it_to_every_port_and_heal_detach
 
         let m = mark(&f);
         fl.heal(kind, None).await.unwrap();
-        let mut want: Vec<String> = state.nodes.iter().map(|n| format!("update_device {} filter=clean-traffic link=up", n.domain)).collect();
+        let mut want: Vec<String> =
+            state.nodes.iter().map(|n| format!("update_device {} filter=clean-traffic link=up", n.domain)).collect();
         want.push(format!("undefine_nwfilter {name}"));
         assert_eq!(calls_since(&f, &m), want, "{kind:?}");
     }
@@ -119,7 +120,10 @@ async fn link_down_cuts_the_link_and_heal_resets_the_vm_and_waits_for_ssh() {
 
     let m = mark(&f);
     let detail = fl.heal(FaultKind::LinkDown, None).await.unwrap();
-    assert_eq!(calls_since(&f, &m), [format!("update_device {} filter=clean-traffic link=up", n2.domain), format!("reset_domain {}", n2.domain)]);
+    assert_eq!(
+        calls_since(&f, &m),
+        [format!("update_device {} filter=clean-traffic link=up", n2.domain), format!("reset_domain {}", n2.domain)]
+    );
     assert_eq!(f.shell.forgets(), ["node2", "node2"]);
     assert_eq!(scripts_since(&f, &m), [("node2".to_string(), "true".to_string())], "ssh probed after the reset");
     assert!(detail.starts_with("rebooted node2 (hard reset)"), "{detail}");
@@ -163,7 +167,11 @@ async fn clone_identity_copies_the_first_nodes_uuid_machine_id_and_mac_and_heal_
     );
     let dom = f.hv.domains().unwrap().into_iter().find(|d| d.name == n2.domain).unwrap();
     assert!(!dom.xml.contains("qemu:commandline"), "override removed: {}", dom.xml);
-    assert!(dom.xml.contains(&format!("<parameter name='IP' value='{}'/>", n2.ip)) && !dom.xml.contains("name='MAC'"), "own port: {}", dom.xml);
+    assert!(
+        dom.xml.contains(&format!("<parameter name='IP' value='{}'/>", n2.ip)) && !dom.xml.contains("name='MAC'"),
+        "own port: {}",
+        dom.xml
+    );
     let on2: Vec<String> = scripts_since(&f, &m).into_iter().map(|(_, s)| s).collect();
     assert_eq!(on2.first(), Some(&scripts::restore_mac_detached(&n2.mac)));
     assert_eq!(on2.last().map(String::as_str), Some(scripts::REGENERATE_MACHINE_ID));
@@ -218,12 +226,7 @@ async fn static_ip_moves_the_address_in_the_guest_and_heal_rebinds_the_port_then
     let s: Vec<String> = scripts_since(&f, &m).into_iter().map(|(_, s)| s).collect();
     assert_eq!(
         s,
-        [
-            scripts::ETH0_ADDRS.to_string(),
-            static_ip_script(new, state.nodes[1].ip, 24),
-            "true".to_string(),
-            port::console_report_stop()
-        ]
+        [scripts::ETH0_ADDRS.to_string(), static_ip_script(new, state.nodes[1].ip, 24), "true".to_string(), port::console_report_stop()]
     );
     assert!(std::fs::read_to_string(&console).unwrap().contains(&format!("inet {}/24", state.nodes[1].ip)));
 }

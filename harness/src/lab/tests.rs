@@ -38,7 +38,8 @@ pub(crate) fn config_in(dir: &std::path::Path, accel: Accel) -> LabConfig {
     std::fs::write(img.join("initrd.img"), b"initrd").unwrap();
     let defaults = LabConfig::default();
     // Short node names keep the assertions readable; everything else is the default lab.
-    let nodes = defaults.nodes.iter().enumerate().map(|(i, n)| crate::config::NodeConfig { name: format!("node{i}"), ..n.clone() }).collect();
+    let nodes =
+        defaults.nodes.iter().enumerate().map(|(i, n)| crate::config::NodeConfig { name: format!("node{i}"), ..n.clone() }).collect();
     LabConfig {
         nodes,
         accel,
@@ -169,7 +170,9 @@ async fn kvm_that_qemu_refuses_falls_back_under_auto_and_names_the_fix_under_kvm
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_up_leaves_nothing_at_any_failure_point() {
-    for point in ["create_pool", "create_network", "create_volume kubelab-pool/node1", "define_domain kubelab-node2", "start_domain kubelab-node1"] {
+    for point in
+        ["create_pool", "create_network", "create_volume kubelab-pool/node1", "define_domain kubelab-node2", "start_domain kubelab-node1"]
+    {
         let f = fake_lab(Accel::Tcg, false);
         f.hv.fail_on(point);
         let (_, emit) = recorder();
@@ -192,7 +195,8 @@ async fn a_failed_up_leaves_nothing_at_any_failure_point() {
 async fn a_host_key_mismatch_stops_the_wait_at_once() {
     let f = fake_lab(Accel::Tcg, false);
     f.shell.respond_result(|node, s| {
-        (s == "true").then(|| Err(RemoteError::HostKeyMismatch { node: node.into(), expected: "SHA256:a".into(), found: "SHA256:b".into() }))
+        (s == "true")
+            .then(|| Err(RemoteError::HostKeyMismatch { node: node.into(), expected: "SHA256:a".into(), found: "SHA256:b".into() }))
     });
     let (_, emit) = recorder();
     let t0 = Instant::now();
