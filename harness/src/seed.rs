@@ -4,10 +4,11 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Duration;
 
 use crate::config::{LabConfig, NodeConfig, Profile};
 use crate::errors::LabError;
+use crate::process::{CommandRunner, CommandSpec};
 
 /// Everything that goes into one node's seed.
 #[derive(Clone, Debug)]
@@ -122,31 +123,36 @@ write_files:
     /// Writes the three files into the staging directory `dir` (0700, files 0600: user-data
     /// holds the guest's private host key), packs them into `iso` (label `cidata`, 0600) and
     /// removes the staging copy.
-    pub fn write_iso(&self, dir: &Path, iso: &Path) -> Result<(), LabError> {
+    pub fn write_iso(&self, procs: &dyn CommandRunner, dir: &Path, iso: &Path) -> Result<(), LabError> {
         crate::private_fs::create_dir(dir).map_err(|e| LabError::local(format!("create {}", dir.display()), e))?;
-        let packed = self.pack(dir, iso);
+        let packed = self.pack(procs, dir, iso);
         let cleaned = std::fs::remove_dir_all(dir).map_err(|e| LabError::local(format!("remove seed staging {}", dir.display()), e));
         packed.and(cleaned)
     }
 
-    fn pack(&self, dir: &Path, iso: &Path) -> Result<(), LabError> {
+    fn pack(&self, procs: &dyn CommandRunner, dir: &Path, iso: &Path) -> Result<(), LabError> {
         for (name, body) in [("meta-data", self.meta_data()), ("user-data", self.user_data()), ("network-config", self.network_config())] {
             let p = dir.join(name);
             crate::private_fs::write(&p, body).map_err(|e| LabError::local(format!("write {}", p.display()), e))?;
         }
         // xorriso creates the ISO with the umask's mode: make it the owner's before anything is in it.
         crate::private_fs::write(iso, b"").map_err(|e| LabError::local(format!("create {}", iso.display()), e))?;
-        let out = Command::new("xorriso")
-            .args(["-as", "mkisofs", "-quiet", "-volid", "cidata", "-joliet", "-rock", "-output"])
-            .arg(iso)
-            .arg(dir.join("meta-data"))
-            .arg(dir.join("user-data"))
-            .arg(dir.join("network-config"))
-            .output()
-            .map_err(|e| LabError::local("run xorriso (apt-get install xorriso)", e))?;
-        if !out.status.success() {
+        let path = |p: &Path| p.display().to_string();
+        let (out_iso, meta, user, net) =
+            (path(iso), path(&dir.join("meta-data")), path(&dir.join("user-data")), path(&dir.join("network-config")));
+        let spec = CommandSpec::new(
+            "xorriso",
+            &["-as", "mkisofs", "-quiet", "-volid", "cidata", "-joliet", "-rock", "-output", &out_iso, &meta, &user, &net],
+        )
+        .with_timeout(Duration::from_secs(120));
+        let failed = match procs.run(&spec) {
+            Ok(out) if out.success() => None,
+            Ok(out) => Some(LabError::local(format!("xorriso {}", iso.display()), out.first_message_line())),
+            Err(e) => Some(LabError::local("run xorriso (apt-get install xorriso)", e)),
+        };
+        if let Some(e) = failed {
             let _ = std::fs::remove_file(iso);
-            return Err(LabError::local(format!("xorriso {}", iso.display()), String::from_utf8_lossy(&out.stderr)));
+            return Err(e);
         }
         crate::private_fs::restrict(iso).map_err(|e| LabError::local(format!("chmod {}", iso.display()), e))
     }
@@ -177,6 +183,8 @@ pub fn pub_path(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use std::process::Command;
+
     use super::*;
 
     fn seed(profile: Profile) -> NodeSeed {
@@ -218,7 +226,7 @@ mod tests {
         assert!(Command::new("xorriso").arg("-version").output().is_ok(), "xorriso is required: apt-get install xorriso (ci/labenv setup)");
         let d = tempfile::tempdir().unwrap();
         let iso = d.path().join("seed.iso");
-        seed(Profile::Offline).write_iso(&d.path().join("seed"), &iso).unwrap();
+        seed(Profile::Offline).write_iso(&crate::process::SystemRunner, &d.path().join("seed"), &iso).unwrap();
         let bytes = std::fs::read(&iso).unwrap();
         // ISO 9660 primary volume descriptor at sector 16: type 1, "CD001", volume id at offset 40.
         let pvd = &bytes[16 * 2048..17 * 2048];

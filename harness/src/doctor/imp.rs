@@ -8,9 +8,10 @@ use serde::Serialize;
 
 use super::boot_probe::{self, BootOutcome, ProbeAccel};
 use super::parse;
-use super::runner::{CommandError, CommandOutput, CommandRunner, CommandSpec, HostFs, RealFs, SystemRunner};
+use super::runner::{HostFs, RealFs};
 use crate::config::memory::{MEMINFO, mem_available_kib};
 use crate::config::{Accel, LabConfig, Profile};
+use crate::process::{CommandError, CommandOutput, CommandRunner, CommandSpec, SystemRunner};
 
 /// Verdict of one check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

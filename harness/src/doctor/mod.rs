@@ -17,4 +17,4 @@ mod tests;
 
 pub use imp::*;
 pub use render::JSON_SCHEMA_VERSION;
-pub use runner::{CommandError, CommandOutput, CommandRunner, CommandSpec, HostFs, RealFs, SystemRunner};
+pub use runner::{HostFs, RealFs};

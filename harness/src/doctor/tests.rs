@@ -5,9 +5,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::boot_probe::DEBUG_EXIT_STATUS;
-use super::fake::{FakeFs, FakeRunner, timed_out};
+use super::fake::FakeFs;
 use super::*;
 use crate::config::{Accel, LabConfig, Profile};
+use crate::process::fake::{FakeRunner, timed_out};
+use crate::process::{CommandError, CommandOutput};
 
 const VIRSH_VERSION: &str = "Compiled against library: libvirt 11.3.0\nUsing library: libvirt 11.3.0\n\
                              Using API: QEMU 11.3.0\nRunning hypervisor: QEMU 10.0.2\n";

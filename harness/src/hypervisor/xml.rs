@@ -375,6 +375,16 @@ pub fn security_group_xml(name: &str, ips: &[Ipv4Addr], drop_bgp: bool) -> Strin
     format!("<filter name='{}' chain='root'>\n  <filterref filter='{PORT_FILTER}'/>\n{rules}</filter>\n", esc(name))
 }
 
+/// A minimal shut-off domain owning `disk` (qcow2): the original `virt-clone` copies in the
+/// clone benchmark.
+pub fn clone_source_domain_xml(name: &str, disk: &Path) -> String {
+    format!(
+        "<domain type='qemu'><name>{}</name><memory unit='MiB'>256</memory><os><type arch='x86_64'>hvm</type></os><devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{}'/><target dev='vda' bus='virtio'/></disk></devices></domain>",
+        esc(name),
+        esc(&disk.display().to_string())
+    )
+}
+
 /// A live internal snapshot of a node: the qcow2 overlay (`vda`) with memory; the raw,
 /// read-only seed disk (`vdb`) is excluded (raw disks cannot hold internal snapshots).
 pub fn snapshot_xml(name: &str) -> String {

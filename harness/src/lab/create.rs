@@ -76,7 +76,7 @@ impl Lab {
             let hk = parse_public_key(&hk_pub).map_err(|e| LabError::local("parse generated host key", e))?;
             let seed_data = NodeSeed::new(&self.cfg, node, &mac, &client_pub, (&hk_priv, &hk_pub));
             let iso = self.pool_dir().join(format!("{}-seed.iso", node.name));
-            seed_data.write_iso(&dir.join("seeds").join(&node.name), &iso)?;
+            seed_data.write_iso(self.procs.as_ref(), &dir.join("seeds").join(&node.name), &iso)?;
             let vol_xml = xml::overlay_volume_xml(&format!("{}.qcow2", node.name), &base.disk, &base.format, base.virtual_size);
             let log = self.console_log(&node.name);
             let _ = std::fs::remove_file(&log);

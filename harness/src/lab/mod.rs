@@ -24,6 +24,7 @@ pub use status::{NodeStatus, identity_script, parse_identity};
 use crate::config::LabConfig;
 use crate::errors::LabError;
 use crate::hypervisor::Hypervisor;
+use crate::process::{CommandRunner, SystemRunner};
 use crate::remote::RemoteShell;
 use crate::remote::russh_shell::{RusshShell, SshPolicy, SshTarget, parse_public_key};
 
@@ -36,6 +37,7 @@ pub struct Lab {
     cfg: LabConfig,
     hv: Arc<dyn Hypervisor>,
     shells: ShellOpener,
+    procs: Arc<dyn CommandRunner>,
     kvm_present: bool,
 }
 
@@ -63,7 +65,18 @@ pub fn russh_shell(state: &LabState) -> Result<Arc<dyn RemoteShell>, LabError> {
 impl Lab {
     /// A lab for this config on this hypervisor, reaching its nodes over russh.
     pub fn new(cfg: LabConfig, hv: Arc<dyn Hypervisor>) -> Self {
-        Lab { cfg, hv, shells: Arc::new(russh_shell), kvm_present: std::path::Path::new("/dev/kvm").exists() }
+        Lab {
+            cfg,
+            hv,
+            shells: Arc::new(russh_shell),
+            procs: Arc::new(SystemRunner),
+            kvm_present: std::path::Path::new("/dev/kvm").exists(),
+        }
+    }
+
+    /// The same lab starting external tools (xorriso) through `procs`.
+    pub fn with_processes(self, procs: Arc<dyn CommandRunner>) -> Self {
+        Lab { procs, ..self }
     }
 
     /// The same lab reaching its nodes through `shells` (tests pass a fake).

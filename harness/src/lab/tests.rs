@@ -182,6 +182,13 @@ async fn a_failed_up_leaves_nothing_at_any_failure_point() {
         assert!(left.is_empty(), "{point}: left behind {left:?}");
         assert!(f.hv.calls().iter().any(|c| c.contains("(injected failure)")), "{point}: the failure happened");
     }
+    // The seed tool is missing (the process seam answers "not found"): same.
+    let f = fake_lab(Accel::Tcg, false);
+    let f = FakeLab { lab: f.lab.with_processes(Arc::new(crate::process::fake::FakeRunner::new())), ..f };
+    let (_, emit) = recorder();
+    let e = f.lab.up(&emit).await.unwrap_err();
+    assert_eq!(e.to_string(), "run xorriso (apt-get install xorriso): `xorriso` not found");
+    assert!(f.lab.inventory().unwrap().is_empty());
     // SSH never answers: the budget runs out, and everything goes too.
     let f = fake_lab(Accel::Tcg, false);
     ssh_up_after(&f.shell, usize::MAX);
