@@ -11,6 +11,8 @@ use super::parse;
 use super::runner::{HostFs, RealFs};
 use crate::config::memory::{MEMINFO, mem_available_kib};
 use crate::config::{Accel, LabConfig, Profile};
+use crate::errors::HypervisorError;
+use crate::hypervisor::Hypervisor;
 use crate::process::{CommandError, CommandOutput, CommandRunner, CommandSpec, SystemRunner};
 
 /// Verdict of one check.
@@ -142,15 +144,23 @@ impl Default for DoctorOptions {
 
 /// Runs every check on this host with the real runner and file system.
 pub fn run(cfg: &LabConfig, opts: &DoctorOptions) -> DoctorReport {
-    let report = run_with(cfg, opts, &SystemRunner, &RealFs);
+    let hv = crate::hypervisor::open(&cfg.libvirt_uri);
+    let report = run_with(cfg, opts, hv.as_deref(), &SystemRunner, &RealFs);
     // Best effort: the probe files are removed by the probe; the directory is ours.
     let _ = std::fs::remove_dir(&opts.work_dir);
     report
 }
 
-/// Runs every check through the given seams.
-pub fn run_with(cfg: &LabConfig, opts: &DoctorOptions, runner: &dyn CommandRunner, fs: &dyn HostFs) -> DoctorReport {
-    let d = Doctor { cfg, opts, runner, fs, remote: parse::remote_host(&cfg.libvirt_uri) };
+/// Runs every check through the given seams: `hv` is the hypervisor connection (or why it
+/// could not be opened), `runner` starts programs, `fs` reads the host.
+pub fn run_with(
+    cfg: &LabConfig,
+    opts: &DoctorOptions,
+    hv: Result<&dyn Hypervisor, &HypervisorError>,
+    runner: &dyn CommandRunner,
+    fs: &dyn HostFs,
+) -> DoctorReport {
+    let d = Doctor { cfg, opts, hv, runner, fs, remote: parse::remote_host(&cfg.libvirt_uri) };
     let mut items = Vec::new();
     let libvirt = d.libvirt();
     let libvirt_up = libvirt.status == Status::Ok;
@@ -172,6 +182,7 @@ pub fn run_with(cfg: &LabConfig, opts: &DoctorOptions, runner: &dyn CommandRunne
 struct Doctor<'a> {
     cfg: &'a LabConfig,
     opts: &'a DoctorOptions,
+    hv: Result<&'a dyn Hypervisor, &'a HypervisorError>,
     runner: &'a dyn CommandRunner,
     fs: &'a dyn HostFs,
     remote: Option<String>,
@@ -182,12 +193,6 @@ fn secs(d: Duration) -> String {
 }
 
 impl Doctor<'_> {
-    fn virsh(&self, args: &[&str]) -> Result<CommandOutput, CommandError> {
-        let mut all = vec!["-c", self.cfg.libvirt_uri.as_str()];
-        all.extend_from_slice(args);
-        self.runner.run(&CommandSpec::new("virsh", &all))
-    }
-
     fn remote_skip(&self, id: &str, title: &str, what: &str) -> Option<DoctorItem> {
         self.remote.as_ref().map(|host| {
             DoctorItem::new(
@@ -203,35 +208,31 @@ impl Doctor<'_> {
     fn libvirt(&self) -> DoctorItem {
         const TITLE: &str = "libvirtd reachable";
         let uri = &self.cfg.libvirt_uri;
-        match self.virsh(&["version"]) {
-            Err(CommandError::NotFound { .. }) => DoctorItem::new("libvirt", TITLE, Status::Fail, "`virsh` is not installed")
-                .fix("apt-get install libvirt-clients libvirt-daemon-system (or `ci/labenv setup`)"),
-            Err(e) => DoctorItem::new("libvirt", TITLE, Status::Fail, format!("cannot run virsh: {e}")),
-            Ok(out) if out.success() => {
-                let v = parse::virsh_version(&out.stdout);
-                DoctorItem::new(
-                    "libvirt",
-                    TITLE,
-                    Status::Ok,
-                    format!(
-                        "`virsh -c {uri} version`: {}, hypervisor {}",
-                        v.library.as_deref().unwrap_or("libvirt (version not reported)"),
-                        v.hypervisor.as_deref().unwrap_or("not reported")
-                    ),
+        let fix = || match &self.remote {
+            Some(host) => {
+                format!(
+                    "on {host}: install libvirt-daemon-system and start libvirtd; from here `ssh {host} true` must work without a password"
                 )
             }
-            Ok(out) => {
-                let why = if out.timed_out { "timed out".to_string() } else { out.first_message_line() };
-                let fix = match &self.remote {
-                    Some(host) => format!(
-                        "on {host}: install libvirt-daemon-system and start libvirtd; from here `ssh {host} true` must work without a password"
-                    ),
-                    None => "start libvirtd: `ci/labenv setup && ci/labenv start` (or `systemctl start libvirtd`); \
-                             if it is missing: apt-get install libvirt-daemon-system libvirt-clients"
-                        .to_string(),
-                };
-                DoctorItem::new("libvirt", TITLE, Status::Fail, format!("`virsh -c {uri} version` failed: {why}")).fix(fix)
+            None => "start libvirtd: `ci/labenv setup && ci/labenv start` (or `systemctl start libvirtd`); \
+                     if it is missing: apt-get install libvirt-daemon-system libvirt-clients"
+                .to_string(),
+        };
+        match self.hv.map(|hv| hv.version()) {
+            Ok(Ok(v)) => {
+                DoctorItem::new("libvirt", TITLE, Status::Ok, format!("libvirt at {uri}: {}, hypervisor {}", v.library, v.hypervisor))
             }
+            Ok(Err(e)) => {
+                DoctorItem::new("libvirt", TITLE, Status::Fail, format!("libvirt at {uri} answers but not its version: {e}")).fix(fix())
+            }
+            Err(HypervisorError::Unreachable { message, .. }) => DoctorItem::new(
+                "libvirt",
+                TITLE,
+                Status::Fail,
+                format!("cannot connect to libvirt at {uri}: {}", message.lines().next().unwrap_or_default()),
+            )
+            .fix(fix()),
+            Err(e) => DoctorItem::new("libvirt", TITLE, Status::Fail, format!("cannot connect to libvirt at {uri}: {e}")).fix(fix()),
         }
     }
 
@@ -481,30 +482,23 @@ impl Doctor<'_> {
         let mut conflicts = Vec::new();
         let mut notes = Vec::new();
         let mut own_bridge = None;
-        if libvirt_up {
-            match self.virsh(&["net-list", "--all", "--name"]) {
-                Ok(out) if out.success() => {
-                    let names = parse::net_names(&out.stdout);
-                    for name in &names {
-                        let facts = match self.virsh(&["net-dumpxml", name]) {
-                            Ok(x) if x.success() => parse::network_facts(&x.stdout),
-                            _ => {
-                                notes.push(format!("could not read network `{name}`"));
-                                continue;
-                            }
-                        };
-                        if *name == own {
+        if libvirt_up && let Ok(hv) = self.hv {
+            match hv.networks() {
+                Ok(nets) => {
+                    for n in &nets {
+                        let facts = parse::network_facts(&n.xml);
+                        if n.name == own {
                             own_bridge = facts.bridge.clone();
                             notes.push(format!("`{own}` already defined (an earlier `kubelab up`; `kubelab down` removes it)"));
                             continue;
                         }
-                        for net in facts.ipv4.iter().filter(|n| parse::overlaps(n, &want)) {
-                            conflicts.push(format!("libvirt network `{name}` has {net}"));
+                        for net in facts.ipv4.iter().filter(|x| parse::overlaps(x, &want)) {
+                            conflicts.push(format!("libvirt network `{}` has {net}", n.name));
                         }
                     }
-                    notes.push(format!("{} libvirt network(s) read", names.len()));
+                    notes.push(format!("{} libvirt network(s) read", nets.len()));
                 }
-                _ => notes.push("libvirt networks not listed".into()),
+                Err(e) => notes.push(format!("libvirt networks not listed ({e})")),
             }
         } else {
             notes.push("libvirt networks not checked: libvirtd unreachable".into());

@@ -1,30 +1,9 @@
-//! Pure parsers for the outputs the doctor reads: `virsh version`, `virsh net-list --name`,
-//! `virsh net-dumpxml`, `ip -o addr`, `df -Pk`, and libvirt URIs.
+//! Pure parsers for what the doctor reads: a libvirt network's XML, `ip -o addr`, `df -Pk`, and
+//! libvirt URIs.
 
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-
-/// Versions `virsh -c URI version` reports.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct VirshVersion {
-    /// `Using library: libvirt X` → `libvirt X`.
-    pub library: Option<String>,
-    /// `Running hypervisor: QEMU X` → `QEMU X`.
-    pub hypervisor: Option<String>,
-}
-
-/// Parses `virsh version` output.
-pub fn virsh_version(stdout: &str) -> VirshVersion {
-    let field =
-        |label: &str| stdout.lines().find_map(|l| l.trim().strip_prefix(label)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    VirshVersion { library: field("Using library:"), hypervisor: field("Running hypervisor:") }
-}
-
-/// Network names from `virsh net-list --all --name` (one per line, blank lines dropped).
-pub fn net_names(stdout: &str) -> Vec<String> {
-    stdout.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
-}
 
 /// The bridge name and IPv4 subnets of a libvirt network XML.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -131,15 +110,6 @@ pub fn remote_host(uri: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn virsh_version_fields() {
-        let out = "Compiled against library: libvirt 11.3.0\nUsing library: libvirt 11.3.0\nUsing API: QEMU 11.3.0\nRunning hypervisor: QEMU 10.0.2\n";
-        let v = virsh_version(out);
-        assert_eq!(v.library.as_deref(), Some("libvirt 11.3.0"));
-        assert_eq!(v.hypervisor.as_deref(), Some("QEMU 10.0.2"));
-        assert_eq!(virsh_version(""), VirshVersion::default());
-    }
 
     #[test]
     fn network_xml_netmask_prefix_and_ipv6() {

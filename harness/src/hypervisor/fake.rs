@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use super::xml::{attr, element, lab_of};
-use super::{DomainInfo, HvResult, Hypervisor, NetworkInfo, VolumeInfo};
+use super::{DomainInfo, HvResult, Hypervisor, HypervisorVersion, NetworkInfo, VolumeInfo};
 use crate::errors::HypervisorError;
 
 #[derive(Default)]
@@ -18,6 +18,7 @@ struct State {
     calls: Vec<String>,
     fail_on: Option<String>,
     silent_under: Option<String>,
+    version: Option<HypervisorVersion>,
 }
 
 /// In-memory hypervisor; every call is recorded as `op name`.
@@ -46,6 +47,11 @@ impl FakeHypervisor {
         self.state.lock().expect("poisoned").fail_on = Some(prefix.to_string());
     }
 
+    /// What [`Hypervisor::version`] answers (default `libvirt 0.0.0` / `fake 0.0.0`).
+    pub fn set_version(&self, library: &str, hypervisor: &str) {
+        self.state.lock().expect("poisoned").version = Some(HypervisorVersion { library: library.into(), hypervisor: hypervisor.into() });
+    }
+
     /// Domains started with this domain type (e.g. `"kvm"`) print nothing on their serial
     /// console, as a guest under a nested KVM that hangs silently. Others append a boot line
     /// to the file of their `<serial type='file'>`, as QEMU does when the guest boots.
@@ -69,6 +75,11 @@ impl FakeHypervisor {
 impl Hypervisor for FakeHypervisor {
     fn uri(&self) -> String {
         "fake:///".into()
+    }
+
+    fn version(&self) -> HvResult<HypervisorVersion> {
+        let s = self.state.lock().expect("poisoned");
+        Ok(s.version.clone().unwrap_or(HypervisorVersion { library: "libvirt 0.0.0".into(), hypervisor: "fake 0.0.0".into() }))
     }
 
     fn domains(&self) -> HvResult<Vec<DomainInfo>> {

@@ -53,11 +53,27 @@ pub struct VolumeInfo {
     pub path: String,
 }
 
+/// What libvirt reports about itself (`virsh version` reads the same two calls).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HypervisorVersion {
+    /// The library kubelab talks to, e.g. `libvirt 9.0.0`.
+    pub library: String,
+    /// The driver and its version, e.g. `QEMU 7.2.0`.
+    pub hypervisor: String,
+}
+
+/// Formats libvirt's packed version number (`major * 1_000_000 + minor * 1000 + release`).
+pub fn unpack_version(v: u32) -> String {
+    format!("{}.{}.{}", v / 1_000_000, (v / 1000) % 1000, v % 1000)
+}
+
 /// The operations kubelab performs on a hypervisor. Implementations are blocking; call them
 /// from async code through `spawn_blocking`.
 pub trait Hypervisor: Send + Sync {
     /// Connection URI.
     fn uri(&self) -> String;
+    /// Library and hypervisor versions (what `kubelab doctor` reports).
+    fn version(&self) -> HvResult<HypervisorVersion>;
     /// All domains, defined or running.
     fn domains(&self) -> HvResult<Vec<DomainInfo>>;
     /// Defines a persistent domain.
