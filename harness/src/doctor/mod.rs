@@ -9,6 +9,7 @@ pub mod boot_probe;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 mod imp;
+mod network;
 pub mod parse;
 mod render;
 pub mod runner;
