@@ -1,8 +1,6 @@
 //! Pure parsers for what the doctor reads: a libvirt network's XML, `ip -o addr`, `df -Pk`, and
 //! libvirt URIs.
 
-use std::net::Ipv4Addr;
-
 use ipnet::Ipv4Net;
 
 /// The bridge name and IPv4 subnets of a libvirt network XML.
@@ -14,55 +12,11 @@ pub struct NetworkFacts {
     pub ipv4: Vec<Ipv4Net>,
 }
 
-/// Value of attribute `name` inside one start tag (either quote style).
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let mut rest = tag;
-    while let Some(at) = rest.find(name) {
-        let before_ok = at == 0 || rest.as_bytes()[at - 1].is_ascii_whitespace();
-        let after = rest[at + name.len()..].trim_start();
-        if before_ok && let Some(v) = after.strip_prefix('=') {
-            let v = v.trim_start();
-            let quote = v.chars().next()?;
-            if quote == '\'' || quote == '"' {
-                let body = &v[1..];
-                return body.find(quote).map(|end| body[..end].to_string());
-            }
-        }
-        rest = &rest[at + name.len()..];
-    }
-    None
-}
-
-/// Start tags `<name …>` in `xml`, as the text between `<name` and `>`.
-fn start_tags<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
-    let open = format!("<{name}");
-    xml.match_indices(open.as_str())
-        .filter_map(|(at, _)| {
-            let rest = &xml[at + open.len()..];
-            // `<ip` must not match `<iptables…`: the next char ends the element name.
-            let next = rest.chars().next()?;
-            (next.is_ascii_whitespace() || next == '>' || next == '/').then(|| rest.split('>').next().unwrap_or(""))
-        })
-        .collect()
-}
-
-/// Parses `virsh net-dumpxml` output.
+/// The bridge and IPv4 addresses of a libvirt network's XML (read with quick-xml, in
+/// [`crate::hypervisor::parse`]).
 pub fn network_facts(xml: &str) -> NetworkFacts {
-    let bridge = start_tags(xml, "bridge").into_iter().find_map(|t| attr(t, "name"));
-    let ipv4 = start_tags(xml, "ip")
-        .into_iter()
-        .filter(|t| attr(t, "family").is_none_or(|f| f == "ipv4"))
-        .filter_map(|t| {
-            let address: Ipv4Addr = attr(t, "address")?.parse().ok()?;
-            let prefix = match (attr(t, "prefix"), attr(t, "netmask")) {
-                (Some(p), _) => p.parse().ok()?,
-                (None, Some(m)) => ipnet::ipv4_mask_to_prefix(m.parse().ok()?).ok()?,
-                (None, None) => 24,
-            };
-            Ipv4Net::new(address, prefix).ok()
-        })
-        .collect();
-    NetworkFacts { bridge, ipv4 }
+    use crate::hypervisor::parse;
+    NetworkFacts { bridge: parse::bridge_of(xml), ipv4: parse::network_addresses(xml) }
 }
 
 /// `(interface, address/prefix)` for every IPv4 line of `ip -o addr` output.

@@ -146,7 +146,7 @@ pub(super) fn heal_clone_identity<'a>(f: &'a FaultLab<'a>, _: FaultKind, target:
         f.hv(move |hv| {
             let xml = hv.domains()?.into_iter().find(|d| d.name == dom).map(|d| d.xml).unwrap_or_default();
             hv.stop_domain(&dom)?;
-            hv.define_domain(&xml::with_port(&edit::with_smbios_uuid(&xml, None)?, &mac, &p))?;
+            hv.define_domain(&edit::with_port(&edit::with_smbios_uuid(&xml, None)?, &mac, &p))?;
             hv.start_domain(&dom)
         })
         .await?;

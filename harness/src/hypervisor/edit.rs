@@ -4,7 +4,8 @@
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, Writer};
 
-use super::xml::esc;
+use super::parse;
+use super::xml::{Port, esc};
 use crate::errors::HypervisorError;
 
 const QEMU_NS: &str = "http://libvirt.org/schemas/domain/qemu/1.0";
@@ -69,6 +70,35 @@ pub fn with_smbios_uuid(domain_xml: &str, uuid: Option<&str>) -> Result<String, 
         out.write_event(ev).map_err(|e| err(e.into()))?;
     }
     Ok(String::from_utf8(out.into_inner()).expect("UTF-8 in, UTF-8 out"))
+}
+
+/// Changes a domain's type (`kvm` ↔ `qemu`) and drops its `<cpu>` element (host-passthrough
+/// is KVM-only), every other byte as it was.
+pub fn retype(domain_xml: &str, domain_type: &str) -> String {
+    let mut s = domain_xml.to_string();
+    if let Some(r) = parse::root_attr_value_range(&s, "type") {
+        s.replace_range(r, &esc(domain_type));
+    }
+    if let Some(r) = parse::first_element_range(&s, "cpu") {
+        s.replace_range(r, "");
+    }
+    s
+}
+
+/// Replaces the `<filterref>` of the interface with MAC `mac` in a domain XML by `port`'s (for
+/// redefining a domain, e.g. a cold restart, without losing or changing its port); adds one
+/// when it has none. Every other byte as it was.
+pub fn with_port(domain_xml: &str, mac: &str, port: &Port) -> String {
+    let Some(r) = parse::interface_range(domain_xml, mac) else { return domain_xml.to_string() };
+    let el = &domain_xml[r.clone()];
+    let new = match parse::first_element_range(el, "filterref") {
+        Some(f) => format!("{}{}{}", &el[..f.start], port.filterref().trim_start(), &el[f.end..]),
+        None => match el.rfind("</interface>") {
+            Some(i) => format!("{}{}\n{}", &el[..i], port.filterref(), &el[i..]),
+            None => el.to_string(),
+        },
+    };
+    format!("{}{new}{}", &domain_xml[..r.start], &domain_xml[r.end..])
 }
 
 fn has_attr(e: &BytesStart<'_>, name: &[u8]) -> bool {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::xml::{attr, element, lab_of};
+use super::parse::{element, lab_of, link_state, port_binding, root_attr, serial_log};
 use super::{DomainInfo, HvResult, Hypervisor, HypervisorVersion, NetworkInfo, VolumeInfo};
 use crate::errors::HypervisorError;
 
@@ -105,8 +105,8 @@ impl Hypervisor for FakeHypervisor {
         let silent = s.silent_under.clone();
         let d = s.domains.get_mut(name).ok_or_else(|| call_err("start_domain", "no such domain"))?;
         d.active = true;
-        let domain_type = attr(&d.xml, "type").unwrap_or_default();
-        let serial = d.xml.find("<serial type='file'>").and_then(|i| attr(&d.xml[i + 7..], "path"));
+        let domain_type = root_attr(&d.xml, "type").unwrap_or_default();
+        let serial = serial_log(&d.xml);
         if let Some(log) = serial
             && silent.as_deref() != Some(domain_type.as_str())
         {
@@ -145,8 +145,8 @@ impl Hypervisor for FakeHypervisor {
 
     fn update_device(&self, domain: &str, device_xml: &str) -> HvResult<()> {
         let mut s = self.state.lock().expect("poisoned");
-        let filter = attr(device_xml, "filter").unwrap_or_default();
-        let link = attr(device_xml, "state").unwrap_or_default();
+        let filter = port_binding(device_xml).map(|(f, _)| f).unwrap_or_default();
+        let link = link_state(device_xml);
         self.record(&mut s, format!("update_device {domain} filter={filter} link={link}"))
     }
 
@@ -237,7 +237,7 @@ impl Hypervisor for FakeHypervisor {
 
     fn define_nwfilter(&self, xml: &str) -> HvResult<()> {
         let mut s = self.state.lock().expect("poisoned");
-        let name = attr(xml, "name").ok_or_else(|| call_err("define_nwfilter", "no name"))?;
+        let name = root_attr(xml, "name").ok_or_else(|| call_err("define_nwfilter", "no name"))?;
         self.record(&mut s, format!("define_nwfilter {name}"))?;
         s.nwfilters.insert(name, xml.to_string());
         Ok(())

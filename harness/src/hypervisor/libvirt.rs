@@ -6,7 +6,7 @@ use virt::storage_pool::StoragePool;
 use virt::storage_vol::StorageVol;
 use virt::sys;
 
-use super::xml::lab_of;
+use super::parse::{lab_of, root_attr};
 use super::{DomainInfo, HvResult, Hypervisor, HypervisorVersion, NetworkInfo, VolumeInfo, unpack_version};
 use crate::errors::HypervisorError;
 
@@ -234,7 +234,7 @@ impl Hypervisor for LibvirtHypervisor {
     fn define_nwfilter(&self, xml: &str) -> HvResult<()> {
         // Redefining a filter that exists (e.g. left by an interrupted fault) needs its UUID.
         let mut xml = xml.to_string();
-        if let (false, Some(name)) = (xml.contains("<uuid>"), super::xml::attr(&xml, "name"))
+        if let (false, Some(name)) = (xml.contains("<uuid>"), root_attr(&xml, "name"))
             && let Ok(f) = self.conn.lookup_nwfilter_by_name(&name)
         {
             let uuid = f.uuid_string().map_err(err(format!("uuid of nwfilter {name}")))?;

@@ -7,6 +7,7 @@ pub mod edit;
 pub mod fake;
 #[cfg(feature = "libvirt")]
 pub mod libvirt;
+pub mod parse;
 pub mod xml;
 
 use serde::Serialize;

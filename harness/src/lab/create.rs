@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use super::{Emit, Lab, LabEvent, LabState, NodeState, blocking, owned_by};
 use crate::errors::{HypervisorError, LabError};
 use crate::hypervisor::xml::{self, DomainSpec};
+use crate::hypervisor::{edit, parse};
 use crate::image::{self, BaseImage};
 use crate::remote::russh_shell::{fingerprint, parse_public_key};
 use crate::seed::{self, NodeSeed};
@@ -30,7 +31,7 @@ impl Lab {
         }
         for n in &nets {
             if n.active
-                && xml::network_subnets(&n.xml)
+                && parse::network_subnets(&n.xml)
                     .iter()
                     .any(|s| s.contains(&self.cfg.subnet.network()) || self.cfg.subnet.contains(&s.network()))
             {
@@ -159,7 +160,7 @@ impl Lab {
                 hv.stop_domain(&d)?;
                 let xml = hv.domains()?.into_iter().find(|x| x.name == d).map(|x| x.xml).unwrap_or_default();
                 let _ = std::fs::remove_file(&log);
-                let xml = xml::retype(&xml, &dt);
+                let xml = edit::retype(&xml, &dt);
                 hv.define_domain(&xml)
             })
             .await?;

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use super::{Lab, LabState, NodeState};
 use crate::errors::LabError;
 use crate::evidence::{Evidence, Fact, Origin, Target};
-use crate::hypervisor::xml;
+use crate::hypervisor::parse;
 use crate::remote::{ExecOutput, RemoteShell};
 
 /// First line of one console report block.
@@ -69,7 +69,7 @@ pub async fn port_facts(lab: &Lab, state: &LabState, ev: &Evidence) -> Result<Ve
     let mut out = Vec::new();
     for n in &state.nodes {
         let t = Target::Node(n.name.clone());
-        if let Some(el) = domains.iter().find(|d| d.name == n.domain).and_then(|d| xml::interface_of(&d.xml, &n.mac)) {
+        if let Some(el) = domains.iter().find(|d| d.name == n.domain).and_then(|d| parse::interface_of(&d.xml, &n.mac)) {
             out.push(Fact {
                 probe: "port-filter".into(),
                 target: t.clone(),
