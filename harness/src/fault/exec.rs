@@ -191,7 +191,7 @@ impl<'a> FaultLab<'a> {
         let log = self.lab.console_log(node);
         let log = &log;
         wait::until(Instant::now(), budget, Duration::from_secs(2), || async move {
-            let text = std::fs::read(&log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+            let text = std::fs::read(log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
             match port::last_console_addrs(&text) {
                 Some(block) if block.contains(&format!("inet {want}/")) && !block.contains(&format!("inet {gone}/")) => {
                     Attempt::<String, ()>::Done(block)

@@ -53,14 +53,15 @@ pub fn with_smbios_uuid(domain_xml: &str, uuid: Option<&str>) -> Result<String, 
                     depth -= 1;
                     continue;
                 }
-                if depth == 1 && e.name().as_ref() == b"domain" {
-                    if let Some(u) = uuid {
-                        let block = format!(
-                            "<qemu:commandline><qemu:arg value='-smbios'/><qemu:arg value='type=1,uuid={}'/></qemu:commandline>",
-                            esc(u)
-                        );
-                        out.get_mut().extend_from_slice(block.as_bytes());
-                    }
+                if depth == 1
+                    && e.name().as_ref() == b"domain"
+                    && let Some(u) = uuid
+                {
+                    let block = format!(
+                        "<qemu:commandline><qemu:arg value='-smbios'/><qemu:arg value='type=1,uuid={}'/></qemu:commandline>",
+                        esc(u)
+                    );
+                    out.get_mut().extend_from_slice(block.as_bytes());
                 }
                 depth -= 1;
             }

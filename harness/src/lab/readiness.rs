@@ -30,7 +30,7 @@ impl Lab {
                 let start = t0;
                 let log = &log;
                 wait::until(start, progress, Duration::from_millis(500), || async move {
-                    match std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) {
+                    match std::fs::metadata(log).map(|m| m.len()).unwrap_or(0) {
                         0 => Attempt::<(), ()>::Retry("nothing on the serial console yet".into()),
                         _ => Attempt::Done(()),
                     }

@@ -268,7 +268,7 @@ async fn status_reads_identity_in_the_guest_and_the_domain_state() {
     assert_eq!(st[0].domain_state, "running");
     assert!(st[0].reachable);
     assert_eq!(st[0].product_uuid.as_deref(), Some(n0.uuid.as_str()), "lower-cased");
-    assert_eq!(st[0].macs, [n0.mac.clone()]);
+    assert_eq!(st[0].macs, std::slice::from_ref(&n0.mac));
     assert_eq!(st[0].reaches.get("node1"), Some(&true));
     assert_eq!(st[0].reaches.get("node2"), Some(&false));
     assert!(!st[1].reachable && st[1].error.as_deref().unwrap().contains("exited 1"), "{:?}", st[1].error);
