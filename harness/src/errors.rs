@@ -74,6 +74,15 @@ pub enum HypervisorError {
         /// What went wrong.
         message: String,
     },
+    /// XML libvirt returned (or kubelab built) is not well-formed.
+    #[error("cannot read the XML of {what}")]
+    Xml {
+        /// Whose XML, e.g. `domain kubelab-node2`.
+        what: String,
+        /// The parser's error.
+        #[source]
+        source: quick_xml::Error,
+    },
     /// Any other libvirt call failed.
     #[error("libvirt {op} failed: {message}")]
     Call {

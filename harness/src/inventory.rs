@@ -4,11 +4,13 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::config::{LabConfig, NodeConfig, Profile, Versions};
 use crate::errors::ConfigError;
+use crate::remote::RemoteShell;
 use crate::remote::russh_shell::{RusshShell, SshPolicy, SshTarget, parse_public_key};
 
 /// An existing cluster reachable over SSH.
@@ -114,7 +116,7 @@ impl Inventory {
     }
 
     /// An SSH shell to the nodes, pinning the host keys from `known_hosts`.
-    pub fn shell(&self) -> Result<RusshShell, ConfigError> {
+    pub fn shell(&self) -> Result<Arc<dyn RemoteShell>, ConfigError> {
         let kh = std::fs::read_to_string(&self.known_hosts)
             .map_err(|e| ConfigError::Read { file: self.known_hosts.display().to_string(), message: e.to_string() })?;
         let mut targets = Vec::new();
@@ -139,6 +141,7 @@ impl Inventory {
             });
         }
         RusshShell::new(targets, &self.ssh_key, SshPolicy::default())
+            .map(|s| Arc::new(s) as Arc<dyn RemoteShell>)
             .map_err(|e| ConfigError::Invalid { key: "ssh_key".into(), message: e.to_string() })
     }
 }

@@ -20,6 +20,7 @@ pub mod kube_api;
 pub mod lab;
 pub mod parsers;
 pub mod private_fs;
+pub mod process;
 pub mod provision;
 pub mod remote;
 pub mod report;

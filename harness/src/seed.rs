@@ -1,13 +1,14 @@
 //! NoCloud seeds: renders `meta-data`, `user-data` and `network-config` for one node
 //! ([`NodeSeed`]) and packs them into an ISO 9660 image labelled `cidata` (xorriso).
-//! Also generates the lab's SSH keys with `ssh-keygen` ([`generate_ed25519`]).
+//! Also generates the lab's SSH keys with the `ssh-key` crate ([`generate_ed25519`]).
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::time::Duration;
 
 use crate::config::{LabConfig, NodeConfig, Profile};
 use crate::errors::LabError;
+use crate::process::{CommandRunner, CommandSpec};
 
 /// Everything that goes into one node's seed.
 #[derive(Clone, Debug)]
@@ -122,54 +123,55 @@ write_files:
     /// Writes the three files into the staging directory `dir` (0700, files 0600: user-data
     /// holds the guest's private host key), packs them into `iso` (label `cidata`, 0600) and
     /// removes the staging copy.
-    pub fn write_iso(&self, dir: &Path, iso: &Path) -> Result<(), LabError> {
+    pub fn write_iso(&self, procs: &dyn CommandRunner, dir: &Path, iso: &Path) -> Result<(), LabError> {
         crate::private_fs::create_dir(dir).map_err(|e| LabError::local(format!("create {}", dir.display()), e))?;
-        let packed = self.pack(dir, iso);
+        let packed = self.pack(procs, dir, iso);
         let cleaned = std::fs::remove_dir_all(dir).map_err(|e| LabError::local(format!("remove seed staging {}", dir.display()), e));
         packed.and(cleaned)
     }
 
-    fn pack(&self, dir: &Path, iso: &Path) -> Result<(), LabError> {
+    fn pack(&self, procs: &dyn CommandRunner, dir: &Path, iso: &Path) -> Result<(), LabError> {
         for (name, body) in [("meta-data", self.meta_data()), ("user-data", self.user_data()), ("network-config", self.network_config())] {
             let p = dir.join(name);
             crate::private_fs::write(&p, body).map_err(|e| LabError::local(format!("write {}", p.display()), e))?;
         }
         // xorriso creates the ISO with the umask's mode: make it the owner's before anything is in it.
         crate::private_fs::write(iso, b"").map_err(|e| LabError::local(format!("create {}", iso.display()), e))?;
-        let out = Command::new("xorriso")
-            .args(["-as", "mkisofs", "-quiet", "-volid", "cidata", "-joliet", "-rock", "-output"])
-            .arg(iso)
-            .arg(dir.join("meta-data"))
-            .arg(dir.join("user-data"))
-            .arg(dir.join("network-config"))
-            .output()
-            .map_err(|e| LabError::local("run xorriso (apt-get install xorriso)", e))?;
-        if !out.status.success() {
+        let path = |p: &Path| p.display().to_string();
+        let (out_iso, meta, user, net) =
+            (path(iso), path(&dir.join("meta-data")), path(&dir.join("user-data")), path(&dir.join("network-config")));
+        let spec = CommandSpec::new(
+            "xorriso",
+            &["-as", "mkisofs", "-quiet", "-volid", "cidata", "-joliet", "-rock", "-output", &out_iso, &meta, &user, &net],
+        )
+        .with_timeout(Duration::from_secs(120));
+        let failed = match procs.run(&spec) {
+            Ok(out) if out.success() => None,
+            Ok(out) => Some(LabError::local(format!("xorriso {}", iso.display()), out.first_message_line())),
+            Err(e) => Some(LabError::local("run xorriso (apt-get install xorriso)", e)),
+        };
+        if let Some(e) = failed {
             let _ = std::fs::remove_file(iso);
-            return Err(LabError::local(format!("xorriso {}", iso.display()), String::from_utf8_lossy(&out.stderr)));
+            return Err(e);
         }
         crate::private_fs::restrict(iso).map_err(|e| LabError::local(format!("chmod {}", iso.display()), e))
     }
 }
 
-/// Generates an ed25519 key pair at `path` / `path.pub` with ssh-keygen; returns (private, public).
+/// Generates an ed25519 key pair with the `ssh-key` crate (russh's own key types) and writes it
+/// in OpenSSH format: `path` (private) and `path.pub`, both owner-only. Returns (private key
+/// file text, public key line with `comment`).
 pub fn generate_ed25519(path: &Path, comment: &str) -> Result<(String, String), LabError> {
-    let _ = std::fs::remove_file(path);
-    let _ = std::fs::remove_file(pub_path(path));
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
-        .arg(path)
-        .output()
-        .map_err(|e| LabError::local("run ssh-keygen (apt-get install openssh-client)", e))?;
-    if !out.status.success() {
-        return Err(LabError::local(format!("ssh-keygen {}", path.display()), String::from_utf8_lossy(&out.stderr)));
-    }
-    // ssh-keygen writes the private half 0600 and the public one 0644; in the lab's state both
-    // are the owner's only.
-    crate::private_fs::restrict(&pub_path(path)).map_err(|e| LabError::local(format!("chmod {}", pub_path(path).display()), e))?;
-    let private = std::fs::read_to_string(path).map_err(|e| LabError::local(format!("read {}", path.display()), e))?;
-    let public = std::fs::read_to_string(pub_path(path)).map_err(|e| LabError::local("read public key", e))?;
-    Ok((private, public.trim().to_string()))
+    use russh::keys::ssh_key::{Algorithm, LineEnding, PrivateKey};
+    let mut key =
+        PrivateKey::random(&mut rand_0_10::rng(), Algorithm::Ed25519).map_err(|e| LabError::local("generate an ed25519 key", e))?;
+    key.set_comment(comment);
+    let private = key.to_openssh(LineEnding::LF).map_err(|e| LabError::local("encode the private key", e))?;
+    let public = key.public_key().to_openssh().map_err(|e| LabError::local("encode the public key", e))?;
+    crate::private_fs::write(path, private.as_bytes()).map_err(|e| LabError::local(format!("write {}", path.display()), e))?;
+    crate::private_fs::write(&pub_path(path), format!("{public}\n"))
+        .map_err(|e| LabError::local(format!("write {}", pub_path(path).display()), e))?;
+    Ok((private.to_string(), public))
 }
 
 /// `path` + `.pub`.
@@ -181,6 +183,8 @@ pub fn pub_path(path: &Path) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use std::process::Command;
+
     use super::*;
 
     fn seed(profile: Profile) -> NodeSeed {
@@ -222,7 +226,7 @@ mod tests {
         assert!(Command::new("xorriso").arg("-version").output().is_ok(), "xorriso is required: apt-get install xorriso (ci/labenv setup)");
         let d = tempfile::tempdir().unwrap();
         let iso = d.path().join("seed.iso");
-        seed(Profile::Offline).write_iso(&d.path().join("seed"), &iso).unwrap();
+        seed(Profile::Offline).write_iso(&crate::process::SystemRunner, &d.path().join("seed"), &iso).unwrap();
         let bytes = std::fs::read(&iso).unwrap();
         // ISO 9660 primary volume descriptor at sector 16: type 1, "CD001", volume id at offset 40.
         let pvd = &bytes[16 * 2048..17 * 2048];
@@ -235,15 +239,32 @@ mod tests {
     }
 
     #[test]
-    fn keygen_makes_distinct_pairs() {
-        assert!(
-            Command::new("ssh-keygen").arg("-?").output().is_ok(),
-            "ssh-keygen is required: apt-get install openssh-client (ci/labenv setup)"
-        );
+    fn keygen_makes_distinct_pairs_that_russh_and_ssh_keygen_read() {
+        use std::os::unix::fs::PermissionsExt as _;
         let d = tempfile::tempdir().unwrap();
-        let a = generate_ed25519(&d.path().join("a"), "a").unwrap();
+        let a = generate_ed25519(&d.path().join("a"), "root@node0").unwrap();
         let b = generate_ed25519(&d.path().join("b"), "b").unwrap();
-        assert!(a.0.contains("OPENSSH PRIVATE KEY") && a.1.starts_with("ssh-ed25519 "));
+        assert!(a.0.contains("OPENSSH PRIVATE KEY") && a.1.starts_with("ssh-ed25519 ") && a.1.ends_with(" root@node0"));
         assert_ne!(a.1, b.1);
+        // The private file loads as the key whose public line was returned.
+        let loaded = russh::keys::load_secret_key(d.path().join("a"), None).unwrap();
+        assert_eq!(loaded.public_key().to_openssh().unwrap(), a.1);
+        for f in ["a", "a.pub"] {
+            assert_eq!(std::fs::metadata(d.path().join(f)).unwrap().permissions().mode() & 0o777, 0o600, "{f}");
+        }
+        // Regenerating over an existing pair replaces it.
+        let again = generate_ed25519(&d.path().join("a"), "root@node0").unwrap();
+        assert_ne!(again.1, a.1);
+        assert_eq!(std::fs::read_to_string(d.path().join("a.pub")).unwrap().trim(), again.1);
+        // OpenSSH itself reads it (the guest's sshd gets the host key from the seed).
+        let out = Command::new("ssh-keygen")
+            .arg("-y")
+            .arg("-f")
+            .arg(d.path().join("a"))
+            .output()
+            .expect("ssh-keygen is required for this cross-check: apt-get install openssh-client (ci/labenv setup)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let key_part = |line: &str| line.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        assert_eq!(key_part(&String::from_utf8_lossy(&out.stdout)), key_part(&again.1));
     }
 }

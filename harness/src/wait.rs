@@ -1,6 +1,7 @@
 //! Waiting for something to become true: one helper instead of a hand-written loop per wait.
 //! Built on tokio's clock, so tests run it with paused time.
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -33,12 +34,26 @@ pub enum WaitError<E> {
 /// Runs `attempt` until it returns [`Attempt::Done`] or [`Attempt::Fatal`], sleeping `interval`
 /// between attempts, for at most `budget` counted from `start` (so several waits can share one
 /// budget). At least one attempt always runs.
-pub async fn until<T, E>(
+pub async fn until<T, E, F>(start: Instant, budget: Duration, interval: Duration, attempt: impl FnMut() -> F) -> Result<T, WaitError<E>>
+where
+    F: Future<Output = Attempt<T, E>>,
+{
+    until_backoff(start, budget, interval, interval, attempt).await
+}
+
+/// [`until`] with exponential backoff: the first sleep is `first`, each next one doubles, up to
+/// `cap` (never past the budget).
+pub async fn until_backoff<T, E, F>(
     start: Instant,
     budget: Duration,
-    interval: Duration,
-    mut attempt: impl AsyncFnMut() -> Attempt<T, E>,
-) -> Result<T, WaitError<E>> {
+    first: Duration,
+    cap: Duration,
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, WaitError<E>>
+where
+    F: Future<Output = Attempt<T, E>>,
+{
+    let mut interval = first;
     loop {
         let last = match attempt().await {
             Attempt::Done(t) => return Ok(t),
@@ -49,6 +64,7 @@ pub async fn until<T, E>(
             return Err(WaitError::TimedOut { waited: start.elapsed(), last });
         }
         tokio::time::sleep(interval.min(budget.saturating_sub(start.elapsed()))).await;
+        interval = (interval * 2).min(cap);
     }
 }
 
@@ -60,9 +76,10 @@ mod tests {
     async fn done_after_retries_on_tokio_time() {
         let t0 = Instant::now();
         let mut n = 0;
-        let r: Result<u32, WaitError<()>> = until(t0, Duration::from_secs(60), Duration::from_secs(2), async || {
+        let r: Result<u32, WaitError<()>> = until(t0, Duration::from_secs(60), Duration::from_secs(2), || {
             n += 1;
-            if n == 4 { Attempt::Done(n) } else { Attempt::Retry(format!("attempt {n}")) }
+            let n = n;
+            async move { if n == 4 { Attempt::Done(n) } else { Attempt::Retry(format!("attempt {n}")) } }
         })
         .await;
         assert_eq!(r, Ok(4));
@@ -73,9 +90,9 @@ mod tests {
     async fn times_out_with_the_last_thing_seen() {
         let t0 = Instant::now();
         let mut n = 0;
-        let r: Result<(), WaitError<()>> = until(t0, Duration::from_secs(5), Duration::from_secs(2), async || {
+        let r: Result<(), WaitError<()>> = until(t0, Duration::from_secs(5), Duration::from_secs(2), || {
             n += 1;
-            Attempt::Retry(format!("connection refused #{n}"))
+            std::future::ready(Attempt::Retry(format!("connection refused #{n}")))
         })
         .await;
         match r {
@@ -88,10 +105,24 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn backoff_doubles_up_to_the_cap() {
+        let t0 = Instant::now();
+        let mut seen = Vec::new();
+        let r: Result<(), WaitError<()>> =
+            until_backoff(t0, Duration::from_secs(30), Duration::from_secs(1), Duration::from_secs(8), || {
+                seen.push(t0.elapsed().as_secs());
+                std::future::ready(Attempt::Retry("refused".into()))
+            })
+            .await;
+        assert!(matches!(r, Err(WaitError::TimedOut { .. })));
+        assert_eq!(seen, [0, 1, 3, 7, 15, 23, 30], "sleeps of 1, 2, 4, 8, 8 s, the last cut to the budget");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn fatal_stops_at_once_and_one_attempt_always_runs() {
         let t0 = Instant::now();
         let r: Result<(), WaitError<&str>> =
-            until(t0, Duration::ZERO, Duration::from_secs(1), async || Attempt::Fatal("host key changed")).await;
+            until(t0, Duration::ZERO, Duration::from_secs(1), || std::future::ready(Attempt::Fatal("host key changed"))).await;
         assert_eq!(r, Err(WaitError::Fatal("host key changed")));
         assert_eq!(t0.elapsed(), Duration::ZERO);
     }

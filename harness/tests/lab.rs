@@ -485,3 +485,59 @@ fn runner_interrupted_check_heals_and_reports_live() {
         std::panic::resume_unwind(p);
     }
 }
+
+/// The code paths the seams refactor moved, on real VMs: `up` (readiness through the shell
+/// opener), `status`, a fault that is only hypervisor calls (security-group), one that drops the
+/// connection and resets the VM (link-down: `forget`, wait for SSH), one that is a guest script
+/// healed by provisioning (swap), then `down` leaves nothing.
+#[test]
+fn seams_up_faults_down() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("seams.toml");
+    std::fs::write(
+        &cfg,
+        "name = \"kl-seams\"\nsubnet = \"192.168.3.0/24\"\ngateway = \"192.168.3.1\"\nmetallb_pool = \"192.168.3.200-192.168.3.220\"\n\
+         [[nodes]]\nname = \"ICE-k8s-machines-node0\"\nip = \"192.168.3.134\"\nrole = \"control-plane\"\n\
+         [[nodes]]\nname = \"ICE-k8s-machines-node1\"\nip = \"192.168.3.135\"\nrole = \"worker\"\n\
+         [[nodes]]\nname = \"ICE-k8s-machines-node2\"\nip = \"192.168.3.136\"\nrole = \"worker\"\n",
+    )
+    .unwrap();
+    let c = Some(cfg.as_path());
+    ok(&["down"], c);
+    ok(&["image", "build", "offline"], c);
+    let t = Instant::now();
+    ok(&["up", "--no-provision"], c);
+    eprintln!("seams: up in {:.1} s", t.elapsed().as_secs_f64());
+    let status: serde_json::Value = serde_json::from_str(&ok(&["status", "--json"], c)).unwrap();
+    for n in status.as_array().unwrap() {
+        assert_eq!(n["reachable"], true, "{n}");
+        assert_eq!(n["product_uuid"], n["domain_uuid"], "{n}");
+        assert_eq!(n["host_key_fingerprint"], n["pinned_host_key_fingerprint"], "{n}");
+    }
+
+    ok(&["fault", "inject", "security-group"], c);
+    assert_eq!(inventory(c)["nwfilters"], 1);
+    let x = virsh(&["dumpxml", "kl-seams-ICE-k8s-machines-node1"]);
+    assert!(x.contains("<filterref filter='kl-seams-security-group'>"), "filter attached:\n{x}");
+    ok(&["fault", "heal", "security-group"], c);
+    assert_eq!(inventory(c)["nwfilters"], 0);
+    let x = virsh(&["dumpxml", "kl-seams-ICE-k8s-machines-node1"]);
+    assert!(x.contains("<filterref filter='clean-traffic'>"), "port back to clean-traffic:\n{x}");
+
+    let t = Instant::now();
+    ok(&["fault", "inject", "link-down"], c);
+    let probe = kubelab(&["ssh", "ICE-k8s-machines-node2", "true"], c);
+    assert!(!probe.status.success(), "node2 must be cut off while its link is down");
+    ok(&["fault", "heal", "link-down"], c);
+    assert_eq!(ok(&["ssh", "ICE-k8s-machines-node2", "echo back"], c).trim(), "back");
+    eprintln!("seams: link-down inject + heal (reset, ssh back) in {:.1} s", t.elapsed().as_secs_f64());
+
+    ok(&["fault", "inject", "swap"], c);
+    assert!(!ok(&["ssh", "ICE-k8s-machines-node2", "swapon --show --noheadings"], c).trim().is_empty(), "swap on");
+    ok(&["fault", "heal", "swap"], c);
+    assert!(ok(&["ssh", "ICE-k8s-machines-node2", "swapon --show --noheadings"], c).trim().is_empty(), "swap off again");
+
+    ok(&["down"], c);
+    assert_empty(&inventory(c));
+}

@@ -99,7 +99,9 @@ fn failure_mid_up_removes_everything() {
     let cfg = fake_image(d.path());
     let hv = Arc::new(FakeHypervisor::new());
     hv.fail_on("start_domain kubelab-ICE-k8s-machines-node1");
-    let lab = Lab::new(cfg, hv.clone());
+    // TCG: under `accel = auto` on a host with /dev/kvm a failed start falls back to TCG and
+    // starts again (lab::tests covers that); here the failure must end `up`.
+    let lab = Lab::new(LabConfig { accel: kubelab::config::Accel::Tcg, ..cfg }, hv.clone());
     let err = rt().block_on(lab.up(&|_| {})).unwrap_err();
     assert!(err.to_string().contains("injected failure"), "{err}");
     assert_eq!(lab.inventory().unwrap(), Inventory::default(), "calls: {:?}", hv.calls());

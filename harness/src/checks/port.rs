@@ -6,7 +6,7 @@
 use super::Verdict;
 use super::judge::{R, fail, judge};
 use crate::evidence::{Evidence, Target};
-use crate::hypervisor::xml::port_binding;
+use crate::hypervisor::parse::port_binding;
 use crate::parsers::{parse_ip_addr_o4, parse_reach_lines};
 
 const FIX: &str = "克隆的虚拟机内编辑/etc/network/interface修改为固定IP后，需要卸载网卡重新安装，并在安装时固定IP (guide): re-create the node's NIC with the address fixed, so its port allows the address the node uses (`kubelab fault heal static-ip` re-binds the port), or set the address back to the one the port allows";

@@ -57,7 +57,7 @@ pub async fn artifacts(cfg: &LabConfig, action: ArtifactsAction) -> Result<(), E
                     }
                     let name = file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
                     cache
-                        .push(p, &shell, &n.name, &format!("/var/cache/kubelab-artifacts/{name}"))
+                        .push(p, shell.as_ref(), &n.name, &format!("/var/cache/kubelab-artifacts/{name}"))
                         .await
                         .map_err(|e| ExpectedError::Provision(e.to_string()))?;
                 }

@@ -2,11 +2,11 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kubelab::config::LabConfig;
-use kubelab::hypervisor::{self, xml};
+use kubelab::hypervisor::{self, Hypervisor, xml};
+use kubelab::process::{CommandRunner, CommandSpec, SystemRunner};
 
 use super::errors::ExpectedError;
 
@@ -14,8 +14,19 @@ fn other(e: impl std::fmt::Display) -> ExpectedError {
     ExpectedError::Other(anyhow::anyhow!("{e}"))
 }
 
+/// Runs an external tool through the process seam; a failure names the tool and its message.
+fn tool(procs: &dyn CommandRunner, program: &str, args: &[&str], timeout: Duration) -> Result<(), String> {
+    let spec = CommandSpec::new(program, args).with_timeout(timeout);
+    match procs.run(&spec) {
+        Ok(out) if out.success() => Ok(()),
+        Ok(out) if out.timed_out => Err(format!("`{}` timed out after {} s", spec.line(), timeout.as_secs())),
+        Ok(out) => Err(format!("`{}` failed: {}", spec.line(), out.first_message_line())),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
 /// Writes `gib` GiB of incompressible data as a qcow2 base image (a realistic, fully allocated base).
-fn make_base(dir: &Path, gib: u64) -> Result<std::path::PathBuf, ExpectedError> {
+fn make_base(procs: &dyn CommandRunner, dir: &Path, gib: u64) -> Result<std::path::PathBuf, ExpectedError> {
     let raw = dir.join("base.raw");
     let mut f = std::io::BufWriter::with_capacity(8 << 20, std::fs::File::create(&raw).map_err(other)?);
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ gib;
@@ -32,24 +43,30 @@ fn make_base(dir: &Path, gib: u64) -> Result<std::path::PathBuf, ExpectedError> 
     f.flush().map_err(other)?;
     drop(f);
     let qcow = dir.join("base.qcow2");
-    let st = Command::new("qemu-img").args(["convert", "-f", "raw", "-O", "qcow2"]).arg(&raw).arg(&qcow).status().map_err(other)?;
-    if !st.success() {
-        return Err(other("qemu-img convert failed"));
-    }
+    let (r, q) = (raw.display().to_string(), qcow.display().to_string());
+    tool(procs, "qemu-img", &["convert", "-f", "raw", "-O", "qcow2", &r, &q], Duration::from_secs(1800)).map_err(other)?;
     std::fs::remove_file(&raw).map_err(other)?;
     Ok(qcow)
 }
 
-/// Linked clones (kubelab) vs `virt-clone` full copies, 3 nodes each, for each base size.
+/// Linked clones (kubelab) vs `virt-clone` full copies, 3 nodes each, for each base size. The
+/// libvirt calls and tools block: the whole benchmark runs on a blocking thread.
 pub async fn clone(cfg: &LabConfig, sizes: &[u64]) -> Result<(), ExpectedError> {
     let hv = hypervisor::open(&cfg.libvirt_uri)?;
+    let (cfg, sizes) = (cfg.clone(), sizes.to_vec());
+    tokio::task::spawn_blocking(move || clone_blocking(hv.as_ref(), &SystemRunner, &cfg, &sizes))
+        .await
+        .map_err(|e| other(format!("bench clone thread: {e}")))?
+}
+
+fn clone_blocking(hv: &dyn Hypervisor, procs: &dyn CommandRunner, cfg: &LabConfig, sizes: &[u64]) -> Result<(), ExpectedError> {
     let root = cfg.image_cache.parent().unwrap_or(Path::new("/var/cache/kubelab")).join("bench-clone");
     println!("bench clone: 3 linked qcow2 overlays (kubelab) vs 3 virt-clone full copies, same base, same run");
     println!("{:>8} {:>14} {:>14} {:>10}", "base", "kubelab (ms)", "virt-clone (ms)", "ratio");
     for &gib in sizes {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).map_err(other)?;
-        let base = make_base(&root, gib)?;
+        let base = make_base(procs, &root, gib)?;
         let pool = "kubelab-bench-pool";
         let _ = hv.remove_pool(pool);
         hv.create_pool(&xml::pool_xml(pool, &root))?;
@@ -61,23 +78,15 @@ pub async fn clone(cfg: &LabConfig, sizes: &[u64]) -> Result<(), ExpectedError> 
         let linked = t.elapsed();
         // virt-clone needs an original domain (shut off) owning the base disk.
         let orig = "kubelab-bench-orig";
-        let dom = format!(
-            "<domain type='qemu'><name>{orig}</name><memory unit='MiB'>256</memory><os><type arch='x86_64'>hvm</type></os><devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{}'/><target dev='vda' bus='virtio'/></disk></devices></domain>",
-            base.display()
-        );
         let _ = hv.undefine_domain(orig);
-        hv.define_domain(&dom)?;
+        hv.define_domain(&xml::clone_source_domain_xml(orig, &base))?;
         let t = Instant::now();
         let mut failure = None;
         for i in 0..3 {
-            let out = Command::new("virt-clone")
-                .args(["--connect", &cfg.libvirt_uri, "--original", orig, "--name", &format!("kubelab-bench-full{i}"), "--file"])
-                .arg(root.join(format!("full{i}.qcow2")))
-                .args(["--check", "all=off"])
-                .output()
-                .map_err(|e| other(format!("run virt-clone (apt-get install virtinst): {e}")))?;
-            if !out.status.success() {
-                failure = Some(String::from_utf8_lossy(&out.stderr).into_owned());
+            let (name, file) = (format!("kubelab-bench-full{i}"), root.join(format!("full{i}.qcow2")).display().to_string());
+            let args = ["--connect", &cfg.libvirt_uri, "--original", orig, "--name", &name, "--file", &file, "--check", "all=off"];
+            if let Err(e) = tool(procs, "virt-clone", &args, Duration::from_secs(3600)) {
+                failure = Some(format!("{e} (virt-clone is in apt package virtinst)"));
                 break;
             }
         }
@@ -280,7 +289,6 @@ async fn up_timed(cfg: &LabConfig) -> Result<(kubelab::lab::Lab, kubelab::lab::L
 
 /// Reused russh connection vs one `ssh` process per command, on the running lab's node0.
 pub async fn ssh(cfg: &LabConfig, commands: u32) -> Result<(), ExpectedError> {
-    use kubelab::remote::RemoteShell;
     let lab = kubelab::lab::Lab::new(cfg.clone(), hypervisor::open(&cfg.libvirt_uri)?);
     let state = lab.load_state()?;
     let node = &state.nodes[0];
@@ -296,22 +304,20 @@ pub async fn ssh(cfg: &LabConfig, commands: u32) -> Result<(), ExpectedError> {
     let reused = t.elapsed() / commands;
     let kh = cfg.lab_dir().join("keys").join("bench_known_hosts");
     std::fs::write(&kh, format!("{} {}\n", node.ip, node.host_key)).map_err(other)?;
-    let t = Instant::now();
-    for _ in 0..commands {
-        let st = Command::new("ssh")
-            .args(["-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o"])
-            .arg(format!("UserKnownHostsFile={}", kh.display()))
-            .arg("-i")
-            .arg(&state.key_path)
-            .arg(format!("{}@{}", state.user, node.ip))
-            .args(["sudo", "-n", "true"])
-            .status()
-            .map_err(|e| other(format!("run ssh (apt-get install openssh-client): {e}")))?;
-        if !st.success() {
-            return Err(other(format!("ssh exited with {st}")));
+    let known = format!("UserKnownHostsFile={}", kh.display());
+    let (key, login) = (state.key_path.display().to_string(), format!("{}@{}", state.user, node.ip));
+    // One `ssh` process per command, on a blocking thread (the process seam blocks).
+    let fresh = tokio::task::spawn_blocking(move || -> Result<Duration, ExpectedError> {
+        let args = ["-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", &known, "-i", &key, &login, "sudo", "-n", "true"];
+        let t = Instant::now();
+        for _ in 0..commands {
+            tool(&SystemRunner, "ssh", &args, Duration::from_secs(60))
+                .map_err(|e| other(format!("{e} (ssh is in apt package openssh-client)")))?;
         }
-    }
-    let fresh = t.elapsed() / commands;
+        Ok(t.elapsed() / commands)
+    })
+    .await
+    .map_err(|e| other(format!("bench ssh thread: {e}")))??;
     println!("bench ssh: {commands} commands on {} ({} guest)", node.name, if state.domain_type == "kvm" { "kvm" } else { "tcg" });
     println!("  reused russh connection : {:>8.1} ms/command", reused.as_secs_f64() * 1e3);
     println!("  ssh process per command : {:>8.1} ms/command", fresh.as_secs_f64() * 1e3);
@@ -344,7 +350,7 @@ pub async fn reset(cfg: &LabConfig) -> Result<(), ExpectedError> {
     let t = Instant::now();
     lab.snapshot_revert(&state, "provisioned").await?;
     let shell = lab.shell(&state)?;
-    let fl = kubelab::fault::FaultLab::new(&lab, &state, std::sync::Arc::new(lab.shell(&state)?));
+    let fl = kubelab::fault::FaultLab::new(&lab, &state, shell.clone());
     for n in &state.nodes {
         fl.wait_ssh(&n.name, std::time::Duration::from_secs(120)).await?;
     }
@@ -355,7 +361,7 @@ pub async fn reset(cfg: &LabConfig) -> Result<(), ExpectedError> {
     let (flab, fstate, _) = up_timed(&fresh_cfg).await?;
     let fshell = flab.shell(&fstate)?;
     let plan = Plan::from_config(&fresh_cfg).map_err(other)?;
-    let res = Provisioner::new(&fshell, &plan).run().await;
+    let res = Provisioner::new(fshell.as_ref(), &plan).run().await;
     let fresh = t.elapsed();
     flab.down(false).await?;
     res.map_err(other)?;

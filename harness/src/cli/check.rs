@@ -38,14 +38,14 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
             let path = args.inventory.as_ref().expect("checked");
             let inv = kubelab::inventory::Inventory::load(path)?;
             let icfg = inv.lab_config()?;
-            let shell: Arc<dyn RemoteShell> = Arc::new(inv.shell()?);
+            let shell: Arc<dyn RemoteShell> = inv.shell()?;
             let ev = gather_live(shell, &icfg, transport(args.cluster_api), &all, None, Some(&bundle)).await?;
             (ev, format!("inventory {} over ssh (bundle written to {})", path.display(), bundle.display()), Vec::new(), None)
         }
         None => {
             let lab = Lab::new(cfg.clone(), open_hv(cfg)?);
             let state = lab.load_state()?;
-            let shell = Arc::new(lab.shell(&state)?);
+            let shell = lab.shell(&state)?;
             let dyn_shell: Arc<dyn RemoteShell> = shell.clone();
             let ev = gather_live(dyn_shell, cfg, transport(args.cluster_api), &all, Some((&lab, &state)), Some(&bundle)).await?;
             let extra = read_provision_events(&cfg.lab_dir().join("provision").join("events.jsonl"));

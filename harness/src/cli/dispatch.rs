@@ -10,7 +10,6 @@ use kubelab::config::{Accel, LabConfig};
 use kubelab::errors::ConfigError;
 use kubelab::hypervisor::{self, Hypervisor};
 use kubelab::lab::Lab;
-use kubelab::remote::RemoteShell;
 
 use super::args::{BenchWhat, Cli, Command, ProvisionArgs, SnapshotAction};
 use super::errors::ExpectedError;
@@ -163,7 +162,7 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
             let lab = Lab::new(cfg.clone(), open_hv(&cfg)?);
             let state = lab.load_state()?;
             let shell = lab.shell(&state)?;
-            let st = lab.status(&state, &shell).await?;
+            let st = lab.status(&state, shell.as_ref()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&st).expect("serialisable"));
             } else {
@@ -229,7 +228,7 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
                 Some(n) => vec![cfg.node(&n).ok_or_else(|| kubelab::errors::RemoteError::UnknownNode(n.clone()))?.name.clone()],
                 None => state.nodes.iter().map(|n| n.name.clone()).collect(),
             };
-            let t = lab.reboot(&shell, &nodes, Duration::from_secs(cfg.boot_timeout_secs)).await?;
+            let t = lab.reboot(shell.as_ref(), &nodes, Duration::from_secs(cfg.boot_timeout_secs)).await?;
             eprintln!("rebooted {} node(s); all back in {:.1} s", nodes.len(), t.as_secs_f64());
             Ok(())
         }

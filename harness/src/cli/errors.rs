@@ -6,8 +6,8 @@ use kubelab::exit_codes as code;
 /// Every error the CLI reports, with its exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum ExpectedError {
-    /// A lab-level error.
-    #[error(transparent)]
+    /// A lab-level error, printed with its `#[source]` chain (once, here at the edge).
+    #[error("{}", kubelab::kube_api::error_chain(.0))]
     Lab(#[from] LabError),
     /// At least one scenario failed (already reported).
     #[error("{0} scenario(s) failed")]
@@ -82,7 +82,7 @@ impl ExpectedError {
                     HypervisorError::BaseImage { .. } => code::BASE_IMAGE_MISSING,
                     HypervisorError::LabExists { .. } => code::LAB_EXISTS,
                     HypervisorError::SubnetInUse { .. } => code::SUBNET_IN_USE,
-                    HypervisorError::Call { .. } => code::LIBVIRT_FAILED,
+                    HypervisorError::Call { .. } | HypervisorError::Xml { .. } => code::LIBVIRT_FAILED,
                 },
                 LabError::Remote(r) => match r {
                     RemoteError::Auth { .. } => code::SSH_AUTH,

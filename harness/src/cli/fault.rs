@@ -1,7 +1,5 @@
 //! `kubelab fault …`.
 
-use std::sync::Arc;
-
 use kubelab::config::LabConfig;
 use kubelab::lab::Lab;
 
@@ -38,7 +36,7 @@ pub async fn fault(cfg: &LabConfig, action: FaultAction) -> Result<(), ExpectedE
     }
     let lab = Lab::new(cfg.clone(), open_hv(cfg)?);
     let state = lab.load_state()?;
-    let shell = Arc::new(lab.shell(&state)?);
+    let shell = lab.shell(&state)?;
     let fl = FaultLab::new(&lab, &state, shell);
     match action {
         FaultAction::List => unreachable!("handled above"),

@@ -14,7 +14,7 @@ pub async fn provision(cfg: &LabConfig, args: ProvisionArgs) -> Result<(), Expec
     use kubelab::provision::{Plan, ProvisionEvent, Provisioner, StepFilter};
     let lab = Lab::new(cfg.clone(), open_hv(cfg)?);
     let state = lab.load_state()?;
-    let shell = std::sync::Arc::new(lab.shell(&state)?);
+    let shell = lab.shell(&state)?;
     let plan = Plan::from_config(cfg).map_err(|e| ExpectedError::Provision(e.to_string()))?;
     // The guide's cluster waits go through the kube client over this SSH connection.
     let waits = kubelab::kube_api::KubeClusterWaits::over_ssh(shell.clone(), plan.control_plane().name.clone());
@@ -40,7 +40,7 @@ pub async fn provision(cfg: &LabConfig, args: ProvisionArgs) -> Result<(), Expec
     };
     let filter = StepFilter { only: args.only, from: args.from, until: args.until };
     let t0 = Instant::now();
-    let report = Provisioner::new(&*shell, &plan)
+    let report = Provisioner::new(shell.as_ref(), &plan)
         .cluster_waits(&waits)
         .filter(filter)
         .log_dir(log_dir.clone())

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::runner::{CommandError, CommandRunner, CommandSpec, HostFs};
+use super::runner::HostFs;
+use crate::process::{CommandError, CommandRunner, CommandSpec};
 
 /// What the guest prints on COM1 once its first instruction has run.
 pub const BOOT_MARKER: &str = "KUBELAB-BOOT-OK";
@@ -186,8 +187,9 @@ pub fn probe(runner: &dyn CommandRunner, fs: &dyn HostFs, work_dir: &Path, accel
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doctor::fake::{FakeFs, FakeRunner, timed_out};
-    use crate::doctor::runner::CommandOutput;
+    use crate::doctor::fake::FakeFs;
+    use crate::process::CommandOutput;
+    use crate::process::fake::{FakeRunner, timed_out};
 
     #[test]
     fn boot_sector_is_bootable_and_points_at_the_marker() {
@@ -282,7 +284,8 @@ mod tests {
     #[test]
     #[ignore = "boots qemu"]
     fn real_probe_boots_under_tcg() {
-        use crate::doctor::runner::{RealFs, SystemRunner};
+        use crate::doctor::runner::RealFs;
+        use crate::process::SystemRunner;
         let dir = std::env::temp_dir().join(format!("kubelab-boot-probe-{}", std::process::id()));
         for accel in [ProbeAccel::Kvm, ProbeAccel::Tcg] {
             let got = probe(&SystemRunner, &RealFs, &dir, accel, Duration::from_secs(20));

@@ -8,9 +8,12 @@ use serde::Serialize;
 
 use super::boot_probe::{self, BootOutcome, ProbeAccel};
 use super::parse;
-use super::runner::{CommandError, CommandOutput, CommandRunner, CommandSpec, HostFs, RealFs, SystemRunner};
+use super::runner::{HostFs, RealFs};
 use crate::config::memory::{MEMINFO, mem_available_kib};
 use crate::config::{Accel, LabConfig, Profile};
+use crate::errors::HypervisorError;
+use crate::hypervisor::Hypervisor;
+use crate::process::{CommandError, CommandRunner, CommandSpec, SystemRunner};
 
 /// Verdict of one check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -56,10 +59,10 @@ pub struct DoctorItem {
 }
 
 impl DoctorItem {
-    fn new(id: &str, title: &str, status: Status, detail: impl Into<String>) -> Self {
+    pub(super) fn new(id: &str, title: &str, status: Status, detail: impl Into<String>) -> Self {
         DoctorItem { id: id.into(), title: title.into(), status, detail: detail.into(), fix: None, duration_ms: None }
     }
-    fn fix(mut self, fix: impl Into<String>) -> Self {
+    pub(super) fn fix(mut self, fix: impl Into<String>) -> Self {
         self.fix = Some(fix.into());
         self
     }
@@ -141,15 +144,23 @@ impl Default for DoctorOptions {
 
 /// Runs every check on this host with the real runner and file system.
 pub fn run(cfg: &LabConfig, opts: &DoctorOptions) -> DoctorReport {
-    let report = run_with(cfg, opts, &SystemRunner, &RealFs);
+    let hv = crate::hypervisor::open(&cfg.libvirt_uri);
+    let report = run_with(cfg, opts, hv.as_deref(), &SystemRunner, &RealFs);
     // Best effort: the probe files are removed by the probe; the directory is ours.
     let _ = std::fs::remove_dir(&opts.work_dir);
     report
 }
 
-/// Runs every check through the given seams.
-pub fn run_with(cfg: &LabConfig, opts: &DoctorOptions, runner: &dyn CommandRunner, fs: &dyn HostFs) -> DoctorReport {
-    let d = Doctor { cfg, opts, runner, fs, remote: parse::remote_host(&cfg.libvirt_uri) };
+/// Runs every check through the given seams: `hv` is the hypervisor connection (or why it
+/// could not be opened), `runner` starts programs, `fs` reads the host.
+pub fn run_with(
+    cfg: &LabConfig,
+    opts: &DoctorOptions,
+    hv: Result<&dyn Hypervisor, &HypervisorError>,
+    runner: &dyn CommandRunner,
+    fs: &dyn HostFs,
+) -> DoctorReport {
+    let d = Doctor { cfg, opts, hv, runner, fs, remote: parse::remote_host(&cfg.libvirt_uri) };
     let mut items = Vec::new();
     let libvirt = d.libvirt();
     let libvirt_up = libvirt.status == Status::Ok;
@@ -168,12 +179,13 @@ pub fn run_with(cfg: &LabConfig, opts: &DoctorOptions, runner: &dyn CommandRunne
     DoctorReport { lab: cfg.name.clone(), libvirt_uri: cfg.libvirt_uri.clone(), profile: cfg.profile, accel: cfg.accel, items }
 }
 
-struct Doctor<'a> {
-    cfg: &'a LabConfig,
-    opts: &'a DoctorOptions,
-    runner: &'a dyn CommandRunner,
-    fs: &'a dyn HostFs,
-    remote: Option<String>,
+pub(super) struct Doctor<'a> {
+    pub(super) cfg: &'a LabConfig,
+    pub(super) opts: &'a DoctorOptions,
+    pub(super) hv: Result<&'a dyn Hypervisor, &'a HypervisorError>,
+    pub(super) runner: &'a dyn CommandRunner,
+    pub(super) fs: &'a dyn HostFs,
+    pub(super) remote: Option<String>,
 }
 
 fn secs(d: Duration) -> String {
@@ -181,13 +193,7 @@ fn secs(d: Duration) -> String {
 }
 
 impl Doctor<'_> {
-    fn virsh(&self, args: &[&str]) -> Result<CommandOutput, CommandError> {
-        let mut all = vec!["-c", self.cfg.libvirt_uri.as_str()];
-        all.extend_from_slice(args);
-        self.runner.run(&CommandSpec::new("virsh", &all))
-    }
-
-    fn remote_skip(&self, id: &str, title: &str, what: &str) -> Option<DoctorItem> {
+    pub(super) fn remote_skip(&self, id: &str, title: &str, what: &str) -> Option<DoctorItem> {
         self.remote.as_ref().map(|host| {
             DoctorItem::new(
                 id,
@@ -202,35 +208,31 @@ impl Doctor<'_> {
     fn libvirt(&self) -> DoctorItem {
         const TITLE: &str = "libvirtd reachable";
         let uri = &self.cfg.libvirt_uri;
-        match self.virsh(&["version"]) {
-            Err(CommandError::NotFound { .. }) => DoctorItem::new("libvirt", TITLE, Status::Fail, "`virsh` is not installed")
-                .fix("apt-get install libvirt-clients libvirt-daemon-system (or `ci/labenv setup`)"),
-            Err(e) => DoctorItem::new("libvirt", TITLE, Status::Fail, format!("cannot run virsh: {e}")),
-            Ok(out) if out.success() => {
-                let v = parse::virsh_version(&out.stdout);
-                DoctorItem::new(
-                    "libvirt",
-                    TITLE,
-                    Status::Ok,
-                    format!(
-                        "`virsh -c {uri} version`: {}, hypervisor {}",
-                        v.library.as_deref().unwrap_or("libvirt (version not reported)"),
-                        v.hypervisor.as_deref().unwrap_or("not reported")
-                    ),
+        let fix = || match &self.remote {
+            Some(host) => {
+                format!(
+                    "on {host}: install libvirt-daemon-system and start libvirtd; from here `ssh {host} true` must work without a password"
                 )
             }
-            Ok(out) => {
-                let why = if out.timed_out { "timed out".to_string() } else { out.first_message_line() };
-                let fix = match &self.remote {
-                    Some(host) => format!(
-                        "on {host}: install libvirt-daemon-system and start libvirtd; from here `ssh {host} true` must work without a password"
-                    ),
-                    None => "start libvirtd: `ci/labenv setup && ci/labenv start` (or `systemctl start libvirtd`); \
-                             if it is missing: apt-get install libvirt-daemon-system libvirt-clients"
-                        .to_string(),
-                };
-                DoctorItem::new("libvirt", TITLE, Status::Fail, format!("`virsh -c {uri} version` failed: {why}")).fix(fix)
+            None => "start libvirtd: `ci/labenv setup && ci/labenv start` (or `systemctl start libvirtd`); \
+                     if it is missing: apt-get install libvirt-daemon-system libvirt-clients"
+                .to_string(),
+        };
+        match self.hv.map(|hv| hv.version()) {
+            Ok(Ok(v)) => {
+                DoctorItem::new("libvirt", TITLE, Status::Ok, format!("libvirt at {uri}: {}, hypervisor {}", v.library, v.hypervisor))
             }
+            Ok(Err(e)) => {
+                DoctorItem::new("libvirt", TITLE, Status::Fail, format!("libvirt at {uri} answers but not its version: {e}")).fix(fix())
+            }
+            Err(HypervisorError::Unreachable { message, .. }) => DoctorItem::new(
+                "libvirt",
+                TITLE,
+                Status::Fail,
+                format!("cannot connect to libvirt at {uri}: {}", message.lines().next().unwrap_or_default()),
+            )
+            .fix(fix()),
+            Err(e) => DoctorItem::new("libvirt", TITLE, Status::Fail, format!("cannot connect to libvirt at {uri}: {e}")).fix(fix()),
         }
     }
 
@@ -470,149 +472,6 @@ impl Doctor<'_> {
             ),
             Some(warning) => DoctorItem::new("memory", TITLE, Status::Warn, warning)
                 .fix("lower `memory_mib` (or the number of nodes) in lab.toml, or stop what uses the host's memory"),
-        }
-    }
-
-    fn subnet(&self, libvirt_up: bool) -> DoctorItem {
-        const TITLE: &str = "lab subnet not already in use";
-        let want = self.cfg.subnet;
-        let own = self.cfg.network_name();
-        let mut conflicts = Vec::new();
-        let mut notes = Vec::new();
-        let mut own_bridge = None;
-        if libvirt_up {
-            match self.virsh(&["net-list", "--all", "--name"]) {
-                Ok(out) if out.success() => {
-                    let names = parse::net_names(&out.stdout);
-                    for name in &names {
-                        let facts = match self.virsh(&["net-dumpxml", name]) {
-                            Ok(x) if x.success() => parse::network_facts(&x.stdout),
-                            _ => {
-                                notes.push(format!("could not read network `{name}`"));
-                                continue;
-                            }
-                        };
-                        if *name == own {
-                            own_bridge = facts.bridge.clone();
-                            notes.push(format!("`{own}` already defined (an earlier `kubelab up`; `kubelab down` removes it)"));
-                            continue;
-                        }
-                        for net in facts.ipv4.iter().filter(|n| parse::overlaps(n, &want)) {
-                            conflicts.push(format!("libvirt network `{name}` has {net}"));
-                        }
-                    }
-                    notes.push(format!("{} libvirt network(s) read", names.len()));
-                }
-                _ => notes.push("libvirt networks not listed".into()),
-            }
-        } else {
-            notes.push("libvirt networks not checked: libvirtd unreachable".into());
-        }
-        if self.remote.is_none() {
-            match self.runner.run(&CommandSpec::new("ip", &["-o", "-4", "addr", "show"])) {
-                Ok(out) if out.success() => {
-                    for (iface, net) in parse::ip_addrs(&out.stdout) {
-                        if parse::overlaps(&net, &want) && own_bridge.as_deref() != Some(iface.as_str()) {
-                            conflicts.push(format!("interface {iface} has {net} in this namespace"));
-                        }
-                    }
-                }
-                _ => notes.push("`ip -o -4 addr` unavailable".into()),
-            }
-        }
-        let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
-        if !conflicts.is_empty() {
-            return DoctorItem::new("subnet", TITLE, Status::Fail, format!("{want} collides: {}{notes}", conflicts.join(", "))).fix(
-                "choose another `subnet` (with matching `gateway`, node IPs and `metallb_pool`) in lab.toml, \
-                 or remove the conflicting network/address",
-            );
-        }
-        let status = if libvirt_up { Status::Ok } else { Status::Warn };
-        DoctorItem::new("subnet", TITLE, status, format!("nothing uses {want}{notes}"))
-    }
-
-    fn ip_netns(&self, verb: &str) -> Result<CommandOutput, CommandError> {
-        self.runner.run(&CommandSpec::new("ip", &["netns", verb, PROBE_NETNS]))
-    }
-
-    fn netns_support(&self) -> DoctorItem {
-        const TITLE: &str = "network namespaces can be created";
-        if let Some(skip) = self.remote_skip("netns", TITLE, "the lab network's namespace") {
-            return skip;
-        }
-        if !self.opts.netns_probe {
-            return DoctorItem::new("netns", TITLE, Status::Skip, "namespace probe disabled by the caller");
-        }
-        let mut add = self.ip_netns("add");
-        if matches!(&add, Ok(o) if !o.success() && o.stderr.contains("File exists")) {
-            // A probe namespace left by an interrupted run: remove it and try once more.
-            let _ = self.ip_netns("delete");
-            add = self.ip_netns("add");
-        }
-        match add {
-            Err(CommandError::NotFound { .. }) => {
-                DoctorItem::new("netns", TITLE, Status::Fail, "`ip` is not installed").fix("apt-get install iproute2")
-            }
-            Err(e) => DoctorItem::new("netns", TITLE, Status::Fail, e.to_string()),
-            Ok(out) if !out.success() => {
-                DoctorItem::new("netns", TITLE, Status::Fail, format!("`ip netns add {PROBE_NETNS}` failed: {}", out.first_message_line()))
-                    .fix("run as root (CAP_SYS_ADMIN); in a container, allow unshare/mount of /run/netns")
-            }
-            Ok(_) => match self.ip_netns("delete") {
-                Ok(del) if del.success() => {
-                    DoctorItem::new("netns", TITLE, Status::Ok, format!("created and deleted namespace {PROBE_NETNS}"))
-                }
-                Ok(del) => DoctorItem::new(
-                    "netns",
-                    TITLE,
-                    Status::Warn,
-                    format!("created {PROBE_NETNS} but could not delete it: {}", del.first_message_line()),
-                )
-                .fix(format!("ip netns delete {PROBE_NETNS}")),
-                Err(e) => DoctorItem::new("netns", TITLE, Status::Warn, format!("created {PROBE_NETNS}; delete failed: {e}"))
-                    .fix(format!("ip netns delete {PROBE_NETNS}")),
-            },
-        }
-    }
-
-    fn netns_current(&self) -> DoctorItem {
-        const TITLE: &str = "running inside the `kubelab` namespace";
-        if let Some(skip) = self.remote_skip("netns-current", TITLE, "the namespace of the lab network") {
-            return skip;
-        }
-        let lab_ns = PathBuf::from("/run/netns").join(LAB_NETNS);
-        let self_ns = Path::new("/proc/self/ns/net");
-        let link = self.fs.read_link(self_ns).map(|p| p.display().to_string()).unwrap_or_else(|_| "unknown".into());
-        let via = "ci/labenv exec -- kubelab …";
-        let gw = self.cfg.gateway;
-        if !self.fs.exists(&lab_ns) {
-            return DoctorItem::new(
-                "netns-current",
-                TITLE,
-                Status::Warn,
-                format!(
-                    "{} does not exist; the lab bridge would take {gw} in the namespace libvirtd runs in (this one is {link})",
-                    lab_ns.display()
-                ),
-            )
-            .fix(format!("`ci/labenv setup && ci/labenv start`, then run `{via}`"));
-        }
-        match (self.fs.inode(self_ns), self.fs.inode(&lab_ns)) {
-            (Ok(a), Ok(b)) if a == b => DoctorItem::new("netns-current", TITLE, Status::Ok, format!("{link} is {}", lab_ns.display())),
-            (Ok(_), Ok(b)) => DoctorItem::new(
-                "netns-current",
-                TITLE,
-                Status::Warn,
-                format!(
-                    "this process is in {link}, not in {} (net:[{b}]): it cannot reach the lab's {} addresses",
-                    lab_ns.display(),
-                    self.cfg.subnet
-                ),
-            )
-            .fix(format!("run `{via}`")),
-            (Err(e), _) | (_, Err(e)) => {
-                DoctorItem::new("netns-current", TITLE, Status::Warn, format!("cannot compare namespaces ({}): {e}", lab_ns.display()))
-            }
         }
     }
 

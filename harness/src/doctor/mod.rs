@@ -6,8 +6,10 @@
 //! `/dev/kvm`: under nested virtualisation the device exists while guests never run.
 
 pub mod boot_probe;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 mod imp;
+mod network;
 pub mod parse;
 mod render;
 pub mod runner;
@@ -16,4 +18,4 @@ mod tests;
 
 pub use imp::*;
 pub use render::JSON_SCHEMA_VERSION;
-pub use runner::{CommandError, CommandOutput, CommandRunner, CommandSpec, HostFs, RealFs, SystemRunner};
+pub use runner::{HostFs, RealFs};

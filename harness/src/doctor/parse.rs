@@ -1,30 +1,7 @@
-//! Pure parsers for the outputs the doctor reads: `virsh version`, `virsh net-list --name`,
-//! `virsh net-dumpxml`, `ip -o addr`, `df -Pk`, and libvirt URIs.
-
-use std::net::Ipv4Addr;
+//! Pure parsers for what the doctor reads: a libvirt network's XML, `ip -o addr`, `df -Pk`, and
+//! libvirt URIs.
 
 use ipnet::Ipv4Net;
-
-/// Versions `virsh -c URI version` reports.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct VirshVersion {
-    /// `Using library: libvirt X` → `libvirt X`.
-    pub library: Option<String>,
-    /// `Running hypervisor: QEMU X` → `QEMU X`.
-    pub hypervisor: Option<String>,
-}
-
-/// Parses `virsh version` output.
-pub fn virsh_version(stdout: &str) -> VirshVersion {
-    let field =
-        |label: &str| stdout.lines().find_map(|l| l.trim().strip_prefix(label)).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-    VirshVersion { library: field("Using library:"), hypervisor: field("Running hypervisor:") }
-}
-
-/// Network names from `virsh net-list --all --name` (one per line, blank lines dropped).
-pub fn net_names(stdout: &str) -> Vec<String> {
-    stdout.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
-}
 
 /// The bridge name and IPv4 subnets of a libvirt network XML.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -35,55 +12,11 @@ pub struct NetworkFacts {
     pub ipv4: Vec<Ipv4Net>,
 }
 
-/// Value of attribute `name` inside one start tag (either quote style).
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let mut rest = tag;
-    while let Some(at) = rest.find(name) {
-        let before_ok = at == 0 || rest.as_bytes()[at - 1].is_ascii_whitespace();
-        let after = rest[at + name.len()..].trim_start();
-        if before_ok && let Some(v) = after.strip_prefix('=') {
-            let v = v.trim_start();
-            let quote = v.chars().next()?;
-            if quote == '\'' || quote == '"' {
-                let body = &v[1..];
-                return body.find(quote).map(|end| body[..end].to_string());
-            }
-        }
-        rest = &rest[at + name.len()..];
-    }
-    None
-}
-
-/// Start tags `<name …>` in `xml`, as the text between `<name` and `>`.
-fn start_tags<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
-    let open = format!("<{name}");
-    xml.match_indices(open.as_str())
-        .filter_map(|(at, _)| {
-            let rest = &xml[at + open.len()..];
-            // `<ip` must not match `<iptables…`: the next char ends the element name.
-            let next = rest.chars().next()?;
-            (next.is_ascii_whitespace() || next == '>' || next == '/').then(|| rest.split('>').next().unwrap_or(""))
-        })
-        .collect()
-}
-
-/// Parses `virsh net-dumpxml` output.
+/// The bridge and IPv4 addresses of a libvirt network's XML (read with quick-xml, in
+/// [`crate::hypervisor::parse`]).
 pub fn network_facts(xml: &str) -> NetworkFacts {
-    let bridge = start_tags(xml, "bridge").into_iter().find_map(|t| attr(t, "name"));
-    let ipv4 = start_tags(xml, "ip")
-        .into_iter()
-        .filter(|t| attr(t, "family").is_none_or(|f| f == "ipv4"))
-        .filter_map(|t| {
-            let address: Ipv4Addr = attr(t, "address")?.parse().ok()?;
-            let prefix = match (attr(t, "prefix"), attr(t, "netmask")) {
-                (Some(p), _) => p.parse().ok()?,
-                (None, Some(m)) => ipnet::ipv4_mask_to_prefix(m.parse().ok()?).ok()?,
-                (None, None) => 24,
-            };
-            Ipv4Net::new(address, prefix).ok()
-        })
-        .collect();
-    NetworkFacts { bridge, ipv4 }
+    use crate::hypervisor::parse;
+    NetworkFacts { bridge: parse::bridge_of(xml), ipv4: parse::network_addresses(xml) }
 }
 
 /// `(interface, address/prefix)` for every IPv4 line of `ip -o addr` output.
@@ -131,15 +64,6 @@ pub fn remote_host(uri: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn virsh_version_fields() {
-        let out = "Compiled against library: libvirt 11.3.0\nUsing library: libvirt 11.3.0\nUsing API: QEMU 11.3.0\nRunning hypervisor: QEMU 10.0.2\n";
-        let v = virsh_version(out);
-        assert_eq!(v.library.as_deref(), Some("libvirt 11.3.0"));
-        assert_eq!(v.hypervisor.as_deref(), Some("QEMU 10.0.2"));
-        assert_eq!(virsh_version(""), VirshVersion::default());
-    }
 
     #[test]
     fn network_xml_netmask_prefix_and_ipv6() {

@@ -5,12 +5,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::boot_probe::DEBUG_EXIT_STATUS;
-use super::fake::{FakeFs, FakeRunner, timed_out};
+use super::fake::FakeFs;
 use super::*;
 use crate::config::{Accel, LabConfig, Profile};
+use crate::errors::HypervisorError;
+use crate::hypervisor::Hypervisor;
+use crate::hypervisor::fake::FakeHypervisor;
+use crate::process::fake::{FakeRunner, timed_out};
+use crate::process::{CommandError, CommandOutput};
 
-const VIRSH_VERSION: &str = "Compiled against library: libvirt 11.3.0\nUsing library: libvirt 11.3.0\n\
-                             Using API: QEMU 11.3.0\nRunning hypervisor: QEMU 10.0.2\n";
 const DF_PLENTY: &str = "Filesystem     1024-blocks     Used Available Capacity Mounted on\n\
                          /dev/vda         264212084 14114048  81171840      15% /\n";
 const DF_SMALL: &str = "Filesystem     1024-blocks     Used Available Capacity Mounted on\n\
@@ -41,10 +44,7 @@ fn booted(ms: u64) -> CommandOutput {
 fn host(setup: impl FnOnce(&FakeRunner, &FakeFs)) -> (FakeRunner, FakeFs) {
     let (r, fs) = (FakeRunner::new(), FakeFs::new());
     setup(&r, &fs);
-    r.ok("virsh -c qemu:///system version", VIRSH_VERSION)
-        .ok("virsh -c qemu:///system net-list --all --name", "default\n\n")
-        .ok("virsh -c qemu:///system net-dumpxml default", NET_DEFAULT)
-        .ok("qemu-system-x86_64 --version", "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)\n")
+    r.ok("qemu-system-x86_64 --version", "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)\n")
         .ok("df -Pk", DF_PLENTY)
         .ok("ip -o -4 addr show", IP_ADDR)
         .ok("ip netns add kubelab-doctor-probe", "")
@@ -71,8 +71,22 @@ fn opts() -> DoctorOptions {
     DoctorOptions { work_dir: "/tmp/kubelab-doctor-test".into(), search_path: "/usr/bin:/usr/sbin".into(), ..Default::default() }
 }
 
+/// A libvirt with the networks `xmls` (libvirt 11.3.0 driving QEMU 10.0.2, as on the lab runner).
+fn libvirt(xmls: &[&str]) -> FakeHypervisor {
+    let hv = FakeHypervisor::new();
+    hv.set_version("libvirt 11.3.0", "QEMU 10.0.2");
+    for x in xmls {
+        hv.create_network(x).unwrap();
+    }
+    hv
+}
+
 fn doctor(cfg: &LabConfig, (r, fs): &(FakeRunner, FakeFs)) -> DoctorReport {
-    run_with(cfg, &opts(), r, fs)
+    run_with(cfg, &opts(), Ok(&libvirt(&[NET_DEFAULT])), r, fs)
+}
+
+fn doctor_on(cfg: &LabConfig, hv: Result<&dyn Hypervisor, &HypervisorError>, (r, fs): &(FakeRunner, FakeFs)) -> DoctorReport {
+    run_with(cfg, &opts(), hv, r, fs)
 }
 
 fn item<'a>(rep: &'a DoctorReport, id: &str) -> &'a DoctorItem {
@@ -184,32 +198,34 @@ fn tcg_failure_fails_unless_kvm_is_what_runs() {
 }
 
 #[test]
-fn missing_virsh_names_the_packages_and_leaves_networks_unchecked() {
-    let h = host(|r, _| {
-        r.respond(|s| (s.program == "virsh").then(|| Err(CommandError::NotFound { program: "virsh".into() })));
-    });
-    let rep = doctor(&LabConfig::default(), &h);
+fn unreachable_libvirt_quotes_libvirt_names_the_fix_and_leaves_networks_unchecked() {
+    // libvirt's own message when libvirtd is not running (virConnectOpen on qemu:///system).
+    let down = HypervisorError::Unreachable {
+        uri: "qemu:///system".into(),
+        message: "Failed to connect socket to '/var/run/libvirt/virtqemud-sock': No such file or directory".into(),
+    };
+    let h = host(|_, _| {});
+    let rep = doctor_on(&LabConfig::default(), Err(&down), &h);
     let lv = item(&rep, "libvirt");
     assert_eq!(lv.status, Status::Fail);
+    assert_eq!(
+        lv.detail,
+        "cannot connect to libvirt at qemu:///system: Failed to connect socket to '/var/run/libvirt/virtqemud-sock': No such file or directory"
+    );
     let fix = lv.fix.as_deref().unwrap();
-    for want in ["libvirt-clients", "libvirt-daemon-system", "ci/labenv setup"] {
+    for want in ["ci/labenv start", "libvirt-clients", "libvirt-daemon-system"] {
         assert!(fix.contains(want), "{fix}");
     }
     let net = item(&rep, "subnet");
     assert_eq!(net.status, Status::Warn);
     assert!(net.detail.contains("libvirtd unreachable"), "{}", net.detail);
-    assert!(!h.0.lines().iter().any(|l| l.contains("net-list")));
+    assert!(!h.0.lines().iter().any(|l| l.starts_with("virsh")), "no virsh: {:?}", h.0.lines());
 }
 
 #[test]
-fn libvirtd_down_quotes_virsh() {
-    let h = host(|r, _| {
-        r.fail("virsh", 1, "error: failed to connect to the hypervisor\nerror: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory\n");
-    });
-    let lv = doctor(&LabConfig::default(), &h).items.remove(0);
-    assert_eq!(lv.status, Status::Fail);
-    assert_eq!(lv.detail, "`virsh -c qemu:///system version` failed: error: failed to connect to the hypervisor");
-    assert!(lv.fix.unwrap().contains("ci/labenv start"));
+fn reachable_libvirt_reports_its_versions() {
+    let rep = doctor(&LabConfig::default(), &host(|_, _| {}));
+    assert_eq!(item(&rep, "libvirt").detail, "libvirt at qemu:///system: libvirt 11.3.0, hypervisor QEMU 10.0.2");
 }
 
 #[test]
@@ -237,11 +253,8 @@ fn small_disk_fails_with_numbers() {
 
 #[test]
 fn subnet_in_use_by_another_network_or_interface_fails() {
-    let h = host(|r, _| {
-        r.ok("virsh -c qemu:///system net-list --all --name", "default\nother\n")
-            .ok("virsh -c qemu:///system net-dumpxml other", "<network><ip address='192.168.1.1' prefix='24'/></network>");
-    });
-    let net = doctor(&LabConfig::default(), &h).item("subnet").cloned().unwrap();
+    let hv = libvirt(&[NET_DEFAULT, "<network><name>other</name><ip address='192.168.1.1' prefix='24'/></network>"]);
+    let net = doctor_on(&LabConfig::default(), Ok(&hv), &host(|_, _| {})).item("subnet").cloned().unwrap();
     assert_eq!(net.status, Status::Fail);
     assert!(net.detail.starts_with("192.168.1.0/24 collides: libvirt network `other` has 192.168.1.1/24"), "{}", net.detail);
 
@@ -255,15 +268,14 @@ fn subnet_in_use_by_another_network_or_interface_fails() {
 
 #[test]
 fn the_labs_own_network_and_bridge_are_not_a_conflict() {
+    let hv = libvirt(&[
+        NET_DEFAULT,
+        "<network><name>kubelab-net</name><bridge name='klab0'/><ip address='192.168.1.1' netmask='255.255.255.0'/></network>",
+    ]);
     let h = host(|r, _| {
-        r.ok("virsh -c qemu:///system net-list --all --name", "default\nkubelab-net\n")
-            .ok(
-                "virsh -c qemu:///system net-dumpxml kubelab-net",
-                "<network><name>kubelab-net</name><bridge name='klab0'/><ip address='192.168.1.1' netmask='255.255.255.0'/></network>",
-            )
-            .ok("ip -o -4 addr show", "9: klab0    inet 192.168.1.1/24 scope global klab0\n");
+        r.ok("ip -o -4 addr show", "9: klab0    inet 192.168.1.1/24 scope global klab0\n");
     });
-    let net = doctor(&LabConfig::default(), &h).item("subnet").cloned().unwrap();
+    let net = doctor_on(&LabConfig::default(), Ok(&hv), &h).item("subnet").cloned().unwrap();
     assert_eq!(net.status, Status::Ok, "{net:?}");
     assert!(net.detail.contains("`kubelab-net` already defined"), "{}", net.detail);
 }
@@ -322,25 +334,23 @@ fn image_tools_follow_the_profile() {
     let (r, fs) = host(|_, _| {});
     let bare = FakeFs::new();
     bare.add_dir("/var/cache");
-    let offline = run_with(&LabConfig::default(), &opts(), &r, &bare);
+    let offline = run_with(&LabConfig::default(), &opts(), Ok(&libvirt(&[])), &r, &bare);
     let t = item(&offline, "tool-debootstrap");
     assert_eq!((t.status, t.fix.as_deref()), (Status::Fail, Some("apt-get install debootstrap (or `ci/labenv setup`)")));
     assert_eq!(item(&offline, "tool-ssh-keygen").fix.as_deref(), Some("apt-get install openssh-client (or `ci/labenv setup`)"));
-    let guide = run_with(&LabConfig { profile: Profile::Guide, ..Default::default() }, &opts(), &r, &bare);
+    let guide = run_with(&LabConfig { profile: Profile::Guide, ..Default::default() }, &opts(), Ok(&libvirt(&[])), &r, &bare);
     assert_eq!(item(&guide, "tool-debootstrap").status, Status::Skip);
     assert_eq!(item(&guide, "tool-xorriso").status, Status::Fail);
-    let found = run_with(&LabConfig::default(), &opts(), &r, &fs);
+    let found = run_with(&LabConfig::default(), &opts(), Ok(&libvirt(&[])), &r, &fs);
     assert_eq!(item(&found, "tool-debootstrap").detail, "/usr/sbin/debootstrap");
 }
 
 #[test]
 fn remote_hypervisor_skips_local_probes_and_says_where_to_run_them() {
     let r = FakeRunner::new();
-    r.ok("virsh -c qemu+ssh://speit@hv1/system version", VIRSH_VERSION)
-        .ok("virsh -c qemu+ssh://speit@hv1/system net-list", "")
-        .ok("df -Pk", DF_PLENTY);
+    r.ok("df -Pk", DF_PLENTY);
     let cfg = LabConfig { libvirt_uri: "qemu+ssh://speit@hv1/system".into(), ..Default::default() };
-    let rep = run_with(&cfg, &opts(), &r, &FakeFs::new());
+    let rep = run_with(&cfg, &opts(), Ok(&libvirt(&[])), &r, &FakeFs::new());
     for id in ["qemu", "kvm-boot", "tcg-boot", "netns", "netns-current"] {
         let i = item(&rep, id);
         assert_eq!(i.status, Status::Skip, "{i:?}");
@@ -355,7 +365,7 @@ fn remote_hypervisor_skips_local_probes_and_says_where_to_run_them() {
 fn disabled_probes_say_so() {
     let h = host(|_, _| {});
     let o = DoctorOptions { boot_probe: false, netns_probe: false, ..opts() };
-    let rep = run_with(&LabConfig::default(), &o, &h.0, &h.1);
+    let rep = run_with(&LabConfig::default(), &o, Ok(&libvirt(&[NET_DEFAULT])), &h.0, &h.1);
     assert_eq!(item(&rep, "kvm-boot").detail, "boot probe disabled by the caller");
     assert_eq!(item(&rep, "netns").status, Status::Skip);
     assert!(!h.0.lines().iter().any(|l| l.contains("-accel") || l.contains("netns add")));

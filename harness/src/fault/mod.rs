@@ -1,6 +1,14 @@
 //! Fault injection: each of the guide's cloud pitfalls reproduced on purpose on a live lab,
-//! and healed the way the guide says. Main types: [`FaultKind`], [`FaultLab`].
+//! and healed the way the guide says. The table [`SPECS`] holds one [`FaultSpec`] per
+//! [`FaultKind`]; [`FaultLab`] carries them out.
 
-mod imp;
+mod custom;
+mod exec;
+mod scripts;
+mod spec;
+#[cfg(test)]
+mod tests;
 
-pub use imp::*;
+pub use exec::{ActionFn, ActiveFault, FaultLab};
+pub use scripts::{moved_address, static_ip_script};
+pub use spec::{ALL, Action, FaultKind, FaultSpec, SPECS};

@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::xml::{attr, element, lab_of};
-use super::{DomainInfo, HvResult, Hypervisor, NetworkInfo, VolumeInfo};
+use super::parse::{element, lab_of, link_state, port_binding, root_attr, serial_log};
+use super::{DomainInfo, HvResult, Hypervisor, HypervisorVersion, NetworkInfo, VolumeInfo};
 use crate::errors::HypervisorError;
 
 #[derive(Default)]
@@ -17,6 +17,8 @@ struct State {
     snapshots: BTreeMap<String, Vec<String>>,
     calls: Vec<String>,
     fail_on: Option<String>,
+    silent_under: Option<String>,
+    version: Option<HypervisorVersion>,
 }
 
 /// In-memory hypervisor; every call is recorded as `op name`.
@@ -45,6 +47,18 @@ impl FakeHypervisor {
         self.state.lock().expect("poisoned").fail_on = Some(prefix.to_string());
     }
 
+    /// What [`Hypervisor::version`] answers (default `libvirt 0.0.0` / `fake 0.0.0`).
+    pub fn set_version(&self, library: &str, hypervisor: &str) {
+        self.state.lock().expect("poisoned").version = Some(HypervisorVersion { library: library.into(), hypervisor: hypervisor.into() });
+    }
+
+    /// Domains started with this domain type (e.g. `"kvm"`) print nothing on their serial
+    /// console, as a guest under a nested KVM that hangs silently. Others append a boot line
+    /// to the file of their `<serial type='file'>`, as QEMU does when the guest boots.
+    pub fn silent_under(&self, domain_type: &str) {
+        self.state.lock().expect("poisoned").silent_under = Some(domain_type.to_string());
+    }
+
     fn record(&self, s: &mut State, call: String) -> HvResult<()> {
         if let Some(p) = &s.fail_on
             && call.starts_with(p.as_str())
@@ -61,6 +75,11 @@ impl FakeHypervisor {
 impl Hypervisor for FakeHypervisor {
     fn uri(&self) -> String {
         "fake:///".into()
+    }
+
+    fn version(&self) -> HvResult<HypervisorVersion> {
+        let s = self.state.lock().expect("poisoned");
+        Ok(s.version.clone().unwrap_or(HypervisorVersion { library: "libvirt 0.0.0".into(), hypervisor: "fake 0.0.0".into() }))
     }
 
     fn domains(&self) -> HvResult<Vec<DomainInfo>> {
@@ -83,8 +102,22 @@ impl Hypervisor for FakeHypervisor {
     fn start_domain(&self, name: &str) -> HvResult<()> {
         let mut s = self.state.lock().expect("poisoned");
         self.record(&mut s, format!("start_domain {name}"))?;
+        let silent = s.silent_under.clone();
         let d = s.domains.get_mut(name).ok_or_else(|| call_err("start_domain", "no such domain"))?;
         d.active = true;
+        let domain_type = root_attr(&d.xml, "type").unwrap_or_default();
+        let serial = serial_log(&d.xml);
+        if let Some(log) = serial
+            && silent.as_deref() != Some(domain_type.as_str())
+        {
+            use std::io::Write as _;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .map_err(|e| call_err(&format!("start_domain {name}"), &format!("console log {log}: {e}")))?;
+            let _ = writeln!(f, "[    0.000000] Linux version (fake boot of {name} under {domain_type})");
+        }
         Ok(())
     }
 
@@ -112,8 +145,8 @@ impl Hypervisor for FakeHypervisor {
 
     fn update_device(&self, domain: &str, device_xml: &str) -> HvResult<()> {
         let mut s = self.state.lock().expect("poisoned");
-        let filter = attr(device_xml, "filter").unwrap_or_default();
-        let link = attr(device_xml, "state").unwrap_or_default();
+        let filter = port_binding(device_xml).map(|(f, _)| f).unwrap_or_default();
+        let link = link_state(device_xml);
         self.record(&mut s, format!("update_device {domain} filter={filter} link={link}"))
     }
 
@@ -204,7 +237,7 @@ impl Hypervisor for FakeHypervisor {
 
     fn define_nwfilter(&self, xml: &str) -> HvResult<()> {
         let mut s = self.state.lock().expect("poisoned");
-        let name = attr(xml, "name").ok_or_else(|| call_err("define_nwfilter", "no name"))?;
+        let name = root_attr(xml, "name").ok_or_else(|| call_err("define_nwfilter", "no name"))?;
         self.record(&mut s, format!("define_nwfilter {name}"))?;
         s.nwfilters.insert(name, xml.to_string());
         Ok(())

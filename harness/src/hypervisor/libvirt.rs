@@ -6,8 +6,8 @@ use virt::storage_pool::StoragePool;
 use virt::storage_vol::StorageVol;
 use virt::sys;
 
-use super::xml::lab_of;
-use super::{DomainInfo, HvResult, Hypervisor, NetworkInfo, VolumeInfo};
+use super::parse::{lab_of, root_attr};
+use super::{DomainInfo, HvResult, Hypervisor, HypervisorVersion, NetworkInfo, VolumeInfo, unpack_version};
 use crate::errors::HypervisorError;
 
 /// A libvirt connection.
@@ -47,6 +47,16 @@ impl LibvirtHypervisor {
 impl Hypervisor for LibvirtHypervisor {
     fn uri(&self) -> String {
         self.uri.clone()
+    }
+
+    fn version(&self) -> HvResult<HypervisorVersion> {
+        let lib = self.conn.lib_version().map_err(err("get the library version"))?;
+        let driver = self.conn.driver_type().map_err(err("get the driver type"))?;
+        let hyp = self.conn.hyp_version().map_err(err("get the hypervisor version"))?;
+        Ok(HypervisorVersion {
+            library: format!("libvirt {}", unpack_version(lib)),
+            hypervisor: format!("{driver} {}", unpack_version(hyp)),
+        })
     }
 
     fn domains(&self) -> HvResult<Vec<DomainInfo>> {
@@ -224,7 +234,7 @@ impl Hypervisor for LibvirtHypervisor {
     fn define_nwfilter(&self, xml: &str) -> HvResult<()> {
         // Redefining a filter that exists (e.g. left by an interrupted fault) needs its UUID.
         let mut xml = xml.to_string();
-        if let (false, Some(name)) = (xml.contains("<uuid>"), super::xml::attr(&xml, "name"))
+        if let (false, Some(name)) = (xml.contains("<uuid>"), root_attr(&xml, "name"))
             && let Ok(f) = self.conn.lookup_nwfilter_by_name(&name)
         {
             let uuid = f.uuid_string().map_err(err(format!("uuid of nwfilter {name}")))?;
@@ -274,6 +284,19 @@ mod tests {
     //! Fast tier: libvirt's in-process `test:///default` driver (no daemon).
     use super::*;
     use crate::hypervisor::xml;
+
+    #[test]
+    fn version_is_what_virsh_version_reports() {
+        let hv = LibvirtHypervisor::open("test:///default").unwrap();
+        let v = hv.version().unwrap();
+        let out = std::process::Command::new("virsh")
+            .args(["-c", "test:///default", "version"])
+            .output()
+            .expect("virsh is required for this cross-check: apt-get install libvirt-clients (ci/labenv setup)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(&format!("Using library: {}", v.library)), "{v:?} vs\n{text}");
+        assert!(text.contains(&format!("Running hypervisor: {}", v.hypervisor)), "{v:?} vs\n{text}");
+    }
 
     #[test]
     fn test_driver_network_pool_volume_domain_lifecycle() {

@@ -1,10 +1,13 @@
 //! The libvirt seam: [`Hypervisor`] is the narrow, synchronous set of operations kubelab needs.
 //! Real sibling: `libvirt::LibvirtHypervisor` (feature `libvirt`, over the `virt` crate);
-//! recording fake: [`fake::FakeHypervisor`]. Pure XML rendering lives in [`xml`].
+//! recording fake: `fake::FakeHypervisor` (tests and feature `test-support`). Pure XML rendering lives in [`xml`].
 
+pub mod edit;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 #[cfg(feature = "libvirt")]
 pub mod libvirt;
+pub mod parse;
 pub mod xml;
 
 use serde::Serialize;
@@ -51,11 +54,27 @@ pub struct VolumeInfo {
     pub path: String,
 }
 
+/// What libvirt reports about itself (`virsh version` reads the same two calls).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HypervisorVersion {
+    /// The library kubelab talks to, e.g. `libvirt 9.0.0`.
+    pub library: String,
+    /// The driver and its version, e.g. `QEMU 7.2.0`.
+    pub hypervisor: String,
+}
+
+/// Formats libvirt's packed version number (`major * 1_000_000 + minor * 1000 + release`).
+pub fn unpack_version(v: u32) -> String {
+    format!("{}.{}.{}", v / 1_000_000, (v / 1000) % 1000, v % 1000)
+}
+
 /// The operations kubelab performs on a hypervisor. Implementations are blocking; call them
 /// from async code through `spawn_blocking`.
 pub trait Hypervisor: Send + Sync {
     /// Connection URI.
     fn uri(&self) -> String;
+    /// Library and hypervisor versions (what `kubelab doctor` reports).
+    fn version(&self) -> HvResult<HypervisorVersion>;
     /// All domains, defined or running.
     fn domains(&self) -> HvResult<Vec<DomainInfo>>;
     /// Defines a persistent domain.
@@ -106,11 +125,9 @@ pub trait Hypervisor: Send + Sync {
     fn delete_snapshot(&self, domain: &str, name: &str) -> HvResult<()>;
 }
 
-/// Opens the real hypervisor for a URI (requires feature `libvirt`), or the fake for `fake://`.
+/// Opens the real hypervisor for a URI (requires feature `libvirt`). Tests construct
+/// [`fake::FakeHypervisor`] directly (feature `test-support`); no URI selects it.
 pub fn open(uri: &str) -> HvResult<std::sync::Arc<dyn Hypervisor>> {
-    if uri.starts_with("fake://") {
-        return Ok(std::sync::Arc::new(fake::FakeHypervisor::new()));
-    }
     #[cfg(feature = "libvirt")]
     {
         Ok(std::sync::Arc::new(libvirt::LibvirtHypervisor::open(uri)?))

@@ -20,65 +20,6 @@ fn metadata(lab: &str, node: Option<&str>) -> String {
     format!("<metadata><kubelab:lab xmlns:kubelab=\"{METADATA_NS}\" name=\"{}\"{node}/></metadata>", esc(lab))
 }
 
-/// The lab that owns a resource, read from its metadata tag.
-pub fn lab_of(xml: &str) -> Option<String> {
-    let i = xml.find("<kubelab:lab ")?;
-    attr(&xml[i..], "name")
-}
-
-/// The node a domain belongs to, read from its metadata tag.
-pub fn node_of(xml: &str) -> Option<String> {
-    let i = xml.find("<kubelab:lab ")?;
-    let tag_end = xml[i..].find('>')? + i;
-    attr(&xml[i..tag_end], "node")
-}
-
-/// Value of the first `name="…"` (or `name='…'`) attribute in `s`.
-pub fn attr(s: &str, name: &str) -> Option<String> {
-    for q in ['"', '\''] {
-        let pat = format!(" {name}={q}");
-        if let Some(i) = s.find(&pat) {
-            let rest = &s[i + pat.len()..];
-            let end = rest.find(q)?;
-            return Some(unesc(&rest[..end]));
-        }
-    }
-    None
-}
-
-fn unesc(s: &str) -> String {
-    s.replace("&quot;", "\"").replace("&apos;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-}
-
-/// Text of the first `<tag>…</tag>` element.
-pub fn element(xml: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let i = xml.find(&open)? + open.len();
-    let j = xml[i..].find(&format!("</{tag}>"))? + i;
-    Some(unesc(xml[i..j].trim()))
-}
-
-/// All MAC addresses of a domain's interfaces.
-pub fn macs(xml: &str) -> Vec<String> {
-    xml.match_indices("<mac address=").filter_map(|(i, _)| attr(&xml[i - 1..], "address")).collect()
-}
-
-/// IPv4 subnets a network XML claims (`<ip address=… netmask=…|prefix=…>`).
-pub fn network_subnets(xml: &str) -> Vec<Ipv4Net> {
-    let mut out = Vec::new();
-    for (i, _) in xml.match_indices("<ip ") {
-        let tag = &xml[i..i + xml[i..].find('>').unwrap_or(xml.len() - i)];
-        let Some(addr) = attr(tag, "address").and_then(|a| a.parse::<Ipv4Addr>().ok()) else { continue };
-        let prefix = attr(tag, "prefix")
-            .and_then(|p| p.parse::<u8>().ok())
-            .or_else(|| attr(tag, "netmask").and_then(|m| m.parse::<Ipv4Addr>().ok()).map(|m| u32::from(m).count_ones() as u8));
-        if let Some(net) = prefix.and_then(|p| Ipv4Net::new(addr, p).ok()) {
-            out.push(net.trunc());
-        }
-    }
-    out
-}
-
 /// An isolated lab network: no `<forward>` (nothing is routed or NATed out), no DHCP, no DNS.
 pub fn network_xml(name: &str, lab: &str, gateway: Ipv4Addr, subnet: Ipv4Net) -> String {
     format!(
@@ -279,77 +220,46 @@ pub fn interface_xml(mac: &str, network: &str, port: &Port, link_up: bool) -> St
     )
 }
 
-/// The `<interface>` element of a domain's XML whose MAC is `mac`, verbatim (libvirt's own text).
-pub fn interface_of(domain_xml: &str, mac: &str) -> Option<String> {
-    let mut from = 0;
-    while let Some(i) = domain_xml[from..].find("<interface ").map(|i| i + from) {
-        let j = domain_xml[i..].find("</interface>")? + i + "</interface>".len();
-        let el = &domain_xml[i..j];
-        if macs(el).iter().any(|m| m.eq_ignore_ascii_case(mac)) {
-            return Some(el.to_string());
+/// A security group as an nwfilter on top of the port's anti-spoofing filter: drops IP
+/// protocol 4 (IPIP) — and with `drop_bgp` TCP 179 (BGP) — from and to each of `ips`, so traffic
+/// between the nodes dies while the hypervisor's SSH to them is untouched.
+pub fn security_group_xml(name: &str, ips: &[Ipv4Addr], drop_bgp: bool) -> String {
+    let mut rules = String::new();
+    for ip in ips {
+        if drop_bgp {
+            for port in ["dstportstart", "srcportstart"] {
+                rules.push_str(&format!(
+                    "  <rule action='drop' direction='inout' priority='-900'><tcp srcipaddr='{ip}' {port}='179'/></rule>\n  <rule action='drop' direction='inout' priority='-900'><tcp dstipaddr='{ip}' {port}='179'/></rule>\n"
+                ));
+            }
         }
-        from = j;
+        rules.push_str(&format!(
+            "  <rule action='drop' direction='inout' priority='-900'><ip srcipaddr='{ip}' protocol='4'/></rule>\n  <rule action='drop' direction='inout' priority='-900'><ip dstipaddr='{ip}' protocol='4'/></rule>\n"
+        ));
     }
-    None
+    // The security group sits on top of the port's anti-spoofing, as on the cloud. Its drops
+    // come first (priority -900): clean-traffic accepts outgoing IPv4 at -650 and incoming
+    // IPv4 in its ipv4 chain (-700), so later rules would never see the traffic.
+    format!("<filter name='{}' chain='root'>\n  <filterref filter='{PORT_FILTER}'/>\n{rules}</filter>\n", esc(name))
 }
 
-/// A port's binding as libvirt reports it in an `<interface>` element: the filter name and
-/// the values of its `IP` parameters.
-pub fn port_binding(interface: &str) -> Option<(String, Vec<Ipv4Addr>)> {
-    let i = interface.find("<filterref ")?;
-    let tag_end = interface[i..].find('>')? + i;
-    let filter = attr(&interface[i..=tag_end], "filter")?;
-    let body_end =
-        if interface[..=tag_end].ends_with("/>") { tag_end } else { interface[i..].find("</filterref>").map(|j| i + j).unwrap_or(tag_end) };
-    let mut ips = Vec::new();
-    for (k, _) in interface[tag_end..body_end].match_indices("<parameter ") {
-        let p = &interface[tag_end + k..];
-        let p = &p[..p.find('>').unwrap_or(p.len())];
-        if attr(p, "name").as_deref() == Some("IP")
-            && let Some(ip) = attr(p, "value").and_then(|v| v.parse().ok())
-        {
-            ips.push(ip);
-        }
-    }
-    Some((filter, ips))
+/// A minimal shut-off domain owning `disk` (qcow2): the original `virt-clone` copies in the
+/// clone benchmark.
+pub fn clone_source_domain_xml(name: &str, disk: &Path) -> String {
+    format!(
+        "<domain type='qemu'><name>{}</name><memory unit='MiB'>256</memory><os><type arch='x86_64'>hvm</type></os><devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{}'/><target dev='vda' bus='virtio'/></disk></devices></domain>",
+        esc(name),
+        esc(&disk.display().to_string())
+    )
 }
 
-/// Replaces the `<filterref>` of the interface with MAC `mac` in a domain XML by `port`'s
-/// (for redefining a domain, e.g. a cold restart, without losing or changing its port).
-pub fn with_port(domain_xml: &str, mac: &str, port: &Port) -> String {
-    let Some(el) = interface_of(domain_xml, mac) else { return domain_xml.to_string() };
-    let mut new = el.clone();
-    if let Some(i) = new.find("<filterref ") {
-        let tag_end = new[i..].find('>').map(|j| i + j).unwrap_or(i);
-        let end = if new[..=tag_end].ends_with("/>") {
-            tag_end + 1
-        } else {
-            new[i..].find("</filterref>").map(|j| i + j + "</filterref>".len()).unwrap_or(tag_end + 1)
-        };
-        new.replace_range(i..end, port.filterref().trim_start());
-    } else if let Some(i) = new.rfind("</interface>") {
-        new.insert_str(i, &format!("{}\n", port.filterref()));
-    }
-    domain_xml.replacen(&el, &new, 1)
-}
-
-/// Changes a domain's type (`kvm` ↔ `qemu`) and drops its `<cpu>` element (host-passthrough
-/// is KVM-only), keeping everything else.
-pub fn retype(xml: &str, domain_type: &str) -> String {
-    let mut s = xml.to_string();
-    if let Some(i) = s.find("<domain type=") {
-        let q = s[i + 13..].chars().next().unwrap_or('\'');
-        if let Some(j) = s[i + 14..].find(q) {
-            s.replace_range(i + 14..i + 14 + j, domain_type);
-        }
-    }
-    if let Some(i) = s.find("<cpu") {
-        let open_end = s[i..].find('>').map(|j| i + j).unwrap_or(i);
-        let end =
-            if s[..=open_end].ends_with("/>") { open_end + 1 } else { s[i..].find("</cpu>").map(|j| i + j + 6).unwrap_or(open_end + 1) };
-        s.replace_range(i..end, "");
-    }
-    s
+/// A live internal snapshot of a node: the qcow2 overlay (`vda`) with memory; the raw,
+/// read-only seed disk (`vdb`) is excluded (raw disks cannot hold internal snapshots).
+pub fn snapshot_xml(name: &str) -> String {
+    format!(
+        "<domainsnapshot><name>{}</name><description>kubelab snapshot</description><memory snapshot='internal'/><disks><disk name='vda' snapshot='internal'/><disk name='vdb' snapshot='no'/></disks></domainsnapshot>",
+        esc(name)
+    )
 }
 
 /// A random locally administered MAC in QEMU's 52:54:00 range.
@@ -361,6 +271,8 @@ pub fn random_mac() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hypervisor::edit::{retype, with_port};
+    use crate::hypervisor::parse::{element, interface_of, lab_of, macs, network_subnets, node_of, port_binding};
 
     fn spec() -> DomainSpec {
         DomainSpec {

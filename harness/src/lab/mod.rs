@@ -1,7 +1,158 @@
 //! Lab lifecycle: clone → boot → wait for SSH, status, teardown. Main types: [`Lab`],
 //! [`LabState`], [`LabEvent`].
+//!
+//! [`Lab`] reaches libvirt only through [`Hypervisor`] and the nodes only through the
+//! [`RemoteShell`] its [`ShellOpener`] opens (russh by default, a fake in tests).
 
-mod imp;
+mod create;
 pub mod port;
+mod readiness;
+mod snapshots;
+mod state;
+mod status;
+mod teardown;
+#[cfg(test)]
+pub(crate) mod tests;
 
-pub use imp::*;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use state::{Inventory, LabEvent, LabState, NodeState};
+pub use status::{NodeStatus, identity_script, parse_identity};
+
+use crate::config::LabConfig;
+use crate::errors::LabError;
+use crate::hypervisor::Hypervisor;
+use crate::process::{CommandRunner, SystemRunner};
+use crate::remote::RemoteShell;
+use crate::remote::russh_shell::{RusshShell, SshPolicy, SshTarget, parse_public_key};
+
+/// Opens the SSH seam to the nodes of a lab state (the nodes' addresses, user, key and pinned
+/// host keys are in the state).
+pub type ShellOpener = Arc<dyn Fn(&LabState) -> Result<Arc<dyn RemoteShell>, LabError> + Send + Sync>;
+
+/// A lab bound to a hypervisor.
+pub struct Lab {
+    cfg: LabConfig,
+    hv: Arc<dyn Hypervisor>,
+    shells: ShellOpener,
+    procs: Arc<dyn CommandRunner>,
+    kvm_present: bool,
+}
+
+type Emit<'a> = &'a (dyn Fn(LabEvent) + Send + Sync);
+
+/// The real shell: russh to every node of `state`, host keys pinned, one connect attempt per
+/// command (the callers wait and retry).
+pub fn russh_shell(state: &LabState) -> Result<Arc<dyn RemoteShell>, LabError> {
+    let targets = state
+        .nodes
+        .iter()
+        .map(|n| {
+            Ok(SshTarget {
+                node: n.name.clone(),
+                addr: std::net::SocketAddr::new(n.ip.into(), 22),
+                user: state.user.clone(),
+                host_key: parse_public_key(&n.host_key).map_err(|e| LabError::local("parse pinned host key", e))?,
+            })
+        })
+        .collect::<Result<Vec<_>, LabError>>()?;
+    let policy = SshPolicy { connect_timeout: Duration::from_secs(8), attempts: 1, ..SshPolicy::default() };
+    Ok(Arc::new(RusshShell::new(targets, &state.key_path, policy)?))
+}
+
+impl Lab {
+    /// A lab for this config on this hypervisor, reaching its nodes over russh.
+    pub fn new(cfg: LabConfig, hv: Arc<dyn Hypervisor>) -> Self {
+        Lab {
+            cfg,
+            hv,
+            shells: Arc::new(russh_shell),
+            procs: Arc::new(SystemRunner),
+            kvm_present: std::path::Path::new("/dev/kvm").exists(),
+        }
+    }
+
+    /// The same lab starting external tools (xorriso) through `procs`.
+    pub fn with_processes(self, procs: Arc<dyn CommandRunner>) -> Self {
+        Lab { procs, ..self }
+    }
+
+    /// The same lab reaching its nodes through `shells` (tests pass a fake).
+    pub fn with_shells(self, shells: ShellOpener) -> Self {
+        Lab { shells, ..self }
+    }
+
+    /// The same lab, told whether the host has `/dev/kvm` (decides `accel = auto`'s first try).
+    pub fn with_kvm_present(self, kvm_present: bool) -> Self {
+        Lab { kvm_present, ..self }
+    }
+
+    /// The config.
+    pub fn config(&self) -> &LabConfig {
+        &self.cfg
+    }
+
+    /// The hypervisor.
+    pub fn hypervisor(&self) -> &Arc<dyn Hypervisor> {
+        &self.hv
+    }
+
+    /// A shell to the nodes of a lab, with their pinned host keys.
+    pub fn shell(&self, state: &LabState) -> Result<Arc<dyn RemoteShell>, LabError> {
+        (self.shells)(state)
+    }
+
+    fn pool_name(&self) -> String {
+        format!("{}-pool", self.cfg.name)
+    }
+
+    fn pool_dir(&self) -> PathBuf {
+        self.cfg.lab_dir().join("pool")
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.cfg.lab_dir().join("lab.json")
+    }
+
+    /// Console log of a node (boot-progress detection).
+    pub fn console_log(&self, node: &str) -> PathBuf {
+        self.cfg.lab_dir().join("console").join(format!("{node}.log"))
+    }
+}
+
+/// libvirt calls in flight on blocking threads. Dropping the future that awaits one does not stop
+/// it: an interrupted `up` waits for them to return before it removes what they created.
+static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Runs a (blocking) hypervisor call on a blocking thread, counted in [`IN_FLIGHT`].
+fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> impl std::future::Future<Output = T> {
+    use std::sync::atomic::Ordering;
+    IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+    let task = tokio::task::spawn_blocking(move || {
+        let out = f();
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        out
+    });
+    async move { task.await.expect("blocking task panicked") }
+}
+
+/// Waits (up to `limit`) until no libvirt call started by this process is still running.
+async fn settle_blocking(limit: Duration) {
+    let idle = || IN_FLIGHT.load(std::sync::atomic::Ordering::SeqCst) == 0;
+    let _ = crate::wait::until(tokio::time::Instant::now(), limit, Duration::from_millis(20), || {
+        std::future::ready(if idle() {
+            crate::wait::Attempt::<(), ()>::Done(())
+        } else {
+            crate::wait::Attempt::Retry("libvirt calls in flight".into())
+        })
+    })
+    .await;
+}
+
+/// Whether a resource belongs to `lab`: its kubelab metadata tag, or (untagged kinds and
+/// leftovers) the `<lab>-` name prefix every lab resource carries.
+fn owned_by(lab: &str, tag: &Option<String>, name: &str) -> bool {
+    tag.as_deref() == Some(lab) || name.strip_prefix(lab).is_some_and(|rest| rest.starts_with('-'))
+}

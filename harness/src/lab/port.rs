@@ -2,15 +2,15 @@
 //! with port security) as evidence: the port binding read from libvirt, and — for a node that
 //! is cut off — its addresses read from its serial console.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{Lab, LabState};
+use super::{Lab, LabState, NodeState};
 use crate::errors::LabError;
 use crate::evidence::{Evidence, Fact, Origin, Target};
-use crate::hypervisor::xml;
-use crate::remote::ExecOutput;
-use crate::remote::russh_shell::{RusshShell, SshPolicy, SshTarget, parse_public_key};
+use crate::hypervisor::parse;
+use crate::remote::{ExecOutput, RemoteShell};
 
 /// First line of one console report block.
 pub const CONSOLE_BEGIN: &str = "kubelab-console: ip -o -4 addr show: begin";
@@ -69,7 +69,7 @@ pub async fn port_facts(lab: &Lab, state: &LabState, ev: &Evidence) -> Result<Ve
     let mut out = Vec::new();
     for n in &state.nodes {
         let t = Target::Node(n.name.clone());
-        if let Some(el) = domains.iter().find(|d| d.name == n.domain).and_then(|d| xml::interface_of(&d.xml, &n.mac)) {
+        if let Some(el) = domains.iter().find(|d| d.name == n.domain).and_then(|d| parse::interface_of(&d.xml, &n.mac)) {
             out.push(Fact {
                 probe: "port-filter".into(),
                 target: t.clone(),
@@ -102,18 +102,12 @@ pub async fn port_facts(lab: &Lab, state: &LabState, ev: &Evidence) -> Result<Ve
     Ok(out)
 }
 
-/// A shell to one node at another address than the recorded one, still pinned to the node's
-/// recorded host key.
-pub fn shell_at(state: &LabState, node: &str, ip: Ipv4Addr) -> Result<RusshShell, LabError> {
+/// A shell to `node` alone at address `ip` (its pinned host key still required): reaching a
+/// node whose address moved. Opened through the lab's [`ShellOpener`](super::ShellOpener).
+pub fn shell_at(lab: &Lab, state: &LabState, node: &str, ip: Ipv4Addr) -> Result<Arc<dyn RemoteShell>, LabError> {
     let n = state.nodes.iter().find(|n| n.name == node).ok_or_else(|| LabError::local("shell", format!("unknown node {node}")))?;
-    let target = SshTarget {
-        node: n.name.clone(),
-        addr: SocketAddr::new(ip.into(), 22),
-        user: state.user.clone(),
-        host_key: parse_public_key(&n.host_key).map_err(|e| LabError::local("parse pinned host key", e))?,
-    };
-    let policy = SshPolicy { connect_timeout: Duration::from_secs(8), attempts: 1, ..SshPolicy::default() };
-    Ok(RusshShell::new(vec![target], &state.key_path, policy)?)
+    let moved = LabState { nodes: vec![NodeState { ip, ..n.clone() }], ..state.clone() };
+    lab.shell(&moved)
 }
 
 #[cfg(test)]

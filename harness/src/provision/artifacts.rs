@@ -180,18 +180,11 @@ pub fn sha256_file(path: &Path) -> Result<String, ArtifactError> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// Standard base64 with padding, wrapped at 76 columns (what `base64 -d` reads).
+/// Standard base64 with padding (the `base64` crate), wrapped at 76 columns (what `base64 -d` reads).
 fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(data.len() * 4 / 3 + 4);
-    for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
-        s.push(A[(n >> 18) as usize & 63] as char);
-        s.push(A[(n >> 12) as usize & 63] as char);
-        s.push(if c.len() > 1 { A[(n >> 6) as usize & 63] as char } else { '=' });
-        s.push(if c.len() > 2 { A[n as usize & 63] as char } else { '=' });
-    }
-    s.as_bytes().chunks(76).map(|l| String::from_utf8_lossy(l).into_owned()).collect::<Vec<_>>().join("\n")
+    use base64::Engine as _;
+    let s = base64::engine::general_purpose::STANDARD.encode(data);
+    s.as_bytes().chunks(76).map(|l| std::str::from_utf8(l).expect("base64 is ASCII")).collect::<Vec<_>>().join("\n")
 }
 
 #[cfg(test)]

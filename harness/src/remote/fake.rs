@@ -32,7 +32,7 @@ pub struct FakeTunnel {
     pub port: u16,
 }
 
-type Responder = Box<dyn Fn(&str, &str) -> Option<ExecOutput> + Send + Sync>;
+type Responder = Box<dyn Fn(&str, &str) -> Option<Result<ExecOutput, RemoteError>> + Send + Sync>;
 /// Serves one tunnel: gets (node, host, port) and the server end of the duplex stream, or
 /// refuses with the message the node's sshd would give.
 type TunnelServer = Box<dyn Fn(&FakeTunnel, tokio::io::DuplexStream) -> Result<(), String> + Send + Sync>;
@@ -45,6 +45,7 @@ pub struct FakeShell {
     calls: Mutex<Vec<FakeCall>>,
     tunnel_server: Mutex<Option<TunnelServer>>,
     tunnels: Mutex<Vec<FakeTunnel>>,
+    forgets: Mutex<Vec<String>>,
     /// Simulated latency of each call.
     pub latency: std::time::Duration,
 }
@@ -63,8 +64,24 @@ impl FakeShell {
 
     /// Adds an arbitrary responder.
     pub fn respond(&self, f: impl Fn(&str, &str) -> Option<ExecOutput> + Send + Sync + 'static) -> &Self {
+        self.respond_result(move |n, s| f(n, s).map(Ok))
+    }
+
+    /// Adds a responder that may also fail the call the way the transport does (connection
+    /// refused, host key mismatch, …). A failed call is recorded like any other.
+    pub fn respond_result(&self, f: impl Fn(&str, &str) -> Option<Result<ExecOutput, RemoteError>> + Send + Sync + 'static) -> &Self {
         self.responders.lock().expect("poisoned").push(Box::new(f));
         self
+    }
+
+    /// Nodes whose cached connection was dropped ([`RemoteShell::forget`]), in order.
+    pub fn forgets(&self) -> Vec<String> {
+        self.forgets.lock().expect("poisoned").clone()
+    }
+
+    /// Scripts run on `node`, in start order.
+    pub fn scripts_on(&self, node: &str) -> Vec<String> {
+        self.calls().into_iter().filter(|c| c.node == node).map(|c| c.script).collect()
     }
 
     /// Serves every tunnel opened from now on with `f` (which typically spawns a task that
@@ -110,7 +127,7 @@ impl RemoteShell for FakeShell {
             }
             let out = {
                 let r = self.responders.lock().expect("poisoned");
-                r.iter().find_map(|f| f(node, script)).unwrap_or_default()
+                r.iter().find_map(|f| f(node, script)).unwrap_or_else(|| Ok(ExecOutput::default()))
             };
             self.calls.lock().expect("poisoned").push(FakeCall {
                 node: node.to_string(),
@@ -118,7 +135,12 @@ impl RemoteShell for FakeShell {
                 started,
                 finished: Instant::now(),
             });
-            Ok(out)
+            out
         })
+    }
+
+    fn forget<'a>(&'a self, node: &'a str) -> BoxFuture<'a, ()> {
+        self.forgets.lock().expect("poisoned").push(node.to_string());
+        Box::pin(async {})
     }
 }

@@ -1,7 +1,9 @@
 //! The SSH seam: [`RemoteShell`] runs a bash script as root on a named node, and opens TCP
 //! tunnels from a node ([`RemoteShell::open_direct_tcpip`], SSH `direct-tcpip` channels).
-//! Real sibling: [`russh_shell::RusshShell`]; recording fake: [`fake::FakeShell`].
+//! Real sibling: [`russh_shell::RusshShell`]; recording fake: `fake::FakeShell` (tests and feature
+//! `test-support`).
 
+#[cfg(any(test, feature = "test-support"))]
 pub mod fake;
 pub mod russh_shell;
 #[cfg(test)]
@@ -58,6 +60,14 @@ pub type Tunnel = Box<dyn TunnelStream>;
 pub trait RemoteShell: Send + Sync {
     /// Runs `script` on `node` (a node name from the lab config).
     fn run<'a>(&'a self, node: &'a str, script: &'a str) -> BoxFuture<'a, Result<ExecOutput, RemoteError>>;
+
+    /// Drops the cached connection to `node`, if the shell keeps one, so the next command
+    /// connects afresh (after a reboot, a link fault, or an address change). Shells that cache
+    /// nothing have nothing to forget.
+    fn forget<'a>(&'a self, node: &'a str) -> BoxFuture<'a, ()> {
+        let _ = node;
+        Box::pin(async {})
+    }
 
     /// Opens a TCP connection from `node` to `host:port` (as `ssh -W host:port node` does),
     /// over the node's existing pinned connection. Shells without tunnels answer

@@ -140,29 +140,25 @@ impl RusshShell {
         Ok(h)
     }
 
-    /// Connects with retries and backoff. Host-key and auth failures are not retried.
+    /// Connects with retries and backoff (backon on tokio time: `policy.backoff`, doubling, capped
+    /// at 10 s, `policy.attempts` tries in all). Host-key and auth failures are not retried.
     async fn connect(&self, t: &SshTarget) -> Result<Handle<Pinned>, RemoteError> {
-        let mut delay = self.policy.backoff;
-        let mut last = None;
-        for attempt in 1..=self.policy.attempts.max(1) {
-            match self.connect_once(t).await {
-                Ok(h) => return Ok(h),
-                Err(e @ (RemoteError::HostKeyMismatch { .. } | RemoteError::Auth { .. })) => return Err(e),
-                Err(e) => {
-                    tracing::debug!(node = %t.node, attempt, error = %e, "ssh connect failed");
-                    last = Some(e);
-                }
-            }
-            if attempt < self.policy.attempts {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-        }
-        Err(last.expect("at least one attempt"))
+        use backon::{ExponentialBuilder, Retryable as _};
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.policy.backoff)
+            .with_max_delay(Duration::from_secs(10))
+            .with_factor(2.0)
+            .with_max_times(self.policy.attempts.max(1) as usize - 1);
+        (|| self.connect_once(t))
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|e| !matches!(e, RemoteError::HostKeyMismatch { .. } | RemoteError::Auth { .. }))
+            .notify(|e, after| tracing::debug!(node = %t.node, error = %e, retry_in = ?after, "ssh connect failed"))
+            .await
     }
 
     /// Drops the cached connection of `node` (after a reboot, or to measure fresh connects).
-    pub async fn forget(&self, node: &str) {
+    async fn forget_inner(&self, node: &str) {
         if let Some(m) = self.conns.get(node)
             && let Some(h) = m.lock().await.take()
         {
@@ -260,6 +256,10 @@ impl RusshShell {
 }
 
 impl RemoteShell for RusshShell {
+    fn forget<'a>(&'a self, node: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(self.forget_inner(node))
+    }
+
     fn open_direct_tcpip<'a>(&'a self, node: &'a str, host: &'a str, port: u16) -> BoxFuture<'a, Result<Tunnel, RemoteError>> {
         Box::pin(async move {
             let secs = self.policy.connect_timeout.as_secs();
@@ -280,7 +280,7 @@ impl RemoteShell for RusshShell {
             match tokio::time::timeout(self.policy.command_timeout, self.run_inner(node, script)).await {
                 Ok(r) => r,
                 Err(_) => {
-                    self.forget(node).await;
+                    self.forget_inner(node).await;
                     Err(RemoteError::Timeout { node: node.to_string(), secs })
                 }
             }
@@ -304,6 +304,45 @@ mod tests {
 
     use super::*;
     use crate::remote::test_sshd::TestSshd;
+
+    /// A shell to `node0` at `addr`, pinned to a freshly generated host key.
+    fn shell_to(dir: &std::path::Path, addr: SocketAddr, policy: SshPolicy) -> RusshShell {
+        let (_, public) = crate::seed::generate_ed25519(&dir.join("host"), "host").unwrap();
+        crate::seed::generate_ed25519(&dir.join("client"), "client").unwrap();
+        let target = SshTarget { node: "node0".into(), addr, user: "u".into(), host_key: parse_public_key(&public).unwrap() };
+        RusshShell::new(vec![target], &dir.join("client"), policy).unwrap()
+    }
+
+    #[tokio::test]
+    async fn refused_connects_are_retried_with_doubling_backoff_then_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A port nothing listens on: bound, then closed. (Real sockets: tokio's paused clock
+        // would advance past the connect timeout while the kernel answers.)
+        let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let policy = SshPolicy { attempts: 4, backoff: Duration::from_millis(200), ..SshPolicy::default() };
+        let shell = shell_to(tmp.path(), addr, policy);
+        let t0 = std::time::Instant::now();
+        let e = shell.run("node0", "true").await.unwrap_err();
+        assert!(matches!(&e, RemoteError::Connect { node, message, .. } if node == "node0" && message.contains("refused")), "{e:?}");
+        // Four attempts, three sleeps of 0.2, 0.4 and 0.8 s.
+        let took = t0.elapsed();
+        assert!(took >= Duration::from_millis(1400) && took < Duration::from_secs(5), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_host_key_mismatch_is_not_retried() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sshd = TestSshd::start(tmp.path(), |_, _, _| false).await;
+        let other = tmp.path().join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        // Pinned to a key the server does not have.
+        let policy = SshPolicy { attempts: 4, backoff: Duration::from_secs(5), ..SshPolicy::default() };
+        let shell = shell_to(&other, sshd.addr(), policy);
+        let t0 = std::time::Instant::now();
+        let e = shell.run("node0", "true").await.unwrap_err();
+        assert!(matches!(e, RemoteError::HostKeyMismatch { .. }), "{e:?}");
+        assert!(t0.elapsed() < Duration::from_secs(5), "no backoff sleep: {:?}", t0.elapsed());
+    }
 
     #[tokio::test]
     async fn direct_tcpip_tunnel_runs_over_the_pinned_connection_of_a_russh_server() {

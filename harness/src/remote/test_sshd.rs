@@ -98,6 +98,11 @@ impl TestSshd {
         RusshShell::new(vec![target], &self.client_key_path, SshPolicy::default()).expect("shell")
     }
 
+    /// Where it listens.
+    pub(crate) fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
     /// Every `direct-tcpip` destination asked for, in order.
     pub(crate) fn opened(&self) -> Vec<(String, u32)> {
         self.opened.lock().expect("poisoned").clone()

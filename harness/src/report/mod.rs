@@ -12,6 +12,8 @@ pub mod html;
 mod imp;
 pub mod junit;
 pub mod model;
+
+#[cfg(any(test, feature = "test-support"))]
 pub mod sample;
 pub mod terminal;
 

@@ -15,7 +15,7 @@ use crate::config::Profile;
 use crate::evidence::{Evidence, Probe};
 use crate::fault::{FaultKind, FaultLab};
 use crate::lab::{Lab, LabState};
-use crate::remote::russh_shell::RusshShell;
+use crate::remote::RemoteShell;
 
 use super::RunnerError;
 use super::gather::{ClusterTransport, gather_live, probes_of};
@@ -44,12 +44,12 @@ pub trait FaultDriver: Send + Sync {
 pub struct LabFaults {
     lab: Lab,
     state: LabState,
-    shell: Arc<RusshShell>,
+    shell: Arc<dyn RemoteShell>,
 }
 
 impl LabFaults {
     /// Faults on `lab` (in `state`), over `shell`.
-    pub fn new(lab: Lab, state: LabState, shell: Arc<RusshShell>) -> Self {
+    pub fn new(lab: Lab, state: LabState, shell: Arc<dyn RemoteShell>) -> Self {
         LabFaults { lab, state, shell }
     }
 

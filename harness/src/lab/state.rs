@@ -1,0 +1,106 @@
+//! What a lab records (the state file `<state_dir>/<name>/lab.json`), its progress events, and the
+//! count of its resources.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::Lab;
+use crate::config::Role;
+use crate::errors::LabError;
+
+/// What a lab records about one node when it is created.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeState {
+    /// Node name (= hostname).
+    pub name: String,
+    /// Static address.
+    pub ip: std::net::Ipv4Addr,
+    /// Role.
+    pub role: Role,
+    /// libvirt domain name.
+    pub domain: String,
+    /// Domain UUID (= SMBIOS product_uuid).
+    pub uuid: String,
+    /// MAC of the lab NIC.
+    pub mac: String,
+    /// Pinned host public key (OpenSSH line).
+    pub host_key: String,
+    /// Its SHA256 fingerprint.
+    pub host_key_fingerprint: String,
+}
+
+/// Persistent record of a lab (`<state_dir>/<name>/lab.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LabState {
+    /// Lab name.
+    pub name: String,
+    /// Profile.
+    pub profile: String,
+    /// libvirt URI.
+    pub uri: String,
+    /// Domain type used (`kvm` or `qemu`).
+    pub domain_type: String,
+    /// Lab client key (private) path.
+    pub key_path: PathBuf,
+    /// Login user.
+    pub user: String,
+    /// Nodes.
+    pub nodes: Vec<NodeState>,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+}
+
+/// Progress of `up`/`down`, for progress bars and logs.
+#[derive(Clone, Debug, Serialize)]
+pub struct LabEvent {
+    /// Node concerned (or `lab`).
+    pub node: String,
+    /// Phase, e.g. `clone`, `boot`, `ssh`, `ready`, `fallback`.
+    pub phase: String,
+    /// Human message.
+    pub message: String,
+    /// Seconds since the operation started.
+    pub elapsed: f64,
+}
+
+/// Counts of a lab's resources on the hypervisor and disk.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Inventory {
+    /// Domains tagged with the lab.
+    pub domains: usize,
+    /// Volumes in the lab's pool.
+    pub volumes: usize,
+    /// Seed ISOs on disk (in or out of the pool).
+    pub seeds: usize,
+    /// Networks tagged with the lab.
+    pub networks: usize,
+    /// The lab's storage pools.
+    pub pools: usize,
+    /// nwfilters named after the lab.
+    pub nwfilters: usize,
+    /// Whether the lab's state directory exists.
+    pub state_dir: bool,
+}
+
+impl Inventory {
+    /// Nothing of the lab is left.
+    pub fn is_empty(&self) -> bool {
+        *self == Inventory::default()
+    }
+}
+
+impl Lab {
+    /// Writes the state file.
+    pub fn save_state(&self, state: &LabState) -> Result<(), LabError> {
+        let body = serde_json::to_string_pretty(state).expect("serialisable");
+        crate::private_fs::write(&self.state_path(), body).map_err(|e| LabError::local("write lab state", e))
+    }
+
+    /// Reads the state file of an existing lab.
+    pub fn load_state(&self) -> Result<LabState, LabError> {
+        let p = self.state_path();
+        let body = std::fs::read_to_string(&p).map_err(|_| LabError::NotUp(self.cfg.name.clone()))?;
+        serde_json::from_str(&body).map_err(|e| LabError::local(format!("parse {}", p.display()), e))
+    }
+}

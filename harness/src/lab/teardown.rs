@@ -1,0 +1,62 @@
+//! Counting and removing a lab's resources: by tag or name prefix, so it works after a crash,
+//! with or without the state file.
+
+use super::{Inventory, Lab, blocking, owned_by};
+use crate::errors::{HypervisorError, LabError};
+
+impl Lab {
+    /// Counts what of this lab exists.
+    pub fn inventory(&self) -> Result<Inventory, LabError> {
+        let lab = &self.cfg.name;
+        let pool_dir = self.pool_dir();
+        let seeds_on_disk = std::fs::read_dir(&pool_dir)
+            .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with("-seed.iso")).count())
+            .unwrap_or(0);
+        Ok(Inventory {
+            domains: self.hv.domains()?.iter().filter(|d| owned_by(lab, &d.lab, &d.name)).count(),
+            volumes: self.hv.volumes(&self.pool_name())?.len(),
+            seeds: seeds_on_disk,
+            networks: self.hv.networks()?.iter().filter(|n| owned_by(lab, &n.lab, &n.name)).count(),
+            pools: self.hv.pools()?.iter().filter(|p| **p == self.pool_name()).count(),
+            nwfilters: self.hv.nwfilters()?.iter().filter(|f| f.starts_with(&format!("{lab}-"))).count(),
+            state_dir: self.cfg.lab_dir().exists(),
+        })
+    }
+
+    /// `kubelab down`: removes every resource of the lab found by tag or name (works after a
+    /// crash, with or without the state file). `purge` also removes the cached base images.
+    pub async fn down(&self, purge: bool) -> Result<Inventory, LabError> {
+        let before = self.inventory()?;
+        let hv = self.hv.clone();
+        let cfg = self.cfg.clone();
+        let pool = self.pool_name();
+        blocking(move || -> Result<(), HypervisorError> {
+            let lab = &cfg.name;
+            for d in hv.domains()?.into_iter().filter(|d| owned_by(lab, &d.lab, &d.name)) {
+                hv.undefine_domain(&d.name)?;
+            }
+            for f in hv.nwfilters()?.into_iter().filter(|f| f.starts_with(&format!("{lab}-"))) {
+                hv.undefine_nwfilter(&f)?;
+            }
+            if hv.pools()?.contains(&pool) {
+                for v in hv.volumes(&pool)? {
+                    hv.delete_volume(&pool, &v.name)?;
+                }
+                hv.remove_pool(&pool)?;
+            }
+            for n in hv.networks()?.into_iter().filter(|n| owned_by(lab, &n.lab, &n.name)) {
+                hv.remove_network(&n.name)?;
+            }
+            Ok(())
+        })
+        .await?;
+        let dir = self.cfg.lab_dir();
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| LabError::local(format!("remove {}", dir.display()), e))?;
+        }
+        if purge && self.cfg.image_cache.exists() {
+            std::fs::remove_dir_all(&self.cfg.image_cache).map_err(|e| LabError::local("purge image cache", e))?;
+        }
+        Ok(before)
+    }
+}
