@@ -2,6 +2,7 @@
 
 mod args;
 mod bench;
+mod bench_boot;
 mod errors;
 mod explain;
 mod run;

@@ -170,9 +170,9 @@ pub fn domain_xml(s: &DomainSpec) -> String {
         Boot::Disk => "<os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n    <boot dev='hd'/>\n  </os>".to_string(),
     };
     let cpu = if s.domain_type == "kvm" {
-        "<cpu mode='host-passthrough'/>"
+        "<cpu mode='host-passthrough'/>".to_string()
     } else {
-        "<cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>"
+        tcg_cpu(TCG_CPU_MODEL)
     };
     format!(
         r#"<domain type='{dt}'>
@@ -352,6 +352,36 @@ pub fn retype(xml: &str, domain_type: &str) -> String {
     s
 }
 
+/// The guest CPU model under TCG (no KVM). Chosen by measurement: `kubelab bench boot
+/// --baseline cpu=…` boots both in the same run (docs/boot.md).
+pub const TCG_CPU_MODEL: &str = "qemu64";
+
+/// The `<cpu>` element of a TCG guest with CPU `model` (`qemu64`, `max`, a named model).
+pub fn tcg_cpu(model: &str) -> String {
+    format!("<cpu mode='custom' match='exact'><model fallback='allow'>{}</model></cpu>", esc(model))
+}
+
+/// A defined domain's XML with another TCG CPU model and/or vCPU count, everything else kept
+/// (what `kubelab bench boot` varies between a baseline and a candidate).
+pub fn retune(xml: &str, cpu_model: Option<&str>, vcpus: Option<u32>) -> String {
+    let mut s = xml.to_string();
+    if let Some(n) = vcpus
+        && let Some(i) = s.find("<vcpu")
+        && let Some(j) = s[i..].find("</vcpu>").map(|j| i + j)
+        && let Some(k) = s[i..j].find('>').map(|k| i + k + 1)
+    {
+        s.replace_range(k..j, &n.to_string());
+    }
+    if let Some(model) = cpu_model {
+        let dt = attr(&s, "type").unwrap_or_else(|| "qemu".into());
+        s = retype(&s, &dt);
+        if let Some(j) = s.find("</vcpu>").map(|j| j + "</vcpu>".len()) {
+            s.insert_str(j, &format!("\n  {}", tcg_cpu(model)));
+        }
+    }
+    s
+}
+
 /// A random locally administered MAC in QEMU's 52:54:00 range.
 pub fn random_mac() -> String {
     let b: [u8; 3] = rand::random();
@@ -408,6 +438,22 @@ mod tests {
         assert_eq!(network_subnets(&x), vec!["192.168.1.0/24".parse::<Ipv4Net>().unwrap()]);
         let nat = "<network><ip address=\"192.168.122.1\" netmask=\"255.255.255.0\"><dhcp/></ip></network>";
         assert_eq!(network_subnets(nat), vec!["192.168.122.0/24".parse::<Ipv4Net>().unwrap()]);
+    }
+
+    #[test]
+    fn retune_changes_only_cpu_and_vcpus() {
+        let x = domain_xml(&spec());
+        assert!(x.contains(&tcg_cpu(TCG_CPU_MODEL)), "{x}");
+        let t = retune(&x, Some("max"), Some(1));
+        assert!(t.contains("<vcpu>1</vcpu>\n  <cpu mode='custom' match='exact'><model fallback='allow'>max</model></cpu>"), "{t}");
+        assert_eq!(t.matches("<cpu").count(), 1, "{t}");
+        assert_eq!(retune(&x, None, None), x);
+        // libvirt's own dumpxml form.
+        let live = "<domain type='qemu' id='4'>\n  <vcpu placement='static'>2</vcpu>\n  <cpu mode='custom' match='exact' check='none'>\n    <model fallback='allow'>qemu64</model>\n  </cpu>\n</domain>";
+        assert_eq!(
+            retune(live, Some("max"), Some(3)),
+            "<domain type='qemu' id='4'>\n  <vcpu placement='static'>3</vcpu>\n  <cpu mode='custom' match='exact'><model fallback='allow'>max</model></cpu>\n  \n</domain>"
+        );
     }
 
     #[test]

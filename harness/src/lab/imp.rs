@@ -354,6 +354,12 @@ impl Lab {
                     WaitError::Fatal(e) => LabError::Remote(e),
                     WaitError::TimedOut { last, .. } => LabError::SshNeverUp { node: n.name.clone(), secs: ssh_budget.as_secs(), last },
                 })?;
+                emit(LabEvent {
+                    node: n.name.clone(),
+                    phase: "ssh".into(),
+                    message: "ssh answers with the pinned host key".into(),
+                    elapsed: t0.elapsed().as_secs_f64(),
+                });
                 // sshd accepts logins before cloud-init has finished writing /etc/hosts and
                 // resetting the machine-id: wait for it (bounded by the same budget).
                 let left = ssh_budget.saturating_sub(t0.elapsed()).as_secs().max(30);

@@ -3,6 +3,7 @@
 //! beside the sample. Main error type: [`ParseError`].
 
 mod bgp;
+mod boot;
 mod capture;
 mod error;
 mod host;
@@ -15,6 +16,7 @@ mod port;
 pub mod yaml_lite;
 
 pub use bgp::*;
+pub use boot::*;
 pub use capture::*;
 pub use error::*;
 pub use host::*;
