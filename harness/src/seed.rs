@@ -14,7 +14,8 @@ use crate::errors::LabError;
 /// `/etc/cloud/cloud.cfg.d/90_kubelab.cfg` (images/offline/recipe.sh); the guide profile's
 /// Ubuntu image gets them from user-data, plus [`GUIDE_EXTRA_INIT_MODULES`]. The config and
 /// final stages run no module: nothing in the seed is theirs.
-pub const SEED_INIT_MODULES: &[&str] = &["bootcmd", "write-files", "set_hostname", "update_hostname", "update_etc_hosts", "users-groups", "ssh"];
+pub const SEED_INIT_MODULES: &[&str] =
+    &["bootcmd", "write-files", "set_hostname", "update_hostname", "update_etc_hosts", "users-groups", "ssh"];
 
 /// The Ubuntu cloud image is 2.2 GiB and its clones get 20 GiB: it still needs its root
 /// partition and filesystem grown.
@@ -243,7 +244,14 @@ mod tests {
         let cfg = crate::image::OFFLINE_RECIPE;
         let list = |key: &str| {
             let l = cfg.lines().find_map(|l| l.strip_prefix(&format!("{key}: "))).unwrap_or_else(|| panic!("recipe.sh sets no {key}"));
-            l.trim().trim_start_matches('[').trim_end_matches(']').split(',').map(str::trim).filter(|m| !m.is_empty()).map(String::from).collect::<Vec<_>>()
+            l.trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
         };
         assert_eq!(list("cloud_init_modules"), SEED_INIT_MODULES);
         assert!(list("cloud_config_modules").is_empty() && list("cloud_final_modules").is_empty());

@@ -143,9 +143,8 @@ pub fn breakdown(c: &GuestCapture) -> Result<Breakdown, ParseError> {
         };
         units.insert(id.clone(), (start, active));
     }
-    let active = |u: &str| {
-        units.get(u).map(|&(_, a)| a).ok_or_else(|| ParseError::new("systemctl show", format!("{u} never became active")))
-    };
+    let active =
+        |u: &str| units.get(u).map(|&(_, a)| a).ok_or_else(|| ParseError::new("systemctl show", format!("{u} never became active")));
     let (ssh_active, cloud_init_done) = (active("ssh.service")?, active("cloud-final.service")?);
     let ready = ssh_active.max(cloud_init_done);
     let iv = |names: &[&str]| names.iter().filter_map(|n| units.get(*n).copied()).collect::<Vec<_>>();
@@ -247,7 +246,22 @@ pub fn render(samples: &[LabSample]) -> String {
     let _ = writeln!(
         o,
         "{:<3} {:<10} {:>2} {:<24} {:>6} {:>6} {:>6} | {:>6} {:>6} {:>7} {:>6} {:>6} {:>6} {:>6} | {:>5} {:>5}",
-        "rnd", "variant", "n", "node", "up", "ssh", "ready", "kernel", "initrd", "systemd", "c-init", "wait", "host", "stack", "load", "tcg"
+        "rnd",
+        "variant",
+        "n",
+        "node",
+        "up",
+        "ssh",
+        "ready",
+        "kernel",
+        "initrd",
+        "systemd",
+        "c-init",
+        "wait",
+        "host",
+        "stack",
+        "load",
+        "tcg"
     );
     for s in samples {
         for n in &s.per_node {
@@ -294,12 +308,15 @@ pub fn render(samples: &[LabSample]) -> String {
         }
     }
     let _ = writeln!(o, "\ncolumns: up = create+boot+ready of the lab; ssh/ready = host, from the node's domain start;");
-    let _ = writeln!(o, "kernel..stack = the guest's own clock (systemd/cloud-init); c-init = cloud-init units; wait = networkd-wait-online;");
+    let _ =
+        writeln!(o, "kernel..stack = the guest's own clock (systemd/cloud-init); c-init = cloud-init units; wait = networkd-wait-online;");
     let _ = writeln!(o, "host = ready(host) - ready(guest): QEMU start + kubelab's polling; stack = (c-init + wait + host) / ready(host)");
     let mut keys: Vec<(String, usize)> = samples.iter().map(|s| (s.variant.clone(), s.nodes)).collect();
     keys.sort();
     keys.dedup();
-    let med = |v: &str, n: usize, f: &dyn Fn(&LabSample) -> Vec<f64>| median(samples.iter().filter(|s| s.variant == v && s.nodes == n).flat_map(f).collect());
+    let med = |v: &str, n: usize, f: &dyn Fn(&LabSample) -> Vec<f64>| {
+        median(samples.iter().filter(|s| s.variant == v && s.nodes == n).flat_map(f).collect())
+    };
     let _ = writeln!(o, "\nmedians {:<20} {:>7} {:>9} {:>7}", "", "up (s)", "ready (s)", "stack");
     for (v, n) in &keys {
         let spec = samples.iter().find(|s| &s.variant == v).map(|s| s.spec.as_str()).unwrap_or("");
@@ -307,7 +324,7 @@ pub fn render(samples: &[LabSample]) -> String {
         let ready = med(v, *n, &|s| s.per_node.iter().map(|x| x.ready).collect()).unwrap_or_default();
         let share = med(v, *n, &|s| s.per_node.iter().filter_map(|x| x.stack_share()).collect());
         let share = share.map(|x| format!("{:.0}%", 100.0 * x)).unwrap_or_else(|| "?".into());
-        let _ = writeln!(o, "  {v:<10} {n} node(s) {:<9} {up:>7.1} {ready:>9.1} {share:>7}", if spec.is_empty() { "" } else { "" });
+        let _ = writeln!(o, "  {v:<10} {n} node(s)          {up:>7.1} {ready:>9.1} {share:>7}   {spec}");
     }
     let variants: Vec<String> = {
         let mut v: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
@@ -366,7 +383,11 @@ fn dropped(samples: &[LabSample]) -> String {
             ("ssh.service active", b.ssh_active, c.ssh_active),
             ("cloud-init done", b.cloud_init_done, c.cloud_init_done),
             ("kubelab stack (cloud-init + wait-online)", b.stack, c.stack),
-            ("multi-user.target (systemd-analyze)", b.startup.target.as_ref().map(|t| t.1).unwrap_or_default(), c.startup.target.as_ref().map(|t| t.1).unwrap_or_default()),
+            (
+                "multi-user.target (systemd-analyze)",
+                b.startup.target.as_ref().map(|t| t.1).unwrap_or_default(),
+                c.startup.target.as_ref().map(|t| t.1).unwrap_or_default(),
+            ),
         ] {
             let _ = writeln!(o, "  {label:<44} {x:>7.1} -> {y:>6.1} s");
         }

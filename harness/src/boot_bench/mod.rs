@@ -215,7 +215,10 @@ async fn boot_and_read(lab: &Lab, v: &Variant, t0: Instant) -> Result<Booted, La
     for n in &state.nodes {
         let start = started.iter().find(|(x, _)| x == &n.name).map(|(_, t)| *t).unwrap_or(t0);
         let at = |phase: &str| {
-            events.iter().find(|(e, _)| e.node == n.name && e.phase == phase).map(|(e, t)| (t.duration_since(start).as_secs_f64(), e.message.clone()))
+            events
+                .iter()
+                .find(|(e, _)| e.node == n.name && e.phase == phase)
+                .map(|(e, t)| (t.duration_since(start).as_secs_f64(), e.message.clone()))
         };
         let (ssh, _) = at("ssh").unwrap_or_default();
         let (ready, msg) = at("ready").unwrap_or_default();
@@ -263,7 +266,12 @@ pub async fn run(cfg: &LabConfig, opts: &Options, progress: &dyn Fn(&LabSample))
 pub fn not_ready(samples: &[LabSample]) -> Vec<String> {
     samples
         .iter()
-        .flat_map(|s| s.per_node.iter().filter(|n| !n.status.contains("done")).map(move |n| format!("{} ({} r{}): {}", n.node, s.variant, s.round, n.status)))
+        .flat_map(|s| {
+            s.per_node
+                .iter()
+                .filter(|n| !n.status.contains("done"))
+                .map(move |n| format!("{} ({} r{}): {}", n.node, s.variant, s.round, n.status))
+        })
         .collect()
 }
 

@@ -169,11 +169,7 @@ pub fn domain_xml(s: &DomainSpec) -> String {
         ),
         Boot::Disk => "<os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n    <boot dev='hd'/>\n  </os>".to_string(),
     };
-    let cpu = if s.domain_type == "kvm" {
-        "<cpu mode='host-passthrough'/>".to_string()
-    } else {
-        tcg_cpu(TCG_CPU_MODEL)
-    };
+    let cpu = if s.domain_type == "kvm" { "<cpu mode='host-passthrough'/>".to_string() } else { tcg_cpu(TCG_CPU_MODEL) };
     format!(
         r#"<domain type='{dt}'>
   <name>{name}</name>

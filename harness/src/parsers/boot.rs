@@ -147,8 +147,7 @@ pub fn parse_critical_chain(out: &str) -> Result<Vec<Vec<ChainLink>>, ParseError
         }
         let mut rest = line.as_str();
         let mut depth = 0;
-        loop {
-            let Some(chunk) = CHUNKS.iter().find(|c| rest.starts_with(**c)) else { break };
+        while let Some(chunk) = CHUNKS.iter().find(|c| rest.starts_with(**c)) {
             rest = &rest[chunk.len()..];
             depth += 1;
             if matches!(*chunk, "├─" | "└─" | "|-" | "`-") {
@@ -170,7 +169,8 @@ pub fn parse_critical_chain(out: &str) -> Result<Vec<Vec<ChainLink>>, ParseError
                     None => (t, None),
                 };
                 let at = parse_timespan(a).ok_or_else(|| ParseError::at(W, raw, format!("bad time span `{a}`")))?;
-                let took = b.map(|b| parse_timespan(b).ok_or_else(|| ParseError::at(W, raw, format!("bad time span `{b}`")))).transpose()?;
+                let took =
+                    b.map(|b| parse_timespan(b).ok_or_else(|| ParseError::at(W, raw, format!("bad time span `{b}`")))).transpose()?;
                 (Some(at), took)
             }
             None => (None, None),
@@ -212,11 +212,7 @@ pub fn parse_cloud_init_show(out: &str) -> Result<Vec<Vec<CloudInitStage>>, Pars
             open = Some(CloudInitStage { name: name.trim().to_string(), secs: 0.0, events: Vec::new() });
         } else if let Some(rest) = t.strip_prefix("Finished stage: (") {
             let (name, secs) = rest.split_once(") ").ok_or_else(|| ParseError::at(W, line, "expected `(stage) N seconds`"))?;
-            let secs: f64 = secs
-                .trim_end_matches("seconds")
-                .trim()
-                .parse()
-                .map_err(|_| ParseError::at(W, line, "bad stage duration"))?;
+            let secs: f64 = secs.trim_end_matches("seconds").trim().parse().map_err(|_| ParseError::at(W, line, "bad stage duration"))?;
             let mut st = open.take().unwrap_or_else(|| CloudInitStage { name: name.into(), secs: 0.0, events: Vec::new() });
             st.secs = secs;
             records.last_mut().ok_or_else(|| ParseError::at(W, line, "stage outside a boot record"))?.push(st);
