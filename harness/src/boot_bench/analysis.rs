@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::parsers::{
-    ChainLink, CloudInitStage, ParseError, StartupTime, UnitTime, parse_cloud_init_blame, parse_cloud_init_show, parse_critical_chain,
-    parse_systemctl_show, parse_systemd_analyze_time, parse_systemd_blame,
+    ChainLink, CloudInitStage, ParseError, StartupTime, UnitTime, parse_cloud_init_blame, parse_cloud_init_dump, parse_cloud_init_show,
+    parse_critical_chain, parse_systemctl_show, parse_systemd_analyze_time, parse_systemd_blame,
 };
 
 /// Units that are kubelab's own boot stack: cloud-init (its four stages) and the network wait
@@ -48,6 +48,8 @@ pub struct GuestCapture {
     pub cloud_init_show: String,
     /// `cloud-init analyze blame`.
     pub cloud_init_blame: String,
+    /// `cloud-init analyze dump` (JSON events: what the numbers are read from).
+    pub cloud_init_dump: String,
     /// `systemctl show -p UserspaceTimestampMonotonic -p InitRDTimestampMonotonic` (the manager).
     pub manager: String,
     /// `systemctl show -p Id -p InactiveExitTimestampMonotonic -p ActiveEnterTimestampMonotonic` [`TIMED_UNITS`].
@@ -57,9 +59,26 @@ pub struct GuestCapture {
 }
 
 impl GuestCapture {
+    /// Reads the captures [`GuestCapture::files`] wrote into `dir` (a missing file reads as empty).
+    pub fn read(dir: &std::path::Path) -> GuestCapture {
+        let f = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        GuestCapture {
+            analyze: f("systemd-analyze.txt"),
+            critical_chain: f("systemd-analyze-critical-chain.txt"),
+            blame: f("systemd-analyze-blame.txt"),
+            cloud_init_show: f("cloud-init-analyze-show.txt"),
+            cloud_init_blame: f("cloud-init-analyze-blame.txt"),
+            cloud_init_dump: f("cloud-init-analyze-dump.json"),
+            manager: f("systemctl-show-manager.txt"),
+            units: f("systemctl-show-units.txt"),
+            cloud_init_status: f("cloud-init-status.txt"),
+        }
+    }
+
     /// (file name, contents) of every capture, as saved next to the report.
-    pub fn files(&self) -> [(&'static str, &str); 8] {
+    pub fn files(&self) -> [(&'static str, &str); 9] {
         [
+            ("cloud-init-analyze-dump.json", &self.cloud_init_dump),
             ("systemd-analyze.txt", &self.analyze),
             ("systemd-analyze-critical-chain.txt", &self.critical_chain),
             ("systemd-analyze-blame.txt", &self.blame),
@@ -100,10 +119,26 @@ pub struct Breakdown {
     pub chain: Vec<ChainLink>,
     /// Slowest units (`systemd-analyze blame`).
     pub blame: Vec<UnitTime>,
-    /// cloud-init stages of this boot.
-    pub cloud_init_stages: Vec<CloudInitStage>,
+    /// cloud-init stages of this boot (`init-local`, …, seconds).
+    pub cloud_init_stages: Vec<(String, f64)>,
     /// cloud-init's events of this boot, slowest first (`stage/event`, seconds).
     pub cloud_init_blame: Vec<(String, f64)>,
+    /// Why the cloud-init events could not be read, when they could not (the rest still counts).
+    pub cloud_init_unreadable: Option<String>,
+}
+
+/// cloud-init's stages and events: from `analyze dump` when it was captured, else from
+/// `analyze show` / `blame` (which cloud-init 22.4 cannot print when a stage runs no module).
+fn cloud_init_events(c: &GuestCapture) -> Result<(Vec<(String, f64)>, Vec<(String, f64)>), ParseError> {
+    if !c.cloud_init_dump.trim().is_empty() {
+        let ev = parse_cloud_init_dump(&c.cloud_init_dump)?;
+        let stages = ev.iter().filter(|e| !e.name.contains('/')).map(|e| (e.name.clone(), e.secs)).collect();
+        let events = ev.iter().filter(|e| e.name.contains('/')).map(|e| (e.name.clone(), e.secs)).collect();
+        return Ok((stages, events));
+    }
+    let stages: Vec<CloudInitStage> = parse_cloud_init_show(&c.cloud_init_show)?.pop().unwrap_or_default();
+    let events = parse_cloud_init_blame(&c.cloud_init_blame)?.pop().unwrap_or_default();
+    Ok((stages.into_iter().map(|s| (s.name, s.secs)).collect(), events))
 }
 
 /// Seconds of `[lo, hi]` covered by the union of `intervals`.
@@ -152,8 +187,10 @@ pub fn breakdown(c: &GuestCapture) -> Result<Breakdown, ParseError> {
     let wait_online = covered(&iv(&["systemd-networkd-wait-online.service"]), userspace, ready);
     let last = if cloud_init_done >= ssh_active { "cloud-final.service" } else { "ssh.service" };
     let chain = parse_critical_chain(&c.critical_chain)?.into_iter().find(|ch| ch[0].unit == last).unwrap_or_default();
-    let cloud_init_stages = parse_cloud_init_show(&c.cloud_init_show)?.pop().unwrap_or_default();
-    let mut cloud_init_blame = parse_cloud_init_blame(&c.cloud_init_blame)?.pop().unwrap_or_default();
+    let (cloud_init_stages, mut cloud_init_blame, cloud_init_unreadable) = match cloud_init_events(c) {
+        Ok((s, e)) => (s, e, None),
+        Err(e) => (Vec::new(), Vec::new(), Some(e.to_string())),
+    };
     cloud_init_blame.sort_by(|a, b| b.1.total_cmp(&a.1));
     Ok(Breakdown {
         startup,
@@ -170,11 +207,16 @@ pub fn breakdown(c: &GuestCapture) -> Result<Breakdown, ParseError> {
         blame: parse_systemd_blame(&c.blame)?,
         cloud_init_stages,
         cloud_init_blame,
+        cloud_init_unreadable,
     })
 }
 
+fn not_read() -> Result<Breakdown, String> {
+    Err("not read yet".into())
+}
+
 /// One node of one booted lab.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NodeSample {
     /// Node name.
     pub node: String,
@@ -186,7 +228,8 @@ pub struct NodeSample {
     pub status: String,
     /// TCG threads of its QEMU process (`CPU 0/TCG`, … or `ALL CPUs/TCG`), read from /proc.
     pub tcg_threads: Vec<String>,
-    /// The guest's own account, or why it could not be read.
+    /// The guest's own account, or why it could not be read (re-read from the saved captures).
+    #[serde(skip_deserializing, default = "not_read")]
     pub guest: Result<Breakdown, String>,
 }
 
@@ -206,7 +249,7 @@ impl NodeSample {
 }
 
 /// One lab booted by the bench.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LabSample {
     /// Round (1-based).
     pub round: usize,
@@ -398,6 +441,40 @@ fn dropped(samples: &[LabSample]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fixture(dir: &str) -> GuestCapture {
+        GuestCapture::read(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/boot").join(dir))
+    }
+
+    /// Before the trims (real capture, 1 node under TCG): cloud-final waited for multi-user and
+    /// docker; kubelab's stack was cloud-init's four units plus networkd-wait-online.
+    #[test]
+    fn breakdown_before_the_trims() {
+        let b = breakdown(&fixture("offline-4da12621f281-1-node")).unwrap();
+        assert_eq!((b.kernel, b.initrd), (4.635568, 0.0));
+        assert_eq!((b.ssh_active, b.cloud_init_done, b.ready), (37.697998, 52.156281, 52.156281));
+        assert!((b.wait_online - 13.202744).abs() < 1e-6, "{}", b.wait_online);
+        // cloud-init-local + wait-online + cloud-init + cloud-config + cloud-final, disjoint here.
+        let want = (17.914068 - 7.185997) + (31.689377 - 18.486633) + (36.481060 - 31.742860) + (45.296288 - 36.590384) + (52.156281 - 47.594793);
+        assert!((b.stack - want).abs() < 1e-6, "{} vs {want}", b.stack);
+        assert!((b.systemd_other - (b.ready - b.kernel - b.stack)).abs() < 1e-9);
+        let chain: Vec<&str> = b.chain.iter().map(|l| l.unit.as_str()).collect();
+        assert_eq!(&chain[..3], ["cloud-final.service", "multi-user.target", "docker.service"]);
+        assert_eq!(b.cloud_init_stages.len(), 4, "from analyze show: {:?}", b.cloud_init_stages);
+        assert_eq!(b.cloud_init_blame[0], ("modules-config/config-grub-dpkg".to_string(), 1.855));
+        assert_eq!(b.cloud_init_unreadable, None);
+    }
+
+    /// After them: no docker, no wait-online; `cloud-init analyze show` crashed in the guest
+    /// (no dump was captured by that run), which leaves the units' account intact.
+    #[test]
+    fn breakdown_after_the_trims_without_cloud_init_events() {
+        let b = breakdown(&fixture("offline-7f85cb160c87-1-node")).unwrap();
+        assert_eq!((b.ssh_active, b.ready, b.wait_online), (19.330074, 24.339378, 0.0));
+        assert!(!b.units.contains_key("docker.service") && !b.units.contains_key("systemd-networkd-wait-online.service"));
+        assert_eq!(b.chain[1].unit, "cloud-config.service", "{:?}", b.chain);
+        assert!(b.cloud_init_unreadable.as_deref().is_some_and(|e| e.contains("cloud-init analyze")), "{:?}", b.cloud_init_unreadable);
+    }
 
     #[test]
     fn covered_merges_overlaps_and_clips() {

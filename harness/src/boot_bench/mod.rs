@@ -133,6 +133,7 @@ pub async fn capture(shell: &dyn RemoteShell, node: &str) -> Result<GuestCapture
         blame: run("systemd-analyze blame").await?,
         cloud_init_show: run("cloud-init analyze show").await?,
         cloud_init_blame: run("cloud-init analyze blame").await?,
+        cloud_init_dump: run("cloud-init analyze dump").await?,
         manager: run("systemctl show -p UserspaceTimestampMonotonic -p InitRDTimestampMonotonic -p FinishTimestampMonotonic").await?,
         units: run(&format!(
             "systemctl show -p Id -p InactiveExitTimestampMonotonic -p ActiveEnterTimestampMonotonic {}",
@@ -163,7 +164,7 @@ pub async fn boot_once(cfg: &LabConfig, v: &Variant, round: usize, label: &str, 
         load: (load_before, loadavg()),
         per_node: per_node.iter().map(|(n, _)| n.clone()).collect(),
     };
-    let dir = save.join(format!("r{round}-{label}-{}n", cfg.nodes.len()));
+    let dir = save.join(sample_dir(round, label, cfg.nodes.len()));
     for (n, c) in &per_node {
         let d = dir.join(&n.node);
         std::fs::create_dir_all(&d).map_err(|e| LabError::local(format!("create {}", d.display()), e))?;
@@ -259,6 +260,25 @@ pub async fn run(cfg: &LabConfig, opts: &Options, progress: &dyn Fn(&LabSample))
     }
     let json = serde_json::to_string_pretty(&samples).expect("serialisable");
     std::fs::write(opts.save.join("samples.json"), json).map_err(|e| LabError::local("write samples.json", e))?;
+    Ok(samples)
+}
+
+fn sample_dir(round: usize, label: &str, nodes: usize) -> String {
+    format!("r{round}-{label}-{nodes}n")
+}
+
+/// Re-reads a saved run (`samples.json` and the raw captures beside it) with the current
+/// parsers: the guests' phases are judged again from the recorded outputs, nothing boots.
+pub fn reread(save: &Path) -> Result<Vec<LabSample>, LabError> {
+    let p = save.join("samples.json");
+    let body = std::fs::read_to_string(&p).map_err(|e| LabError::local(format!("read {}", p.display()), e))?;
+    let mut samples: Vec<LabSample> = serde_json::from_str(&body).map_err(|e| LabError::local(format!("parse {}", p.display()), e))?;
+    for s in &mut samples {
+        let dir = save.join(sample_dir(s.round, &s.variant, s.nodes));
+        for n in &mut s.per_node {
+            n.guest = breakdown(&GuestCapture::read(&dir.join(&n.node))).map_err(|e| e.to_string());
+        }
+    }
     Ok(samples)
 }
 

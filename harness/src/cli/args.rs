@@ -217,6 +217,9 @@ pub struct BenchBoot {
     /// Where the raw guest outputs and samples.json go.
     #[arg(long, default_value = "reports/bench-boot")]
     pub save: PathBuf,
+    /// Boot nothing: re-read the run saved in `--save` with the current parsers and print its report.
+    #[arg(long)]
+    pub reread: bool,
 }
 
 /// Options of `bench clone`.

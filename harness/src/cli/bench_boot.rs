@@ -8,6 +8,12 @@ use super::args::BenchBoot;
 use super::errors::ExpectedError;
 
 pub async fn boot(cfg: &LabConfig, o: BenchBoot) -> Result<(), ExpectedError> {
+    if o.reread {
+        let samples = boot_bench::reread(&o.save)?;
+        println!("bench boot: re-read {} (recorded run, nothing booted)", o.save.display());
+        print!("{}", boot_bench::render(&samples));
+        return Ok(());
+    }
     let opts = Options { baseline: o.baseline, candidate: o.candidate, nodes: o.nodes, rounds: o.rounds, save: o.save };
     println!(
         "bench boot: {} round(s) x {:?} node(s); baseline: {}; candidate: {}; raw guest outputs in {}",

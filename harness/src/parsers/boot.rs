@@ -155,9 +155,14 @@ pub fn parse_critical_chain(out: &str) -> Result<Vec<Vec<ChainLink>>, ParseError
             }
         }
         let rest = rest.trim();
+        // The unit asked about is printed `unit +took`; the units below it `unit @at [+took]`.
         let (unit, times) = match rest.split_once(" @") {
             Some((u, t)) => (u.trim(), Some(t)),
             None => (rest, None),
+        };
+        let (unit, root_took) = match (times, unit.split_once(" +")) {
+            (None, Some((u, t))) => (u.trim(), Some(parse_timespan(t).ok_or_else(|| ParseError::at(W, raw, format!("bad time span `{t}`")))?)),
+            _ => (unit, None),
         };
         if unit.is_empty() || unit.contains(char::is_whitespace) {
             return Err(ParseError::at(W, raw, "expected `<unit> [@<time> [+<time>]]`"));
@@ -173,7 +178,7 @@ pub fn parse_critical_chain(out: &str) -> Result<Vec<Vec<ChainLink>>, ParseError
                     b.map(|b| parse_timespan(b).ok_or_else(|| ParseError::at(W, raw, format!("bad time span `{b}`")))).transpose()?;
                 (Some(at), took)
             }
-            None => (None, None),
+            None => (None, root_took),
         };
         let link = ChainLink { depth, unit: unit.to_string(), at, took };
         match (depth, chains.last_mut()) {
@@ -253,6 +258,63 @@ pub fn parse_cloud_init_blame(out: &str) -> Result<Vec<Vec<(String, f64)>>, Pars
         return Err(ParseError::new(W, "no boot record"));
     }
     Ok(records)
+}
+
+/// One cloud-init event of `cloud-init analyze dump` (a start paired with its finish).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct CloudInitEvent {
+    /// `stage` or `stage/event` (e.g. `init-network/config-ssh`).
+    pub name: String,
+    /// Start, Unix seconds.
+    pub start: f64,
+    /// Seconds it took.
+    pub secs: f64,
+    /// `SUCCESS`, `FAIL`, … (empty when the finish carried none).
+    pub result: String,
+}
+
+/// Parses `cloud-init analyze dump` (a JSON list of start/finish events from cloud-init.log)
+/// into the events of the last boot: each start paired with the next finish of the same name.
+/// (`analyze show` and `blame` of cloud-init 22.4 crash with `IndexError` when a stage runs no
+/// module; `dump` only converts the log.)
+pub fn parse_cloud_init_dump(out: &str) -> Result<Vec<CloudInitEvent>, ParseError> {
+    const W: &str = "cloud-init analyze dump";
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        name: String,
+        event_type: String,
+        timestamp: f64,
+        #[serde(default)]
+        result: Option<String>,
+    }
+    let start = out.find('[').ok_or_else(|| ParseError::new(W, "no JSON list"))?;
+    let raw: Vec<Raw> = serde_json::from_str(&out[start..]).map_err(|e| ParseError::new(W, e.to_string()))?;
+    // The last boot starts at the last `init-local` start (or the first event).
+    let from = raw.iter().rposition(|e| e.name == "init-local" && e.event_type == "start").unwrap_or(0);
+    let mut open: Vec<&Raw> = Vec::new();
+    let mut v = Vec::new();
+    for e in &raw[from..] {
+        match e.event_type.as_str() {
+            "start" => open.push(e),
+            "finish" => {
+                if let Some(i) = open.iter().rposition(|s| s.name == e.name) {
+                    let s = open.remove(i);
+                    v.push(CloudInitEvent {
+                        name: e.name.clone(),
+                        start: s.timestamp,
+                        secs: e.timestamp - s.timestamp,
+                        result: e.result.clone().unwrap_or_default(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    if v.is_empty() {
+        return Err(ParseError::new(W, "no finished event"));
+    }
+    v.sort_by(|a, b| a.start.total_cmp(&b.start));
+    Ok(v)
 }
 
 /// Parses `systemctl show -p … UNIT…`: one `Key=value` map per unit (blocks separated by blank lines).
