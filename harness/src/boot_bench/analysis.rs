@@ -414,7 +414,11 @@ fn dropped(samples: &[LabSample]) -> String {
             }
         }
         let _ = writeln!(o, "baseline node0 of {n}, cloud-init events the candidate no longer runs:");
-        for (name, secs) in b.cloud_init_blame.iter().filter(|(name, _)| !c.cloud_init_blame.iter().any(|x| &x.0 == name)) {
+        if let Some(why) = b.cloud_init_unreadable.as_ref().or(c.cloud_init_unreadable.as_ref()) {
+            let _ = writeln!(o, "  (not compared: {why})");
+        }
+        let comparable = b.cloud_init_unreadable.is_none() && c.cloud_init_unreadable.is_none();
+        for (name, secs) in b.cloud_init_blame.iter().filter(|(name, _)| comparable && !c.cloud_init_blame.iter().any(|x| &x.0 == name)) {
             if *secs >= 0.05 {
                 let _ = writeln!(o, "  {name:<44} {secs:>7.1} s");
             }
@@ -455,7 +459,8 @@ mod tests {
         assert_eq!((b.ssh_active, b.cloud_init_done, b.ready), (37.697998, 52.156281, 52.156281));
         assert!((b.wait_online - 13.202744).abs() < 1e-6, "{}", b.wait_online);
         // cloud-init-local + wait-online + cloud-init + cloud-config + cloud-final, disjoint here.
-        let want = (17.914068 - 7.185997) + (31.689377 - 18.486633) + (36.481060 - 31.742860) + (45.296288 - 36.590384) + (52.156281 - 47.594793);
+        let want =
+            (17.914068 - 7.185997) + (31.689377 - 18.486633) + (36.481060 - 31.742860) + (45.296288 - 36.590384) + (52.156281 - 47.594793);
         assert!((b.stack - want).abs() < 1e-6, "{} vs {want}", b.stack);
         assert!((b.systemd_other - (b.ready - b.kernel - b.stack)).abs() < 1e-9);
         let chain: Vec<&str> = b.chain.iter().map(|l| l.unit.as_str()).collect();

@@ -161,7 +161,9 @@ pub fn parse_critical_chain(out: &str) -> Result<Vec<Vec<ChainLink>>, ParseError
             None => (rest, None),
         };
         let (unit, root_took) = match (times, unit.split_once(" +")) {
-            (None, Some((u, t))) => (u.trim(), Some(parse_timespan(t).ok_or_else(|| ParseError::at(W, raw, format!("bad time span `{t}`")))?)),
+            (None, Some((u, t))) => {
+                (u.trim(), Some(parse_timespan(t).ok_or_else(|| ParseError::at(W, raw, format!("bad time span `{t}`")))?))
+            }
             _ => (unit, None),
         };
         if unit.is_empty() || unit.contains(char::is_whitespace) {

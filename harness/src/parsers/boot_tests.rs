@@ -9,7 +9,6 @@ macro_rules! fixture {
         include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/boot/", $dir, "/", $file))
     };
 }
-const BEFORE: &str = "offline-4da12621f281-1-node";
 
 #[test]
 fn timespans_in_systemd_format() {
@@ -29,9 +28,9 @@ fn startup_time_of_a_real_boot() {
     assert_eq!(st.total, 52.168);
     assert_eq!(st.target, Some(("graphical.target".to_string(), 42.913)));
     assert_eq!(st.phase("initrd"), 0.0, "initramfs-tools runs no systemd in the initrd: its time is the kernel's");
-    let e = parse_systemd_analyze_time("Bootup is not yet finished (org.freedesktop.systemd1.Manager.FinishTimestampMonotonic=0).\n").unwrap_err();
+    let e = parse_systemd_analyze_time("Bootup is not yet finished (org.freedesktop.systemd1.Manager.FinishTimestampMonotonic=0).\n")
+        .unwrap_err();
     assert!(e.message.contains("not finished"), "{e}");
-    let _ = BEFORE;
 }
 
 #[test]
@@ -94,4 +93,17 @@ fn systemctl_show_blocks() {
     assert_eq!(docker["ActiveEnterTimestampMonotonic"], "0");
     let m = parse_systemctl_show(fixture!("offline-7f85cb160c87-1-node", "systemctl-show-manager.txt"));
     assert_eq!(m[0]["InitRDTimestampMonotonic"], "0");
+}
+
+#[test]
+fn cloud_init_dump_of_the_trimmed_image() {
+    // offline-b2ad463cacf8: the seed's modules only, cloud-config.service masked.
+    let ev = parse_cloud_init_dump(fixture!("offline-b2ad463cacf8-1-node", "cloud-init-analyze-dump.json")).unwrap();
+    let stages: Vec<(&str, f64)> =
+        ev.iter().filter(|e| !e.name.contains('/')).map(|e| (e.name.as_str(), (e.secs * 1000.0).round())).collect();
+    assert_eq!(stages, [("init-local", 2569.0), ("init-network", 1310.0), ("modules-final", 24.0)]);
+    let modules: Vec<&str> = ev.iter().filter_map(|e| e.name.strip_prefix("init-network/config-")).collect();
+    assert_eq!(modules, ["bootcmd", "write-files", "set_hostname", "update_hostname", "update_etc_hosts", "users-groups", "ssh"]);
+    assert!(ev.iter().all(|e| e.result == "SUCCESS" && e.secs >= 0.0));
+    assert!(parse_cloud_init_dump("Traceback (most recent call last):\n").is_err());
 }
