@@ -129,7 +129,10 @@ pub struct Breakdown {
 
 /// cloud-init's stages and events: from `analyze dump` when it was captured, else from
 /// `analyze show` / `blame` (which cloud-init 22.4 cannot print when a stage runs no module).
-fn cloud_init_events(c: &GuestCapture) -> Result<(Vec<(String, f64)>, Vec<(String, f64)>), ParseError> {
+/// (name, seconds) of cloud-init stages or events.
+type Timed = Vec<(String, f64)>;
+
+fn cloud_init_events(c: &GuestCapture) -> Result<(Timed, Timed), ParseError> {
     if !c.cloud_init_dump.trim().is_empty() {
         let ev = parse_cloud_init_dump(&c.cloud_init_dump)?;
         let stages = ev.iter().filter(|e| !e.name.contains('/')).map(|e| (e.name.clone(), e.secs)).collect();

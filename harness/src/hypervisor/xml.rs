@@ -352,8 +352,12 @@ pub fn retype(xml: &str, domain_type: &str) -> String {
 /// --baseline cpu=…` boots both in the same run (docs/boot.md).
 pub const TCG_CPU_MODEL: &str = "qemu64";
 
-/// The `<cpu>` element of a TCG guest with CPU `model` (`qemu64`, `max`, a named model).
+/// The `<cpu>` element of a TCG guest with CPU `model` (`qemu64`, a named model, or `max`:
+/// libvirt refuses `max` as a custom model and spells it `mode='maximum'`).
 pub fn tcg_cpu(model: &str) -> String {
+    if model == "max" {
+        return "<cpu mode='maximum' migratable='off'/>".into();
+    }
     format!("<cpu mode='custom' match='exact'><model fallback='allow'>{}</model></cpu>", esc(model))
 }
 
@@ -440,15 +444,19 @@ mod tests {
     fn retune_changes_only_cpu_and_vcpus() {
         let x = domain_xml(&spec());
         assert!(x.contains(&tcg_cpu(TCG_CPU_MODEL)), "{x}");
-        let t = retune(&x, Some("max"), Some(1));
-        assert!(t.contains("<vcpu>1</vcpu>\n  <cpu mode='custom' match='exact'><model fallback='allow'>max</model></cpu>"), "{t}");
+        let t = retune(&x, Some("Skylake-Client"), Some(1));
+        assert!(
+            t.contains("<vcpu>1</vcpu>\n  <cpu mode='custom' match='exact'><model fallback='allow'>Skylake-Client</model></cpu>"),
+            "{t}"
+        );
+        assert!(retune(&x, Some("max"), None).contains("<cpu mode='maximum' migratable='off'/>"));
         assert_eq!(t.matches("<cpu").count(), 1, "{t}");
         assert_eq!(retune(&x, None, None), x);
         // libvirt's own dumpxml form.
         let live = "<domain type='qemu' id='4'>\n  <vcpu placement='static'>2</vcpu>\n  <cpu mode='custom' match='exact' check='none'>\n    <model fallback='allow'>qemu64</model>\n  </cpu>\n</domain>";
         assert_eq!(
             retune(live, Some("max"), Some(3)),
-            "<domain type='qemu' id='4'>\n  <vcpu placement='static'>3</vcpu>\n  <cpu mode='custom' match='exact'><model fallback='allow'>max</model></cpu>\n  \n</domain>"
+            "<domain type='qemu' id='4'>\n  <vcpu placement='static'>3</vcpu>\n  <cpu mode='maximum' migratable='off'/>\n  \n</domain>"
         );
     }
 
