@@ -6,6 +6,7 @@
 //! [`evidence`] → [`checks`] (pure) → [`report`] (driven by [`report::events`]).
 #![warn(missing_docs)]
 
+pub mod boot_bench;
 pub mod checks;
 pub mod config;
 pub mod doctor;

@@ -10,6 +10,22 @@ use crate::config::{LabConfig, NodeConfig, Profile};
 use crate::errors::LabError;
 use crate::process::{CommandRunner, CommandSpec};
 
+/// cloud-init's init-stage modules the seed uses (hostname, users, host keys, bootcmd's
+/// machine-id reset, write_files). The offline image bakes the same lists into
+/// `/etc/cloud/cloud.cfg.d/90_kubelab.cfg` (images/offline/recipe.sh); the guide profile's
+/// Ubuntu image gets them from user-data, plus [`GUIDE_EXTRA_INIT_MODULES`]. The config and
+/// final stages run no module: nothing in the seed is theirs.
+pub const SEED_INIT_MODULES: &[&str] =
+    &["bootcmd", "write-files", "set_hostname", "update_hostname", "update_etc_hosts", "users-groups", "ssh"];
+
+/// The Ubuntu cloud image is 2.2 GiB and its clones get 20 GiB: it still needs its root
+/// partition and filesystem grown.
+pub const GUIDE_EXTRA_INIT_MODULES: &[&str] = &["growpart", "resizefs"];
+
+/// `sshd_config.d` drop-in that turns password logins off (what `ssh_pwauth: false` did
+/// through the `set-passwords` module, which also restarted sshd during boot).
+pub const SSHD_DROP_IN: (&str, &str) = ("/etc/ssh/sshd_config.d/50-kubelab.conf", "PasswordAuthentication no\n");
+
 /// Everything that goes into one node's seed.
 #[derive(Clone, Debug)]
 pub struct NodeSeed {
@@ -33,6 +49,8 @@ pub struct NodeSeed {
     pub prefix: u8,
     /// Default gateway and DNS (guide profile only; the offline lab has no way out).
     pub gateway: Option<Ipv4Addr>,
+    /// Profile (the guide's image is not kubelab's: its seed carries the module lists).
+    pub profile: Profile,
 }
 
 impl NodeSeed {
@@ -49,6 +67,7 @@ impl NodeSeed {
             hosts: cfg.nodes.iter().map(|n| (n.ip, n.name.clone())).collect(),
             prefix: cfg.subnet.prefix_len(),
             gateway: (cfg.profile == Profile::Guide).then_some(cfg.gateway),
+            profile: cfg.profile,
         }
     }
 
@@ -83,7 +102,6 @@ users:
     lock_passwd: true
     ssh_authorized_keys:
       - {key}
-ssh_pwauth: false
 disable_root: true
 ssh_deletekeys: true
 ssh_genkeytypes: [ed25519]
@@ -98,13 +116,26 @@ write_files:
     permissions: "0644"
     content: |
 {hosts}
-"#,
+  - path: {sshd_path}
+    permissions: "0644"
+    content: |
+      {sshd_body}
+{modules}"#,
             host = self.node.name,
             user = self.user,
             key = self.authorized_key,
             private = indent(self.host_key_private.trim_end(), 4),
             public = self.host_key_public,
             hosts = indent(self.etc_hosts().trim_end(), 6),
+            sshd_path = SSHD_DROP_IN.0,
+            sshd_body = SSHD_DROP_IN.1.trim_end(),
+            modules = match self.profile {
+                Profile::Offline => String::new(),
+                Profile::Guide => {
+                    let init: Vec<&str> = SEED_INIT_MODULES.iter().chain(GUIDE_EXTRA_INIT_MODULES).copied().collect();
+                    format!("cloud_init_modules: [{}]\ncloud_config_modules: []\ncloud_final_modules: []\n", init.join(", "))
+                }
+            },
         )
     }
 
@@ -203,6 +234,40 @@ mod tests {
     #[test]
     fn user_data_snapshot() {
         insta::assert_snapshot!(seed(Profile::Offline).user_data());
+    }
+
+    #[test]
+    fn guide_user_data_limits_modules() {
+        insta::assert_snapshot!(seed(Profile::Guide).user_data());
+    }
+
+    /// The offline image bakes the seed's module lists (recipe.sh, 90_kubelab.cfg): the same
+    /// modules as the guide profile's user-data, minus the Ubuntu image's growpart/resizefs.
+    #[test]
+    fn offline_image_runs_the_seeds_modules() {
+        let cfg = crate::image::OFFLINE_RECIPE;
+        let list = |key: &str| {
+            let l = cfg.lines().find_map(|l| l.strip_prefix(&format!("{key}: "))).unwrap_or_else(|| panic!("recipe.sh sets no {key}"));
+            l.trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(list("cloud_init_modules"), SEED_INIT_MODULES);
+        assert!(list("cloud_config_modules").is_empty() && list("cloud_final_modules").is_empty());
+        assert_eq!(list("datasource_list"), ["NoCloud"]);
+        let guide = seed(Profile::Guide).user_data();
+        let doc: serde_json::Value = serde_saphyr::from_str(&guide).expect("user-data is YAML");
+        let init: Vec<&str> = doc["cloud_init_modules"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(init, [SEED_INIT_MODULES, GUIDE_EXTRA_INIT_MODULES].concat());
+        // ssh_pwauth is set-passwords' (not run): the drop-in says it instead.
+        assert!(!guide.contains("ssh_pwauth"));
+        let files = doc["write_files"].as_array().unwrap();
+        assert!(files.iter().any(|f| f["path"] == SSHD_DROP_IN.0 && f["content"] == SSHD_DROP_IN.1), "{guide}");
     }
 
     #[test]

@@ -541,3 +541,39 @@ fn seams_up_faults_down() {
     ok(&["down"], c);
     assert_empty(&inventory(c));
 }
+
+/// `kubelab bench boot` on one node, read for real: the host saw sshd with the pinned key and
+/// cloud-init done, the guest's own phases parse, ready came after the guest's ssh.service and
+/// cloud-final.service were active (nothing declared ready early), the image's trims are in
+/// effect on that clean first boot, and the throwaway lab is gone afterwards.
+#[test]
+fn bench_boot_reads_a_clean_first_boot() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("bench");
+    let out = ok(&["bench", "boot", "--nodes", "1", "--save", save.to_str().unwrap()], None);
+    assert!(!out.contains("guest phases unreadable"), "{out}");
+    let samples: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(save.join("samples.json")).unwrap()).unwrap();
+    let n = &samples[0]["per_node"][0];
+    assert!(n["status"].as_str().unwrap().contains("done"), "{n}");
+    let g = &n["guest"]["Ok"];
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"));
+    assert!(f(&g["kernel"]) > 0.0 && f(&g["ssh_active"]) > f(&g["kernel"]), "{g}");
+    // The host's clock starts at the domain's start, before the guest's kernel: ready on the
+    // host can only be later than the guest's own ready.
+    assert!(f(&n["ssh"]) >= f(&g["ssh_active"]) && f(&n["ready"]) >= f(&g["ready"]), "{n}");
+    assert!(f(&n["ready"]) >= f(&n["ssh"]), "{n}");
+    let units = g["units"].as_object().unwrap();
+    for gone in ["systemd-networkd-wait-online.service", "docker.service", "containerd.service"] {
+        assert!(!units.contains_key(gone), "{gone} ran on the boot path: {g}");
+    }
+    // Only the seed's cloud-init modules ran (cloud-init analyze blame, read in the guest).
+    let events: Vec<&str> = g["cloud_init_blame"].as_array().unwrap().iter().map(|e| e[0].as_str().unwrap()).collect();
+    assert!(events.iter().any(|e| e.ends_with("/config-ssh")), "{events:?}");
+    assert!(!events.iter().any(|e| e.contains("config-grub") || e.contains("set_passwords") || e.contains("set-passwords")), "{events:?}");
+    for f in ["systemd-analyze.txt", "cloud-init-analyze-show.txt", "systemctl-show-units.txt"] {
+        assert!(save.join("r1-candidate-1n/ICE-k8s-machines-node0").join(f).exists(), "{f} not saved");
+    }
+    let left = virsh(&["list", "--all", "--name"]);
+    assert!(!left.contains("kl-bench-boot"), "bench left a domain: {left}");
+}

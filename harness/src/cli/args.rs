@@ -174,8 +174,9 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 20)]
         commands: u32,
     },
-    /// Booting 3 nodes in parallel vs 1 node alone (creates two throwaway labs).
-    Boot,
+    /// Boot path per node: 1 node alone vs 3 in parallel, a baseline vs a candidate variant
+    /// alternating in the same run, with the guests' own phases (throwaway labs).
+    Boot(BenchBoot),
     /// Snapshot revert vs a fresh clone + boot + host provisioning (needs a running lab with a `provisioned` snapshot).
     Reset,
 }
@@ -195,6 +196,30 @@ pub struct BenchCheck {
     /// Directory of .feature files to cycle (default: the ones built into kubelab).
     #[arg(long)]
     pub features: Option<PathBuf>,
+}
+
+/// Options of `bench boot`.
+#[derive(Debug, Args)]
+pub struct BenchBoot {
+    /// Baseline variant: `image=DIR` (an offline image directory), `vcpus=N`, `cpu=MODEL`,
+    /// comma-separated. Without it only the candidate boots.
+    #[arg(long)]
+    pub baseline: Option<kubelab::boot_bench::Variant>,
+    /// Candidate variant (same keys; default: the config as it is).
+    #[arg(long, default_value = "")]
+    pub candidate: kubelab::boot_bench::Variant,
+    /// Node counts to boot.
+    #[arg(long, value_delimiter = ',', default_value = "1,3")]
+    pub nodes: Vec<usize>,
+    /// Rounds (the baseline/candidate order alternates).
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
+    /// Where the raw guest outputs and samples.json go.
+    #[arg(long, default_value = "reports/bench-boot")]
+    pub save: PathBuf,
+    /// Boot nothing: re-read the run saved in `--save` with the current parsers and print its report.
+    #[arg(long)]
+    pub reread: bool,
 }
 
 /// Options of `bench clone`.

@@ -325,23 +325,6 @@ pub async fn ssh(cfg: &LabConfig, commands: u32) -> Result<(), ExpectedError> {
     Ok(())
 }
 
-/// 3 nodes booting in parallel vs 1 node alone (time from `up` to SSH on every node).
-pub async fn boot(cfg: &LabConfig) -> Result<(), ExpectedError> {
-    let one = throwaway(cfg, "kl-bench-boot1", 7, 1);
-    let mut one = LabConfig { nodes: one.nodes, ..one };
-    one.nodes[0].role = kubelab::config::Role::ControlPlane;
-    let (lab1, _, t1) = up_timed(&one).await?;
-    lab1.down(false).await?;
-    let three = throwaway(cfg, "kl-bench-boot3", 8, 3);
-    let (lab3, st3, t3) = up_timed(&three).await?;
-    lab3.down(false).await?;
-    println!("bench boot ({} guests): up → ssh + cloud-init done on every node", if st3.domain_type == "kvm" { "kvm" } else { "tcg" });
-    println!("  1 node alone       : {:>7.1} s", t1.as_secs_f64());
-    println!("  3 nodes in parallel: {:>7.1} s", t3.as_secs_f64());
-    println!("  ratio              : {:>7.2}x (goal <= 1.6x)", t3.as_secs_f64() / t1.as_secs_f64().max(1e-9));
-    Ok(())
-}
-
 /// Snapshot revert of the running lab vs a fresh clone + boot + host provisioning of a second lab.
 pub async fn reset(cfg: &LabConfig) -> Result<(), ExpectedError> {
     use kubelab::provision::{Plan, Provisioner};

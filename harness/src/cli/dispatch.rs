@@ -255,7 +255,7 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
             BenchWhat::Clone(opts) => super::bench::clone(&cfg, &opts.sizes).await,
             BenchWhat::Check(o) => super::bench::check(o.features.as_deref(), &o.evidence, o.scenarios, o.iterations).await,
             BenchWhat::Ssh { commands } => super::bench::ssh(&cfg, commands).await,
-            BenchWhat::Boot => super::bench::boot(&cfg).await,
+            BenchWhat::Boot(o) => super::bench_boot::boot(&cfg, o).await,
             BenchWhat::Reset => super::bench::reset(&cfg).await,
         },
     }

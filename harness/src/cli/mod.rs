@@ -4,6 +4,7 @@
 mod args;
 mod artifacts;
 mod bench;
+mod bench_boot;
 mod check;
 mod dispatch;
 mod errors;

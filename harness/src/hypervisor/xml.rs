@@ -110,11 +110,7 @@ pub fn domain_xml(s: &DomainSpec) -> String {
         ),
         Boot::Disk => "<os>\n    <type arch='x86_64' machine='pc'>hvm</type>\n    <boot dev='hd'/>\n  </os>".to_string(),
     };
-    let cpu = if s.domain_type == "kvm" {
-        "<cpu mode='host-passthrough'/>"
-    } else {
-        "<cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model></cpu>"
-    };
+    let cpu = if s.domain_type == "kvm" { "<cpu mode='host-passthrough'/>".to_string() } else { tcg_cpu(TCG_CPU_MODEL) };
     format!(
         r#"<domain type='{dt}'>
   <name>{name}</name>
@@ -262,6 +258,40 @@ pub fn snapshot_xml(name: &str) -> String {
     )
 }
 
+/// The guest CPU model under TCG (no KVM). Chosen by measurement: `kubelab bench boot
+/// --baseline cpu=…` boots both in the same run (docs/boot.md).
+pub const TCG_CPU_MODEL: &str = "qemu64";
+
+/// The `<cpu>` element of a TCG guest with CPU `model` (`qemu64`, a named model, or `max`:
+/// libvirt refuses `max` as a custom model and spells it `mode='maximum'`).
+pub fn tcg_cpu(model: &str) -> String {
+    if model == "max" {
+        return "<cpu mode='maximum' migratable='off'/>".into();
+    }
+    format!("<cpu mode='custom' match='exact'><model fallback='allow'>{}</model></cpu>", esc(model))
+}
+
+/// A defined domain's XML with another TCG CPU model and/or vCPU count, everything else kept
+/// (what `kubelab bench boot` varies between a baseline and a candidate).
+pub fn retune(xml: &str, cpu_model: Option<&str>, vcpus: Option<u32>) -> String {
+    let mut s = xml.to_string();
+    if let Some(n) = vcpus
+        && let Some(i) = s.find("<vcpu")
+        && let Some(j) = s[i..].find("</vcpu>").map(|j| i + j)
+        && let Some(k) = s[i..j].find('>').map(|k| i + k + 1)
+    {
+        s.replace_range(k..j, &n.to_string());
+    }
+    if let Some(model) = cpu_model {
+        let dt = super::parse::root_attr(&s, "type").unwrap_or_else(|| "qemu".into());
+        s = super::edit::retype(&s, &dt);
+        if let Some(j) = s.find("</vcpu>").map(|j| j + "</vcpu>".len()) {
+            s.insert_str(j, &format!("\n  {}", tcg_cpu(model)));
+        }
+    }
+    s
+}
+
 /// A random locally administered MAC in QEMU's 52:54:00 range.
 pub fn random_mac() -> String {
     let b: [u8; 3] = rand::random();
@@ -320,6 +350,26 @@ mod tests {
         assert_eq!(network_subnets(&x), vec!["192.168.1.0/24".parse::<Ipv4Net>().unwrap()]);
         let nat = "<network><ip address=\"192.168.122.1\" netmask=\"255.255.255.0\"><dhcp/></ip></network>";
         assert_eq!(network_subnets(nat), vec!["192.168.122.0/24".parse::<Ipv4Net>().unwrap()]);
+    }
+
+    #[test]
+    fn retune_changes_only_cpu_and_vcpus() {
+        let x = domain_xml(&spec());
+        assert!(x.contains(&tcg_cpu(TCG_CPU_MODEL)), "{x}");
+        let t = retune(&x, Some("Skylake-Client"), Some(1));
+        assert!(
+            t.contains("<vcpu>1</vcpu>\n  <cpu mode='custom' match='exact'><model fallback='allow'>Skylake-Client</model></cpu>"),
+            "{t}"
+        );
+        assert!(retune(&x, Some("max"), None).contains("<cpu mode='maximum' migratable='off'/>"));
+        assert_eq!(t.matches("<cpu").count(), 1, "{t}");
+        assert_eq!(retune(&x, None, None), x);
+        // libvirt's own dumpxml form.
+        let live = "<domain type='qemu' id='4'>\n  <vcpu placement='static'>2</vcpu>\n  <cpu mode='custom' match='exact' check='none'>\n    <model fallback='allow'>qemu64</model>\n  </cpu>\n</domain>";
+        assert_eq!(
+            retune(live, Some("max"), Some(3)),
+            "<domain type='qemu' id='4'>\n  <vcpu placement='static'>3</vcpu>\n  <cpu mode='maximum' migratable='off'/>\n  \n</domain>"
+        );
     }
 
     #[test]

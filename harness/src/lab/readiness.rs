@@ -65,17 +65,26 @@ impl Lab {
                     WaitError::Fatal(e) => LabError::Remote(e),
                     WaitError::TimedOut { last, .. } => LabError::SshNeverUp { node: n.name.clone(), secs: ssh_budget.as_secs(), last },
                 })?;
+                emit(LabEvent {
+                    node: n.name.clone(),
+                    phase: "ssh".into(),
+                    message: "ssh answers with the pinned host key".into(),
+                    elapsed: t0.elapsed().as_secs_f64(),
+                });
                 // sshd accepts logins before cloud-init has finished writing /etc/hosts and
                 // resetting the machine-id: wait for it (bounded by the same budget).
                 let left = ssh_budget.saturating_sub(t0.elapsed()).as_secs().max(30);
-                let ci = shell.run(&n.name, &format!("timeout {left} cloud-init status --wait >/dev/null 2>&1; cloud-init status")).await?;
-                if !ci.stdout.contains("done") {
-                    tracing::warn!(node = %n.name, status = %ci.stdout.trim(), "cloud-init did not finish cleanly");
+                // One cloud-init process (each costs seconds of Python start under TCG): `--wait`
+                // polls inside and prints the final `status: …` line after its progress dots.
+                let ci = shell.run(&n.name, &format!("timeout {left} cloud-init status --wait 2>&1")).await?;
+                let status = ci.stdout.trim().lines().last().unwrap_or_default().trim_start_matches('.');
+                if !status.contains("done") {
+                    tracing::warn!(node = %n.name, status = %status, "cloud-init did not finish cleanly");
                 }
                 emit(LabEvent {
                     node: n.name.clone(),
                     phase: "ready".into(),
-                    message: format!("ssh answers with the pinned host key; {}", ci.stdout.trim()),
+                    message: format!("ssh answers with the pinned host key; {status}"),
                     elapsed: t0.elapsed().as_secs_f64(),
                 });
                 Ok::<(), LabError>(())

@@ -3,6 +3,7 @@
 //! beside the sample. Main error type: [`ParseError`].
 
 mod bgp;
+mod boot;
 mod capture;
 mod component_config;
 mod error;
@@ -15,6 +16,7 @@ mod net;
 mod port;
 
 pub use bgp::*;
+pub use boot::*;
 pub use capture::*;
 pub use component_config::*;
 pub use error::*;

@@ -180,7 +180,9 @@ pub(crate) fn docker_install(ctx: &Ctx<'_>) -> Scripts {
         "id -nG @USER@ | tr ' ' '\\n' | grep -qx docker || { echo \"user @USER@ is not in group docker\"; exit 1; }\n",
         &[("USER", &user)],
     );
-    let running = "systemctl is-active --quiet docker || { echo 'docker is not running'; exit 1; }\ndocker info >/dev/null || { echo 'docker info fails'; exit 1; }\n";
+    // Docker is not on the boot path (sshd and cloud-init do not wait for it): after a reboot
+    // it may still be starting when this check runs, so wait for the start job (bounded).
+    let running = "for _ in $(seq 120); do [ \"$(systemctl is-active docker)\" = activating ] || break; sleep 1; done\nsystemctl is-active --quiet docker || { echo 'docker is not running'; exit 1; }\ndocker info >/dev/null || { echo 'docker info fails'; exit 1; }\n";
     match ctx.cfg.profile {
         Profile::Offline => Scripts::new(
             format!(
