@@ -527,16 +527,17 @@ fn seams_up_faults_down() {
 
     let t = Instant::now();
     ok(&["fault", "inject", "link-down"], c);
-    let probe = kubelab(&["ssh", "ICE-k8s-machines-node2", "true"], c);
+    let probe = kubelab(&["ssh", "ICE-k8s-machines-node2", "--", "true"], c);
     assert!(!probe.status.success(), "node2 must be cut off while its link is down");
+    assert_ne!(probe.status.code(), Some(2), "a usage error is not a cut-off node");
     ok(&["fault", "heal", "link-down"], c);
-    assert_eq!(ok(&["ssh", "ICE-k8s-machines-node2", "echo back"], c).trim(), "back");
+    assert_eq!(ok(&["ssh", "ICE-k8s-machines-node2", "--", "echo", "back"], c).trim(), "back");
     eprintln!("seams: link-down inject + heal (reset, ssh back) in {:.1} s", t.elapsed().as_secs_f64());
 
     ok(&["fault", "inject", "swap"], c);
-    assert!(!ok(&["ssh", "ICE-k8s-machines-node2", "swapon --show --noheadings"], c).trim().is_empty(), "swap on");
+    assert!(!ok(&["ssh", "ICE-k8s-machines-node2", "--", "swapon", "--show", "--noheadings"], c).trim().is_empty(), "swap on");
     ok(&["fault", "heal", "swap"], c);
-    assert!(ok(&["ssh", "ICE-k8s-machines-node2", "swapon --show --noheadings"], c).trim().is_empty(), "swap off again");
+    assert!(ok(&["ssh", "ICE-k8s-machines-node2", "--", "swapon", "--show", "--noheadings"], c).trim().is_empty(), "swap off again");
 
     ok(&["down"], c);
     assert_empty(&inventory(c));
