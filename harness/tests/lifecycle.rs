@@ -170,7 +170,8 @@ fn interrupted_up_removes_what_it_created() {
     assert!(err.to_string().contains("everything it had created was removed"), "{err}");
     let calls = hv.calls();
     assert!(calls.iter().any(|c| c.starts_with("create_network")), "the network existed at the interrupt: {calls:?}");
-    assert!(!calls.iter().any(|c| c.starts_with("start_domain")), "nothing was started: {calls:?}");
+    // How far `up` got after the signal depends on the scheduler (the fake's calls return at
+    // once on blocking threads): what must hold is that everything it made is gone again.
     assert_eq!(lab.inventory().unwrap(), Inventory::default(), "calls: {calls:?}");
     assert!(!cfg.lab_dir().exists());
 }
