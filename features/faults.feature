@@ -35,6 +35,7 @@ Feature: The guide's cloud pitfalls, reproduced on purpose
       | fault               | pitfall                                                  | breaks                               | keeps           | fix                  |
       | security-group      | the cloud's default security group drops BGP and IPIP    | calico.bgp-mesh, calico.ipip-traffic | nothing         | 一定要检查虚拟机安全组 |
       | security-group-ipip | a security group that drops only IP protocol 4           | calico.ipip-traffic                  | calico.bgp-mesh | IP protocol 4 (IPIP) |
+      | no-floating-ip      | a node without a floating IP cannot download while the cluster network stays up | net.egress | identity.reach-by-name, calico.bgp-mesh, calico.ipip-traffic | 必须给每个虚拟机都绑定一个浮动IP |
 
   @fault:link-down
   Scenario: the cloud cuts a VM's network until it is rebooted

@@ -47,10 +47,13 @@ pub struct NodeSeed {
     pub hosts: Vec<(Ipv4Addr, String)>,
     /// Subnet prefix length.
     pub prefix: u8,
-    /// Default gateway and DNS (guide profile only; the offline lab has no way out).
+    /// Default gateway: the libvirt NAT in the guide profile; in the offline profile the
+    /// lab's cloud router (`lab::outside`), whose only way on is the lab's outside segment.
     pub gateway: Option<Ipv4Addr>,
     /// Profile (the guide's image is not kubelab's: its seed carries the module lists).
     pub profile: Profile,
+    /// DNS server (guide profile only: the offline outside has no DNS).
+    pub nameserver: Option<Ipv4Addr>,
 }
 
 impl NodeSeed {
@@ -66,7 +69,11 @@ impl NodeSeed {
             host_key_public: host_key.1.trim().to_string(),
             hosts: cfg.nodes.iter().map(|n| (n.ip, n.name.clone())).collect(),
             prefix: cfg.subnet.prefix_len(),
-            gateway: (cfg.profile == Profile::Guide).then_some(cfg.gateway),
+            gateway: Some(match cfg.profile {
+                Profile::Guide => cfg.gateway,
+                Profile::Offline => crate::lab::outside::router_lab_address(cfg.subnet),
+            }),
+            nameserver: (cfg.profile == Profile::Guide).then_some(cfg.gateway),
             profile: cfg.profile,
         }
     }
@@ -146,7 +153,10 @@ write_files:
             self.mac, self.node.ip, self.prefix
         );
         if let Some(gw) = self.gateway {
-            s.push_str(&format!("    routes:\n      - to: default\n        via: {gw}\n    nameservers:\n      addresses: [{gw}]\n"));
+            s.push_str(&format!("    routes:\n      - to: default\n        via: {gw}\n"));
+        }
+        if let Some(ns) = self.nameserver {
+            s.push_str(&format!("    nameservers:\n      addresses: [{ns}]\n"));
         }
         s
     }
@@ -279,11 +289,14 @@ mod tests {
     }
 
     #[test]
-    fn offline_network_has_no_way_out() {
+    fn offline_network_goes_out_only_through_the_cloud_router() {
         let n = seed(Profile::Offline).network_config();
         assert!(n.contains("- 192.168.1.135/24"));
-        assert!(!n.contains("default"), "{n}");
-        assert!(seed(Profile::Guide).network_config().contains("via: 192.168.1.1"));
+        // The cloud router (lab::outside) is the gateway; it has no route beyond the outside segment.
+        assert!(n.contains("- to: default\n        via: 192.168.1.254\n"), "{n}");
+        assert!(!n.contains("nameservers"), "{n}");
+        let g = seed(Profile::Guide).network_config();
+        assert!(g.contains("via: 192.168.1.1\n") && g.contains("addresses: [192.168.1.1]"), "{g}");
     }
 
     #[test]

@@ -136,6 +136,10 @@ fn guess_from_content(t: &str) -> Option<&'static str> {
         || has("BGP state:")
     {
         "bgp-birdc"
+    } else if has("\"nftables\"") && has("kubelab_outside") {
+        "floating-ips"
+    } else if (has("docker pull") || has("kubelab-outside.txt")) && t.lines().any(|l| l.starts_with("exit ")) {
+        "egress"
     } else if has("IP Virtual Server version") || has("Can't initialize ipvs") {
         "ipvsadm"
     } else if has("Cgroup Driver:") || has("Cannot connect to the Docker daemon") || (has("Server Version:") && has("Storage Driver:")) {

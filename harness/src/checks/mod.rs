@@ -8,6 +8,7 @@ mod bench;
 mod calico;
 mod capture;
 mod cluster;
+mod egress;
 mod host;
 mod identity;
 mod ipvs;

@@ -1,7 +1,7 @@
 //! [`CHECKS`]: every check with its stable id, domain, tier and probes; [`run`] one by id,
 //! [`run_all`] over one evidence set.
 
-use super::{Verdict, addons, calico, cluster, host, identity, ipvs, kubeadm, port, tls};
+use super::{Verdict, addons, calico, cluster, egress, host, identity, ipvs, kubeadm, port, tls};
 use crate::evidence::{Evidence, Tier};
 
 /// A check's static description.
@@ -57,6 +57,14 @@ pub const CHECKS: &[CheckSpec] = &[
         ["port-filter", "ip-addr", "ping-peers"],
         "every node uses an address its port (anti-spoofing filter) allows",
         port::address_allowed
+    ),
+    check!(
+        "net.egress",
+        "net",
+        Host,
+        ["egress", "ping-peers", "floating-ips"],
+        "every node can download from the outside (HTTP and docker pull, through its floating IP)",
+        egress::egress
     ),
     check!("host.swap-off", "host", Host, ["swapon", "proc-swaps", "fstab"], "swap off, no swap line in /etc/fstab", host::swap_off),
     check!("host.br-netfilter", "host", Host, ["lsmod"], "br_netfilter loaded", host::br_netfilter),

@@ -12,6 +12,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("host.feature", include_str!("../../../features/host.feature")),
     ("identity.feature", include_str!("../../../features/identity.feature")),
     ("ipvs.feature", include_str!("../../../features/ipvs.feature")),
+    ("outside.feature", include_str!("../../../features/outside.feature")),
     ("tls.feature", include_str!("../../../features/tls.feature")),
 ];
 

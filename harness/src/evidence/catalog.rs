@@ -157,6 +157,20 @@ fn ipip_ping(ctx: &ScriptContext<'_>) -> Option<String> {
     ))
 }
 
+/// The `egress` probe: an HTTP fetch of the outside's file and a `docker pull` of its image,
+/// each printed as `$ <command>`, its output (stderr too) and `exit <status>`; the pulled image
+/// is removed again so the next probe downloads it anew.
+pub fn egress_script(_: &ScriptContext<'_>) -> Option<String> {
+    use crate::lab::outside::{file_url, image_ref};
+    let curl =
+        format!("curl -sS -o /dev/null -w \"http %{{http_code}} %{{size_download}} bytes\\n\" --connect-timeout 5 -m 30 {}", file_url());
+    let pull = format!("timeout 120 docker pull {}", image_ref());
+    Some(format!(
+        "printf '$ %s\\n' '{curl}'\n{curl} 2>&1; echo \"exit $?\"\nprintf '$ %s\\n' '{pull}'\n{pull} 2>&1; echo \"exit $?\"\ndocker rmi -f {} >/dev/null 2>&1 || true\n",
+        image_ref()
+    ))
+}
+
 const LB_HTTP: &str = "kubectl --kubeconfig /etc/kubernetes/admin.conf get services -A -o jsonpath='{range .items[?(@.spec.type==\"LoadBalancer\")]}{.status.loadBalancer.ingress[0].ip}{\"\\n\"}{end}' | while read -r ip; do [ -n \"$ip\" ] || continue; echo \"$ip $(curl -s -o /dev/null -m 5 -w '%{http_code}' \"http://$ip/\")\"; done";
 
 impl ProbeCatalog {
@@ -205,6 +219,23 @@ impl ProbeCatalog {
                     BOTH,
                     Hypervisor("the node's lab <interface> element of `virsh dumpxml <domain>`"),
                     "libvirt 11 domain XML `<interface>` element with its `<filterref>` binding",
+                ),
+                // the outside (guide pitfall 2)
+                p(
+                    "egress",
+                    EachNode,
+                    Host,
+                    OFFLINE,
+                    Generated(egress_script),
+                    "kubelab: `$ <command>`, its output, `exit <status>` for curl 7.88 (`-w 'http %{http_code} %{size_download} bytes'`) and Docker 20.10 `docker pull`",
+                ),
+                p(
+                    "floating-ips",
+                    Cluster,
+                    Host,
+                    OFFLINE,
+                    Hypervisor("the lab's cloud router: `ip netns exec <router> nft -j list table ip kubelab_outside`"),
+                    "nftables 1.0 JSON (schema 1) of the router's table: one SNAT rule per floating IP",
                 ),
                 // host preparation
                 p("swapon", EachNode, Host, BOTH, Fixed("swapon --show"), "util-linux 2.34+ `swapon --show` (empty when no swap)"),

@@ -222,3 +222,33 @@ pub(super) fn heal_static_ip<'a>(f: &'a FaultLab<'a>, _: FaultKind, target: &'a 
         ))
     })
 }
+
+/// Pitfall 2: the node's floating IP removed — the cloud router's ruleset reloaded without
+/// the node's NAT, so its traffic to the outside is rejected while the lab network is intact.
+pub(super) fn remove_floating_ip<'a>(f: &'a FaultLab<'a>, _: FaultKind, target: &'a NodeState) -> Done<'a> {
+    Box::pin(async move { floating_ip(f, target, false) })
+}
+
+/// The fix: the node's floating IP bound again (its SNAT/DNAT back on the router).
+pub(super) fn bind_floating_ip<'a>(f: &'a FaultLab<'a>, _: FaultKind, target: &'a NodeState) -> Done<'a> {
+    Box::pin(async move { floating_ip(f, target, true) })
+}
+
+fn floating_ip(f: &FaultLab<'_>, target: &NodeState, bind: bool) -> Result<String, LabError> {
+    let o = f.lab().outside().ok_or_else(|| {
+        LabError::local("no-floating-ip", "this lab has no outside (offline profile on a local qemu:///system libvirt only)")
+    })?;
+    let fip = crate::lab::outside::floating_ip(target.ip);
+    let without: Vec<&str> = if bind { Vec::new() } else { vec![target.name.as_str()] };
+    o.set_floating_ips(&without)?;
+    Ok(if bind {
+        format!("floating IP {fip} bound to {} again (the router's SNAT/DNAT for {} reloaded)", target.name, target.ip)
+    } else {
+        format!(
+            "floating IP {fip} of {} removed: the cloud router ({}) has no NAT for {} and rejects its traffic to the outside",
+            target.name,
+            o.router_ns(),
+            target.ip
+        )
+    })
+}

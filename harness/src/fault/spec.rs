@@ -37,6 +37,9 @@ pub enum FaultKind {
     /// The node's address changed inside the guest (netplan) while its NIC's port still
     /// allows only the address the cloud assigned: the node is cut off.
     StaticIp,
+    /// One node's floating IP (its NAT on the lab's cloud router) removed: its downloads fail,
+    /// the cluster network between the nodes keeps working.
+    NoFloatingIp,
 }
 
 /// What injecting or healing a fault does.
@@ -243,6 +246,19 @@ pub static SPECS: &[FaultSpec] = &[
         inject: Action::Custom(custom::inject_static_ip),
         heal: Action::Custom(custom::heal_static_ip),
     },
+    FaultSpec {
+        kind: FaultKind::NoFloatingIp,
+        id: "no-floating-ip",
+        pitfall: "必须给每个虚拟机都绑定一个浮动IP，校园网就行，不然容器无法访问外网（下载都不行） (珍爱生命，远离交大云, pitfall 2)",
+        breaks: &["net.egress"],
+        // Only the way out is gone: node-to-node traffic and the BGP mesh stay up.
+        still_passing: &["identity.reach-by-name", "calico.bgp-mesh", "calico.ipip-traffic"],
+        heal_steps: &[],
+        live_skip: None,
+        default_node: 1,
+        inject: Action::Custom(custom::remove_floating_ip),
+        heal: Action::Custom(custom::bind_floating_ip),
+    },
 ];
 
 /// Every kind, in `fault list` order.
@@ -258,6 +274,7 @@ pub const ALL: &[FaultKind] = &[
     FaultKind::JoinTokenExpired,
     FaultKind::LinkDown,
     FaultKind::StaticIp,
+    FaultKind::NoFloatingIp,
 ];
 
 impl FaultKind {

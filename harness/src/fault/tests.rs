@@ -257,6 +257,56 @@ async fn join_token_expired_is_skipped_offline_and_manual_in_the_guide_profile()
     assert!(calls_since(&f, &m).is_empty() && scripts_since(&f, &m).is_empty(), "nothing done");
 }
 
+#[tokio::test(start_paused = true)]
+async fn no_floating_ip_reloads_the_routers_ruleset_without_the_node_then_with_it() {
+    let (f, state) = lab().await;
+    let FakeLab { lab, hv, shell, _dir } = f;
+    let runner = std::sync::Arc::new(crate::process::fake::FakeRunner::new());
+    runner.ok("", "");
+    let lab = lab.with_outside(Some(runner.clone()));
+    let fl = FaultLab::new(&lab, &state, shell.clone());
+    let (calls, scripts) = (hv.calls().len(), shell.calls().len());
+    let node = &state.nodes[FaultKind::NoFloatingIp.default_node()];
+    let fault = fl.inject(FaultKind::NoFloatingIp, None).await.unwrap();
+    assert_eq!(fault.node, node.name);
+    assert!(fault.detail.contains("removed") && fault.detail.contains(&node.ip.to_string()), "{}", fault.detail);
+    let loads: Vec<String> = runner.lines().into_iter().filter(|l| l.contains("nft -f")).collect();
+    assert_eq!(loads.len(), 1, "{loads:?}");
+    let ruleset = std::fs::read_to_string(lab.config().lab_dir().join("outside").join("router.nft"))
+        .or_else(|_| {
+            // wherever the outside keeps its files: the one path the nft load named
+            let path = loads[0].rsplit(' ').next().unwrap().to_string();
+            std::fs::read_to_string(path)
+        })
+        .unwrap();
+    assert!(!ruleset.contains(&node.ip.to_string()), "node's NAT removed:\n{ruleset}");
+    for other in state.nodes.iter().filter(|n| n.name != node.name) {
+        assert!(ruleset.contains(&other.ip.to_string()), "other nodes keep theirs:\n{ruleset}");
+    }
+    assert_eq!(fl.active(), [fault]);
+
+    let detail = fl.heal(FaultKind::NoFloatingIp, None).await.unwrap();
+    assert!(detail.contains("bound to") && detail.contains(&node.name), "{detail}");
+    let loads: Vec<String> = runner.lines().into_iter().filter(|l| l.contains("nft -f")).collect();
+    let path = loads[1].rsplit(' ').next().unwrap().to_string();
+    let ruleset = std::fs::read_to_string(path).unwrap();
+    for n in &state.nodes {
+        assert!(ruleset.contains(&n.ip.to_string()), "every node has its NAT again:\n{ruleset}");
+    }
+    assert!(fl.active().is_empty());
+    assert_eq!(hv.calls().len(), calls, "no hypervisor call");
+    assert_eq!(shell.calls().len(), scripts, "no guest script");
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_floating_ip_on_a_lab_without_an_outside_names_why() {
+    let (f, state) = lab().await;
+    let fl = FaultLab::new(&f.lab, &state, f.shell.clone());
+    let e = fl.inject(FaultKind::NoFloatingIp, None).await.unwrap_err();
+    assert!(e.to_string().contains("no outside"), "{e}");
+    assert!(fl.active().is_empty());
+}
+
 #[test]
 fn every_row_is_exercised_by_a_test_above() {
     // The table is the list of faults: a new row needs a test of its inject and heal here.
@@ -272,6 +322,7 @@ fn every_row_is_exercised_by_a_test_above() {
         FaultKind::CloneIdentity,
         FaultKind::StaticIp,
         FaultKind::JoinTokenExpired,
+        FaultKind::NoFloatingIp,
     ];
     for s in SPECS {
         assert!(tested.contains(&s.kind), "no fake-tier test for {}", s.id);

@@ -68,6 +68,11 @@ impl Lab {
         })
         .await?;
         ev("lab", "network", format!("network {} ({}) and pool {} created", self.cfg.network_name(), self.cfg.subnet, self.pool_name()));
+        if let Some(run) = self.outside.clone() {
+            let (hv, cfg) = (self.hv.clone(), self.cfg.clone());
+            let made = blocking(move || super::outside::create_for(&cfg, hv.as_ref(), run.as_ref())).await?;
+            ev("lab", "outside", made);
+        }
         let mut nodes = Vec::new();
         for node in &self.cfg.nodes {
             let mac = xml::random_mac();

@@ -5,6 +5,7 @@
 //! [`RemoteShell`] its [`ShellOpener`] opens (russh by default, a fake in tests).
 
 mod create;
+pub mod outside;
 pub mod port;
 mod readiness;
 mod snapshots;
@@ -39,6 +40,8 @@ pub struct Lab {
     shells: ShellOpener,
     procs: Arc<dyn CommandRunner>,
     kvm_present: bool,
+    /// How the lab's outside (router, floating IPs, registry) is made; `None`: the lab has none.
+    outside: Option<Arc<dyn CommandRunner>>,
 }
 
 type Emit<'a> = &'a (dyn Fn(LabEvent) + Send + Sync);
@@ -66,12 +69,23 @@ impl Lab {
     /// A lab for this config on this hypervisor, reaching its nodes over russh.
     pub fn new(cfg: LabConfig, hv: Arc<dyn Hypervisor>) -> Self {
         Lab {
-            cfg,
-            hv,
             shells: Arc::new(russh_shell),
             procs: Arc::new(SystemRunner),
             kvm_present: std::path::Path::new("/dev/kvm").exists(),
+            outside: outside::wanted(&cfg, &hv.uri()).then(|| Arc::new(SystemRunner) as Arc<dyn CommandRunner>),
+            cfg,
+            hv,
         }
+    }
+
+    /// The same lab with its outside made through `runner` (a fake in tests), or without one.
+    pub fn with_outside(self, runner: Option<Arc<dyn CommandRunner>>) -> Self {
+        Lab { outside: runner, ..self }
+    }
+
+    /// The lab's outside (offline profile on a local libvirt), if it has one.
+    pub fn outside(&self) -> Option<outside::Outside<'_>> {
+        self.outside.as_deref().map(|r| outside::Outside::new(&self.cfg, r))
     }
 
     /// The same lab starting external tools (xorriso) through `procs`.

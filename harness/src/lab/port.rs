@@ -59,7 +59,8 @@ pub fn last_console_addrs(log: &str) -> Option<String> {
     last
 }
 
-/// Facts read outside the nodes' SSH: `port-filter` for every node (its `<interface>` element
+/// Facts read outside the nodes' SSH: `floating-ips` from the lab's cloud router (when it has
+/// an outside), `port-filter` for every node (its `<interface>` element
 /// as libvirt prints it), and `ip-addr` from the serial console for each node that `ev` has no
 /// `ip-addr` fact for (SSH failed) and whose console shows a fresh report.
 pub async fn port_facts(lab: &Lab, state: &LabState, ev: &Evidence) -> Result<Vec<Fact>, LabError> {
@@ -98,6 +99,10 @@ pub async fn port_facts(lab: &Lab, state: &LabState, ev: &Evidence) -> Result<Ve
                 });
             }
         }
+    }
+    // The cloud router's floating IPs (guide pitfall 2), read in the router's namespace.
+    if let Some(o) = lab.outside() {
+        out.push(super::outside::floating_ips_fact(&o));
     }
     Ok(out)
 }

@@ -81,6 +81,8 @@ pub struct Inventory {
     pub nwfilters: usize,
     /// Whether the lab's state directory exists.
     pub state_dir: bool,
+    /// The lab's outside (router and outside namespaces, veth, nftables table, processes, files).
+    pub outside: super::outside::OutsideInventory,
 }
 
 impl Inventory {

@@ -20,6 +20,7 @@ impl Lab {
             pools: self.hv.pools()?.iter().filter(|p| **p == self.pool_name()).count(),
             nwfilters: self.hv.nwfilters()?.iter().filter(|f| f.starts_with(&format!("{lab}-"))).count(),
             state_dir: self.cfg.lab_dir().exists(),
+            outside: self.outside().map(|o| o.inventory()).transpose()?.unwrap_or_default(),
         })
     }
 
@@ -27,6 +28,10 @@ impl Lab {
     /// crash, with or without the state file). `purge` also removes the cached base images.
     pub async fn down(&self, purge: bool) -> Result<Inventory, LabError> {
         let before = self.inventory()?;
+        if let Some(run) = self.outside.clone() {
+            let cfg = self.cfg.clone();
+            blocking(move || super::outside::Outside::new(&cfg, run.as_ref()).teardown()).await?;
+        }
         let hv = self.hv.clone();
         let cfg = self.cfg.clone();
         let pool = self.pool_name();

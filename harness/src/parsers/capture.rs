@@ -300,6 +300,10 @@ pub fn probe_of_command(cmd: &str) -> Option<&'static str> {
         "ipvsadm"
     } else if has("proxymode") {
         "proxy-mode"
+    } else if has("docker pull") || has("kubelab-outside.txt") {
+        "egress"
+    } else if has("kubelab_outside") {
+        "floating-ips"
     } else if has("docker info") {
         "docker-info"
     } else if has("kubeadm join") {

@@ -14,7 +14,7 @@ use super::scripts::{self, Ctx, Scripts};
 use super::waits::{ClusterWait, StepWait};
 
 /// Every step id, in run order.
-pub const STEP_IDS: [&str; 26] = [
+pub const STEP_IDS: [&str; 27] = [
     "host.hosts-file",
     "host.swap-off",
     "host.br-netfilter",
@@ -24,6 +24,7 @@ pub const STEP_IDS: [&str; 26] = [
     "host.network-manager",
     "docker.install",
     "docker.cgroup-systemd",
+    "docker.outside-registry",
     "k8s.packages",
     "kubeadm.images-pull",
     "kubeadm.init",
@@ -140,6 +141,14 @@ fn table() -> Vec<Row> {
         ("host.network-manager", "apt-get remove network-manager", All, BOTH, "", scripts::network_manager),
         ("docker.install", "install Docker; usermod -aG docker", All, BOTH, "", scripts::docker_install),
         ("docker.cgroup-systemd", "daemon.json exec-opts native.cgroupdriver=systemd", All, BOTH, "", scripts::docker_cgroup),
+        (
+            "docker.outside-registry",
+            "offline stand-in for Docker Hub: daemon.json insecure-registries lists the outside's plain-HTTP registry",
+            All,
+            OFFLINE,
+            "the guide profile pulls from the internet's registries over TLS",
+            scripts::docker_outside_registry,
+        ),
         ("k8s.packages", "kubelet kubeadm kubectl 1.23.6, held", All, GUIDE, k8s, scripts::k8s_packages),
         ("kubeadm.images-pull", "kubeadm config images pull", ControlPlane, GUIDE, k8s, scripts::images_pull),
         ("kubeadm.init", "kubeadm init --pod-network-cidr=10.233.0.0/16", ControlPlane, GUIDE, k8s, scripts::kubeadm_init),
@@ -448,7 +457,11 @@ mod tests {
         let g = Plan::from_config(&guide()).unwrap();
         assert_eq!(g.step("bgp.bird-mesh").unwrap().skip.as_deref(), Some("calico provides the BGP mesh in the guide profile"));
         assert!(g.step("net.ipip-tunnels").unwrap().skip.is_some());
-        assert_eq!(g.steps.iter().filter(|s| s.skip.is_some()).count(), 2);
+        assert_eq!(
+            g.step("docker.outside-registry").unwrap().skip.as_deref(),
+            Some("the guide profile pulls from the internet's registries over TLS")
+        );
+        assert_eq!(g.steps.iter().filter(|s| s.skip.is_some()).count(), 3);
     }
 
     #[test]

@@ -216,7 +216,7 @@ async fn offline_plan_skips_kubernetes_steps_and_never_runs_them() {
     assert!(!events.iter().any(|e| e.kind == ProvisionEventKind::Started && kube.iter().any(|s| s.id == e.step_id)));
     assert_eq!(report.status("bgp.bird-mesh", "ICE-k8s-machines-node2"), Some(&StepStatus::Changed));
     assert_eq!(report.status("net.ipip-tunnels", "ICE-k8s-machines-node0"), Some(&StepStatus::Changed));
-    assert_eq!(report.changed(), 11 * 3);
+    assert_eq!(report.changed(), 12 * 3);
 }
 
 #[tokio::test]

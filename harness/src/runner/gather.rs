@@ -62,7 +62,7 @@ pub async fn gather_live(
     let profile = cfg.profile;
     let rule = move |p: &Probe| runs_live(profile, p) && select(p);
     let mut ev = gather(source.as_ref(), &catalog, &rule, writer.as_mut()).await?;
-    let wants_ports = catalog.probes().iter().any(|p| matches!(p.id, "port-filter" | "ip-addr") && rule(p));
+    let wants_ports = catalog.probes().iter().any(|p| matches!(p.id, "port-filter" | "ip-addr" | "floating-ips") && rule(p));
     if let Some((lab, state)) = lab
         && (wants_ports || bundle_dir.is_some())
     {

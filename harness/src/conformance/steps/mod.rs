@@ -7,4 +7,5 @@ mod faults;
 mod host;
 mod identity;
 mod ipvs;
+mod outside;
 mod tls;

@@ -275,3 +275,37 @@ systemctl restart docker
 "#,
     )
 }
+
+/// `docker.outside-registry` (offline): merge the lab outside's registry
+/// (`lab::outside::registry()`, plain HTTP) into `insecure-registries` of
+/// /etc/docker/daemon.json (other keys kept), restart docker. The check reads Docker's own view:
+/// the registry's index config with `Secure` false.
+pub(crate) fn docker_outside_registry(_: &Ctx<'_>) -> Scripts {
+    let reg = crate::lab::outside::registry();
+    Scripts::new(
+        format!(
+            r#"secure=$(docker info --format '{{{{with index .RegistryConfig.IndexConfigs "{reg}"}}}}{{{{.Secure}}}}{{{{end}}}}')
+[ "$secure" = false ] || {{ echo "docker does not list {reg} as an insecure registry"; exit 1; }}
+"#
+        ),
+        format!(
+            r#"mkdir -p /etc/docker
+f=/etc/docker/daemon.json
+[ -s "$f" ] || echo '{{}}' > "$f"
+python3 - "$f" <<'PY'
+import json, sys
+path = sys.argv[1]
+with open(path) as fh:
+    conf = json.load(fh)
+regs = [r for r in conf.get("insecure-registries", []) if r != "{reg}"]
+conf["insecure-registries"] = regs + ["{reg}"]
+with open(path + ".kubelab", "w") as fh:
+    json.dump(conf, fh, indent=2)
+    fh.write("\n")
+PY
+mv "$f.kubelab" "$f"
+systemctl restart docker
+"#
+        ),
+    )
+}
