@@ -182,7 +182,7 @@ fn create_then_teardown_leaves_nothing() {
     assert!(o.dir().join("www").join(FILE_NAME).exists());
     // The outside's files sit under the state dir, which holds keys: nothing there is readable
     // by group or others, and the daemons write theirs under umask 077.
-    assert_eq!(crate::private_fs::exposed(dir.path()).unwrap(), vec![], "outside files exposed");
+    assert_eq!(crate::private_fs::exposed(&c.lab_dir()).unwrap(), vec![], "outside files exposed");
     assert_eq!(lines.iter().filter(|l| l.contains("start-stop-daemon --start --background --umask 077")).count(), 2);
     // The pitfall: node1's NAT removed, then back.
     o.set_floating_ips(&["ICE-k8s-machines-node1"]).unwrap();
