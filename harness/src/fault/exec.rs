@@ -116,7 +116,7 @@ impl<'a> FaultLab<'a> {
 
     /// The nwfilter name of a security-group kind.
     pub fn filter_name(&self, kind: FaultKind) -> String {
-        format!("{}-{}", self.cfg().name, kind.id())
+        crate::lab::nwfilter_name(&self.cfg().name, kind.id())
     }
 
     /// The nwfilter of a security-group kind: drops traffic between the nodes only, so the

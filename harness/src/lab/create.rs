@@ -18,12 +18,14 @@ impl Lab {
     /// Checks everything a user can get wrong before anything is created.
     pub fn preflight(&self) -> Result<BaseImage, LabError> {
         let base = image::resolve(&self.cfg)?;
-        let lab = &self.cfg.name;
-        if let Some(d) = self.hv.domains()?.into_iter().find(|d| owned_by(lab, &d.lab, &d.name)) {
+        let (lab, names) = (&self.cfg.name, self.own_names());
+        // Ours by tag, or any resource holding a name this lab would give (it could not be defined).
+        let taken = |tag: &Option<String>, name: &str| owned_by(lab, &names, tag, name) || names.iter().any(|n| n == name);
+        if let Some(d) = self.hv.domains()?.into_iter().find(|d| taken(&d.lab, &d.name)) {
             return Err(HypervisorError::LabExists { lab: lab.clone(), what: format!("domain {}", d.name) }.into());
         }
         let nets = self.hv.networks()?;
-        if let Some(n) = nets.iter().find(|n| owned_by(lab, &n.lab, &n.name)) {
+        if let Some(n) = nets.iter().find(|n| taken(&n.lab, &n.name)) {
             return Err(HypervisorError::LabExists { lab: lab.clone(), what: format!("network {}", n.name) }.into());
         }
         if self.hv.pools()?.contains(&self.pool_name()) {

@@ -118,6 +118,15 @@ impl Lab {
         (self.shells)(state)
     }
 
+    /// Every name this lab gives a libvirt resource: its domains, its network and its nwfilters.
+    fn own_names(&self) -> Vec<String> {
+        let c = &self.cfg;
+        let mut v: Vec<String> = c.nodes.iter().map(|n| c.domain_name(n)).collect();
+        v.push(c.network_name());
+        v.extend(NWFILTER_KINDS.iter().map(|k| nwfilter_name(&c.name, k)));
+        v
+    }
+
     fn pool_name(&self) -> String {
         format!("{}-pool", self.cfg.name)
     }
@@ -165,8 +174,22 @@ async fn settle_blocking(limit: Duration) {
     .await;
 }
 
-/// Whether a resource belongs to `lab`: its kubelab metadata tag, or (untagged kinds and
-/// leftovers) the `<lab>-` name prefix every lab resource carries.
-fn owned_by(lab: &str, tag: &Option<String>, name: &str) -> bool {
-    tag.as_deref() == Some(lab) || name.strip_prefix(lab).is_some_and(|rest| rest.starts_with('-'))
+/// The nwfilters a lab defines besides the ports' anti-spoofing one (the security-group
+/// pitfalls, named `<lab>-<kind>`): libvirt keeps no metadata for a filter, so its name is the
+/// only thing that says whose it is.
+pub const NWFILTER_KINDS: [&str; 2] = ["security-group", "security-group-ipip"];
+
+/// The name of a lab's nwfilter of `kind` (one of [`NWFILTER_KINDS`]).
+pub fn nwfilter_name(lab: &str, kind: &str) -> String {
+    format!("{lab}-{kind}")
+}
+
+/// Whether a resource belongs to `lab`: its kubelab metadata tag when it has one (so the lab
+/// `alice` never takes `alice-2`'s domains, whose names share its prefix), else (untagged kinds,
+/// leftovers) only one of the exact `names` this lab gives its resources.
+fn owned_by(lab: &str, names: &[String], tag: &Option<String>, name: &str) -> bool {
+    match tag {
+        Some(t) => t == lab,
+        None => names.iter().any(|n| n == name),
+    }
 }

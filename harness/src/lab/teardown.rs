@@ -1,5 +1,5 @@
-//! Counting and removing a lab's resources: by tag or name prefix, so it works after a crash,
-//! with or without the state file.
+//! Counting and removing a lab's resources: by tag, or by the exact names the lab gives them,
+//! so it works after a crash, with or without the state file, and never takes another lab's.
 
 use super::{Inventory, Lab, blocking, owned_by};
 use crate::errors::{HypervisorError, LabError};
@@ -7,18 +7,18 @@ use crate::errors::{HypervisorError, LabError};
 impl Lab {
     /// Counts what of this lab exists.
     pub fn inventory(&self) -> Result<Inventory, LabError> {
-        let lab = &self.cfg.name;
+        let (lab, names) = (&self.cfg.name, self.own_names());
         let pool_dir = self.pool_dir();
         let seeds_on_disk = std::fs::read_dir(&pool_dir)
             .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with("-seed.iso")).count())
             .unwrap_or(0);
         Ok(Inventory {
-            domains: self.hv.domains()?.iter().filter(|d| owned_by(lab, &d.lab, &d.name)).count(),
+            domains: self.hv.domains()?.iter().filter(|d| owned_by(lab, &names, &d.lab, &d.name)).count(),
             volumes: self.hv.volumes(&self.pool_name())?.len(),
             seeds: seeds_on_disk,
-            networks: self.hv.networks()?.iter().filter(|n| owned_by(lab, &n.lab, &n.name)).count(),
+            networks: self.hv.networks()?.iter().filter(|n| owned_by(lab, &names, &n.lab, &n.name)).count(),
             pools: self.hv.pools()?.iter().filter(|p| **p == self.pool_name()).count(),
-            nwfilters: self.hv.nwfilters()?.iter().filter(|f| f.starts_with(&format!("{lab}-"))).count(),
+            nwfilters: self.hv.nwfilters()?.iter().filter(|f| owned_by(lab, &names, &None, f)).count(),
             state_dir: self.cfg.lab_dir().exists(),
             outside: self.outside().map(|o| o.inventory()).transpose()?.unwrap_or_default(),
         })
@@ -34,13 +34,13 @@ impl Lab {
         }
         let hv = self.hv.clone();
         let cfg = self.cfg.clone();
-        let pool = self.pool_name();
+        let (pool, names) = (self.pool_name(), self.own_names());
         blocking(move || -> Result<(), HypervisorError> {
             let lab = &cfg.name;
-            for d in hv.domains()?.into_iter().filter(|d| owned_by(lab, &d.lab, &d.name)) {
+            for d in hv.domains()?.into_iter().filter(|d| owned_by(lab, &names, &d.lab, &d.name)) {
                 hv.undefine_domain(&d.name)?;
             }
-            for f in hv.nwfilters()?.into_iter().filter(|f| f.starts_with(&format!("{lab}-"))) {
+            for f in hv.nwfilters()?.into_iter().filter(|f| owned_by(lab, &names, &None, f)) {
                 hv.undefine_nwfilter(&f)?;
             }
             if hv.pools()?.contains(&pool) {
@@ -49,7 +49,7 @@ impl Lab {
                 }
                 hv.remove_pool(&pool)?;
             }
-            for n in hv.networks()?.into_iter().filter(|n| owned_by(lab, &n.lab, &n.name)) {
+            for n in hv.networks()?.into_iter().filter(|n| owned_by(lab, &names, &n.lab, &n.name)) {
                 hv.remove_network(&n.name)?;
             }
             Ok(())

@@ -311,3 +311,37 @@ async fn down_removes_every_resource_and_the_state() {
     // Again, with nothing there: a no-op.
     assert!(f.lab.down(false).await.unwrap().is_empty());
 }
+
+/// Two labs whose names share a prefix (`alice`, `alice-2`) on one hypervisor: each counts and
+/// removes only its own domains, network, pool, nwfilters and state; the other stays whole.
+#[tokio::test(start_paused = true)]
+async fn down_of_one_lab_leaves_a_lab_whose_name_it_prefixes() {
+    let a = fake_lab(Accel::Tcg, false);
+    // Its own subnet: two labs may not share one (`up` refuses).
+    let mut cfg_b = LabConfig { name: format!("{}-2", a.lab.config().name), ..a.lab.config().clone() };
+    cfg_b.subnet = "192.168.7.0/24".parse().unwrap();
+    cfg_b.gateway = "192.168.7.1".parse().unwrap();
+    for (i, n) in cfg_b.nodes.iter_mut().enumerate() {
+        n.ip = format!("192.168.7.{}", 134 + i).parse().unwrap();
+    }
+    let opened = a.shell.clone();
+    let b = Lab::new(cfg_b.clone(), a.hv.clone())
+        .with_shells(Arc::new(move |_: &LabState| Ok(opened.clone() as Arc<dyn RemoteShell>)))
+        .with_kvm_present(false);
+    up(&a).await;
+    let (_, emit) = recorder();
+    b.up(&emit).await.unwrap();
+    // A security-group pitfall in place on the second lab only (its filter carries no tag).
+    let filter = crate::lab::nwfilter_name(&cfg_b.name, crate::lab::NWFILTER_KINDS[0]);
+    a.hv.define_nwfilter(&crate::hypervisor::xml::security_group_xml(&filter, &[], true)).unwrap();
+    let b_before = b.inventory().unwrap();
+    assert_eq!((b_before.domains, b_before.networks, b_before.pools, b_before.nwfilters), (3, 1, 1, 1), "{b_before:?}");
+    let a_before = a.lab.inventory().unwrap();
+    assert_eq!((a_before.domains, a_before.networks, a_before.pools, a_before.nwfilters), (3, 1, 1, 0), "{a_before:?}");
+    a.lab.down(false).await.unwrap();
+    assert!(a.lab.inventory().unwrap().is_empty());
+    assert_eq!(b.inventory().unwrap(), b_before, "down of {} took from {}", a.lab.config().name, cfg_b.name);
+    assert!(b.load_state().is_ok());
+    b.down(false).await.unwrap();
+    assert!(b.inventory().unwrap().is_empty() && a.hv.nwfilters().unwrap().is_empty());
+}
