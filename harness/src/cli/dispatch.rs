@@ -37,7 +37,7 @@ pub fn main_impl() -> i32 {
     }) {
         Ok(()) => kubelab::exit_codes::OK,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", kubelab::errors::error_chain(&e));
             e.exit_code()
         }
     }

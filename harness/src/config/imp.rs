@@ -262,8 +262,7 @@ impl LabConfig {
 
     /// Reads, parses and validates a TOML file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| ConfigError::Read { file: path.display().to_string(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { file: path.display().to_string(), source: e })?;
         Self::from_toml(&text, &path.display().to_string())
     }
 
