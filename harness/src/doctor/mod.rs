@@ -16,6 +16,6 @@ pub mod runner;
 #[cfg(test)]
 mod tests;
 
-pub use imp::*;
+pub use imp::{DoctorItem, DoctorOptions, DoctorReport, LAB_NETNS, PROBE_NETNS, Status, run, run_with};
 pub use render::JSON_SCHEMA_VERSION;
 pub use runner::{HostFs, RealFs};
