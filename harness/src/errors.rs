@@ -8,12 +8,13 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read lab config {file}: {message}")]
+    #[error("cannot read lab config {file}: {source}")]
     Read {
         /// Path of the config file.
         file: String,
-        /// OS error text.
-        message: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
     },
     /// The TOML did not parse into a lab config.
     #[error("lab config {file}: {}{message}", key_part(.key))]
@@ -194,12 +195,13 @@ pub enum LabError {
         last: String,
     },
     /// Local file-system or tool failure.
-    #[error("{op}: {message}")]
+    #[error("{op}: {source}")]
     Local {
         /// What was attempted.
         op: String,
-        /// Cause.
-        message: String,
+        /// The cause: the wrapped error (I/O, serde, key encoding, …), or a text kubelab wrote.
+        #[source]
+        source: BoxError,
     },
     /// No lab of that name exists.
     #[error("no lab named `{0}` is up; run `kubelab up` first")]
@@ -210,8 +212,76 @@ pub enum LabError {
 }
 
 impl LabError {
-    /// Wraps an I/O error with what was attempted.
-    pub fn local(op: impl Into<String>, e: impl std::fmt::Display) -> Self {
-        LabError::Local { op: op.into(), message: e.to_string() }
+    /// Wraps an error (kept as the `#[source]`) or a text with what was attempted.
+    pub fn local(op: impl Into<String>, e: impl Into<BoxError>) -> Self {
+        LabError::Local { op: op.into(), source: e.into() }
+    }
+}
+
+/// A wrapped cause of any type: what a `#[source]` field holds when the cause's type varies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Renders an error and its `#[source]` chain on one line, `top: cause: cause`, printing each
+/// cause once: a cause whose text is already in what has been rendered (a parent that formats
+/// its source into its own message) is skipped, but its own sources are still visited.
+/// This is how the CLI prints every error, once, at the edge.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !text.is_empty() && !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cur = c.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enoent() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)")
+    }
+
+    /// An error whose message does not repeat its source, the way a well-behaved library error reads.
+    #[derive(Debug, Error)]
+    #[error("load the plan")]
+    struct Quiet(#[source] LabError);
+
+    #[test]
+    fn local_keeps_the_wrapped_error_as_its_source() {
+        let e = LabError::local("write lab state", enoent());
+        let src = std::error::Error::source(&e).expect("a source");
+        let io = src.downcast_ref::<std::io::Error>().expect("the io::Error itself, not its text");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_cause_already_in_its_parents_message_is_printed_once() {
+        let e = LabError::local("write lab state", enoent());
+        assert_eq!(e.to_string(), "write lab state: No such file or directory (os error 2)");
+        assert_eq!(error_chain(&e), "write lab state: No such file or directory (os error 2)");
+        let cfg = LabError::from(ConfigError::Read { file: "lab.toml".into(), source: enoent() });
+        assert_eq!(error_chain(&cfg), "cannot read lab config lab.toml: No such file or directory (os error 2)");
+        assert_eq!(error_chain(&cfg).matches("No such file").count(), 1);
+    }
+
+    #[test]
+    fn a_cause_missing_from_its_parents_message_is_appended() {
+        let e = Quiet(LabError::local("parse plan.json", enoent()));
+        assert_eq!(error_chain(&e), "load the plan: parse plan.json: No such file or directory (os error 2)");
+    }
+
+    #[test]
+    fn a_text_cause_has_no_further_source_and_renders_on_one_line() {
+        let e = LabError::local("select node", format!("unknown node `{}`", "node9"));
+        assert!(std::error::Error::source(&e).is_some_and(|s| s.source().is_none()));
+        let line = error_chain(&Quiet(e));
+        assert_eq!(line, "load the plan: select node: unknown node `node9`");
+        assert!(!line.contains('\n'));
     }
 }

@@ -68,7 +68,7 @@ impl Inventory {
     /// Reads and validates an inventory file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { file: file.clone(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { file: file.clone(), source: e })?;
         let inv: Inventory = toml::from_str(&text).map_err(|e| crate::config::parse_error(&text, &file, &e))?;
         inv.lab_config()?;
         Ok(inv)
@@ -118,7 +118,7 @@ impl Inventory {
     /// An SSH shell to the nodes, pinning the host keys from `known_hosts`.
     pub fn shell(&self) -> Result<Arc<dyn RemoteShell>, ConfigError> {
         let kh = std::fs::read_to_string(&self.known_hosts)
-            .map_err(|e| ConfigError::Read { file: self.known_hosts.display().to_string(), message: e.to_string() })?;
+            .map_err(|e| ConfigError::Read { file: self.known_hosts.display().to_string(), source: e })?;
         let mut targets = Vec::new();
         for (i, n) in self.nodes.iter().enumerate() {
             let line = host_key_line(&kh, n).ok_or_else(|| ConfigError::Invalid {

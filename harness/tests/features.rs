@@ -2,9 +2,10 @@
 //! runs, retries and reports each diagnosis on its own (libtest-mimic harness; see
 //! shared/reference/crates.md §4 "Workaround B").
 //!
-//! Every trial runs one scenario of `features/*.feature` through the real conformance runner
-//! (the bin's `conformance` module, compiled into this binary so cucumber's step inventory is
-//! linked here too) over one recorded bundle of `tests/fixtures/bundles/`, and asserts the
+//! Every trial runs one scenario of `features/*.feature` through the built binary
+//! (`kubelab check --evidence <bundle> --name <scenario> --exact`, so the conformance runner and
+//! cucumber's step inventory are the shipped ones) over one recorded bundle of
+//! `tests/fixtures/bundles/`, reads the run's `events.jsonl`, and asserts the
 //! outcome [`EXPECTED`] writes down for that bundle: on `guide-healthy` everything passes; on a
 //! fault bundle the scenarios its README names fail *on the check that diagnoses the fault*, the
 //! scenarios whose facts the fault left ungathered are skipped with the reason, and every other
@@ -12,18 +13,12 @@
 //!
 //! Reports of each trial are written under `$CARGO_TARGET_TMPDIR/features/`.
 
-#[allow(dead_code)]
-#[path = "../src/conformance/mod.rs"]
-mod conformance;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use conformance::scenarios::{self, CheckOptions};
 use cucumber::gherkin::{self, GherkinEnv};
-use kubelab::evidence::RecordedEvidence;
 use kubelab::report::{RunEvent, RunEventKind, TestStatus};
-use kubelab::runner::{RunHeader, Summary};
+use kubelab::runner::Summary;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 /// What a scenario must do over a bundle.
@@ -219,21 +214,57 @@ fn describe(events: &[RunEvent]) -> String {
     s
 }
 
-fn run_scenario(bundle: &str, stem: &str, scenario: &str, want: Expect) -> Result<(), Failed> {
-    let dir = bundles_dir().join(bundle);
-    let ev = RecordedEvidence::open(&dir).map_err(|e| format!("open bundle {}: {e}", dir.display()))?.into_evidence();
-    let source = format!("recorded bundle {}", dir.display());
-    let report_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("features").join(bundle).join(stem).join(slug(scenario));
-    let _ = std::fs::remove_dir_all(&report_dir);
-    let opts = CheckOptions { features: Some(features_dir()), tags: None, name: Some(scenario.to_string()), exact: true };
-    let header = RunHeader { lab: "features-test".into(), profile: ev.header.profile, source: source.clone() };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("tokio runtime: {e}"))?;
-    let sum = rt.block_on(scenarios::judge_recorded(header, ev, &opts, Some(&report_dir), true)).map_err(|e| format!("runner: {e:#}"))?;
-
+/// Runs `kubelab check --evidence <bundle>` with `extra` arguments, reports in `report_dir` (emptied
+/// first), and returns the summary counted from `events.jsonl` after checking the exit code agrees
+/// with it (40 when a scenario failed, 0 otherwise).
+fn run_check(bundle: &Path, features: &Path, report_dir: &Path, extra: &[&str]) -> Result<(Summary, Vec<RunEvent>), Failed> {
+    let _ = std::fs::remove_dir_all(report_dir);
+    std::fs::create_dir_all(report_dir).map_err(|e| format!("create {}: {e}", report_dir.display()))?;
+    // Run from the (empty) report dir so no ./kubelab.toml is picked up: the default config.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubelab"))
+        .current_dir(report_dir)
+        .arg("check")
+        .arg("--evidence")
+        .arg(bundle)
+        .arg("--features")
+        .arg(features)
+        .arg("--report-dir")
+        .arg(report_dir)
+        .args(extra)
+        .output()
+        .map_err(|e| format!("run kubelab: {e}"))?;
     let jsonl = report_dir.join("events.jsonl");
-    let text = std::fs::read_to_string(&jsonl).map_err(|e| format!("read {}: {e}", jsonl.display()))?;
+    let text = std::fs::read_to_string(&jsonl)
+        .map_err(|e| format!("read {}: {e}; kubelab said: {}", jsonl.display(), String::from_utf8_lossy(&out.stderr)))?;
     let events: Vec<RunEvent> =
         text.lines().map(serde_json::from_str).collect::<Result<_, _>>().map_err(|e| format!("parse {}: {e}", jsonl.display()))?;
+    let mut sum = Summary { passed: 0, failed: 0, skipped: 0 };
+    for e in &events {
+        match &e.kind {
+            RunEventKind::ScenarioFinished { status: TestStatus::Passed } => sum.passed += 1,
+            RunEventKind::ScenarioFinished { status: TestStatus::Failed { .. } } => sum.failed += 1,
+            RunEventKind::ScenarioFinished { status: TestStatus::Skipped { .. } } => sum.skipped += 1,
+            _ => {}
+        }
+    }
+    let want_code = if sum.failed > 0 { kubelab::exit_codes::CHECKS_FAILED } else { kubelab::exit_codes::OK };
+    if out.status.code() != Some(want_code) {
+        return Err(format!(
+            "kubelab check exited {:?} for {sum:?}, want {want_code}; it said: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    Ok((sum, events))
+}
+
+fn run_scenario(bundle: &str, stem: &str, scenario: &str, want: Expect) -> Result<(), Failed> {
+    let dir = bundles_dir().join(bundle);
+    let source = format!("recorded bundle {}", dir.display());
+    let report_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("features").join(bundle).join(stem).join(slug(scenario));
+    let (sum, events) = run_check(&dir, &features_dir(), &report_dir, &["--name", scenario, "--exact"])?;
+
     let started: Vec<(&str, &str)> = events
         .iter()
         .filter_map(|e| match &e.kind {
@@ -320,16 +351,9 @@ fn run_feature(name: &str, text: &str) -> Result<Vec<TestStatus>, Failed> {
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(tmp.join("features")).map_err(|e| e.to_string())?;
     std::fs::write(tmp.join("features").join(format!("{name}.feature")), text).map_err(|e| e.to_string())?;
-    let dir = bundles_dir().join("guide-healthy");
-    let ev = RecordedEvidence::open(&dir).map_err(|e| e.to_string())?.into_evidence();
-    let header = RunHeader { lab: "adhoc".into(), profile: ev.header.profile, source: "recorded bundle guide-healthy".into() };
-    let opts = CheckOptions { features: Some(tmp.join("features")), ..CheckOptions::default() };
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-    rt.block_on(scenarios::judge_recorded(header, ev, &opts, Some(&tmp.join("reports")), true)).map_err(|e| format!("runner: {e:#}"))?;
-    let events = std::fs::read_to_string(tmp.join("reports/events.jsonl")).map_err(|e| e.to_string())?;
+    let (_, events) = run_check(&bundles_dir().join("guide-healthy"), &tmp.join("features"), &tmp.join("reports"), &[])?;
     Ok(events
-        .lines()
-        .filter_map(|l| serde_json::from_str::<RunEvent>(l).ok())
+        .into_iter()
         .filter_map(|e| match e.kind {
             RunEventKind::ScenarioFinished { status } => Some(status),
             _ => None,

@@ -10,7 +10,7 @@ use kubelab::errors::{HypervisorError, LabError};
 use kubelab::hypervisor::Hypervisor;
 use kubelab::hypervisor::fake::FakeHypervisor;
 use kubelab::image;
-use kubelab::lab::{Inventory, Lab};
+use kubelab::lab::{Footprint, Lab};
 
 /// A throwaway "offline image" (an empty qcow2 plus placeholder kernel files): enough for the
 /// hypervisor calls, never booted.
@@ -53,7 +53,7 @@ fn create_then_down(hv: Arc<dyn Hypervisor>, cfg: LabConfig) {
         let macs: std::collections::HashSet<_> = state.nodes.iter().map(|n| &n.mac).collect();
         let keys: std::collections::HashSet<_> = state.nodes.iter().map(|n| &n.host_key_fingerprint).collect();
         assert_eq!((uuids.len(), macs.len(), keys.len()), (3, 3, 3));
-        let inv = lab.inventory().unwrap();
+        let inv = lab.footprint().unwrap();
         assert_eq!((inv.domains, inv.networks, inv.pools, inv.seeds), (3, 1, 1, 3), "{inv:?}");
         assert!(inv.volumes >= 3, "{inv:?}");
         // Secrets at rest: nothing under the state directory is readable by group or others
@@ -77,7 +77,7 @@ fn create_then_down(hv: Arc<dyn Hypervisor>, cfg: LabConfig) {
             o => panic!("expected SubnetInUse, got {o:?}"),
         }
         lab.down(false).await.unwrap();
-        assert_eq!(lab.inventory().unwrap(), Inventory::default());
+        assert_eq!(lab.footprint().unwrap(), Footprint::default());
     });
 }
 
@@ -104,7 +104,7 @@ fn failure_mid_up_removes_everything() {
     let lab = Lab::new(LabConfig { accel: kubelab::config::Accel::Tcg, ..cfg }, hv.clone());
     let err = rt().block_on(lab.up(&|_| {})).unwrap_err();
     assert!(err.to_string().contains("injected failure"), "{err}");
-    assert_eq!(lab.inventory().unwrap(), Inventory::default(), "calls: {:?}", hv.calls());
+    assert_eq!(lab.footprint().unwrap(), Footprint::default(), "calls: {:?}", hv.calls());
 }
 
 #[test]
@@ -121,7 +121,7 @@ fn down_after_a_crash_finds_resources_by_tag() {
         assert!(lab.load_state().is_err());
         lab.down(false).await.unwrap();
     });
-    assert_eq!(lab.inventory().unwrap(), Inventory::default());
+    assert_eq!(lab.footprint().unwrap(), Footprint::default());
 }
 
 #[test]
@@ -172,6 +172,6 @@ fn interrupted_up_removes_what_it_created() {
     assert!(calls.iter().any(|c| c.starts_with("create_network")), "the network existed at the interrupt: {calls:?}");
     // How far `up` got after the signal depends on the scheduler (the fake's calls return at
     // once on blocking threads): what must hold is that everything it made is gone again.
-    assert_eq!(lab.inventory().unwrap(), Inventory::default(), "calls: {calls:?}");
+    assert_eq!(lab.footprint().unwrap(), Footprint::default(), "calls: {calls:?}");
     assert!(!cfg.lab_dir().exists());
 }

@@ -26,7 +26,7 @@ mod shapes;
 #[cfg(test)]
 mod tests;
 
-pub use bench::*;
-pub use capture::*;
-pub use registry::*;
-pub use verdict::*;
+pub use bench::{RejudgeStats, rejudge};
+pub use capture::{CAPTURE_NODE, ExplainError, Explanation, capture_evidence, checks_reading, explain, guess_probe};
+pub use registry::{CHECKS, CheckSpec, UnknownCheck, evidence_gaps, run, run_all, spec};
+pub use verdict::{Outcome, Verdict};

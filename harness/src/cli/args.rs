@@ -265,6 +265,9 @@ pub struct CheckArgs {
     /// Only scenarios whose name contains this text.
     #[arg(long)]
     pub name: Option<String>,
+    /// With `--name`: only the scenario whose name is exactly that text.
+    #[arg(long, requires = "name")]
+    pub exact: bool,
     /// Report directory (cucumber.json, junit.xml, report.html, events.jsonl, evidence/).
     #[arg(long, default_value = "reports")]
     pub report_dir: PathBuf,

@@ -1,6 +1,7 @@
 //! `kubelab artifacts …`.
 
 use kubelab::config::LabConfig;
+use kubelab::errors::BoxError;
 use kubelab::lab::Lab;
 
 use super::args::ArtifactsAction;
@@ -10,7 +11,7 @@ use super::errors::ExpectedError;
 /// `kubelab artifacts …`.
 pub async fn artifacts(cfg: &LabConfig, action: ArtifactsAction) -> Result<(), ExpectedError> {
     use kubelab::provision::artifacts::{ArtifactCache, CurlDownloader};
-    let pins = kubelab::provision::PinSet::for_versions(&cfg.versions).map_err(|e| ExpectedError::Provision(e.to_string()))?;
+    let pins = kubelab::provision::PinSet::for_versions(&cfg.versions).map_err(|e| ExpectedError::Provision(e.into()))?;
     match action {
         ArtifactsAction::List => {
             for p in pins.all() {
@@ -33,12 +34,12 @@ pub async fn artifacts(cfg: &LabConfig, action: ArtifactsAction) -> Result<(), E
             if failed.is_empty() {
                 Ok(())
             } else {
-                Err(ExpectedError::Provision(format!(
+                Err(ExpectedError::Provision(BoxError::from(format!(
                     "{} artifact(s) not fetched: {}; the guide profile needs internet (or a copied cache in {})",
                     failed.len(),
                     failed.join(", "),
                     dir.display()
-                )))
+                ))))
             }
         }
         ArtifactsAction::Push { dir } => {
@@ -48,18 +49,18 @@ pub async fn artifacts(cfg: &LabConfig, action: ArtifactsAction) -> Result<(), E
             let shell = lab.shell(&state)?;
             for n in &state.nodes {
                 for p in pins.all() {
-                    let file = cache.path_of(p).map_err(|e| ExpectedError::Provision(e.to_string()))?;
+                    let file = cache.path_of(p).map_err(|e| ExpectedError::Provision(e.into()))?;
                     if !file.exists() {
-                        return Err(ExpectedError::Provision(format!(
+                        return Err(ExpectedError::Provision(BoxError::from(format!(
                             "{} is not in the cache; run `kubelab artifacts fetch` first",
                             p.artifact
-                        )));
+                        ))));
                     }
                     let name = file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
                     cache
                         .push(p, shell.as_ref(), &n.name, &format!("/var/cache/kubelab-artifacts/{name}"))
                         .await
-                        .map_err(|e| ExpectedError::Provision(e.to_string()))?;
+                        .map_err(|e| ExpectedError::Provision(e.into()))?;
                 }
                 eprintln!("pushed {} artifacts to {}", pins.all().len(), n.name);
             }

@@ -59,7 +59,7 @@ pub async fn check(cfg: &LabConfig, args: CheckArgs) -> Result<(), ExpectedError
         Some(d) => run.with_faults(d),
         None => run,
     });
-    let opts = CheckOptions { features: args.features.clone(), tags: args.tags.clone(), name: args.name.clone(), exact: false };
+    let opts = CheckOptions { features: args.features.clone(), tags: args.tags.clone(), name: args.name.clone(), exact: args.exact };
     let sum = scenarios::run(run, &opts, extra, interrupted()).await;
     eprintln!("reports in {}", args.report_dir.display());
     let sum = sum?;

@@ -37,7 +37,7 @@ pub fn main_impl() -> i32 {
     }) {
         Ok(()) => kubelab::exit_codes::OK,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", kubelab::errors::error_chain(&e));
             e.exit_code()
         }
     }
@@ -134,7 +134,7 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
         Command::Down { purge } => {
             let lab = Lab::new(cfg.clone(), open_hv(&cfg)?);
             let before = lab.down(purge).await?;
-            let after = lab.inventory()?;
+            let after = lab.footprint()?;
             eprintln!(
                 "lab `{}` down: removed {} domain(s), {} volume(s), {} seed(s), {} network(s), {} pool(s), {} filter(s); left: {}",
                 cfg.name,
@@ -150,7 +150,7 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
         }
         Command::Inventory { json } => {
             let lab = Lab::new(cfg.clone(), open_hv(&cfg)?);
-            let inv = lab.inventory()?;
+            let inv = lab.footprint()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&inv).expect("serialisable"));
             } else {

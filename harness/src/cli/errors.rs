@@ -1,23 +1,25 @@
-//! The CLI boundary's error: each variant maps to one documented exit code.
+//! The CLI boundary's error: each variant maps to one documented exit code. Variants keep
+//! their cause as a `#[source]`; `main_impl` prints the chain once with
+//! [`kubelab::errors::error_chain`].
 
-use kubelab::errors::{ConfigError, HypervisorError, LabError, RemoteError};
+use kubelab::errors::{BoxError, ConfigError, HypervisorError, LabError, RemoteError};
 use kubelab::exit_codes as code;
 
 /// Every error the CLI reports, with its exit code.
 #[derive(Debug, thiserror::Error)]
 pub enum ExpectedError {
-    /// A lab-level error, printed with its `#[source]` chain (once, here at the edge).
-    #[error("{}", kubelab::kube_api::error_chain(.0))]
+    /// A lab-level error (its `#[source]` chain is printed at the edge).
+    #[error(transparent)]
     Lab(#[from] LabError),
     /// At least one scenario failed (already reported).
     #[error("{0} scenario(s) failed")]
     ChecksFailed(usize),
-    /// A provisioning step failed.
-    #[error("{0}")]
-    Provision(String),
+    /// A provisioning step (or the artifact cache) failed.
+    #[error(transparent)]
+    Provision(BoxError),
     /// Building a base image failed.
-    #[error("{0}")]
-    ImageBuild(String),
+    #[error("image build failed")]
+    ImageBuild(#[source] LabError),
     /// The host cannot run a lab.
     #[error("this host cannot run a lab (see the items marked FAIL above)")]
     HostUnfit,
@@ -28,13 +30,13 @@ pub enum ExpectedError {
     #[error(transparent)]
     Run(#[from] crate::conformance::features::RunError),
     /// The cluster's API through the kube client (`check --cluster-api kube`).
-    #[error("{}", kubelab::kube_api::error_chain(.0))]
+    #[error(transparent)]
     ClusterApi(kubelab::kube_api::ClusterApiError),
     /// `explain` could not tell (or was told a wrong) probe.
     #[error(transparent)]
     Explain(kubelab::checks::ExplainError),
     /// Anything else (a bug or an environment problem).
-    #[error("{0:#}")]
+    #[error(transparent)]
     Other(anyhow::Error),
 }
 
@@ -120,6 +122,68 @@ impl ExpectedError {
             ExpectedError::Explain(kubelab::checks::ExplainError::UnknownProbe) => code::PROBE_UNKNOWN,
             ExpectedError::Explain(kubelab::checks::ExplainError::BadProbe(_)) => code::USAGE,
             ExpectedError::Other(_) => code::INTERNAL,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kubelab::errors::error_chain;
+
+    use super::*;
+
+    fn enoent() -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory (os error 2)")
+    }
+
+    /// Each variant's printed line (the chain, once) and its exit code, as the README's table has it.
+    #[test]
+    fn each_error_prints_its_chain_once_with_its_documented_exit_code() {
+        let cases: Vec<(ExpectedError, &str, i32)> = vec![
+            (
+                ConfigError::Read { file: "lab.toml".into(), source: enoent() }.into(),
+                "cannot read lab config lab.toml: No such file or directory (os error 2)",
+                10,
+            ),
+            (
+                HypervisorError::Unreachable { uri: "qemu:///system".into(), message: "no socket".into() }.into(),
+                "libvirt at qemu:///system is unreachable (no socket); start libvirtd (`ci/labenv start`) or fix `libvirt_uri`",
+                11,
+            ),
+            (
+                HypervisorError::Call { op: "define domain d".into(), message: "boom".into() }.into(),
+                "libvirt define domain d failed: boom",
+                15,
+            ),
+            (
+                RemoteError::Auth { node: "node0".into(), user: "root".into(), key: "k".into() }.into(),
+                "ssh authentication as root on node0 failed; the lab key k is not authorized there (was the node seeded by this lab?)",
+                22,
+            ),
+            (RemoteError::UnknownNode("node9".into()).into(), "unknown node `node9`", 10),
+            (
+                ExpectedError::Lab(LabError::local("write lab state", enoent())),
+                "write lab state: No such file or directory (os error 2)",
+                60,
+            ),
+            (ExpectedError::Lab(LabError::NotUp("kubelab".into())), "no lab named `kubelab` is up; run `kubelab up` first", 41),
+            (ExpectedError::Lab(LabError::Interrupted("up".into())), "interrupted: up", 130),
+            (
+                ExpectedError::ImageBuild(LabError::local("run image recipe", enoent())),
+                "image build failed: run image recipe: No such file or directory (os error 2)",
+                31,
+            ),
+            (ExpectedError::Provision(LabError::local("plan", "no control-plane node").into()), "plan: no control-plane node", 30),
+            (ExpectedError::ChecksFailed(2), "2 scenario(s) failed", 40),
+            (
+                ExpectedError::Other(anyhow::Error::new(enoent()).context("read the output to explain")),
+                "read the output to explain: No such file or directory (os error 2)",
+                1,
+            ),
+        ];
+        for (e, line, code) in cases {
+            assert_eq!(error_chain(&e), line);
+            assert_eq!(e.exit_code(), code, "{line}");
         }
     }
 }

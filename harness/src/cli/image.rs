@@ -13,8 +13,7 @@ pub fn image(cfg: &LabConfig, action: ImageAction) -> Result<(), ExpectedError> 
     match action {
         ImageAction::Build { which: Which::Offline, force } => {
             let t0 = Instant::now();
-            let dir =
-                kubelab::image::build_offline(cfg, force).map_err(|e| ExpectedError::ImageBuild(format!("image build failed: {e}")))?;
+            let dir = kubelab::image::build_offline(cfg, force).map_err(ExpectedError::ImageBuild)?;
             eprintln!("offline image ready in {} ({:.0} s)", dir.display(), t0.elapsed().as_secs_f64());
             Ok(())
         }

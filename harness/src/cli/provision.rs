@@ -15,7 +15,7 @@ pub async fn provision(cfg: &LabConfig, args: ProvisionArgs) -> Result<(), Expec
     let lab = Lab::new(cfg.clone(), open_hv(cfg)?);
     let state = lab.load_state()?;
     let shell = lab.shell(&state)?;
-    let plan = Plan::from_config(cfg).map_err(|e| ExpectedError::Provision(e.to_string()))?;
+    let plan = Plan::from_config(cfg).map_err(|e| ExpectedError::Provision(e.into()))?;
     // The guide's cluster waits go through the kube client over this SSH connection.
     let waits = kubelab::kube_api::KubeClusterWaits::over_ssh(shell.clone(), plan.control_plane().name.clone());
     let log_dir = args.log_dir.unwrap_or_else(|| cfg.lab_dir().join("provision"));
@@ -47,7 +47,7 @@ pub async fn provision(cfg: &LabConfig, args: ProvisionArgs) -> Result<(), Expec
         .on_event(&sink)
         .run()
         .await
-        .map_err(|e| ExpectedError::Provision(e.to_string()))?;
+        .map_err(|e| ExpectedError::Provision(e.into()))?;
     let count = |f: &dyn Fn(&kubelab::provision::StepStatus) -> bool| report.outcomes.iter().filter(|o| f(&o.status)).count();
     use kubelab::provision::StepStatus as S;
     eprintln!(

@@ -6,16 +6,18 @@
 //! `/dev/kvm`: under nested virtualisation the device exists while guests never run.
 
 pub mod boot_probe;
+mod checks;
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake;
-mod imp;
 mod network;
 pub mod parse;
 mod render;
+mod report;
 pub mod runner;
 #[cfg(test)]
 mod tests;
 
-pub use imp::*;
+pub use checks::{DoctorOptions, LAB_NETNS, PROBE_NETNS, run, run_with};
 pub use render::JSON_SCHEMA_VERSION;
+pub use report::{DoctorItem, DoctorReport, Status};
 pub use runner::{HostFs, RealFs};

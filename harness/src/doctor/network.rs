@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::imp::{Doctor, DoctorItem, LAB_NETNS, PROBE_NETNS, Status};
+use super::checks::{Doctor, LAB_NETNS, PROBE_NETNS};
 use super::parse;
+use super::report::{DoctorItem, Status};
 use crate::process::{CommandError, CommandOutput, CommandSpec};
 
 impl Doctor<'_> {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::imp::{DoctorReport, Status};
+use super::report::{DoctorReport, Status};
 
 /// Version of the JSON document [`DoctorReport::to_json`] writes.
 pub const JSON_SCHEMA_VERSION: u32 = 1;

@@ -10,9 +10,9 @@ mod fact;
 mod source;
 mod store;
 
-pub use bundle::*;
-pub use catalog::*;
-pub use error::*;
-pub use fact::*;
-pub use source::*;
-pub use store::*;
+pub use bundle::{BUNDLE_FORMAT_VERSION, BundleWriter, FactFile, Manifest, fact_path, load_bundle, read_manifest};
+pub use catalog::{ADMIN_KUBECONFIG, KUBECTL, Probe, ProbeCatalog, Scope, Script, ScriptContext, Tier, egress_script, kubectl_with};
+pub use error::EvidenceError;
+pub use fact::{Fact, FactRef, Origin, Target};
+pub use source::{EvidenceSource, LiveEvidence, RecordedEvidence, gather};
+pub use store::{Evidence, EvidenceHeader, Expectations, Gap, SingleCapture};

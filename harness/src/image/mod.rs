@@ -3,13 +3,13 @@
 //! (downloaded and checksum-verified when online). Main type: [`BaseImage`].
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
 use crate::config::{LabConfig, Profile};
 use crate::errors::{HypervisorError, LabError};
 use crate::hypervisor::xml::Boot;
+use crate::process::{CommandRunner, CommandSpec, SystemRunner};
 
 /// The offline image recipe, embedded so an installed binary can build the image.
 pub const OFFLINE_RECIPE: &str = include_str!("../../../images/offline/recipe.sh");
@@ -137,15 +137,17 @@ fn base_err(path: &Path, message: impl Into<String>) -> HypervisorError {
 
 /// Virtual size and format of an image (`qemu-img info`).
 pub fn qemu_img_info(path: &Path) -> Result<(u64, String), HypervisorError> {
-    let out = Command::new("qemu-img")
-        .args(["info", "--output=json", "-U"])
-        .arg(path)
-        .output()
-        .map_err(|e| base_err(path, format!("cannot run qemu-img (apt-get install qemu-utils): {e}")))?;
-    if !out.status.success() {
-        return Err(base_err(path, String::from_utf8_lossy(&out.stderr).trim().to_string()));
+    qemu_img_info_with(path, &SystemRunner)
+}
+
+/// [`qemu_img_info`] with `qemu-img` through `runner`.
+pub fn qemu_img_info_with(path: &Path, runner: &dyn CommandRunner) -> Result<(u64, String), HypervisorError> {
+    let spec = CommandSpec::new("qemu-img", &["info", "--output=json", "-U", &path.display().to_string()]);
+    let out = runner.run(&spec).map_err(|e| base_err(path, format!("cannot run qemu-img (apt-get install qemu-utils): {e}")))?;
+    if !out.success() {
+        return Err(base_err(path, out.stderr.trim().to_string()));
     }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| base_err(path, e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).map_err(|e| base_err(path, e.to_string()))?;
     let size = v["virtual-size"].as_u64().ok_or_else(|| base_err(path, "qemu-img reported no virtual-size"))?;
     Ok((size, v["format"].as_str().unwrap_or("raw").to_string()))
 }
@@ -185,36 +187,73 @@ pub fn resolve(cfg: &LabConfig) -> Result<BaseImage, HypervisorError> {
     }
 }
 
+/// How long the offline recipe (debootstrap and the image assembly) may run.
+pub const RECIPE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3 * 3600);
+/// How long the guide image download may take.
+pub const DOWNLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
+
 /// Builds the offline image into its cache directory (no-op when already built unless `force`).
-/// Returns the directory. The recipe runs from a temporary copy; the result is moved into place
-/// only when complete, so an interrupted build never leaves a half image in the cache.
+/// Returns the directory. Refuses early when the Debian archive is unreachable, then runs
+/// [`build_offline_with`] on the real host.
 pub fn build_offline(cfg: &LabConfig, force: bool) -> Result<PathBuf, LabError> {
+    if offline_dir(cfg).join("manifest.json").exists() && !force {
+        return Ok(offline_dir(cfg));
+    }
+    check_archive_reachable()?;
+    build_offline_with(cfg, force, &SystemRunner)
+}
+
+/// [`build_offline`] with its tools (`bash recipe.sh`, which runs debootstrap, qemu-img, …)
+/// through `runner`. The recipe runs from a temporary copy and writes into a temporary
+/// directory; the result is moved into place only when complete, and the temporary directory
+/// is removed whatever happens, so a failed build never leaves a half image in the cache. The
+/// recipe's output is printed when it ends (the runner captures it).
+pub fn build_offline_with(cfg: &LabConfig, force: bool, runner: &dyn CommandRunner) -> Result<PathBuf, LabError> {
     let dir = offline_dir(cfg);
     if dir.join("manifest.json").exists() && !force {
         return Ok(dir);
     }
-    check_archive_reachable()?;
     std::fs::create_dir_all(&cfg.image_cache).map_err(|e| LabError::local(format!("create {}", cfg.image_cache.display()), e))?;
     let tmp = cfg.image_cache.join(format!(".offline-{}.building", offline_recipe_hash()));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| LabError::local("create build dir", e))?;
+    let built = build_in(&tmp, &dir, runner);
+    let _ = std::fs::remove_dir_all(&tmp);
+    built.map(|()| dir)
+}
+
+fn build_in(tmp: &Path, dir: &Path, runner: &dyn CommandRunner) -> Result<(), LabError> {
+    std::fs::create_dir_all(tmp).map_err(|e| LabError::local("create build dir", e))?;
     let recipe = tmp.join("recipe.sh");
     std::fs::write(&recipe, OFFLINE_RECIPE).map_err(|e| LabError::local("write recipe", e))?;
     let out_dir = tmp.join("out");
-    let status = Command::new("bash").arg(&recipe).arg(&out_dir).status().map_err(|e| LabError::local("run image recipe", e))?;
-    if !status.success() {
-        return Err(LabError::local("build offline image", format!("recipe exited with {status}; see the [recipe] lines above")));
+    let spec = CommandSpec {
+        program: "bash".into(),
+        args: vec![recipe.display().to_string(), out_dir.display().to_string()],
+        timeout: RECIPE_TIMEOUT,
+    };
+    let out = runner.run(&spec).map_err(|e| LabError::local("run image recipe", e))?;
+    eprint!("{}{}", out.stdout, out.stderr);
+    if !out.success() {
+        let how =
+            if out.timed_out { format!("timed out after {} s", RECIPE_TIMEOUT.as_secs()) } else { format!("exited with {:?}", out.code) };
+        return Err(LabError::local("build offline image", format!("recipe {how}: {}", out.first_message_line())));
+    }
+    if !out_dir.join("manifest.json").exists() {
+        return Err(LabError::local("build offline image", format!("the recipe wrote no {}", out_dir.join("manifest.json").display())));
     }
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|e| LabError::local(format!("remove old {}", dir.display()), e))?;
+        std::fs::remove_dir_all(dir).map_err(|e| LabError::local(format!("remove old {}", dir.display()), e))?;
     }
-    std::fs::rename(&out_dir, &dir).map_err(|e| LabError::local(format!("move image into {}", dir.display()), e))?;
-    let _ = std::fs::remove_dir_all(&tmp);
-    Ok(dir)
+    std::fs::rename(&out_dir, dir).map_err(|e| LabError::local(format!("move image into {}", dir.display()), e))
 }
 
 /// Downloads and verifies the guide profile's Ubuntu image (needs internet).
 pub fn fetch_guide(cfg: &LabConfig) -> Result<PathBuf, LabError> {
+    fetch_guide_with(cfg, &SystemRunner)
+}
+
+/// [`fetch_guide`] with `curl` through `runner`.
+pub fn fetch_guide_with(cfg: &LabConfig, runner: &dyn CommandRunner) -> Result<PathBuf, LabError> {
     let dest = guide_path(cfg);
     if dest.exists() && sha256_file(&dest)? == GUIDE_IMAGE_SHA256 {
         return Ok(dest);
@@ -222,16 +261,16 @@ pub fn fetch_guide(cfg: &LabConfig) -> Result<PathBuf, LabError> {
     let parent = dest.parent().expect("has parent");
     std::fs::create_dir_all(parent).map_err(|e| LabError::local("create image cache", e))?;
     let part = dest.with_extension("img.part");
-    let status = Command::new("curl")
-        .args(["-fL", "--retry", "3", "-C", "-", "-o"])
-        .arg(&part)
-        .arg(GUIDE_IMAGE_URL)
-        .status()
-        .map_err(|e| LabError::local("run curl (apt-get install curl)", e))?;
-    if !status.success() {
+    let spec = CommandSpec {
+        program: "curl".into(),
+        args: ["-fL", "--retry", "3", "-C", "-", "-o", &part.display().to_string(), GUIDE_IMAGE_URL].map(String::from).to_vec(),
+        timeout: DOWNLOAD_TIMEOUT,
+    };
+    let out = runner.run(&spec).map_err(|e| LabError::local("run curl (apt-get install curl)", e))?;
+    if !out.success() {
         return Err(LabError::local(
             format!("download {GUIDE_IMAGE_URL}"),
-            format!("curl exited with {status}; the guide profile needs internet"),
+            format!("curl exited with {:?}: {}; the guide profile needs internet", out.code, out.first_message_line()),
         ));
     }
     let got = sha256_file(&part)?;
@@ -262,6 +301,110 @@ pub fn sha256_file(path: &Path) -> Result<String, LabError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::fake::FakeRunner;
+    use crate::process::{CommandError, CommandOutput};
+
+    fn cache_cfg(dir: &Path) -> LabConfig {
+        LabConfig { image_cache: dir.join("images"), ..LabConfig::default() }
+    }
+
+    /// What the cache holds besides the finished image: nothing may be left of a build.
+    fn leftovers(cfg: &LabConfig) -> Vec<String> {
+        std::fs::read_dir(&cfg.image_cache)
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn build_runs_the_recipe_through_the_runner_then_moves_its_output_into_place() {
+        let t = tempfile::tempdir().unwrap();
+        let cfg = cache_cfg(t.path());
+        let r = FakeRunner::new();
+        // The recipe's effect: its output directory with a manifest.
+        r.respond(|spec| {
+            let out = PathBuf::from(&spec.args[1]);
+            std::fs::create_dir_all(&out).unwrap();
+            std::fs::write(out.join("manifest.json"), "{}").unwrap();
+            Some(Ok(CommandOutput { code: Some(0), stdout: "[recipe] done\n".into(), ..Default::default() }))
+        });
+        let dir = build_offline_with(&cfg, false, &r).unwrap();
+        assert_eq!(dir, offline_dir(&cfg));
+        let tmp = cfg.image_cache.join(format!(".offline-{}.building", offline_recipe_hash()));
+        let want = vec![format!("bash {} {}", tmp.join("recipe.sh").display(), tmp.join("out").display())];
+        assert_eq!(r.lines(), want);
+        assert_eq!(r.calls()[0].timeout, RECIPE_TIMEOUT);
+        assert!(dir.join("manifest.json").exists());
+        assert_eq!(leftovers(&cfg), vec![dir.file_name().unwrap().to_string_lossy().into_owned()]);
+        // Built already: nothing runs again unless forced.
+        build_offline_with(&cfg, false, &r).unwrap();
+        assert_eq!(r.lines().len(), 1);
+        build_offline_with(&cfg, true, &r).unwrap();
+        assert_eq!(r.lines().len(), 2);
+    }
+
+    #[test]
+    fn a_failing_recipe_is_an_error_naming_it_and_leaves_no_half_image() {
+        let t = tempfile::tempdir().unwrap();
+        let cfg = cache_cfg(t.path());
+        let r = FakeRunner::new();
+        // debootstrap fails half-way: the output directory exists but is incomplete.
+        r.respond(|spec| {
+            std::fs::create_dir_all(PathBuf::from(&spec.args[1]).join("rootfs")).unwrap();
+            Some(Ok(CommandOutput {
+                code: Some(1),
+                stderr: "E: debootstrap failed: couldn't download packages\n".into(),
+                ..Default::default()
+            }))
+        });
+        let e = build_offline_with(&cfg, false, &r).unwrap_err();
+        assert!(matches!(e, LabError::Local { .. }), "{e:?}");
+        let line = crate::errors::error_chain(&e);
+        assert!(line.starts_with("build offline image: recipe exited with Some(1): E: debootstrap failed"), "{line}");
+        assert_eq!(leftovers(&cfg), Vec::<String>::new(), "the half-built dir is removed");
+        assert!(!offline_dir(&cfg).exists());
+    }
+
+    #[test]
+    fn a_missing_tool_or_an_empty_result_leaves_no_half_image() {
+        let t = tempfile::tempdir().unwrap();
+        let cfg = cache_cfg(t.path());
+        let r = FakeRunner::new();
+        r.respond(|spec| Some(Err(CommandError::NotFound { program: spec.program.clone() })));
+        let e = build_offline_with(&cfg, false, &r).unwrap_err();
+        let src = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<CommandError>());
+        assert!(matches!(src, Some(CommandError::NotFound { program }) if program == "bash"), "{e:?}");
+        assert_eq!(leftovers(&cfg), Vec::<String>::new());
+        // A recipe that exits 0 without writing its manifest is no image either.
+        let r = FakeRunner::new();
+        r.ok("bash", "");
+        let e = build_offline_with(&cfg, false, &r).unwrap_err();
+        assert!(e.to_string().contains("the recipe wrote no"), "{e}");
+        assert_eq!(leftovers(&cfg), Vec::<String>::new());
+    }
+
+    #[test]
+    fn fetch_guide_downloads_with_curl_and_a_failed_download_says_so() {
+        let t = tempfile::tempdir().unwrap();
+        let cfg = cache_cfg(t.path());
+        let r = FakeRunner::new();
+        r.fail("curl", 6, "curl: (6) Could not resolve host: cloud-images.ubuntu.com");
+        let e = fetch_guide_with(&cfg, &r).unwrap_err();
+        let part = guide_path(&cfg).with_extension("img.part");
+        assert_eq!(r.lines(), vec![format!("curl -fL --retry 3 -C - -o {} {GUIDE_IMAGE_URL}", part.display())]);
+        assert!(e.to_string().contains("Could not resolve host") && e.to_string().contains("needs internet"), "{e}");
+        assert!(!guide_path(&cfg).exists());
+    }
+
+    #[test]
+    fn qemu_img_info_reads_size_and_format_through_the_runner() {
+        let r = FakeRunner::new();
+        r.ok("qemu-img info --output=json -U /x/base.qcow2", r#"{"virtual-size": 4294967296, "format": "qcow2"}"#);
+        assert_eq!(qemu_img_info_with(Path::new("/x/base.qcow2"), &r).unwrap(), (4 << 30, "qcow2".to_string()));
+        let r = FakeRunner::new();
+        r.fail("qemu-img", 1, "qemu-img: Could not open '/x/b': No such file");
+        let e = qemu_img_info_with(Path::new("/x/b"), &r).unwrap_err();
+        assert!(matches!(e, HypervisorError::BaseImage { ref message, .. } if message.contains("Could not open")), "{e}");
+    }
 
     #[test]
     fn cache_key_follows_the_recipe() {

@@ -282,15 +282,3 @@ fn find_connect_error(e: &kube::Error) -> Option<&ConnectError> {
     }
     None
 }
-
-/// `error: cause: cause…`, one line (for messages that must carry the whole chain).
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}

@@ -25,9 +25,13 @@ pub(crate) mod tests;
 #[cfg(test)]
 mod tunnel_tests;
 
-pub use client::*;
-pub use cluster_waits::*;
-pub use connect::*;
-pub use error::*;
-pub use probes::*;
-pub use source::*;
+pub use client::{ApiBody, ApiService, CONNECT_TIMEOUT, Capture, ClusterApi, Exchange, PROBE_TIMEOUT};
+pub use cluster_waits::KubeClusterWaits;
+pub use connect::{ADMIN_KUBECONFIG, AdminKubeconfig, ApiStream, TunnelConnector};
+pub use error::{ClusterApiError, ConnectError};
+pub use probes::{
+    API_PROBES, FactDecodeError, KubeProxyConfiguration, KubeProxyIpvsConfiguration, METRICS_APISERVICE, Probed, apiservice_from_fact,
+    csrs_from_fact, kube_proxy_config_from_fact, node_metrics_from_fact, nodes_from_fact, parse_kube_proxy_config, pods_from_fact,
+    services_from_fact, version_from_fact,
+};
+pub use source::{ClusterApiEvidence, VIA, api_catalog, api_format};

@@ -88,7 +88,7 @@ impl EvidenceSource for ClusterApiEvidence {
                 // The server answered 2xx but the body is not the typed object: keep the body
                 // as the evidence (kubectl would have printed it) and say why in stderr.
                 Err(e @ ClusterApiError::Decode { .. }) if decoded_body(&e).is_some_and(|b| !b.is_empty()) => {
-                    let note = format!("kubelab: {}\n", crate::kube_api::error_chain(&e));
+                    let note = format!("kubelab: {}\n", crate::errors::error_chain(&e));
                     let ClusterApiError::Decode { what, body, .. } = e else { unreachable!("matched above") };
                     (what, ExecOutput { stdout: body, stderr: note, exit_status: 0 })
                 }
@@ -96,7 +96,7 @@ impl EvidenceSource for ClusterApiEvidence {
                     return Err(EvidenceError::Fetch {
                         probe: probe.id.into(),
                         target: target.to_string(),
-                        message: crate::kube_api::error_chain(&e),
+                        message: crate::errors::error_chain(&e),
                     });
                 }
             };

@@ -11,6 +11,7 @@ use tokio_rustls::rustls;
 
 use super::tests::*;
 use super::*;
+use crate::errors::error_chain;
 use crate::evidence::{self, LiveEvidence, Target};
 use crate::remote::ExecOutput;
 use crate::remote::fake::{FakeShell, FakeTunnel};

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use state::{Inventory, LabEvent, LabState, NodeState};
+pub use state::{Footprint, LabEvent, LabState, NodeState};
 pub use status::{NodeStatus, identity_script, parse_identity};
 
 use crate::config::LabConfig;

@@ -168,7 +168,7 @@ impl Lab {
             () = cancel => {
                 emit(LabEvent { node: "lab".into(), phase: "interrupt".into(), message: "interrupted: removing what `up` created".into(), elapsed: 0.0 });
                 settle_blocking(Duration::from_secs(60)).await;
-                let removed = self.down(false).await.and_then(|_| self.inventory());
+                let removed = self.down(false).await.and_then(|_| self.footprint());
                 Err(LabError::Interrupted(match removed {
                     Ok(left) if left.is_empty() => format!("`up` of lab `{}` stopped; everything it had created was removed", self.cfg.name),
                     Ok(left) => format!("`up` of lab `{}` stopped; left behind: {left:?}: run `kubelab down`", self.cfg.name),

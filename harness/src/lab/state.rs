@@ -64,9 +64,11 @@ pub struct LabEvent {
     pub elapsed: f64,
 }
 
-/// Counts of a lab's resources on the hypervisor and disk.
+/// What a lab leaves on the host: counts of its domains, volumes, seeds, network, pool, nwfilters,
+/// state dir and outside. `Lab::footprint` counts it, `kubelab inventory` prints it (these field
+/// names are its JSON keys).
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
-pub struct Inventory {
+pub struct Footprint {
     /// Domains tagged with the lab.
     pub domains: usize,
     /// Volumes in the lab's pool.
@@ -85,10 +87,10 @@ pub struct Inventory {
     pub outside: super::outside::OutsideInventory,
 }
 
-impl Inventory {
+impl Footprint {
     /// Nothing of the lab is left.
     pub fn is_empty(&self) -> bool {
-        *self == Inventory::default()
+        *self == Footprint::default()
     }
 }
 

@@ -1,18 +1,18 @@
 //! Counting and removing a lab's resources: by tag, or by the exact names the lab gives them,
 //! so it works after a crash, with or without the state file, and never takes another lab's.
 
-use super::{Inventory, Lab, blocking, owned_by};
+use super::{Footprint, Lab, blocking, owned_by};
 use crate::errors::{HypervisorError, LabError};
 
 impl Lab {
-    /// Counts what of this lab exists.
-    pub fn inventory(&self) -> Result<Inventory, LabError> {
+    /// Counts what of this lab exists on the host (`kubelab inventory`).
+    pub fn footprint(&self) -> Result<Footprint, LabError> {
         let (lab, names) = (&self.cfg.name, self.own_names());
         let pool_dir = self.pool_dir();
         let seeds_on_disk = std::fs::read_dir(&pool_dir)
             .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with("-seed.iso")).count())
             .unwrap_or(0);
-        Ok(Inventory {
+        Ok(Footprint {
             domains: self.hv.domains()?.iter().filter(|d| owned_by(lab, &names, &d.lab, &d.name)).count(),
             volumes: self.hv.volumes(&self.pool_name())?.len(),
             seeds: seeds_on_disk,
@@ -26,8 +26,8 @@ impl Lab {
 
     /// `kubelab down`: removes every resource of the lab found by tag or name (works after a
     /// crash, with or without the state file). `purge` also removes the cached base images.
-    pub async fn down(&self, purge: bool) -> Result<Inventory, LabError> {
-        let before = self.inventory()?;
+    pub async fn down(&self, purge: bool) -> Result<Footprint, LabError> {
+        let before = self.footprint()?;
         if let Some(run) = self.outside.clone() {
             let cfg = self.cfg.clone();
             blocking(move || super::outside::Outside::new(&cfg, run.as_ref()).teardown()).await?;

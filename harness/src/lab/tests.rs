@@ -165,7 +165,7 @@ async fn kvm_that_qemu_refuses_falls_back_under_auto_and_names_the_fix_under_kvm
     let e = f.lab.up(&emit).await.unwrap_err();
     assert!(matches!(e, LabError::NoBootProgress { .. }), "{e:?}");
     assert!(e.to_string().contains("set accel = \"tcg\""), "{e}");
-    assert!(f.lab.inventory().unwrap().is_empty(), "a failed up removes what it created: {:?}", f.lab.inventory());
+    assert!(f.lab.footprint().unwrap().is_empty(), "a failed up removes what it created: {:?}", f.lab.footprint());
 }
 
 #[tokio::test(start_paused = true)]
@@ -178,7 +178,7 @@ async fn a_failed_up_leaves_nothing_at_any_failure_point() {
         let (_, emit) = recorder();
         let e = f.lab.up(&emit).await.unwrap_err();
         assert!(e.to_string().contains("injected failure"), "{point}: {e}");
-        let left = f.lab.inventory().unwrap();
+        let left = f.lab.footprint().unwrap();
         assert!(left.is_empty(), "{point}: left behind {left:?}");
         assert!(f.hv.calls().iter().any(|c| c.contains("(injected failure)")), "{point}: the failure happened");
     }
@@ -188,14 +188,14 @@ async fn a_failed_up_leaves_nothing_at_any_failure_point() {
     let (_, emit) = recorder();
     let e = f.lab.up(&emit).await.unwrap_err();
     assert_eq!(e.to_string(), "run xorriso (apt-get install xorriso): `xorriso` not found");
-    assert!(f.lab.inventory().unwrap().is_empty());
+    assert!(f.lab.footprint().unwrap().is_empty());
     // SSH never answers: the budget runs out, and everything goes too.
     let f = fake_lab(Accel::Tcg, false);
     ssh_up_after(&f.shell, usize::MAX);
     let (_, emit) = recorder();
     let e = f.lab.up(&emit).await.unwrap_err();
     assert!(matches!(&e, LabError::SshNeverUp { secs: 300, last, .. } if last.contains("Connection refused")), "{e:?}");
-    assert!(f.lab.inventory().unwrap().is_empty());
+    assert!(f.lab.footprint().unwrap().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -219,7 +219,7 @@ async fn an_interrupted_up_removes_what_it_created() {
     let (events, emit) = recorder();
     let e = f.lab.up_or_cancel(&emit, tokio::time::sleep(Duration::from_secs(10))).await.unwrap_err();
     assert!(matches!(&e, LabError::Interrupted(m) if m.contains("everything it had created was removed")), "{e:?}");
-    assert!(f.lab.inventory().unwrap().is_empty());
+    assert!(f.lab.footprint().unwrap().is_empty());
     assert!(events.lock().unwrap().iter().any(|e| e.phase == "interrupt"));
 }
 
@@ -306,7 +306,7 @@ async fn down_removes_every_resource_and_the_state() {
     let before = f.lab.down(false).await.unwrap();
     assert_eq!((before.domains, before.networks, before.pools, before.seeds), (3, 1, 1, 3), "{before:?}");
     assert!(before.volumes >= 3, "{before:?}");
-    assert!(f.lab.inventory().unwrap().is_empty());
+    assert!(f.lab.footprint().unwrap().is_empty());
     assert!(matches!(f.lab.load_state(), Err(LabError::NotUp(_))));
     // Again, with nothing there: a no-op.
     assert!(f.lab.down(false).await.unwrap().is_empty());
@@ -334,14 +334,14 @@ async fn down_of_one_lab_leaves_a_lab_whose_name_it_prefixes() {
     // A security-group pitfall in place on the second lab only (its filter carries no tag).
     let filter = crate::lab::nwfilter_name(&cfg_b.name, crate::lab::NWFILTER_KINDS[0]);
     a.hv.define_nwfilter(&crate::hypervisor::xml::security_group_xml(&filter, &[], true)).unwrap();
-    let b_before = b.inventory().unwrap();
+    let b_before = b.footprint().unwrap();
     assert_eq!((b_before.domains, b_before.networks, b_before.pools, b_before.nwfilters), (3, 1, 1, 1), "{b_before:?}");
-    let a_before = a.lab.inventory().unwrap();
+    let a_before = a.lab.footprint().unwrap();
     assert_eq!((a_before.domains, a_before.networks, a_before.pools, a_before.nwfilters), (3, 1, 1, 0), "{a_before:?}");
     a.lab.down(false).await.unwrap();
-    assert!(a.lab.inventory().unwrap().is_empty());
-    assert_eq!(b.inventory().unwrap(), b_before, "down of {} took from {}", a.lab.config().name, cfg_b.name);
+    assert!(a.lab.footprint().unwrap().is_empty());
+    assert_eq!(b.footprint().unwrap(), b_before, "down of {} took from {}", a.lab.config().name, cfg_b.name);
     assert!(b.load_state().is_ok());
     b.down(false).await.unwrap();
-    assert!(b.inventory().unwrap().is_empty() && a.hv.nwfilters().unwrap().is_empty());
+    assert!(b.footprint().unwrap().is_empty() && a.hv.nwfilters().unwrap().is_empty());
 }

@@ -303,7 +303,7 @@ impl<'a> Provisioner<'a> {
         match res {
             Ok(seen) => self.log(&node.name, &title, &ExecOutput::ok(format!("{seen}\n")), redactor),
             Err(e) => {
-                let message = red(redactor, &crate::kube_api::error_chain(&e));
+                let message = red(redactor, &crate::errors::error_chain(&e));
                 self.log(&node.name, &title, &ExecOutput::failed(e.exit_code() as u32, format!("{message}\n")), redactor)?;
                 Err(Failure { message, stderr_tail: String::new() })
             }
