@@ -231,6 +231,7 @@ fn build_in(tmp: &Path, dir: &Path, runner: &dyn CommandRunner) -> Result<(), La
         args: vec![recipe.display().to_string(), out_dir.display().to_string()],
         timeout: RECIPE_TIMEOUT,
     };
+    eprintln!("[image] building the offline image with {} (debootstrap; minutes; its output follows when it ends)", recipe.display());
     let out = runner.run(&spec).map_err(|e| LabError::local("run image recipe", e))?;
     eprint!("{}{}", out.stdout, out.stderr);
     if !out.success() {
