@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use tokio::time::Instant;
 
-use super::{Emit, Lab, LabEvent, LabState, NodeState, blocking, owned_by};
+use super::{Emit, Lab, LabEvent, LabState, NodeState, blocking};
 use crate::errors::{HypervisorError, LabError};
 use crate::hypervisor::xml::{self, DomainSpec};
 use crate::hypervisor::{edit, parse};
@@ -20,7 +20,7 @@ impl Lab {
         let base = image::resolve(&self.cfg)?;
         let (lab, names) = (&self.cfg.name, self.own_names());
         // Ours by tag, or any resource holding a name this lab would give (it could not be defined).
-        let taken = |tag: &Option<String>, name: &str| owned_by(lab, &names, tag, name) || names.iter().any(|n| n == name);
+        let taken = |tag: &Option<String>, name: &str| tag.as_deref() == Some(lab.as_str()) || names.iter().any(|n| n == name);
         if let Some(d) = self.hv.domains()?.into_iter().find(|d| taken(&d.lab, &d.name)) {
             return Err(HypervisorError::LabExists { lab: lab.clone(), what: format!("domain {}", d.name) }.into());
         }

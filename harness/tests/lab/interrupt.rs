@@ -44,15 +44,7 @@ fn interrupted_up_leaves_nothing(cfg: &Path) {
 fn killed_up_then_down_leaves_nothing() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("kill.toml");
-    std::fs::write(
-        &cfg,
-        "name = \"kl-kill\"\nsubnet = \"192.168.2.0/24\"\ngateway = \"192.168.2.1\"\nmetallb_pool = \"192.168.2.200-192.168.2.220\"\n\
-         [[nodes]]\nname = \"ICE-k8s-machines-node0\"\nip = \"192.168.2.134\"\nrole = \"control-plane\"\n\
-         [[nodes]]\nname = \"ICE-k8s-machines-node1\"\nip = \"192.168.2.135\"\nrole = \"worker\"\n\
-         [[nodes]]\nname = \"ICE-k8s-machines-node2\"\nip = \"192.168.2.136\"\nrole = \"worker\"\n",
-    )
-    .unwrap();
+    let cfg = lab_config(dir.path(), "kl-kill", 2, None);
     ok(&["down"], Some(&cfg));
     // The kill must land while `up` is creating, not while it waits for an image: the image
     // exists first (ci/lab built it outside the namespace; this is a no-op then).

@@ -59,6 +59,36 @@ fn assert_empty(inv: &serde_json::Value) {
     }
 }
 
+/// Writes `<dir>/<name>.toml`: the guide's three nodes on `192.168.<third_octet>.0/24` (host parts
+/// .134–.136, gateway .1, MetalLB .200–.220), with `memory_mib` when given.
+fn lab_config(dir: &Path, name: &str, third_octet: u8, memory_mib: Option<u64>) -> PathBuf {
+    let cfg = dir.join(format!("{name}.toml"));
+    let net = format!("192.168.{third_octet}");
+    let mut text = format!("name = \"{name}\"\nsubnet = \"{net}.0/24\"\ngateway = \"{net}.1\"\nmetallb_pool = \"{net}.200-{net}.220\"\n");
+    if let Some(m) = memory_mib {
+        text.push_str(&format!("memory_mib = {m}\n"));
+    }
+    for (i, role) in ["control-plane", "worker", "worker"].iter().enumerate() {
+        text.push_str(&format!("[[nodes]]\nname = \"ICE-k8s-machines-node{i}\"\nip = \"{net}.{}\"\nrole = \"{role}\"\n", 134 + i));
+    }
+    std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
+/// `kubelab status --json` of a lab: three nodes, each reachable, product_uuid = domain uuid, and
+/// answering with its pinned host key.
+fn lab_status(c: &Path) -> Vec<serde_json::Value> {
+    let status: serde_json::Value = serde_json::from_str(&ok(&["status", "--json"], Some(c))).unwrap();
+    let nodes = status.as_array().unwrap().clone();
+    assert_eq!(nodes.len(), 3);
+    for n in &nodes {
+        assert_eq!(n["reachable"], true, "{n}");
+        assert_eq!(n["product_uuid"], n["domain_uuid"], "{n}");
+        assert_eq!(n["host_key_fingerprint"], n["pinned_host_key_fingerprint"], "{n}");
+    }
+    nodes
+}
+
 fn pairwise_distinct(nodes: &[serde_json::Value], key: &str) {
     let vals: Vec<String> = nodes.iter().map(|n| n[key].to_string()).collect();
     let set: HashSet<&String> = vals.iter().collect();

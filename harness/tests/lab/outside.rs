@@ -32,15 +32,7 @@ fn outside_downloads_pitfalls_and_no_way_to_the_root_namespace() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (root_addr, root_gw) = root_ns_addrs();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("outside.toml");
-    std::fs::write(
-        &cfg,
-        "name = \"kl-out\"\nsubnet = \"192.168.5.0/24\"\ngateway = \"192.168.5.1\"\nmetallb_pool = \"192.168.5.200-192.168.5.220\"\n\
-         [[nodes]]\nname = \"ICE-k8s-machines-node0\"\nip = \"192.168.5.134\"\nrole = \"control-plane\"\n\
-         [[nodes]]\nname = \"ICE-k8s-machines-node1\"\nip = \"192.168.5.135\"\nrole = \"worker\"\n\
-         [[nodes]]\nname = \"ICE-k8s-machines-node2\"\nip = \"192.168.5.136\"\nrole = \"worker\"\n",
-    )
-    .unwrap();
+    let cfg = lab_config(dir.path(), "kl-out", 5, None);
     let c = Some(cfg.as_path());
     ok(&["down"], c);
     ok(&["image", "build", "offline"], c);

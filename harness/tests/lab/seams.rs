@@ -10,27 +10,14 @@ use super::*;
 fn seams_up_faults_down() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("seams.toml");
-    std::fs::write(
-        &cfg,
-        "name = \"kl-seams\"\nsubnet = \"192.168.3.0/24\"\ngateway = \"192.168.3.1\"\nmetallb_pool = \"192.168.3.200-192.168.3.220\"\n\
-         [[nodes]]\nname = \"ICE-k8s-machines-node0\"\nip = \"192.168.3.134\"\nrole = \"control-plane\"\n\
-         [[nodes]]\nname = \"ICE-k8s-machines-node1\"\nip = \"192.168.3.135\"\nrole = \"worker\"\n\
-         [[nodes]]\nname = \"ICE-k8s-machines-node2\"\nip = \"192.168.3.136\"\nrole = \"worker\"\n",
-    )
-    .unwrap();
+    let cfg = lab_config(dir.path(), "kl-seams", 3, None);
     let c = Some(cfg.as_path());
     ok(&["down"], c);
     ok(&["image", "build", "offline"], c);
     let t = Instant::now();
     ok(&["up", "--no-provision"], c);
     eprintln!("seams: up in {:.1} s", t.elapsed().as_secs_f64());
-    let status: serde_json::Value = serde_json::from_str(&ok(&["status", "--json"], c)).unwrap();
-    for n in status.as_array().unwrap() {
-        assert_eq!(n["reachable"], true, "{n}");
-        assert_eq!(n["product_uuid"], n["domain_uuid"], "{n}");
-        assert_eq!(n["host_key_fingerprint"], n["pinned_host_key_fingerprint"], "{n}");
-    }
+    lab_status(&cfg);
 
     ok(&["fault", "inject", "security-group"], c);
     assert_eq!(inventory(c)["nwfilters"], 1);

@@ -2,31 +2,6 @@
 
 use super::*;
 
-fn side_by_side_config(dir: &Path, name: &str, third_octet: u8, memory_mib: u64) -> PathBuf {
-    let cfg = dir.join(format!("{name}.toml"));
-    let net = format!("192.168.{third_octet}");
-    let mut text = format!(
-        "name = \"{name}\"\nsubnet = \"{net}.0/24\"\ngateway = \"{net}.1\"\nmetallb_pool = \"{net}.200-{net}.220\"\nmemory_mib = {memory_mib}\n"
-    );
-    for (i, role) in ["control-plane", "worker", "worker"].iter().enumerate() {
-        text.push_str(&format!("[[nodes]]\nname = \"ICE-k8s-machines-node{i}\"\nip = \"{net}.{}\"\nrole = \"{role}\"\n", 134 + i));
-    }
-    std::fs::write(&cfg, text).unwrap();
-    cfg
-}
-
-fn lab_status(c: &Path) -> Vec<serde_json::Value> {
-    let status: serde_json::Value = serde_json::from_str(&ok(&["status", "--json"], Some(c))).unwrap();
-    let nodes = status.as_array().unwrap().clone();
-    assert_eq!(nodes.len(), 3);
-    for n in &nodes {
-        assert_eq!(n["reachable"], true, "{n}");
-        assert_eq!(n["product_uuid"], n["domain_uuid"], "{n}");
-        assert_eq!(n["host_key_fingerprint"], n["pinned_host_key_fingerprint"], "{n}");
-    }
-    nodes
-}
-
 /// Issue 14, part 1: two labs side by side on one host, named so that one name prefixes the
 /// other (`kl-side`, `kl-side-2`) and on different subnets. Both up, six distinct identities,
 /// both pass the identity scenarios; a third lab on a subnet in use is refused (exit 14) with
@@ -36,9 +11,9 @@ fn lab_status(c: &Path) -> Vec<serde_json::Value> {
 fn two_labs_side_by_side() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let a = side_by_side_config(dir.path(), "kl-side", 21, 2048);
+    let a = lab_config(dir.path(), "kl-side", 21, Some(2048));
     // The second lab's guests get less memory to fit beside the first; three nodes still.
-    let b = side_by_side_config(dir.path(), "kl-side-2", 22, 1024);
+    let b = lab_config(dir.path(), "kl-side-2", 22, Some(1024));
     let (a, b) = (a.as_path(), b.as_path());
     for c in [a, b] {
         ok(&["down"], Some(c));
