@@ -169,6 +169,11 @@ pub struct LabConfig {
     pub boot_timeout_secs: u64,
     /// Seconds without serial-console output after which a guest counts as not booting (1-86400).
     pub boot_progress_secs: u64,
+    /// With `accel = auto`: seconds a KVM guest may print nothing on its serial console before
+    /// the lab falls back to TCG (1-86400; at most `boot_progress_secs` is used). A working KVM
+    /// guest prints its first kernel line within a second or two; nested KVM that hangs prints
+    /// nothing, and every `up` on such a host pays this wait once.
+    pub kvm_probe_secs: u64,
     /// Where per-lab state (keys, seeds, overlays, evidence) lives (absolute).
     pub state_dir: PathBuf,
     /// Where base images are cached (absolute).
@@ -203,6 +208,7 @@ impl Default for LabConfig {
             vcpus: 2,
             boot_timeout_secs: 900,
             boot_progress_secs: 120,
+            kvm_probe_secs: 15,
             state_dir: PathBuf::from("/var/lib/kubelab"),
             image_cache: PathBuf::from("/var/cache/kubelab/images"),
             base_image: None,

@@ -157,6 +157,7 @@ fn timeouts_are_at_least_one_second() {
     refused("boot_progress_secs = 0", "boot_progress_secs", "use 1 to 86400 seconds");
     refused("boot_timeout_secs = 100000000000", "boot_timeout_secs", "out of range");
     refused("boot_progress_secs = -1", "boot_progress_secs", "invalid value");
+    refused("kvm_probe_secs = 0", "kvm_probe_secs", "use 1 to 86400 seconds");
     LabConfig::from_toml("boot_timeout_secs = 1\nboot_progress_secs = 86400", "lab.toml").unwrap();
 }
 

@@ -134,7 +134,11 @@ impl LabConfig {
                 format!("{} vCPUs per guest is absurd for this lab; use 2 (the guide's; 1-{VCPUS_MAX} accepted)", self.vcpus),
             ));
         }
-        for (key, secs) in [("boot_timeout_secs", self.boot_timeout_secs), ("boot_progress_secs", self.boot_progress_secs)] {
+        for (key, secs) in [
+            ("boot_timeout_secs", self.boot_timeout_secs),
+            ("boot_progress_secs", self.boot_progress_secs),
+            ("kvm_probe_secs", self.kvm_probe_secs),
+        ] {
             if !(1..=TIMEOUT_SECS_MAX).contains(&secs) {
                 return Err(invalid(key, format!("{secs} s is out of range; use 1 to {TIMEOUT_SECS_MAX} seconds")));
             }

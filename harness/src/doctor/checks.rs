@@ -200,7 +200,7 @@ impl Doctor<'_> {
             Accel::Auto => (
                 Status::Warn,
                 Some(
-                    "set accel = \"tcg\" in lab.toml: `auto` also works: it falls back to tcg when a KVM domain fails to start or shows no boot progress within boot_progress_secs",
+                    "set accel = \"tcg\" in lab.toml: `auto` also works: it falls back to tcg when a KVM domain fails to start or shows no boot progress within kvm_probe_secs (15 s)",
                 ),
             ),
             Accel::Tcg => (Status::Warn, None),

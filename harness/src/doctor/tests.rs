@@ -144,7 +144,7 @@ fn nested_kvm_hang_is_reported_by_what_the_config_asks() {
     // `auto` falls back to TCG, so the lab still runs: a warning with the same advice.
     let rep = doctor(&LabConfig::default(), &hang());
     assert_eq!(item(&rep, "kvm-boot").status, Status::Warn);
-    assert!(item(&rep, "kvm-boot").fix.as_deref().unwrap().contains("boot_progress_secs"));
+    assert!(item(&rep, "kvm-boot").fix.as_deref().unwrap().contains("kvm_probe_secs"));
     assert!(rep.fit_for_lab());
 
     // `tcg` already chosen: informational, nothing to fix.

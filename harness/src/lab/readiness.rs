@@ -109,12 +109,18 @@ impl Lab {
             Accel::Auto => "qemu",
         };
         let progress = Duration::from_secs(self.cfg.boot_progress_secs);
+        // Under `auto` the first KVM boot is a probe: a working KVM guest prints its first
+        // kernel line within a second or two, a hung nested KVM prints nothing at all.
+        let first_progress = match self.cfg.accel {
+            Accel::Auto if first == "kvm" => progress.min(Duration::from_secs(self.cfg.kvm_probe_secs)),
+            _ => progress,
+        };
         let budget = Duration::from_secs(self.cfg.boot_timeout_secs);
         let result = async {
             let state = self.create(&base, first, emit).await?;
             let attempt = async {
                 self.start_all(&state, emit, Instant::now()).await?;
-                self.wait_ready(&state, progress, budget, emit).await
+                self.wait_ready(&state, first_progress, budget, emit).await
             }
             .await;
             let fallback = match &attempt {

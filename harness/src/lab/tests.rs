@@ -139,7 +139,12 @@ async fn auto_falls_back_to_tcg_when_kvm_shows_no_boot_progress() {
     let state = f.lab.up(&emit).await.unwrap();
     assert_eq!(state.domain_type, "qemu");
     assert_eq!(f.lab.load_state().unwrap().domain_type, "qemu", "the fallback is saved");
-    assert!(t0.elapsed() >= Duration::from_secs(60), "waited the whole boot_progress_secs under kvm: {:?}", t0.elapsed());
+    // The KVM probe is kvm_probe_secs (15 s by default), not boot_progress_secs (60 s here).
+    assert!(
+        t0.elapsed() >= Duration::from_secs(15) && t0.elapsed() < Duration::from_secs(60),
+        "waited kvm_probe_secs under kvm, not boot_progress_secs: {:?}",
+        t0.elapsed()
+    );
     let calls = f.hv.calls();
     for n in ["node0", "node1", "node2"] {
         assert_eq!(count(&calls, &format!("start_domain kubelab-{n}")), 2, "started under kvm, then under qemu: {calls:?}");
@@ -150,7 +155,21 @@ async fn auto_falls_back_to_tcg_when_kvm_shows_no_boot_progress() {
     assert!(domains.iter().all(|d| d.xml.starts_with("<domain type='qemu'>") && !d.xml.contains("host-passthrough")), "{domains:?}");
     let ev = events.lock().unwrap();
     let fb = ev.iter().find(|e| e.phase == "fallback").expect("a fallback event");
-    assert!(fb.message.contains("no boot progress under kvm after 60 s") && fb.message.contains("falls back to tcg"), "{}", fb.message);
+    assert!(fb.message.contains("no boot progress under kvm after 15 s") && fb.message.contains("falls back to tcg"), "{}", fb.message);
+}
+
+#[tokio::test(start_paused = true)]
+async fn explicit_kvm_that_stays_silent_waits_boot_progress_secs_and_names_the_fix() {
+    let f = fake_lab(Accel::Kvm, true);
+    f.hv.silent_under("kvm");
+    let (events, emit) = recorder();
+    let t0 = Instant::now();
+    let e = f.lab.up(&emit).await.unwrap_err();
+    assert!(t0.elapsed() >= Duration::from_secs(60), "accel = kvm is not probed: {:?}", t0.elapsed());
+    assert!(matches!(e, LabError::NoBootProgress { secs: 60, .. }), "{e:?}");
+    assert!(e.to_string().contains("set accel = \"tcg\""), "{e}");
+    assert!(!events.lock().unwrap().iter().any(|e| e.phase == "fallback"), "no fallback under accel = kvm");
+    assert!(f.lab.footprint().unwrap().is_empty(), "{:?}", f.lab.footprint());
 }
 
 #[tokio::test(start_paused = true)]
