@@ -239,7 +239,7 @@ mkdir -p "$ROOTFS/etc/netplan"
 # every other call (apply, get, ...) to netplan's own CLI.
 if ! grep -q "argv = \[utils.get_generator_path()\]" "$ROOTFS/usr/share/netplan/netplan/cli/commands/generate.py" \
   || ! grep -q "'/lib/netplan/generate'" "$ROOTFS/usr/share/netplan/netplan/cli/utils.py" \
-  || [[ ! -x $ROOTFS/lib/netplan/generate ]]; then
+  || ! in_root test -x /lib/netplan/generate; then
   die "netplan's generate command is no longer a plain run of /lib/netplan/generate: revisit the shim"
 fi
 cat >"$ROOTFS/usr/local/sbin/netplan" <<'EOF'
