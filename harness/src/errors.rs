@@ -44,12 +44,13 @@ fn key_part(key: &str) -> String {
 #[derive(Debug, Error)]
 pub enum HypervisorError {
     /// The connection to libvirtd could not be opened.
-    #[error("libvirt at {uri} is unreachable ({message}); start libvirtd (`ci/labenv start`) or fix `libvirt_uri`")]
+    #[error("libvirt at {uri} is unreachable ({source}); start libvirtd (`ci/labenv start`) or fix `libvirt_uri`")]
     Unreachable {
         /// Connection URI.
         uri: String,
-        /// libvirt's message.
-        message: String,
+        /// libvirt's error (`hypervisor::libvirt::LibvirtError`), or a text kubelab wrote.
+        #[source]
+        source: BoxError,
     },
     /// A lab of this name already has resources.
     #[error("a lab named `{lab}` already exists ({what}); run `kubelab down` first or choose another `name`")]
@@ -85,12 +86,13 @@ pub enum HypervisorError {
         source: quick_xml::Error,
     },
     /// Any other libvirt call failed.
-    #[error("libvirt {op} failed: {message}")]
+    #[error("libvirt {op} failed: {source}")]
     Call {
         /// The operation, e.g. `define domain kubelab-node0`.
         op: String,
-        /// libvirt's message.
-        message: String,
+        /// libvirt's error (`hypervisor::libvirt::LibvirtError`), or a text kubelab (or a fake) wrote.
+        #[source]
+        source: BoxError,
     },
 }
 
@@ -98,14 +100,16 @@ pub enum HypervisorError {
 #[derive(Debug, Error)]
 pub enum RemoteError {
     /// TCP connect or SSH handshake failed or timed out.
-    #[error("cannot reach {node} at {addr} over ssh: {message}")]
+    #[error("cannot reach {node} at {addr} over ssh: {source}")]
     Connect {
         /// Node name.
         node: String,
         /// address:port.
         addr: String,
-        /// Cause.
-        message: String,
+        /// The cause: russh's error (in a [`Context`] naming the step, when there was one), or a
+        /// text kubelab wrote (a timeout).
+        #[source]
+        source: BoxError,
     },
     /// The server presented a host key other than the pinned one.
     #[error(
@@ -130,12 +134,13 @@ pub enum RemoteError {
         key: String,
     },
     /// The channel broke while a command ran.
-    #[error("ssh session to {node} failed: {message}")]
+    #[error("ssh session to {node} failed: {source}")]
     Session {
         /// Node name.
         node: String,
-        /// Cause.
-        message: String,
+        /// The cause: russh's error in a [`Context`] naming the step, or a text kubelab wrote.
+        #[source]
+        source: BoxError,
     },
     /// The command did not finish in time.
     #[error("command on {node} timed out after {secs} s")]
@@ -149,14 +154,16 @@ pub enum RemoteError {
     #[error("unknown node `{0}`")]
     UnknownNode(String),
     /// A TCP tunnel (SSH `direct-tcpip`) from the node could not be opened.
-    #[error("cannot open a tunnel from {node} to {dest}: {message}")]
+    #[error("cannot open a tunnel from {node} to {dest}: {source}")]
     Tunnel {
         /// Node the tunnel starts on.
         node: String,
         /// host:port it was to reach.
         dest: String,
-        /// Cause (e.g. the server's `connect failed`).
-        message: String,
+        /// The cause: russh's error (e.g. the server's `connect failed`), or a text kubelab (or a
+        /// fake) wrote.
+        #[source]
+        source: BoxError,
     },
 }
 
@@ -221,6 +228,23 @@ impl LabError {
 /// A wrapped cause of any type: what a `#[source]` field holds when the cause's type varies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// A cause with the step it interrupted, rendered `step: cause`, the cause kept as its
+/// `#[source]`: what a [`RemoteError`] holds when the step needs naming (`open channel: …`).
+#[derive(Debug, Error)]
+#[error("{step}: {source}")]
+pub struct Context {
+    /// What was being done, e.g. `open channel`.
+    pub step: String,
+    /// The error it ended with.
+    #[source]
+    pub source: BoxError,
+}
+
+/// Wraps `e` with the step it interrupted, as a [`BoxError`] for a `#[source]` field.
+pub fn context(step: impl Into<String>, e: impl Into<BoxError>) -> BoxError {
+    Box::new(Context { step: step.into(), source: e.into() })
+}
+
 /// Renders an error and its `#[source]` chain on one line, `top: cause: cause`, printing each
 /// cause once: a cause whose text is already in what has been rendered (a parent that formats
 /// its source into its own message) is skipped, but its own sources are still visited.
@@ -274,6 +298,25 @@ mod tests {
     fn a_cause_missing_from_its_parents_message_is_appended() {
         let e = Quiet(LabError::local("parse plan.json", enoent()));
         assert_eq!(error_chain(&e), "load the plan: parse plan.json: No such file or directory (os error 2)");
+    }
+
+    #[test]
+    fn hypervisor_and_remote_errors_keep_their_cause_and_print_it_once() {
+        let e = LabError::from(HypervisorError::Call { op: "define domain d".into(), source: "boom".into() });
+        assert_eq!(e.to_string(), "libvirt define domain d failed: boom");
+        assert_eq!(error_chain(&e), "libvirt define domain d failed: boom");
+        let e = RemoteError::Session { node: "node0".into(), source: context("open channel", enoent()) };
+        assert_eq!(e.to_string(), "ssh session to node0 failed: open channel: No such file or directory (os error 2)");
+        assert_eq!(error_chain(&e), e.to_string());
+        let step = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<Context>()).expect("the step");
+        assert_eq!(step.step, "open channel");
+        let io = std::error::Error::source(step).and_then(|s| s.downcast_ref::<std::io::Error>()).expect("the io::Error itself");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        let e = RemoteError::Connect { node: "node0".into(), addr: "192.168.1.134:22".into(), source: enoent().into() };
+        assert_eq!(
+            error_chain(&Quiet(e.into())),
+            "load the plan: cannot reach node0 at 192.168.1.134:22 over ssh: No such file or directory (os error 2)"
+        );
     }
 
     #[test]

@@ -146,12 +146,12 @@ mod tests {
                 10,
             ),
             (
-                HypervisorError::Unreachable { uri: "qemu:///system".into(), message: "no socket".into() }.into(),
+                HypervisorError::Unreachable { uri: "qemu:///system".into(), source: "no socket".into() }.into(),
                 "libvirt at qemu:///system is unreachable (no socket); start libvirtd (`ci/labenv start`) or fix `libvirt_uri`",
                 11,
             ),
             (
-                HypervisorError::Call { op: "define domain d".into(), message: "boom".into() }.into(),
+                HypervisorError::Call { op: "define domain d".into(), source: "boom".into() }.into(),
                 "libvirt define domain d failed: boom",
                 15,
             ),

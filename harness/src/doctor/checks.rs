@@ -135,11 +135,11 @@ impl Doctor<'_> {
             Ok(Err(e)) => {
                 DoctorItem::new("libvirt", TITLE, Status::Fail, format!("libvirt at {uri} answers but not its version: {e}")).fix(fix())
             }
-            Err(HypervisorError::Unreachable { message, .. }) => DoctorItem::new(
+            Err(HypervisorError::Unreachable { source, .. }) => DoctorItem::new(
                 "libvirt",
                 TITLE,
                 Status::Fail,
-                format!("cannot connect to libvirt at {uri}: {}", message.lines().next().unwrap_or_default()),
+                format!("cannot connect to libvirt at {uri}: {}", source.to_string().lines().next().unwrap_or_default()),
             )
             .fix(fix()),
             Err(e) => DoctorItem::new("libvirt", TITLE, Status::Fail, format!("cannot connect to libvirt at {uri}: {e}")).fix(fix()),

@@ -202,7 +202,7 @@ fn unreachable_libvirt_quotes_libvirt_names_the_fix_and_leaves_networks_unchecke
     // libvirt's own message when libvirtd is not running (virConnectOpen on qemu:///system).
     let down = HypervisorError::Unreachable {
         uri: "qemu:///system".into(),
-        message: "Failed to connect socket to '/var/run/libvirt/virtqemud-sock': No such file or directory".into(),
+        source: "Failed to connect socket to '/var/run/libvirt/virtqemud-sock': No such file or directory".into(),
     };
     let h = host(|_, _| {});
     let rep = doctor_on(&LabConfig::default(), Err(&down), &h);

@@ -28,7 +28,7 @@ pub struct FakeHypervisor {
 }
 
 fn call_err(op: &str, message: &str) -> HypervisorError {
-    HypervisorError::Call { op: op.to_string(), message: message.to_string() }
+    HypervisorError::Call { op: op.to_string(), source: message.into() }
 }
 
 impl FakeHypervisor {

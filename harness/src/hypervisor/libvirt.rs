@@ -16,9 +16,29 @@ pub struct LibvirtHypervisor {
     conn: Connect,
 }
 
+/// libvirt's error as the `#[source]` of a [`HypervisorError`]: shown as libvirt's message alone,
+/// the error itself (code, domain, level) kept in [`LibvirtError::get_ref`] and in `Debug`.
+#[derive(Debug)]
+pub struct LibvirtError(virt::error::Error);
+
+impl LibvirtError {
+    /// The `virt` crate's error.
+    pub fn get_ref(&self) -> &virt::error::Error {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for LibvirtError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.message())
+    }
+}
+
+impl std::error::Error for LibvirtError {}
+
 fn err(op: impl Into<String>) -> impl FnOnce(virt::error::Error) -> HypervisorError {
     let op = op.into();
-    move |e| HypervisorError::Call { op, message: e.message().to_string() }
+    move |e| HypervisorError::Call { op, source: Box::new(LibvirtError(e)) }
 }
 
 fn is_missing(e: &virt::error::Error) -> bool {
@@ -31,7 +51,7 @@ impl LibvirtHypervisor {
     pub fn open(uri: &str) -> HvResult<Self> {
         virt::error::clear_error_callback();
         let conn = Connect::open(Some(uri))
-            .map_err(|e| HypervisorError::Unreachable { uri: uri.to_string(), message: e.message().to_string() })?;
+            .map_err(|e| HypervisorError::Unreachable { uri: uri.to_string(), source: Box::new(LibvirtError(e)) })?;
         Ok(LibvirtHypervisor { uri: uri.to_string(), conn })
     }
 

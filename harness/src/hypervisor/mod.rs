@@ -134,6 +134,6 @@ pub fn open(uri: &str) -> HvResult<std::sync::Arc<dyn Hypervisor>> {
     }
     #[cfg(not(feature = "libvirt"))]
     {
-        Err(HypervisorError::Unreachable { uri: uri.to_string(), message: "this kubelab was built without the `libvirt` feature".into() })
+        Err(HypervisorError::Unreachable { uri: uri.to_string(), source: "this kubelab was built without the `libvirt` feature".into() })
     }
 }

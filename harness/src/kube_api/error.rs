@@ -262,14 +262,11 @@ impl std::fmt::Display for ConnectSummary {
 }
 impl std::error::Error for ConnectSummary {}
 
+/// The causes of `e` as [`error_chain`](crate::errors::error_chain) prints them after `e`'s own
+/// text: each once (a cause its parent already quotes is skipped), `None` when there are none.
 fn chain_text(e: &dyn std::error::Error) -> Option<String> {
-    let mut parts = Vec::new();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        parts.push(s.to_string());
-        cur = s.source();
-    }
-    (!parts.is_empty()).then(|| parts.join(": "))
+    let line = crate::errors::error_chain(e);
+    line.strip_prefix(e.to_string().as_str()).and_then(|rest| rest.strip_prefix(": ")).map(str::to_string)
 }
 
 fn find_connect_error(e: &kube::Error) -> Option<&ConnectError> {

@@ -144,7 +144,7 @@ impl Lab {
             let d = n.domain.clone();
             // Named by the lab, whatever the hypervisor calls it: `up` falls back to TCG on it.
             blocking(move || hv.start_domain(&d)).await.map_err(|e| match e {
-                HypervisorError::Call { message, .. } => HypervisorError::Call { op: format!("start domain {}", n.domain), message },
+                HypervisorError::Call { source, .. } => HypervisorError::Call { op: format!("start domain {}", n.domain), source },
                 e => e,
             })?;
             emit(LabEvent {

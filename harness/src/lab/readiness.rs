@@ -126,8 +126,8 @@ impl Lab {
             let fallback = match &attempt {
                 Ok(_) => None,
                 Err(LabError::NoBootProgress { node, secs, .. }) => Some(format!("{node}: no boot progress under kvm after {secs} s")),
-                Err(LabError::Hypervisor(HypervisorError::Call { op, message })) if op.starts_with("start domain") => {
-                    Some(format!("{op} under kvm failed: {}", message.lines().next().unwrap_or_default()))
+                Err(LabError::Hypervisor(HypervisorError::Call { op, source })) if op.starts_with("start domain") => {
+                    Some(format!("{op} under kvm failed: {}", first_line(source)))
                 }
                 Err(_) => None,
             };
@@ -147,13 +147,13 @@ impl Lab {
                     self.wait_ready(&state, progress, budget, emit).await?;
                     Ok(state)
                 }
-                (Err(LabError::Hypervisor(HypervisorError::Call { op, message })), _) if first == "kvm" => Err(LabError::NoBootProgress {
+                (Err(LabError::Hypervisor(HypervisorError::Call { op, source })), _) if first == "kvm" => Err(LabError::NoBootProgress {
                     node: op.trim_start_matches("start domain ").to_string(),
                     secs: 0,
                     accel: "kvm".into(),
                     hint: format!(
                         ": QEMU refused to start ({}); nested KVM is unusable on some hosts: set accel = \"tcg\" (or \"auto\")",
-                        message.lines().next().unwrap_or_default()
+                        first_line(&source)
                     ),
                 }),
                 (Err(e), _) => Err(e),
@@ -221,4 +221,9 @@ impl Lab {
         }
         Ok(t0.elapsed())
     }
+}
+
+/// The first line of a libvirt call's cause (QEMU's start errors run over several lines).
+fn first_line(source: &crate::errors::BoxError) -> String {
+    source.to_string().lines().next().unwrap_or_default().to_string()
 }

@@ -36,7 +36,7 @@ impl Lab {
                 if !hv.snapshots(&d)?.contains(&nm) {
                     return Err(HypervisorError::Call {
                         op: format!("revert {d} to {nm}"),
-                        message: format!("no snapshot `{nm}`; run `kubelab snapshot save {nm}` first"),
+                        source: format!("no snapshot `{nm}`; run `kubelab snapshot save {nm}` first").into(),
                     });
                 }
                 hv.revert_snapshot(&d, &nm)

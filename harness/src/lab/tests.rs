@@ -74,7 +74,7 @@ fn recorder() -> (Arc<Mutex<Vec<LabEvent>>>, impl Fn(LabEvent) + Send + Sync) {
 }
 
 fn refused(node: &str) -> RemoteError {
-    RemoteError::Connect { node: node.into(), addr: "192.168.1.135:22".into(), message: "Connection refused".into() }
+    RemoteError::Connect { node: node.into(), addr: "192.168.1.135:22".into(), source: "Connection refused".into() }
 }
 
 /// `true` probes fail with "connection refused" for the first `n` tries on every node.

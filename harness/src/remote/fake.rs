@@ -110,7 +110,8 @@ impl RemoteShell for FakeShell {
         Box::pin(async move {
             let t = FakeTunnel { node: node.to_string(), host: host.to_string(), port };
             self.tunnels.lock().expect("poisoned").push(t.clone());
-            let refused = |message: String| RemoteError::Tunnel { node: node.to_string(), dest: format!("{host}:{port}"), message };
+            let refused =
+                |message: String| RemoteError::Tunnel { node: node.to_string(), dest: format!("{host}:{port}"), source: message.into() };
             let (client, server) = tokio::io::duplex(64 * 1024);
             match self.tunnel_server.lock().expect("poisoned").as_ref() {
                 None => Err(refused("Connect failed (nothing listens there)".into())),

@@ -77,7 +77,7 @@ pub trait RemoteShell: Send + Sync {
             Err(RemoteError::Tunnel {
                 node: node.to_string(),
                 dest: format!("{host}:{port}"),
-                message: "this remote shell cannot open TCP tunnels".into(),
+                source: "this remote shell cannot open TCP tunnels".into(),
             })
         })
     }

@@ -12,7 +12,7 @@ use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicK
 use tokio::sync::Mutex;
 
 use super::{BoxFuture, ExecOutput, RemoteShell, Tunnel};
-use crate::errors::RemoteError;
+use crate::errors::{BoxError, RemoteError, context};
 
 /// Where and how to reach one node.
 #[derive(Clone, Debug)]
@@ -86,8 +86,10 @@ pub struct RusshShell {
 impl RusshShell {
     /// A shell for these targets, authenticating with the private key at `key_path`.
     pub fn new(targets: Vec<SshTarget>, key_path: &std::path::Path, policy: SshPolicy) -> Result<Self, RemoteError> {
-        let key = russh::keys::load_secret_key(key_path, None)
-            .map_err(|e| RemoteError::Session { node: "-".into(), message: format!("cannot load lab key {}: {e}", key_path.display()) })?;
+        let key = russh::keys::load_secret_key(key_path, None).map_err(|e| RemoteError::Session {
+            node: "-".into(),
+            source: context(format!("cannot load lab key {}", key_path.display()), e),
+        })?;
         let conns = targets.iter().map(|t| (t.node.clone(), Mutex::new(None))).collect();
         Ok(RusshShell {
             targets: targets.into_iter().map(|t| (t.node.clone(), t)).collect(),
@@ -115,9 +117,9 @@ impl RusshShell {
         });
         let connect = client::connect(cfg, t.addr, handler);
         let res = tokio::time::timeout(self.policy.connect_timeout, connect).await;
-        let conn_err = |message: String| RemoteError::Connect { node: t.node.clone(), addr: t.addr.to_string(), message };
+        let conn_err = |source: BoxError| RemoteError::Connect { node: t.node.clone(), addr: t.addr.to_string(), source };
         let mut h = match res {
-            Err(_) => return Err(conn_err(format!("timed out after {:?}", self.policy.connect_timeout))),
+            Err(_) => return Err(conn_err(format!("timed out after {:?}", self.policy.connect_timeout).into())),
             Ok(Err(e)) => {
                 if let Some(found) = mismatch.lock().expect("poisoned").take() {
                     return Err(RemoteError::HostKeyMismatch {
@@ -126,14 +128,14 @@ impl RusshShell {
                         found,
                     });
                 }
-                return Err(conn_err(e.to_string()));
+                return Err(conn_err(e.into()));
             }
             Ok(Ok(h)) => h,
         };
         let auth = h
             .authenticate_publickey(t.user.clone(), PrivateKeyWithHashAlg::new(self.key.clone(), None))
             .await
-            .map_err(|e| conn_err(format!("authentication exchange: {e}")))?;
+            .map_err(|e| conn_err(context("authentication exchange", e)))?;
         if !auth.success() {
             return Err(RemoteError::Auth { node: t.node.clone(), user: t.user.clone(), key: self.key_path.clone() });
         }
@@ -167,12 +169,12 @@ impl RusshShell {
     }
 
     async fn exec_on(h: &Handle<Pinned>, node: &str, script: &str) -> Result<ExecOutput, (bool, RemoteError)> {
-        let session_err = |m: String| RemoteError::Session { node: node.to_string(), message: m };
+        let session_err = |source: BoxError| RemoteError::Session { node: node.to_string(), source };
         // `true` = nothing ran yet, safe to reconnect and retry.
-        let mut ch = h.channel_open_session().await.map_err(|e| (true, session_err(format!("open channel: {e}"))))?;
-        ch.exec(true, "sudo -n /bin/bash -s").await.map_err(|e| (true, session_err(format!("exec: {e}"))))?;
-        ch.data_bytes(script.as_bytes().to_vec()).await.map_err(|e| (false, session_err(format!("send script: {e}"))))?;
-        ch.eof().await.map_err(|e| (false, session_err(format!("eof: {e}"))))?;
+        let mut ch = h.channel_open_session().await.map_err(|e| (true, session_err(context("open channel", e))))?;
+        ch.exec(true, "sudo -n /bin/bash -s").await.map_err(|e| (true, session_err(context("exec", e))))?;
+        ch.data_bytes(script.as_bytes().to_vec()).await.map_err(|e| (false, session_err(context("send script", e))))?;
+        ch.eof().await.map_err(|e| (false, session_err(context("eof", e))))?;
         let (mut out, mut err, mut code) = (Vec::new(), Vec::new(), None);
         while let Some(msg) = ch.wait().await {
             match msg {
@@ -231,7 +233,8 @@ impl RusshShell {
     async fn tunnel_inner(&self, node: &str, host: &str, port: u16) -> Result<Tunnel, RemoteError> {
         let t = self.targets.get(node).ok_or_else(|| RemoteError::UnknownNode(node.to_string()))?;
         let slot = self.conns.get(node).ok_or_else(|| RemoteError::UnknownNode(node.to_string()))?;
-        let tunnel_err = |message: String| RemoteError::Tunnel { node: node.to_string(), dest: format!("{host}:{port}"), message };
+        let tunnel_err =
+            |source: russh::Error| RemoteError::Tunnel { node: node.to_string(), dest: format!("{host}:{port}"), source: source.into() };
         for round in 0..2 {
             let mut g = slot.lock().await;
             if g.as_ref().is_none_or(|h| h.is_closed()) {
@@ -242,11 +245,11 @@ impl RusshShell {
             match h.channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0).await {
                 Ok(ch) => return Ok(Box::new(ch.into_stream())),
                 // The server refused this channel (nothing listens, forwarding disabled): final.
-                Err(e @ russh::Error::ChannelOpenFailure(_)) => return Err(tunnel_err(e.to_string())),
+                Err(e @ russh::Error::ChannelOpenFailure(_)) => return Err(tunnel_err(e)),
                 Err(e) => {
                     *g = None;
                     if round == 1 {
-                        return Err(tunnel_err(e.to_string()));
+                        return Err(tunnel_err(e));
                     }
                 }
             }
@@ -268,7 +271,7 @@ impl RemoteShell for RusshShell {
                 Err(_) => Err(RemoteError::Tunnel {
                     node: node.to_string(),
                     dest: format!("{host}:{port}"),
-                    message: format!("timed out after {} s", secs * 2),
+                    source: format!("timed out after {} s", secs * 2).into(),
                 }),
             }
         })
@@ -323,7 +326,13 @@ mod tests {
         let shell = shell_to(tmp.path(), addr, policy);
         let t0 = std::time::Instant::now();
         let e = shell.run("node0", "true").await.unwrap_err();
-        assert!(matches!(&e, RemoteError::Connect { node, message, .. } if node == "node0" && message.contains("refused")), "{e:?}");
+        assert!(
+            matches!(&e, RemoteError::Connect { node, source, .. } if node == "node0" && source.to_string().contains("refused")),
+            "{e:?}"
+        );
+        // russh's error itself, not its text; the one-line message still says why.
+        assert!(std::error::Error::source(&e).is_some_and(|s| s.downcast_ref::<russh::Error>().is_some()), "{e:?}");
+        assert!(e.to_string().starts_with(&format!("cannot reach node0 at {addr} over ssh: ")) && e.to_string().contains("refused"), "{e}");
         // Four attempts, three sleeps of 0.2, 0.4 and 0.8 s.
         let took = t0.elapsed();
         assert!(took >= Duration::from_millis(1400) && took < Duration::from_secs(5), "{took:?}");
@@ -374,6 +383,7 @@ mod tests {
             let e = shell.open_direct_tcpip("node0", "192.168.1.134", 6444).await.err().expect("refused");
             assert!(matches!(&e, RemoteError::Tunnel { node, dest, .. } if node == "node0" && dest == "192.168.1.134:6444"), "{e:?}");
             assert!(e.to_string().starts_with("cannot open a tunnel from node0 to 192.168.1.134:6444: "), "{e}");
+            assert!(std::error::Error::source(&e).is_some_and(|s| s.downcast_ref::<russh::Error>().is_some()), "{e:?}");
             // A second tunnel reuses the connection.
             let mut t2 = shell.open_direct_tcpip("node0", "192.168.1.134", 6443).await.unwrap();
             t2.write_all(b"again").await.unwrap();
