@@ -196,12 +196,13 @@ impl Doctor<'_> {
 
         // How bad an unusable KVM is depends on what the config asks for.
         let (kvm_bad, kvm_fix) = match self.cfg.accel {
-            Accel::Kvm => (Status::Fail, Some("set accel = \"tcg\" in lab.toml, or enable (nested) KVM on this host")),
+            Accel::Kvm => (Status::Fail, Some("set accel = \"tcg\" in lab.toml, or enable (nested) KVM on this host".to_string())),
             Accel::Auto => (
                 Status::Warn,
-                Some(
-                    "set accel = \"tcg\" in lab.toml: `auto` also works: it falls back to tcg when a KVM domain fails to start or shows no boot progress within kvm_probe_secs (15 s)",
-                ),
+                Some(format!(
+                    "set accel = \"tcg\" in lab.toml: `auto` also works: it falls back to tcg when a KVM domain fails to start or shows no boot progress within kvm_probe_secs ({} s)",
+                    self.cfg.kvm_probe_secs.min(self.cfg.boot_progress_secs)
+                )),
             ),
             Accel::Tcg => (Status::Warn, None),
         };
