@@ -7,7 +7,6 @@ use super::*;
 /// both pass the identity scenarios; a third lab on a subnet in use is refused (exit 14) with
 /// nothing created; `down` of the first leaves the second whole and green; nothing is left.
 #[test]
-#[ignore = "two labs of TCG guests add ~11 min (646 s measured) to a live tier already ~65 min of CI's 90; run it with `ci/labenv exec -- cargo test --features lab --test lab side_by_side -- --ignored`"]
 fn two_labs_side_by_side() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
