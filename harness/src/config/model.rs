@@ -238,6 +238,12 @@ pub const VCPUS_MAX: u32 = 64;
 pub const TIMEOUT_SECS_MAX: u64 = 24 * 3600;
 
 impl LabConfig {
+    /// How long `accel = auto` waits for a KVM guest's first console byte before falling back
+    /// to TCG: `kvm_probe_secs`, never longer than `boot_progress_secs`.
+    pub fn kvm_probe(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.kvm_probe_secs.min(self.boot_progress_secs))
+    }
+
     /// MiB of guest memory the whole lab needs (every node's `memory_mib`).
     pub fn memory_needed_mib(&self) -> u64 {
         self.memory_mib.saturating_mul(self.nodes.len() as u64)

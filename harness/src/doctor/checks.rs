@@ -201,7 +201,7 @@ impl Doctor<'_> {
                 Status::Warn,
                 Some(format!(
                     "set accel = \"tcg\" in lab.toml: `auto` also works: it falls back to tcg when a KVM domain fails to start or shows no boot progress within kvm_probe_secs ({} s)",
-                    self.cfg.kvm_probe_secs.min(self.cfg.boot_progress_secs)
+                    self.cfg.kvm_probe().as_secs()
                 )),
             ),
             Accel::Tcg => (Status::Warn, None),

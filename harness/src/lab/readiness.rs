@@ -112,7 +112,7 @@ impl Lab {
         // Under `auto` the first KVM boot is a probe: a working KVM guest prints its first
         // kernel line within a second or two, a hung nested KVM prints nothing at all.
         let first_progress = match self.cfg.accel {
-            Accel::Auto if first == "kvm" => progress.min(Duration::from_secs(self.cfg.kvm_probe_secs)),
+            Accel::Auto if first == "kvm" => self.cfg.kvm_probe(),
             _ => progress,
         };
         let budget = Duration::from_secs(self.cfg.boot_timeout_secs);
