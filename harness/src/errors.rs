@@ -153,6 +153,30 @@ pub enum RemoteError {
     /// The node is not part of this lab.
     #[error("unknown node `{0}`")]
     UnknownNode(String),
+    /// The jump host (the remote libvirt host every node connection goes through) refused its key.
+    #[error(
+        "ssh authentication as {user} on jump host {jump} failed; the key {key} (`keyfile=` of libvirt_uri) is not authorized there (add its public half to ~{user}/.ssh/authorized_keys on {jump})"
+    )]
+    JumpAuth {
+        /// Jump host name (the host part of libvirt_uri).
+        jump: String,
+        /// Login user.
+        user: String,
+        /// Private key path.
+        key: String,
+    },
+    /// A libvirt URI names a host over SSH that kubelab cannot use as the jump host to the
+    /// lab's guests (a parameter missing, the known_hosts file unreadable or without the host).
+    #[error("libvirt_uri `{uri}`: {why}")]
+    JumpConfig {
+        /// The URI as configured.
+        uri: String,
+        /// Which part is wrong, and the fix.
+        why: String,
+        /// The cause, when there is one (e.g. the I/O error reading known_hosts).
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A TCP tunnel (SSH `direct-tcpip`) from the node could not be opened.
     #[error("cannot open a tunnel from {node} to {dest}: {source}")]
     Tunnel {

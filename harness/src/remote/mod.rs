@@ -1,10 +1,11 @@
 //! The SSH seam: [`RemoteShell`] runs a bash script as root on a named node, and opens TCP
 //! tunnels from a node ([`RemoteShell::open_direct_tcpip`], SSH `direct-tcpip` channels).
-//! Real sibling: [`russh_shell::RusshShell`]; recording fake: `fake::FakeShell` (tests and feature
+//! Real sibling: [`russh_shell::RusshShell`] (directly, or through a [`jump::JumpHost`]); recording fake: `fake::FakeShell` (tests and feature
 //! `test-support`).
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod fake;
+pub mod jump;
 pub mod russh_shell;
 #[cfg(test)]
 pub(crate) mod test_sshd;

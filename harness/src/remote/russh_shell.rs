@@ -1,6 +1,7 @@
 //! [`RusshShell`]: the real [`RemoteShell`] over russh. One connection per node, reused for
 //! every command; host keys pinned (a mismatch is an error naming the node); connect timeouts
-//! and retry with exponential backoff.
+//! and retry with exponential backoff. With a [`JumpHost`] ([`RusshShell::through`]) every node
+//! connection runs inside a `direct-tcpip` channel of one shared connection to that host.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,7 +11,9 @@ use std::time::Duration;
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 
+use super::jump::{Jump, JumpHost};
 use super::{BoxFuture, ExecOutput, RemoteShell, Tunnel};
 use crate::errors::{BoxError, RemoteError, context};
 
@@ -51,10 +54,81 @@ impl Default for SshPolicy {
     }
 }
 
-struct Pinned {
+/// The client handler: accepts only the pinned host key, and records the fingerprint of any
+/// other key presented (read back by [`Hop::handshake`]).
+pub(super) struct Pinned {
     node: String,
     expected: PublicKey,
     mismatch: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+/// Where a mismatching fingerprint lands.
+pub(super) type Mismatch = Arc<std::sync::Mutex<Option<String>>>;
+
+impl Pinned {
+    /// A handler pinned to `expected`, and the slot it reports a mismatch in.
+    pub(super) fn new(node: &str, expected: &PublicKey) -> (Self, Mismatch) {
+        let mismatch = Mismatch::default();
+        (Pinned { node: node.to_string(), expected: expected.clone(), mismatch: mismatch.clone() }, mismatch)
+    }
+}
+
+/// The client config of every connection (nodes and jump host).
+pub(super) fn client_config() -> Arc<client::Config> {
+    Arc::new(client::Config {
+        inactivity_timeout: None,
+        keepalive_interval: Some(Duration::from_secs(15)),
+        keepalive_max: 4,
+        ..Default::default()
+    })
+}
+
+/// One SSH hop being connected: whom errors name, and the budget its connect ran under.
+pub(super) struct Hop<'a> {
+    /// Node name, or `jump host <name>`.
+    pub(super) who: &'a str,
+    /// Where it is (for messages).
+    pub(super) addr: SocketAddr,
+    /// The pinned host key.
+    pub(super) expected: &'a PublicKey,
+    /// The whole connect budget (for the timeout message).
+    pub(super) budget: Duration,
+    /// `through jump host <name>` for a node reached through one: prefixed to its errors' causes.
+    pub(super) via: Option<String>,
+}
+
+impl Hop<'_> {
+    /// A [`RemoteError::Connect`] naming this hop (and the jump host it went through).
+    pub(super) fn connect_err(&self, source: BoxError) -> RemoteError {
+        let source = match &self.via {
+            Some(via) => context(via.clone(), source),
+            None => source,
+        };
+        RemoteError::Connect { node: self.who.to_string(), addr: self.addr.to_string(), source }
+    }
+
+    /// Runs the handshake `connect` (whose handler reports into `mismatch`) until `deadline`.
+    pub(super) async fn handshake(
+        &self,
+        connect: impl std::future::Future<Output = Result<Handle<Pinned>, russh::Error>>,
+        mismatch: &Mismatch,
+        deadline: Instant,
+    ) -> Result<Handle<Pinned>, RemoteError> {
+        match tokio::time::timeout_at(deadline, connect).await {
+            Err(_) => Err(self.connect_err(format!("timed out after {:?}", self.budget).into())),
+            Ok(Err(e)) => {
+                if let Some(found) = mismatch.lock().expect("poisoned").take() {
+                    return Err(RemoteError::HostKeyMismatch {
+                        node: self.who.to_string(),
+                        expected: self.expected.fingerprint(HashAlg::Sha256).to_string(),
+                        found,
+                    });
+                }
+                Err(self.connect_err(e.into()))
+            }
+            Ok(Ok(h)) => Ok(h),
+        }
+    }
 }
 
 impl client::Handler for Pinned {
@@ -81,6 +155,7 @@ pub struct RusshShell {
     key_path: String,
     policy: SshPolicy,
     conns: HashMap<String, Mutex<Option<Handle<Pinned>>>>,
+    jump: Option<Jump>,
 }
 
 impl RusshShell {
@@ -97,7 +172,17 @@ impl RusshShell {
             key_path: key_path.display().to_string(),
             policy,
             conns,
+            jump: None,
         })
+    }
+
+    /// The same shell, reaching every node through `jump`: one connection to the jump host
+    /// (its host key pinned, authenticated with `jump.key_path`), shared by all nodes, and per
+    /// node a `direct-tcpip` channel to the node's address carrying the node's own SSH session.
+    /// Fails when the jump key cannot be loaded.
+    pub fn through(mut self, jump: JumpHost) -> Result<Self, RemoteError> {
+        self.jump = Some(Jump::new(jump)?);
+        Ok(self)
     }
 
     /// Changes the policy (e.g. a short connect budget for probing).
@@ -106,36 +191,30 @@ impl RusshShell {
         self
     }
 
+    /// One connect: TCP (or, with a jump host, a `direct-tcpip` channel through it) and the
+    /// pinned handshake within `policy.connect_timeout` for both hops together, then the login.
     async fn connect_once(&self, t: &SshTarget) -> Result<Handle<Pinned>, RemoteError> {
-        let mismatch = Arc::new(std::sync::Mutex::new(None));
-        let handler = Pinned { node: t.node.clone(), expected: t.host_key.clone(), mismatch: mismatch.clone() };
-        let cfg = Arc::new(client::Config {
-            inactivity_timeout: None,
-            keepalive_interval: Some(Duration::from_secs(15)),
-            keepalive_max: 4,
-            ..Default::default()
-        });
-        let connect = client::connect(cfg, t.addr, handler);
-        let res = tokio::time::timeout(self.policy.connect_timeout, connect).await;
-        let conn_err = |source: BoxError| RemoteError::Connect { node: t.node.clone(), addr: t.addr.to_string(), source };
-        let mut h = match res {
-            Err(_) => return Err(conn_err(format!("timed out after {:?}", self.policy.connect_timeout).into())),
-            Ok(Err(e)) => {
-                if let Some(found) = mismatch.lock().expect("poisoned").take() {
-                    return Err(RemoteError::HostKeyMismatch {
-                        node: t.node.clone(),
-                        expected: t.host_key.fingerprint(HashAlg::Sha256).to_string(),
-                        found,
-                    });
-                }
-                return Err(conn_err(e.into()));
+        let deadline = Instant::now() + self.policy.connect_timeout;
+        let (handler, mismatch) = Pinned::new(&t.node, &t.host_key);
+        let hop = Hop {
+            who: &t.node,
+            addr: t.addr,
+            expected: &t.host_key,
+            budget: self.policy.connect_timeout,
+            via: self.jump.as_ref().map(Jump::via),
+        };
+        let mut h = match &self.jump {
+            None => hop.handshake(client::connect(client_config(), t.addr, handler), &mismatch, deadline).await?,
+            Some(j) => {
+                let channel = j.open_channel(t, deadline, self.policy.connect_timeout).await?;
+                let connect = client::connect_stream(client_config(), channel.into_stream(), handler);
+                hop.handshake(connect, &mismatch, deadline).await?
             }
-            Ok(Ok(h)) => h,
         };
         let auth = h
             .authenticate_publickey(t.user.clone(), PrivateKeyWithHashAlg::new(self.key.clone(), None))
             .await
-            .map_err(|e| conn_err(context("authentication exchange", e)))?;
+            .map_err(|e| hop.connect_err(context("authentication exchange", e)))?;
         if !auth.success() {
             return Err(RemoteError::Auth { node: t.node.clone(), user: t.user.clone(), key: self.key_path.clone() });
         }
@@ -143,7 +222,8 @@ impl RusshShell {
     }
 
     /// Connects with retries and backoff (backon on tokio time: `policy.backoff`, doubling, capped
-    /// at 10 s, `policy.attempts` tries in all). Host-key and auth failures are not retried.
+    /// at 10 s, `policy.attempts` tries in all). Host-key and auth failures (of the node or the
+    /// jump host) are not retried; a channel the jump host refuses is, like a refused TCP connect.
     async fn connect(&self, t: &SshTarget) -> Result<Handle<Pinned>, RemoteError> {
         use backon::{ExponentialBuilder, Retryable as _};
         let backoff = ExponentialBuilder::default()
@@ -154,7 +234,7 @@ impl RusshShell {
         (|| self.connect_once(t))
             .retry(backoff)
             .sleep(tokio::time::sleep)
-            .when(|e| !matches!(e, RemoteError::HostKeyMismatch { .. } | RemoteError::Auth { .. }))
+            .when(|e| !matches!(e, RemoteError::HostKeyMismatch { .. } | RemoteError::Auth { .. } | RemoteError::JumpAuth { .. }))
             .notify(|e, after| tracing::debug!(node = %t.node, error = %e, retry_in = ?after, "ssh connect failed"))
             .await
     }
