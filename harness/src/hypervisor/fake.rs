@@ -19,6 +19,10 @@ struct State {
     fail_on: Option<String>,
     silent_under: Option<String>,
     version: Option<HypervisorVersion>,
+    uri: Option<String>,
+    /// Console bytes per running domain (a remote-URI fake counts here instead of writing files).
+    console: BTreeMap<String, u64>,
+    kvm: bool,
 }
 
 /// In-memory hypervisor; every call is recorded as `op name`.
@@ -35,6 +39,19 @@ impl FakeHypervisor {
     /// An empty fake.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The same fake answering to `uri` (default `fake:///`). With a URI that names a host
+    /// ([`super::is_remote_uri`]) it plays a remote libvirt: booting domains write no console log
+    /// file on this machine, their console output is counted for [`Hypervisor::console_bytes`].
+    pub fn with_uri(self, uri: &str) -> Self {
+        self.state.lock().expect("poisoned").uri = Some(uri.to_string());
+        self
+    }
+
+    /// What [`Hypervisor::kvm_available`] answers (default `false`).
+    pub fn set_kvm_available(&self, kvm: bool) {
+        self.state.lock().expect("poisoned").kvm = kvm;
     }
 
     /// Recorded calls, e.g. `define_domain kubelab-node0`.
@@ -74,7 +91,7 @@ impl FakeHypervisor {
 
 impl Hypervisor for FakeHypervisor {
     fn uri(&self) -> String {
-        "fake:///".into()
+        self.state.lock().expect("poisoned").uri.clone().unwrap_or_else(|| "fake:///".into())
     }
 
     fn version(&self) -> HvResult<HypervisorVersion> {
@@ -107,8 +124,14 @@ impl Hypervisor for FakeHypervisor {
         d.active = true;
         let domain_type = root_attr(&d.xml, "type").unwrap_or_default();
         let serial = serial_log(&d.xml);
+        let prints = silent.as_deref() != Some(domain_type.as_str());
+        if s.uri.as_deref().is_some_and(super::is_remote_uri) {
+            let line = format!("[    0.000000] Linux version (fake boot of {name} under {domain_type})\n");
+            *s.console.entry(name.to_string()).or_default() += if prints { line.len() as u64 } else { 0 };
+            return Ok(());
+        }
         if let Some(log) = serial
-            && silent.as_deref() != Some(domain_type.as_str())
+            && prints
         {
             use std::io::Write as _;
             let mut f = std::fs::OpenOptions::new()
@@ -127,6 +150,7 @@ impl Hypervisor for FakeHypervisor {
         if let Some(d) = s.domains.get_mut(name) {
             d.active = false;
         }
+        s.console.remove(name);
         Ok(())
     }
 
@@ -229,6 +253,36 @@ impl Hypervisor for FakeHypervisor {
             p.remove(name);
         }
         Ok(())
+    }
+
+    fn upload_volume(&self, pool: &str, name: &str, format: &str, file: &std::path::Path) -> HvResult<VolumeInfo> {
+        let mut s = self.state.lock().expect("poisoned");
+        let len =
+            std::fs::metadata(file).map(|m| m.len()).map_err(|e| call_err(&format!("upload_volume {pool}/{name}"), &e.to_string()))?;
+        self.record(&mut s, format!("upload_volume {pool}/{name} {format} {len}"))?;
+        let path = format!("{}/{name}", s.pool_paths.get(pool).cloned().unwrap_or_default());
+        let v = VolumeInfo { name: name.to_string(), path };
+        let vols = s.pools.get_mut(pool).ok_or_else(|| call_err("upload_volume", "no such pool"))?;
+        if vols.contains_key(name) {
+            return Err(call_err("upload_volume", "volume already exists"));
+        }
+        vols.insert(name.to_string(), v.clone());
+        Ok(v)
+    }
+
+    fn console_bytes(&self, domain: &str) -> HvResult<u64> {
+        let mut s = self.state.lock().expect("poisoned");
+        self.record(&mut s, format!("console_bytes {domain}"))?;
+        if !s.domains.contains_key(domain) {
+            return Err(call_err(&format!("open the console of {domain}"), "no such domain"));
+        }
+        Ok(s.console.get(domain).copied().unwrap_or(0))
+    }
+
+    fn kvm_available(&self) -> HvResult<bool> {
+        let mut s = self.state.lock().expect("poisoned");
+        self.record(&mut s, "kvm_available".into())?;
+        Ok(s.kvm)
     }
 
     fn nwfilters(&self) -> HvResult<Vec<String>> {

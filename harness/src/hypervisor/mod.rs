@@ -8,6 +8,8 @@ pub mod fake;
 #[cfg(feature = "libvirt")]
 pub mod libvirt;
 pub mod parse;
+#[cfg(feature = "libvirt")]
+mod streams;
 pub mod xml;
 
 use serde::Serialize;
@@ -63,6 +65,27 @@ pub struct HypervisorVersion {
     pub hypervisor: String,
 }
 
+#[cfg(test)]
+mod tests {
+    use super::is_remote_uri;
+
+    #[test]
+    fn a_uri_is_remote_when_it_names_a_host() {
+        for local in ["qemu:///system", "qemu:///session", "qemu+unix:///system", "test:///default", "fake:///", "garbage"] {
+            assert!(!is_remote_uri(local), "{local}");
+        }
+        for remote in [
+            "qemu+libssh://root@10.255.3.2/system?keyfile=/k&known_hosts=/kh",
+            "qemu+ssh://speit@hv1.example.org/system",
+            "qemu+tcp://hv1:16509/system",
+            "qemu+libssh2://[fd00::2]:2222/system",
+            "qemu://hv1/system",
+        ] {
+            assert!(is_remote_uri(remote), "{remote}");
+        }
+    }
+}
+
 /// Formats libvirt's packed version number (`major * 1_000_000 + minor * 1000 + release`).
 pub fn unpack_version(v: u32) -> String {
     format!("{}.{}.{}", v / 1_000_000, (v / 1000) % 1000, v % 1000)
@@ -99,7 +122,7 @@ pub trait Hypervisor: Send + Sync {
     fn pools(&self) -> HvResult<Vec<String>>;
     /// Defines, builds and starts a storage pool.
     fn create_pool(&self, xml: &str) -> HvResult<()>;
-    /// Stops and undefines a pool (no-op when absent); its directory is left to the caller.
+    /// Stops and undefines a pool (no-op when absent), removing its directory when empty.
     fn remove_pool(&self, name: &str) -> HvResult<()>;
     /// Rescans a pool for files created outside libvirt.
     fn refresh_pool(&self, pool: &str) -> HvResult<()>;
@@ -109,6 +132,19 @@ pub trait Hypervisor: Send + Sync {
     fn create_volume(&self, pool: &str, xml: &str) -> HvResult<VolumeInfo>;
     /// Deletes a volume.
     fn delete_volume(&self, pool: &str, name: &str) -> HvResult<()>;
+    /// Creates volume `name` in `pool` with the size of the local `file` and fills it from that
+    /// file over libvirt's storage stream API (`virStorageVolUpload`), so the host needs no access
+    /// to this machine's filesystem. `format` is the volume's format (`qcow2`, `raw`): the bytes
+    /// are copied as they are. On any failure the half-written volume is deleted.
+    fn upload_volume(&self, pool: &str, name: &str, format: &str, file: &std::path::Path) -> HvResult<VolumeInfo>;
+    /// Bytes the domain's serial console has printed since the first call for this domain: the
+    /// first call opens the console stream (`virDomainOpenConsole`) and reads it in the
+    /// background; later calls return the running total. Reading stops when the domain stops;
+    /// a call after that opens the console again.
+    fn console_bytes(&self, domain: &str) -> HvResult<u64>;
+    /// Whether the host offers hardware-accelerated x86_64 guests (a `kvm` domain type in its
+    /// capabilities): read from the host the URI points at, not from this machine's `/dev/kvm`.
+    fn kvm_available(&self) -> HvResult<bool>;
     /// Names of all network filters.
     fn nwfilters(&self) -> HvResult<Vec<String>>;
     /// Defines (or redefines) a network filter.
@@ -123,6 +159,17 @@ pub trait Hypervisor: Send + Sync {
     fn revert_snapshot(&self, domain: &str, name: &str) -> HvResult<()>;
     /// Deletes a snapshot.
     fn delete_snapshot(&self, domain: &str, name: &str) -> HvResult<()>;
+}
+
+/// Whether a libvirt URI points at another host: it names a host (`qemu+libssh://root@h/system`,
+/// `qemu+tcp://h/system`). `qemu:///system`, `qemu+unix:///system` and `test:///default` are local.
+pub fn is_remote_uri(uri: &str) -> bool {
+    let Some((_, rest)) = uri.split_once("://") else { return false };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let host = host.strip_prefix('[').map_or(host, |h| h.split(']').next().unwrap_or_default());
+    let host = if authority.contains('[') { host } else { host.split(':').next().unwrap_or_default() };
+    !host.is_empty()
 }
 
 /// Opens the real hypervisor for a URI (requires feature `libvirt`). Tests construct

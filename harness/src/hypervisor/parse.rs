@@ -232,6 +232,29 @@ pub fn link_state(interface: &str) -> String {
     all_tags(interface, "link").first().and_then(|t| t.attr("state")).unwrap_or_else(|| "up".into())
 }
 
+/// Whether a host's capabilities (`virConnectGetCapabilities`, what `virsh capabilities` prints)
+/// offer `<domain type='kvm'/>` for an x86_64 `<guest>`. XML that does not parse offers nothing.
+pub fn kvm_offered(capabilities_xml: &str) -> bool {
+    let mut reader = Reader::from_str(capabilities_xml);
+    let (mut in_guest, mut x86_64) = (false, false);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) | Ok(Event::Empty(e)) => {
+                let t = Tag::of(&e);
+                match t.name.as_str() {
+                    "guest" => (in_guest, x86_64) = (true, false),
+                    "arch" if in_guest => x86_64 = t.attr("name").as_deref() == Some("x86_64"),
+                    "domain" if in_guest && x86_64 && t.attr("type").as_deref() == Some("kvm") => return true,
+                    _ => {}
+                }
+            }
+            Ok(Event::End(e)) if e.name().as_ref() == b"guest" => in_guest = false,
+            Ok(Event::Eof) | Err(_) => return false,
+            Ok(_) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,5 +310,22 @@ mod tests {
         assert_eq!(port_binding(&nic), Some(("clean-traffic".to_string(), vec![Ipv4Addr::new(192, 168, 122, 135)])));
         let default = hv.networks().unwrap().into_iter().find(|n| n.name == "default").unwrap();
         assert_eq!(network_subnets(&default.xml), ["192.168.122.0/24".parse::<Ipv4Net>().unwrap()], "{}", default.xml);
+    }
+
+    /// Real outputs: `virsh -c qemu:///system capabilities` of this project's lab runner (QEMU 10.0,
+    /// libvirt 11.3, /dev/kvm present) and `virsh -c test:///default capabilities`.
+    #[test]
+    fn kvm_is_offered_when_an_x86_64_guest_lists_a_kvm_domain() {
+        let fixture = |f: &str| std::fs::read_to_string(format!("{}/tests/fixtures/libvirt/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let qemu = fixture("capabilities-qemu-system-kvm.xml");
+        assert!(kvm_offered(&qemu));
+        assert!(!kvm_offered(&fixture("capabilities-test-default.xml")));
+        // The same host without KVM: QEMU lists only `qemu` domains.
+        assert!(!kvm_offered(&qemu.replace("<domain type='kvm'/>", "")));
+        // KVM for i686 only does not count.
+        let x86_64 = qemu.find("<arch name='x86_64'>").unwrap();
+        let (head, tail) = qemu.split_at(x86_64);
+        assert!(!kvm_offered(&format!("{head}{}", tail.replace("<domain type='kvm'/>", ""))));
+        assert!(!kvm_offered("<capabilities><guest><arch name='x86_64'><domain type='kvm'"));
     }
 }

@@ -39,6 +39,16 @@ pub fn pool_xml(name: &str, path: &Path) -> String {
     )
 }
 
+/// A volume that an upload fills: `capacity_bytes` is the size of the file uploaded (for a qcow2
+/// file its byte length; the guest-visible size stays in the file's header), nothing allocated yet.
+pub fn upload_volume_xml(name: &str, format: &str, capacity_bytes: u64) -> String {
+    format!(
+        "<volume>\n  <name>{}</name>\n  <capacity unit='bytes'>{capacity_bytes}</capacity>\n  <allocation unit='bytes'>0</allocation>\n  <target>\n    <format type='{}'/>\n  </target>\n</volume>\n",
+        esc(name),
+        esc(format)
+    )
+}
+
 /// A qcow2 linked clone: an empty overlay whose backing store is the base image.
 pub fn overlay_volume_xml(name: &str, base: &Path, base_format: &str, capacity_bytes: u64) -> String {
     format!(

@@ -56,14 +56,18 @@ impl Lab {
         let dir = self.cfg.lab_dir();
         // The state directory holds private keys: owner-only all the way (QEMU runs as root on a
         // lab runner, see ci/labenv; libvirt relabels the images it opens).
-        for d in [self.cfg.state_dir.clone(), dir.clone(), dir.join("keys"), dir.join("console"), dir.join("seeds"), self.pool_dir()] {
+        let mut dirs = vec![self.cfg.state_dir.clone(), dir.clone(), dir.join("keys"), dir.join("console"), dir.join("seeds")];
+        if !self.on_remote_host() {
+            dirs.push(self.pool_dir());
+        }
+        for d in dirs {
             crate::private_fs::create_dir(&d).map_err(|e| LabError::local(format!("create {}", d.display()), e))?;
         }
         let key_path = dir.join("keys").join("id_ed25519");
         let (_, client_pub) = seed::generate_ed25519(&key_path, &format!("kubelab-{}", self.cfg.name))?;
         let hv = self.hv.clone();
         let net_xml = xml::network_xml(&self.cfg.network_name(), &self.cfg.name, self.cfg.gateway, self.cfg.subnet);
-        let pool_xml = xml::pool_xml(&self.pool_name(), &self.pool_dir());
+        let pool_xml = xml::pool_xml(&self.pool_name(), &self.pool_target());
         blocking(move || -> Result<(), HypervisorError> {
             hv.create_pool(&pool_xml)?;
             hv.create_network(&net_xml)
@@ -75,6 +79,8 @@ impl Lab {
             let made = blocking(move || super::outside::create_for(&cfg, hv.as_ref(), run.as_ref())).await?;
             ev("lab", "outside", made);
         }
+        let image = self.host_image(base).await?;
+        ev("lab", "image", format!("base image: {}", image.how));
         let mut nodes = Vec::new();
         for node in &self.cfg.nodes {
             let mac = xml::random_mac();
@@ -83,11 +89,14 @@ impl Lab {
             let (hk_priv, hk_pub) = seed::generate_ed25519(&hk_path, &format!("root@{}", node.name))?;
             let hk = parse_public_key(&hk_pub).map_err(|e| LabError::local("parse generated host key", e))?;
             let seed_data = NodeSeed::new(&self.cfg, node, &mac, &client_pub, (&hk_priv, &hk_pub));
-            let iso = self.pool_dir().join(format!("{}-seed.iso", node.name));
+            let iso = self.seed_build_path(&node.name);
             seed_data.write_iso(self.procs.as_ref(), &dir.join("seeds").join(&node.name), &iso)?;
-            let vol_xml = xml::overlay_volume_xml(&format!("{}.qcow2", node.name), &base.disk, &base.format, base.virtual_size);
-            let log = self.console_log(&node.name);
-            let _ = std::fs::remove_file(&log);
+            let seed = self.place_seed(&node.name, &iso).await?;
+            let vol_xml = xml::overlay_volume_xml(&format!("{}.qcow2", node.name), &image.disk, &base.format, base.virtual_size);
+            let log = self.console_log_on_host(&node.name, &self.cfg.domain_name(node));
+            if !self.on_remote_host() {
+                let _ = std::fs::remove_file(&log);
+            }
             let spec = DomainSpec {
                 name: self.cfg.domain_name(node),
                 lab: self.cfg.name.clone(),
@@ -96,9 +105,9 @@ impl Lab {
                 memory_mib: self.cfg.memory_mib,
                 vcpus: self.cfg.vcpus,
                 domain_type: domain_type.to_string(),
-                boot: base.boot.clone(),
+                boot: image.boot.clone(),
                 disk: PathBuf::new(),
-                seed: iso.clone(),
+                seed,
                 network: self.cfg.network_name(),
                 mac: mac.clone(),
                 port: xml::Port::new(node.ip),
@@ -112,7 +121,7 @@ impl Lab {
                 hv.define_domain(&xml::domain_xml(&DomainSpec { disk: vol.path.into(), ..spec }))
             })
             .await?;
-            ev(&node.name, "clone", format!("linked clone of {} with uuid {uuid}, mac {mac}", base.disk.display()));
+            ev(&node.name, "clone", format!("linked clone of {} with uuid {uuid}, mac {mac}", image.disk.display()));
             nodes.push(NodeState {
                 name: node.name.clone(),
                 ip: node.ip,
@@ -162,11 +171,14 @@ impl Lab {
             let hv = self.hv.clone();
             let d = n.domain.clone();
             let dt = domain_type.to_string();
-            let log = self.console_log(&n.name);
+            // The new boot's progress must not be read from the old boot's console log.
+            let log = (!self.on_remote_host()).then(|| self.console_log(&n.name));
             blocking(move || -> Result<(), HypervisorError> {
                 hv.stop_domain(&d)?;
                 let xml = hv.domains()?.into_iter().find(|x| x.name == d).map(|x| x.xml).unwrap_or_default();
-                let _ = std::fs::remove_file(&log);
+                if let Some(log) = &log {
+                    let _ = std::fs::remove_file(log);
+                }
                 let xml = edit::retype(&xml, &dt);
                 hv.define_domain(&xml)
             })

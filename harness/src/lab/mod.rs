@@ -5,9 +5,12 @@
 //! [`RemoteShell`] its [`ShellOpener`] opens (russh by default, a fake in tests).
 
 mod create;
+pub mod host_storage;
 pub mod outside;
 pub mod port;
 mod readiness;
+#[cfg(test)]
+mod remote_tests;
 mod snapshots;
 mod state;
 mod status;
@@ -27,6 +30,7 @@ use crate::errors::LabError;
 use crate::hypervisor::Hypervisor;
 use crate::process::{CommandRunner, SystemRunner};
 use crate::remote::RemoteShell;
+use crate::remote::jump::JumpHost;
 use crate::remote::russh_shell::{RusshShell, SshPolicy, SshTarget, parse_public_key};
 
 /// Opens the SSH seam to the nodes of a lab state (the nodes' addresses, user, key and pinned
@@ -39,7 +43,8 @@ pub struct Lab {
     hv: Arc<dyn Hypervisor>,
     shells: ShellOpener,
     procs: Arc<dyn CommandRunner>,
-    kvm_present: bool,
+    /// Whether the host offers KVM; `None`: ask it when needed ([`Lab::kvm_usable`]).
+    kvm_present: Option<bool>,
     /// How the lab's outside (router, floating IPs, registry) is made; `None`: the lab has none.
     outside: Option<Arc<dyn CommandRunner>>,
 }
@@ -47,7 +52,7 @@ pub struct Lab {
 type Emit<'a> = &'a (dyn Fn(LabEvent) + Send + Sync);
 
 /// The real shell: russh to every node of `state`, host keys pinned, one connect attempt per
-/// command (the callers wait and retry).
+/// command (the callers wait and retry); through the libvirt host when the lab is on another one.
 pub fn russh_shell(state: &LabState) -> Result<Arc<dyn RemoteShell>, LabError> {
     let targets = state
         .nodes
@@ -62,7 +67,13 @@ pub fn russh_shell(state: &LabState) -> Result<Arc<dyn RemoteShell>, LabError> {
         })
         .collect::<Result<Vec<_>, LabError>>()?;
     let policy = SshPolicy { connect_timeout: Duration::from_secs(8), attempts: 1, ..SshPolicy::default() };
-    Ok(Arc::new(RusshShell::new(targets, &state.key_path, policy)?))
+    let shell = RusshShell::new(targets, &state.key_path, policy)?;
+    // A lab on a remote host: its guest network lives there, so every node is reached through
+    // that host's sshd (the URI's own user, key and pinned host key).
+    Ok(Arc::new(match JumpHost::from_libvirt_uri(&state.uri)? {
+        Some(jump) => shell.through(jump)?,
+        None => shell,
+    }))
 }
 
 impl Lab {
@@ -71,7 +82,7 @@ impl Lab {
         Lab {
             shells: Arc::new(russh_shell),
             procs: Arc::new(SystemRunner),
-            kvm_present: std::path::Path::new("/dev/kvm").exists(),
+            kvm_present: None,
             outside: outside::wanted(&cfg, &hv.uri()).then(|| Arc::new(SystemRunner) as Arc<dyn CommandRunner>),
             cfg,
             hv,
@@ -100,7 +111,23 @@ impl Lab {
 
     /// The same lab, told whether the host has `/dev/kvm` (decides `accel = auto`'s first try).
     pub fn with_kvm_present(self, kvm_present: bool) -> Self {
-        Lab { kvm_present, ..self }
+        Lab { kvm_present: Some(kvm_present), ..self }
+    }
+
+    /// Whether the lab's host offers KVM (decides `accel = auto`'s first try): this machine's
+    /// `/dev/kvm` for a local libvirt, the host's capabilities for a remote one (unknown = no).
+    pub async fn kvm_usable(&self) -> bool {
+        match self.kvm_present {
+            Some(k) => k,
+            None if self.on_remote_host() => {
+                let hv = self.hv.clone();
+                blocking(move || hv.kvm_available()).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "cannot read the host's capabilities; assuming no KVM");
+                    false
+                })
+            }
+            None => std::path::Path::new("/dev/kvm").exists(),
+        }
     }
 
     /// The config.
@@ -139,7 +166,7 @@ impl Lab {
         self.cfg.lab_dir().join("lab.json")
     }
 
-    /// Console log of a node (boot-progress detection).
+    /// Console log of a node on a local host (boot-progress detection).
     pub fn console_log(&self, node: &str) -> PathBuf {
         self.cfg.lab_dir().join("console").join(format!("{node}.log"))
     }

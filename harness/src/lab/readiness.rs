@@ -26,13 +26,13 @@ impl Lab {
         let waits = state.nodes.iter().map(|n| {
             let shell = shell.as_ref();
             async move {
-                let log = self.console_log(&n.name);
                 let start = t0;
-                let log = &log;
+                let (log, domain) = (&self.console_log(&n.name), &n.domain);
                 wait::until(start, progress, Duration::from_millis(500), || async move {
-                    match std::fs::metadata(log).map(|m| m.len()).unwrap_or(0) {
-                        0 => Attempt::<(), ()>::Retry("nothing on the serial console yet".into()),
-                        _ => Attempt::Done(()),
+                    match self.console_output(log, domain).await {
+                        Ok(0) => Attempt::<(), ()>::Retry("nothing on the serial console yet".into()),
+                        Ok(_) => Attempt::Done(()),
+                        Err(e) => Attempt::Retry(format!("console: {e}")),
                     }
                 })
                 .await
@@ -96,12 +96,24 @@ impl Lab {
         Ok(t0.elapsed())
     }
 
+    /// Bytes a node's serial console has printed in this boot: the size of the log file libvirt
+    /// writes here for a local host; for a remote host, what its console stream carried since
+    /// kubelab first asked (the log file is on that host).
+    async fn console_output(&self, log: &std::path::Path, domain: &str) -> Result<u64, HypervisorError> {
+        if self.on_remote_host() {
+            let (hv, d) = (self.hv.clone(), domain.to_string());
+            super::blocking(move || hv.console_bytes(&d)).await
+        } else {
+            Ok(std::fs::metadata(log).map(|m| m.len()).unwrap_or(0))
+        }
+    }
+
     /// `kubelab up`: preflight, create, boot, wait for SSH. With `accel = auto` a KVM guest
     /// that shows no boot progress makes the lab fall back to TCG. On any failure after
     /// preflight everything created is removed again.
     pub async fn up(&self, emit: Emit<'_>) -> Result<LabState, LabError> {
         let base = self.preflight()?;
-        let kvm_usable = self.kvm_present;
+        let kvm_usable = self.kvm_usable().await;
         let first = match self.cfg.accel {
             Accel::Tcg => "qemu",
             Accel::Kvm => "kvm",

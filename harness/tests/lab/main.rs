@@ -7,6 +7,7 @@ mod interrupt;
 mod outside;
 mod seams;
 mod side_by_side;
+mod two_hosts;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
