@@ -295,6 +295,7 @@ mod tests {
             mac: "52:54:00:fb:52:7f".into(),
             port: Port::new(Ipv4Addr::new(192, 168, 122, 135)),
             console_log: "/tmp/kl-parse/console/node1.log".into(),
+            console_stream: false,
         };
         hv.define_domain(&xml::domain_xml(&spec)).unwrap();
         let dumped = hv.domains().unwrap().into_iter().find(|d| d.name == "kl-parse-node1").unwrap().xml;

@@ -104,8 +104,11 @@ pub struct DomainSpec {
     pub mac: String,
     /// The port's filter binding (the cloud's anti-spoofing: the address the port allows).
     pub port: Port,
-    /// Serial console log file (boot-progress detection).
+    /// Serial console log file on the host (boot-progress detection).
     pub console_log: PathBuf,
+    /// The serial port is a pty that libvirt's console stream can read (logged to
+    /// `console_log` as well); otherwise it writes only the file (read there directly).
+    pub console_stream: bool,
 }
 
 /// Renders a domain. Disks are virtio (the Debian cloud kernel has no AHCI); the seed is a
@@ -151,14 +154,7 @@ pub fn domain_xml(s: &DomainSpec) -> String {
       <source network='{net}'/>
       <model type='virtio'/>{port}
     </interface>
-    <serial type='file'>
-      <source path='{log}'/>
-      <target port='0'/>
-    </serial>
-    <console type='file'>
-      <source path='{log}'/>
-      <target type='serial' port='0'/>
-    </console>
+    {serial}
     <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>
     <memballoon model='none'/>
   </devices>
@@ -175,8 +171,21 @@ pub fn domain_xml(s: &DomainSpec) -> String {
         mac = esc(&s.mac),
         net = esc(&s.network),
         port = s.port.filterref().replace('\n', "\n      "),
-        log = esc(&s.console_log.display().to_string()),
+        serial = serial_xml(&esc(&s.console_log.display().to_string()), s.console_stream),
     )
+}
+
+/// The serial port and its console: a file, or a pty whose output is also logged to the file.
+fn serial_xml(log: &str, stream: bool) -> String {
+    if stream {
+        format!(
+            "<serial type='pty'>\n      <log file='{log}' append='off'/>\n      <target port='0'/>\n    </serial>\n    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>"
+        )
+    } else {
+        format!(
+            "<serial type='file'>\n      <source path='{log}'/>\n      <target port='0'/>\n    </serial>\n    <console type='file'>\n      <source path='{log}'/>\n      <target type='serial' port='0'/>\n    </console>"
+        )
+    }
 }
 
 /// libvirt's built-in anti-spoofing filter (no-mac-spoofing, no-ip-spoofing, no-arp-spoofing,
@@ -334,12 +343,25 @@ mod tests {
             mac: "52:54:00:aa:bb:cc".into(),
             port: Port::new(Ipv4Addr::new(192, 168, 1, 134)),
             console_log: "/var/lib/kubelab/kubelab/node0.console.log".into(),
+            console_stream: false,
         }
     }
 
     #[test]
     fn domain_xml_snapshot() {
         insta::assert_snapshot!(domain_xml(&spec()));
+    }
+
+    #[test]
+    fn a_console_stream_domain_has_a_logged_pty_serial() {
+        let x = domain_xml(&DomainSpec { console_stream: true, ..spec() });
+        assert!(
+            x.contains("<serial type='pty'>\n      <log file='/var/lib/kubelab/kubelab/node0.console.log' append='off'/>\n      <target port='0'/>\n    </serial>\n    <console type='pty'>"),
+            "{x}"
+        );
+        assert!(!x.contains("<serial type='file'>") && !x.contains("<console type='file'>"), "{x}");
+        // The file serial is unchanged (snapshot above) and has no pty.
+        assert!(!domain_xml(&spec()).contains("pty"));
     }
 
     #[test]

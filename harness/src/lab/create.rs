@@ -112,6 +112,8 @@ impl Lab {
                 mac: mac.clone(),
                 port: xml::Port::new(node.ip),
                 console_log: log,
+                // A remote host's log file is out of reach: read the console over libvirt.
+                console_stream: self.on_remote_host(),
             };
             let hv = self.hv.clone();
             let pool = self.pool_name();
