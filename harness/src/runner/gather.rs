@@ -18,6 +18,33 @@ pub fn runs_live(profile: Profile, probe: &Probe) -> bool {
     profile == Profile::Guide || probe.tier == Tier::Host
 }
 
+/// The probes that read the offline lab's outside (its cloud router, floating IPs, HTTP server
+/// and registry, guide pitfall 2).
+pub const OUTSIDE_PROBES: [&str; 2] = ["egress", "floating-ips"];
+
+/// Why a lab without an outside gathers no [`OUTSIDE_PROBES`]: the offline profile makes the
+/// outside only beside a local libvirt (its namespaces live on the machine kubelab runs on).
+pub fn no_outside_reason(uri: &str) -> String {
+    format!(
+        "the lab has no outside: the offline profile's cloud router, floating IPs and registry are made in network namespaces of the machine kubelab runs on, only for a lab on its local libvirt (this lab is on {})",
+        uri.split('?').next().unwrap_or_default()
+    )
+}
+
+/// The gaps a lab without an outside records instead of gathering the [`OUTSIDE_PROBES`] that
+/// `wanted` selects: its checks are then skipped with the reason, never judged from a node that
+/// has nothing to reach.
+pub fn outside_gaps(catalog: &ProbeCatalog, cfg: &LabConfig, wanted: &dyn Fn(&Probe) -> bool, reason: &str) -> Vec<crate::evidence::Gap> {
+    catalog
+        .probes()
+        .iter()
+        .filter(|p| OUTSIDE_PROBES.contains(&p.id) && wanted(p))
+        .flat_map(|p| {
+            p.targets(&cfg.nodes).into_iter().map(|(target, _)| crate::evidence::Gap { probe: p.id.into(), target, reason: reason.into() })
+        })
+        .collect()
+}
+
 /// How the cluster probes reach the API server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClusterTransport {
@@ -61,7 +88,15 @@ pub async fn gather_live(
     };
     let profile = cfg.profile;
     let rule = move |p: &Probe| runs_live(profile, p) && select(p);
-    let mut ev = gather(source.as_ref(), &catalog, &rule, writer.as_mut()).await?;
+    // An offline lab without an outside (on a remote libvirt host) has nothing to download from.
+    let no_outside = (profile == Profile::Offline).then_some(lab).flatten().filter(|(l, _)| l.outside().is_none());
+    let gathered = |p: &Probe| rule(p) && !(no_outside.is_some() && OUTSIDE_PROBES.contains(&p.id));
+    let mut ev = gather(source.as_ref(), &catalog, &gathered, writer.as_mut()).await?;
+    if let Some((l, _)) = no_outside {
+        for gap in outside_gaps(&catalog, cfg, &rule, &no_outside_reason(&l.hypervisor().uri())) {
+            ev.record_gap(gap);
+        }
+    }
     let wants_ports = catalog.probes().iter().any(|p| matches!(p.id, "port-filter" | "ip-addr" | "floating-ips") && rule(p));
     if let Some((lab, state)) = lab
         && (wants_ports || bundle_dir.is_some())
@@ -96,5 +131,27 @@ mod tests {
         let k8s = cat.probes().iter().find(|p| p.tier == Tier::K8s).unwrap();
         assert!(runs_live(Profile::Offline, host) && !runs_live(Profile::Offline, k8s));
         assert!(runs_live(Profile::Guide, host) && runs_live(Profile::Guide, k8s));
+    }
+
+    /// A lab without an outside: `net.egress` is skipped with the reason (never failed for a
+    /// node that has nothing to reach), and the reason names the host without its key paths.
+    #[test]
+    fn a_lab_without_an_outside_skips_egress_with_the_reason() {
+        let cat = ProbeCatalog::standard();
+        let cfg = LabConfig::default();
+        let reason = no_outside_reason("qemu+libssh2://root@10.255.3.2/system?keyfile=/k&known_hosts=/kh");
+        assert!(reason.ends_with("(this lab is on qemu+libssh2://root@10.255.3.2/system)"), "{reason}");
+        let gaps = outside_gaps(&cat, &cfg, &|p| runs_live(Profile::Offline, p), &reason);
+        // egress on each of the three nodes, floating-ips once for the lab.
+        assert_eq!(gaps.iter().filter(|g| g.probe == "egress").count(), 3, "{gaps:?}");
+        assert_eq!(gaps.iter().filter(|g| g.probe == "floating-ips").count(), 1, "{gaps:?}");
+        assert!(outside_gaps(&cat, &cfg, &|p| p.id == "swapon", &reason).is_empty());
+        let mut ev = Evidence::new(crate::evidence::EvidenceHeader::from_config(&cfg, "test"));
+        for g in gaps {
+            ev.record_gap(g);
+        }
+        let v = crate::checks::run("net.egress", &ev).unwrap();
+        assert!(v.is_skip(), "{v}");
+        assert!(v.to_string().contains("the lab has no outside"), "{v}");
     }
 }
