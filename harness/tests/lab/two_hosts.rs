@@ -28,8 +28,26 @@ fn host_leftovers(uri: &str, builtin_filters: &[String], keep: &[&str]) -> (usiz
         .filter(|f| f != "Name" && !builtin_filters.contains(f))
         .count();
     let pools: Vec<String> = names(&["pool-list", "--all", "--name"]).into_iter().filter(|p| !keep.contains(&p.as_str())).collect();
-    let volumes = pools.iter().map(|p| names(&["vol-list", p, "--name"]).len()).sum();
+    // `vol-list` has no `--name`: count the rows under its table's rule.
+    let volumes = pools
+        .iter()
+        .map(|p| {
+            virsh_at(uri, &["vol-list", p]).lines().skip_while(|l| !l.starts_with("---")).skip(1).filter(|l| !l.trim().is_empty()).count()
+        })
+        .sum();
     (domains, networks, filters, pools.len(), volumes)
+}
+
+/// Takes the labs down when the test ends, also when it fails half-way (a failed run must not
+/// leave guests running into the next live test).
+struct DownOnDrop<'a>(Vec<&'a Path>);
+
+impl Drop for DownOnDrop<'_> {
+    fn drop(&mut self) {
+        for c in &self.0 {
+            let _ = kubelab(&["down"], Some(c));
+        }
+    }
 }
 
 fn builtin_filters(uri: &str) -> Vec<String> {
@@ -67,6 +85,7 @@ fn labs_on_two_hosts() {
     for c in [a, b] {
         ok(&["down"], Some(c));
     }
+    let _down = DownOnDrop(vec![a, b]);
     ok(&["image", "build", "offline"], Some(a));
     // A base uploaded by an earlier run would make the first `up` a reuse: start without one.
     let _ = Command::new("virsh").args(["-c", &uri, "pool-destroy", "kubelab-images"]).output();
