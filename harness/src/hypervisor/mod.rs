@@ -65,27 +65,6 @@ pub struct HypervisorVersion {
     pub hypervisor: String,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::is_remote_uri;
-
-    #[test]
-    fn a_uri_is_remote_when_it_names_a_host() {
-        for local in ["qemu:///system", "qemu:///session", "qemu+unix:///system", "test:///default", "fake:///", "garbage"] {
-            assert!(!is_remote_uri(local), "{local}");
-        }
-        for remote in [
-            "qemu+libssh://root@10.255.3.2/system?keyfile=/k&known_hosts=/kh",
-            "qemu+ssh://speit@hv1.example.org/system",
-            "qemu+tcp://hv1:16509/system",
-            "qemu+libssh2://[fd00::2]:2222/system",
-            "qemu://hv1/system",
-        ] {
-            assert!(is_remote_uri(remote), "{remote}");
-        }
-    }
-}
-
 /// Formats libvirt's packed version number (`major * 1_000_000 + minor * 1000 + release`).
 pub fn unpack_version(v: u32) -> String {
     format!("{}.{}.{}", v / 1_000_000, (v / 1000) % 1000, v % 1000)
@@ -182,5 +161,26 @@ pub fn open(uri: &str) -> HvResult<std::sync::Arc<dyn Hypervisor>> {
     #[cfg(not(feature = "libvirt"))]
     {
         Err(HypervisorError::Unreachable { uri: uri.to_string(), source: "this kubelab was built without the `libvirt` feature".into() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_remote_uri;
+
+    #[test]
+    fn a_uri_is_remote_when_it_names_a_host() {
+        for local in ["qemu:///system", "qemu:///session", "qemu+unix:///system", "test:///default", "fake:///", "garbage"] {
+            assert!(!is_remote_uri(local), "{local}");
+        }
+        for remote in [
+            "qemu+libssh://root@10.255.3.2/system?keyfile=/k&known_hosts=/kh",
+            "qemu+ssh://speit@hv1.example.org/system",
+            "qemu+tcp://hv1:16509/system",
+            "qemu+libssh2://[fd00::2]:2222/system",
+            "qemu://hv1/system",
+        ] {
+            assert!(is_remote_uri(remote), "{remote}");
+        }
     }
 }
