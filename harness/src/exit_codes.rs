@@ -18,6 +18,8 @@ pub const LAB_EXISTS: i32 = 13;
 pub const SUBNET_IN_USE: i32 = 14;
 /// Another libvirt call failed.
 pub const LIBVIRT_FAILED: i32 = 15;
+/// `up --labs`: a lab fits on no host of the hosts file (free memory); nothing was created.
+pub const NO_HOST_FITS: i32 = 16;
 /// A guest never booted (no serial-console progress).
 pub const GUEST_NO_BOOT: i32 = 20;
 /// SSH unreachable (connect refused / timed out, never came up).

@@ -14,6 +14,7 @@ pub mod errors;
 pub mod evidence;
 pub mod exit_codes;
 pub mod fault;
+pub mod fleet;
 pub mod hypervisor;
 pub mod image;
 pub mod inventory;

@@ -26,6 +26,10 @@ pub struct Cli {
     /// Override the base-image cache directory (absolute path).
     #[arg(long, global = true, env = "KUBELAB_IMAGE_CACHE")]
     pub image_cache: Option<std::path::PathBuf>,
+    /// Hosts file (`[[hosts]]` with `name`, `uri`, optional `ssh_key`/`known_hosts`): where
+    /// `up --labs`, `status --all` and `down --all` work. Default: the config's `libvirt_uri` alone.
+    #[arg(long, global = true, env = "KUBELAB_HOSTS")]
+    pub hosts: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -39,18 +43,29 @@ pub enum Command {
         /// Do not provision after boot.
         #[arg(long)]
         no_provision: bool,
+        /// Make N new labs (`<name>-1`, `<name>-2`, … on free subnets), each on the host of
+        /// `--hosts` with the most free memory; refused with nothing made when one fits nowhere.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+        labs: Option<u32>,
     },
     /// Remove the lab's domains, overlays, seeds, network and state.
     Down {
         /// Also remove the cached base images.
         #[arg(long)]
         purge: bool,
+        /// Every lab on every host of `--hosts` (and every lab with a state file), then count
+        /// what is left on each host.
+        #[arg(long, conflicts_with = "purge")]
+        all: bool,
     },
     /// Per-node domain state and identity read inside the guests.
     Status {
         /// JSON output.
         #[arg(long)]
         json: bool,
+        /// Every lab on every host of `--hosts` (and every lab with a state file).
+        #[arg(long)]
+        all: bool,
     },
     /// Count the lab's resources (domains, volumes, seeds, networks, pools, filters).
     Inventory {

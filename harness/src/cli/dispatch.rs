@@ -111,7 +111,10 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
             Ok(())
         }
         Command::Image { action } => super::image::image(&cfg, action),
-        Command::Up { no_provision } => {
+        Command::Up { no_provision, labs: Some(n) } => super::fleet::up(&cfg, cli.hosts.as_deref(), n as usize, no_provision).await,
+        Command::Down { all: true, .. } => super::fleet::down_all(&cfg, cli.hosts.as_deref()).await,
+        Command::Status { json, all: true } => super::fleet::status_all(&cfg, cli.hosts.as_deref(), json).await,
+        Command::Up { no_provision, labs: None } => {
             if let Some(w) = host_memory_warning(&cfg) {
                 eprintln!("warning: {w}");
             }
@@ -131,7 +134,7 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
             }
             Ok(())
         }
-        Command::Down { purge } => {
+        Command::Down { purge, all: false } => {
             let lab = Lab::new(cfg.clone(), open_hv(&cfg)?);
             let before = lab.down(purge).await?;
             let after = lab.footprint()?;
@@ -158,7 +161,7 @@ async fn dispatch(cli: Cli) -> Result<(), ExpectedError> {
             }
             Ok(())
         }
-        Command::Status { json } => {
+        Command::Status { json, all: false } => {
             let lab = Lab::new(cfg.clone(), open_hv(&cfg)?);
             let state = lab.load_state()?;
             let shell = lab.shell(&state)?;

@@ -35,6 +35,9 @@ pub enum ExpectedError {
     /// `explain` could not tell (or was told a wrong) probe.
     #[error(transparent)]
     Explain(kubelab::checks::ExplainError),
+    /// Labs over many hosts (`--hosts`, `up --labs`, `down --all`).
+    #[error(transparent)]
+    Fleet(#[from] kubelab::fleet::FleetError),
     /// Anything else (a bug or an environment problem).
     #[error(transparent)]
     Other(anyhow::Error),
@@ -77,27 +80,17 @@ impl ExpectedError {
     /// The documented exit code.
     pub fn exit_code(&self) -> i32 {
         match self {
-            ExpectedError::Lab(e) => match e {
-                LabError::Config(_) => code::CONFIG_INVALID,
-                LabError::Hypervisor(h) => match h {
-                    HypervisorError::Unreachable { .. } => code::LIBVIRT_UNREACHABLE,
-                    HypervisorError::BaseImage { .. } => code::BASE_IMAGE_MISSING,
-                    HypervisorError::LabExists { .. } => code::LAB_EXISTS,
-                    HypervisorError::SubnetInUse { .. } => code::SUBNET_IN_USE,
-                    HypervisorError::Call { .. } | HypervisorError::Xml { .. } => code::LIBVIRT_FAILED,
-                },
-                LabError::Remote(r) => match r {
-                    RemoteError::Auth { .. } => code::SSH_AUTH,
-                    RemoteError::HostKeyMismatch { .. } => code::HOST_KEY_MISMATCH,
-                    RemoteError::UnknownNode(_) => code::CONFIG_INVALID,
-                    _ => code::SSH_UNREACHABLE,
-                },
-                LabError::NoBootProgress { .. } => code::GUEST_NO_BOOT,
-                LabError::SshNeverUp { .. } => code::SSH_UNREACHABLE,
-                LabError::Local { .. } => code::LOCAL,
-                LabError::NotUp(_) => code::LAB_NOT_UP,
-                LabError::Interrupted(_) => code::INTERRUPTED,
-            },
+            ExpectedError::Lab(e) => lab_code(e),
+            ExpectedError::Fleet(e) => {
+                use kubelab::fleet::FleetError as F;
+                match e {
+                    F::Hosts { .. } | F::Derive { .. } => code::CONFIG_INVALID,
+                    F::NoHostFits { .. } => code::NO_HOST_FITS,
+                    F::NoSubnet { .. } => code::SUBNET_IN_USE,
+                    F::Host { source, .. } => lab_code(source),
+                    F::Leftovers(_) => code::LIBVIRT_FAILED,
+                }
+            }
             ExpectedError::ChecksFailed(_) => code::CHECKS_FAILED,
             ExpectedError::Provision(_) => code::PROVISION_FAILED,
             ExpectedError::ImageBuild(_) => code::IMAGE_BUILD_FAILED,
@@ -123,6 +116,31 @@ impl ExpectedError {
             ExpectedError::Explain(kubelab::checks::ExplainError::BadProbe(_)) => code::USAGE,
             ExpectedError::Other(_) => code::INTERNAL,
         }
+    }
+}
+
+/// The exit code of a lab-level error.
+fn lab_code(e: &LabError) -> i32 {
+    match e {
+        LabError::Config(_) => code::CONFIG_INVALID,
+        LabError::Hypervisor(h) => match h {
+            HypervisorError::Unreachable { .. } => code::LIBVIRT_UNREACHABLE,
+            HypervisorError::BaseImage { .. } => code::BASE_IMAGE_MISSING,
+            HypervisorError::LabExists { .. } => code::LAB_EXISTS,
+            HypervisorError::SubnetInUse { .. } => code::SUBNET_IN_USE,
+            HypervisorError::Call { .. } | HypervisorError::Xml { .. } => code::LIBVIRT_FAILED,
+        },
+        LabError::Remote(r) => match r {
+            RemoteError::Auth { .. } => code::SSH_AUTH,
+            RemoteError::HostKeyMismatch { .. } => code::HOST_KEY_MISMATCH,
+            RemoteError::UnknownNode(_) => code::CONFIG_INVALID,
+            _ => code::SSH_UNREACHABLE,
+        },
+        LabError::NoBootProgress { .. } => code::GUEST_NO_BOOT,
+        LabError::SshNeverUp { .. } => code::SSH_UNREACHABLE,
+        LabError::Local { .. } => code::LOCAL,
+        LabError::NotUp(_) => code::LAB_NOT_UP,
+        LabError::Interrupted(_) => code::INTERRUPTED,
     }
 }
 
@@ -175,6 +193,24 @@ mod tests {
             ),
             (ExpectedError::Provision(LabError::local("plan", "no control-plane node").into()), "plan: no control-plane node", 30),
             (ExpectedError::ChecksFailed(2), "2 scenario(s) failed", 40),
+            (
+                kubelab::fleet::FleetError::NoHostFits {
+                    lab: "kubelab-3".into(),
+                    need_mib: 6144,
+                    nodes: 3,
+                    memory_mib: 2048,
+                    placed: 2,
+                    free: "here 5125 MiB, h2 5125 MiB".into(),
+                }
+                .into(),
+                "lab `kubelab-3` fits on no host: it needs 6144 MiB (3 node(s) × memory_mib = 2048) and after the 2 lab(s) placed before it the hosts have here 5125 MiB, h2 5125 MiB free; nothing was created: ask for fewer labs, lower `memory_mib`, or add a host to the hosts file",
+                16,
+            ),
+            (
+                kubelab::fleet::FleetError::Host { host: "h2".into(), source: LabError::NotUp("kubelab-2".into()) }.into(),
+                "host `h2`: no lab named `kubelab-2` is up; run `kubelab up` first",
+                41,
+            ),
             (
                 ExpectedError::Other(anyhow::Error::new(enoent()).context("read the output to explain")),
                 "read the output to explain: No such file or directory (os error 2)",

@@ -10,6 +10,7 @@ mod dispatch;
 mod errors;
 mod explain;
 mod fault;
+mod fleet;
 mod image;
 mod progress;
 mod provision;

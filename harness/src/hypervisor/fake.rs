@@ -23,6 +23,8 @@ struct State {
     /// Console bytes per running domain (a remote-URI fake counts here instead of writing files).
     console: BTreeMap<String, u64>,
     kvm: bool,
+    /// Host memory in MiB before any domain runs (`None`: 16 GiB).
+    memory_mib: Option<u64>,
 }
 
 /// In-memory hypervisor; every call is recorded as `op name`.
@@ -52,6 +54,13 @@ impl FakeHypervisor {
     /// What [`Hypervisor::kvm_available`] answers (default `false`).
     pub fn set_kvm_available(&self, kvm: bool) {
         self.state.lock().expect("poisoned").kvm = kvm;
+    }
+
+    /// The host's memory in MiB while no domain runs (default 16384): [`Hypervisor::free_memory`]
+    /// answers this minus the `<memory>` of every running domain, as a host's free memory falls
+    /// when guests start.
+    pub fn set_memory_mib(&self, mib: u64) {
+        self.state.lock().expect("poisoned").memory_mib = Some(mib);
     }
 
     /// Recorded calls, e.g. `define_domain kubelab-node0`.
@@ -283,6 +292,19 @@ impl Hypervisor for FakeHypervisor {
         let mut s = self.state.lock().expect("poisoned");
         self.record(&mut s, "kvm_available".into())?;
         Ok(s.kvm)
+    }
+
+    fn free_memory(&self) -> HvResult<u64> {
+        let mut s = self.state.lock().expect("poisoned");
+        self.record(&mut s, "free_memory".into())?;
+        let used: u64 = s
+            .domains
+            .values()
+            .filter(|d| d.active)
+            .filter_map(|d| element(&d.xml, "memory"))
+            .filter_map(|m| m.trim().parse::<u64>().ok())
+            .sum();
+        Ok(s.memory_mib.unwrap_or(16 * 1024).saturating_sub(used) * 1024 * 1024)
     }
 
     fn nwfilters(&self) -> HvResult<Vec<String>> {

@@ -268,6 +268,10 @@ impl Hypervisor for LibvirtHypervisor {
         Ok(super::parse::kvm_offered(&caps))
     }
 
+    fn free_memory(&self) -> HvResult<u64> {
+        self.conn.free_memory().map_err(err("get the host's free memory"))
+    }
+
     fn nwfilters(&self) -> HvResult<Vec<String>> {
         let f = match self.conn.list_all_nw_filters(0) {
             Ok(f) => f,

@@ -124,6 +124,9 @@ pub trait Hypervisor: Send + Sync {
     /// Whether the host offers hardware-accelerated x86_64 guests (a `kvm` domain type in its
     /// capabilities): read from the host the URI points at, not from this machine's `/dev/kvm`.
     fn kvm_available(&self) -> HvResult<bool>;
+    /// Bytes of memory free on the host the URI points at (`virNodeGetFreeMemory`, what
+    /// `virsh freecell --all` totals): where `up --labs` places a lab.
+    fn free_memory(&self) -> HvResult<u64>;
     /// Names of all network filters.
     fn nwfilters(&self) -> HvResult<Vec<String>>;
     /// Defines (or redefines) a network filter.

@@ -146,6 +146,7 @@ impl Lab {
             created_at: chrono::Utc::now().to_rfc3339(),
         };
         self.save_state(&state)?;
+        self.save_config()?;
         Ok(state)
     }
 

@@ -33,6 +33,9 @@ use crate::remote::RemoteShell;
 use crate::remote::jump::JumpHost;
 use crate::remote::russh_shell::{RusshShell, SshPolicy, SshTarget, parse_public_key};
 
+/// The config a lab was made with, in its state directory (`<state_dir>/<name>/lab.toml`).
+pub const CONFIG_FILE: &str = "lab.toml";
+
 /// Opens the SSH seam to the nodes of a lab state (the nodes' addresses, user, key and pinned
 /// host keys are in the state).
 pub type ShellOpener = Arc<dyn Fn(&LabState) -> Result<Arc<dyn RemoteShell>, LabError> + Send + Sync>;

@@ -101,6 +101,13 @@ impl Lab {
         crate::private_fs::write(&self.state_path(), body).map_err(|e| LabError::local("write lab state", e))
     }
 
+    /// Writes the config the lab was made with beside its state ([`super::CONFIG_FILE`]), so
+    /// `status --all` and `down --all` know it without the file it came from.
+    pub fn save_config(&self) -> Result<(), LabError> {
+        let body = toml::to_string_pretty(&self.cfg).map_err(|e| LabError::local("serialise the lab config", e))?;
+        crate::private_fs::write(&self.cfg.lab_dir().join(super::CONFIG_FILE), body).map_err(|e| LabError::local("write lab config", e))
+    }
+
     /// Reads the state file of an existing lab.
     pub fn load_state(&self) -> Result<LabState, LabError> {
         let p = self.state_path();

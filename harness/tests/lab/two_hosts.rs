@@ -167,3 +167,82 @@ fn labs_on_two_hosts() {
     assert_eq!(host_leftovers(local, &local_filters, &[]), before_local, "left on the local host");
     eprintln!("two hosts: 0 domains, networks, filters, pools and volumes left on either host (the second host's image cache kept)");
 }
+
+/// Issue 14, part 3: `up --labs` over a hosts file naming this libvirtd and the second host.
+/// Ten labs fit on neither host: refused (exit 16) with nothing made on either. Two labs: each
+/// host reports the same free memory (h2 shares this machine's kernel), so `-1` goes to the
+/// first host and `-2` to the second, which has more left once `-1` is counted; both on their own
+/// subnets; `status --all` sees both with three running, reachable nodes; `down --all` removes
+/// both and counts nothing left on either host.
+#[test]
+fn labs_placed_over_two_hosts() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let uri = second_host_uri();
+    let local = "qemu:///system";
+    let dir = tempfile::tempdir().unwrap();
+    // 1 GiB guests: libvirt's free memory is the kernel's MemFree, which the page cache of a long
+    // live run keeps low, and both hosts count the same memory here.
+    let base = lab_config(dir.path(), "kl-fleet", 26, Some(1024));
+    let text = std::fs::read_to_string(&base).unwrap();
+    std::fs::write(&base, format!("state_dir = \"{}\"\n{text}", dir.path().join("state").display())).unwrap();
+    let hosts = dir.path().join("hosts.toml");
+    std::fs::write(&hosts, format!("[[hosts]]\nname = \"here\"\nuri = \"{local}\"\n\n[[hosts]]\nname = \"h2\"\nuri = \"{uri}\"\n"))
+        .unwrap();
+    let (base, h) = (base.as_path(), hosts.to_str().unwrap());
+    let (local_filters, remote_filters) = (builtin_filters(local), builtin_filters(&uri));
+    let before_local = host_leftovers(local, &local_filters, &[]);
+    let before_remote = host_leftovers(&uri, &remote_filters, &["kubelab-images"]);
+    ok(&["image", "build", "offline"], Some(base));
+
+    let out = kubelab(&["--hosts", h, "up", "--labs", "10", "--no-provision"], Some(base));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(16), "ten labs of 3 GiB on two hosts: {err}");
+    assert!(err.contains("fits on no host") && err.contains("nothing was created"), "{err}");
+    assert_eq!(host_leftovers(local, &local_filters, &[]), before_local, "a refused request made something here");
+    assert_eq!(host_leftovers(&uri, &remote_filters, &["kubelab-images"]), before_remote, "a refused request made something on h2");
+
+    struct DownAll<'a>(&'a Path, &'a str);
+    impl Drop for DownAll<'_> {
+        fn drop(&mut self) {
+            let _ = kubelab(&["--hosts", self.1, "down", "--all"], Some(self.0));
+        }
+    }
+    let _down = DownAll(base, h);
+    let t = Instant::now();
+    let out = kubelab(&["--hosts", h, "up", "--labs", "2", "--no-provision"], Some(base));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "up --labs 2: {err}");
+    assert!(err.contains("lab `kl-fleet-1` → host `here`") && err.contains("subnet 192.168.26.0/24"), "{err}");
+    assert!(err.contains("lab `kl-fleet-2` → host `h2`") && err.contains("subnet 192.168.27.0/24"), "{err}");
+    eprintln!("fleet: 2 labs up over two hosts in {:.1} s", t.elapsed().as_secs_f64());
+    assert_eq!(virsh_at(local, &["list", "--name"]).lines().filter(|l| l.starts_with("kl-fleet-1-")).count(), 3);
+    assert_eq!(virsh_at(&uri, &["list", "--name"]).lines().filter(|l| l.starts_with("kl-fleet-2-")).count(), 3);
+    assert!(!virsh_at(local, &["list", "--all", "--name"]).contains("kl-fleet-2-"));
+
+    let rows: serde_json::Value = serde_json::from_str(&ok(&["--hosts", h, "status", "--all", "--json"], Some(base))).unwrap();
+    let rows = rows.as_array().unwrap();
+    let seen: Vec<(String, String)> =
+        rows.iter().map(|r| (r["lab"].as_str().unwrap().to_string(), r["host"].as_str().unwrap().to_string())).collect();
+    assert_eq!(seen, [("kl-fleet-1".to_string(), "here".to_string()), ("kl-fleet-2".to_string(), "h2".to_string())], "{rows:?}");
+    let mut nodes = Vec::new();
+    for r in rows {
+        assert_eq!(r["domains"].as_array().unwrap().iter().filter(|d| d[1] == "running").count(), 3, "{r}");
+        for n in r["nodes"].as_array().unwrap_or_else(|| panic!("nodes unread: {r}")) {
+            assert_eq!(n["reachable"], true, "{n}");
+            assert_eq!(n["product_uuid"], n["domain_uuid"], "{n}");
+            nodes.push(n.clone());
+        }
+    }
+    assert_eq!(nodes.len(), 6);
+    pairwise_distinct(&nodes, "product_uuid");
+    pairwise_distinct(&nodes, "machine_id");
+
+    let out = kubelab(&["--hosts", h, "down", "--all"], Some(base));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "down --all: {err}");
+    assert!(err.contains("host `here`: removed kl-fleet-1 (3 domain(s)); left: nothing"), "{err}");
+    assert!(err.contains("host `h2`: removed kl-fleet-2 (3 domain(s)); left: nothing"), "{err}");
+    assert_eq!(host_leftovers(local, &local_filters, &[]), before_local, "left on the local host");
+    assert_eq!(host_leftovers(&uri, &remote_filters, &["kubelab-images"]), before_remote, "left on the second host");
+    eprintln!("fleet: down --all left 0 domains, networks, filters, pools and volumes on either host");
+}
