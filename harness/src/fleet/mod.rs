@@ -252,9 +252,14 @@ impl Fleet {
         let mut cancel = cancel;
         let mut made: Vec<(Lab, &str)> = Vec::new();
         let mut states = Vec::new();
-        for p in plan {
-            let host = self.hosts().iter().find(|h| h.name == p.host).expect("planned on a listed host");
-            let lab = (self.make)(p.cfg.clone(), self.hv(host)?);
+        // Every host opened before the first lab is made: a host that cannot be reached now
+        // must not strand the labs made before its turn.
+        let hvs = plan
+            .iter()
+            .map(|p| self.hv(self.hosts().iter().find(|h| h.name == p.host).expect("planned on a listed host")))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (p, hv) in plan.iter().zip(hvs) {
+            let lab = (self.make)(p.cfg.clone(), hv);
             let name = p.cfg.name.clone();
             let on_event = |e: LabEvent| emit(&name, e);
             let r = lab.up_or_cancel(&on_event, &mut cancel).await;
