@@ -300,12 +300,13 @@ impl Fleet {
     pub fn known_labs(&self) -> Result<Vec<KnownLab>, FleetError> {
         let mut out: Vec<KnownLab> = Vec::new();
         if let Ok(rd) = std::fs::read_dir(&self.base.state_dir) {
-            let mut dirs: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join("lab.json").exists()).collect();
+            let mut dirs: Vec<_> =
+                rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join(crate::lab::STATE_FILE).exists()).collect();
             dirs.sort();
             for d in dirs {
                 let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 let cfg = LabConfig::load(&d.join(crate::lab::CONFIG_FILE)).unwrap_or_else(|_| self.base.clone());
-                let state: Option<LabState> = std::fs::read_to_string(d.join("lab.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+                let state = LabState::read(&d.join(crate::lab::STATE_FILE)).ok().flatten();
                 let uri = state.as_ref().map(|s| s.uri.clone()).unwrap_or_else(|| cfg.libvirt_uri.clone());
                 let host = self.hosts().iter().find(|h| h.uri == uri).map(|h| h.name.clone()).unwrap_or_else(|| uri.clone());
                 out.push(KnownLab { cfg: LabConfig { name, libvirt_uri: uri, ..cfg }, host, state });

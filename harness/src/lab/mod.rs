@@ -33,6 +33,9 @@ use crate::remote::RemoteShell;
 use crate::remote::jump::JumpHost;
 use crate::remote::russh_shell::{RusshShell, SshPolicy, SshTarget, parse_public_key};
 
+/// A lab's state file in its state directory (`<state_dir>/<name>/lab.json`).
+pub const STATE_FILE: &str = "lab.json";
+
 /// The config a lab was made with, in its state directory (`<state_dir>/<name>/lab.toml`).
 pub const CONFIG_FILE: &str = "lab.toml";
 
@@ -166,7 +169,7 @@ impl Lab {
     }
 
     fn state_path(&self) -> PathBuf {
-        self.cfg.lab_dir().join("lab.json")
+        self.cfg.lab_dir().join(STATE_FILE)
     }
 
     /// Console log of a node on a local host (boot-progress detection).

@@ -51,6 +51,14 @@ pub struct LabState {
     pub created_at: String,
 }
 
+impl LabState {
+    /// Reads a state file: `None` when it cannot be read, an error when it does not parse.
+    pub fn read(path: &std::path::Path) -> Result<Option<LabState>, LabError> {
+        let Ok(body) = std::fs::read_to_string(path) else { return Ok(None) };
+        serde_json::from_str(&body).map(Some).map_err(|e| LabError::local(format!("parse {}", path.display()), e))
+    }
+}
+
 /// Progress of `up`/`down`, for progress bars and logs.
 #[derive(Clone, Debug, Serialize)]
 pub struct LabEvent {
@@ -110,8 +118,6 @@ impl Lab {
 
     /// Reads the state file of an existing lab.
     pub fn load_state(&self) -> Result<LabState, LabError> {
-        let p = self.state_path();
-        let body = std::fs::read_to_string(&p).map_err(|_| LabError::NotUp(self.cfg.name.clone()))?;
-        serde_json::from_str(&body).map_err(|e| LabError::local(format!("parse {}", p.display()), e))
+        LabState::read(&self.state_path())?.ok_or_else(|| LabError::NotUp(self.cfg.name.clone()))
     }
 }
